@@ -1,0 +1,86 @@
+// Commands into the engine, in its own types. Strings are views into the caller's
+// input (the decoded request), valid while the command is applied.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "book/types.h"
+
+namespace venue {
+
+// Where a command came from: its shard's Redis stream id "ms-seq". 0-0 (which Redis
+// never assigns) marks a command from outside any stream: it is never deduplicated.
+struct CommandOrigin {
+  std::uint32_t shard = 0;
+  std::uint64_t stream_ms = 0;
+  std::uint64_t stream_seq = 0;
+
+  bool from_stream() const { return stream_ms != 0 || stream_seq != 0; }
+};
+
+struct NewOrder {
+  OrderId order_id = 0;
+  std::string_view client_order_id;
+  AccountId account_id = 0;
+  InstrumentId instrument_id = 0;
+  Side side = Side::Unspecified;
+  OrderType type = OrderType::Unspecified;
+  TimeInForce time_in_force = TimeInForce::Unspecified;
+  Price price = 0;  // 0 for a market order
+  Quantity quantity = 0;
+  bool post_only = false;
+};
+
+struct CancelOrder {
+  OrderId order_id = 0;
+  AccountId account_id = 0;
+  InstrumentId instrument_id = 0;
+};
+
+// quantity is the new total order quantity (FIX OrderQty), not the remainder.
+struct ReplaceOrder {
+  OrderId order_id = 0;
+  AccountId account_id = 0;
+  InstrumentId instrument_id = 0;
+  Price price = 0;
+  Quantity quantity = 0;
+};
+
+enum class CommandType : std::uint8_t { Unknown, New, Cancel, Replace };
+
+struct Command {
+  CommandOrigin origin;
+  CommandType type = CommandType::Unknown;  // Unknown: no body; rejected UNSUPPORTED
+  union {
+    NewOrder new_order;
+    CancelOrder cancel;
+    ReplaceOrder replace;
+  };
+
+  Command() : new_order{} {}
+
+  static Command make(const CommandOrigin& origin, const NewOrder& body) {
+    Command command;
+    command.origin = origin;
+    command.type = CommandType::New;
+    command.new_order = body;
+    return command;
+  }
+  static Command make(const CommandOrigin& origin, const CancelOrder& body) {
+    Command command;
+    command.origin = origin;
+    command.type = CommandType::Cancel;
+    command.cancel = body;
+    return command;
+  }
+  static Command make(const CommandOrigin& origin, const ReplaceOrder& body) {
+    Command command;
+    command.origin = origin;
+    command.type = CommandType::Replace;
+    command.replace = body;
+    return command;
+  }
+};
+
+}  // namespace venue

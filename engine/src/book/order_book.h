@@ -1,0 +1,80 @@
+// One instrument's book and its matching loop: price-time priority, commands in,
+// events out through the partition's EventStream. No I/O, no threads, no exceptions
+// on the way; orders and levels come from the partition's pools.
+//
+// Events of one command, in order: the order's own report (NEW, REPLACED, CANCELED or
+// REJECTED); per fill a Trade, the maker's TRADE report, the taker's TRADE report; the
+// CANCELED report of an IOC/market remainder; then one LevelUpdate per level the
+// command changed, in the order they were first touched.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "book/book_memory.h"
+#include "book/command.h"
+#include "book/event_stream.h"
+#include "book/instrument.h"
+#include "book/price_levels.h"
+
+namespace venue {
+
+class OrderBook {
+ public:
+  OrderBook(const Instrument& instrument, BookMemory& memory, EventStream& events);
+  ~OrderBook();
+  OrderBook(const OrderBook&) = delete;
+  OrderBook& operator=(const OrderBook&) = delete;
+
+  // The command's instrument_id must be this book's; the exchange routes by it.
+  void new_order(const NewOrder& command);
+  void cancel(const CancelOrder& command);
+  void replace(const ReplaceOrder& command);
+
+  const Instrument& instrument() const { return instrument_; }
+  const PriceLevels& levels(Side side) const { return side == Side::Buy ? bids_ : asks_; }
+  std::size_t order_count() const { return order_count_; }
+
+  // Visits up to `depth` levels of one side, best first (0: every level).
+  template <typename F>
+  void for_each_level(Side side, std::size_t depth, F&& visit) const {
+    const PriceLevels& side_levels = levels(side);
+    std::size_t seen = 0;
+    for (const PriceLevel* level = side_levels.best(); level != nullptr && (depth == 0 || seen < depth);
+         level = side_levels.next_worse(level), ++seen) {
+      visit(*level);
+    }
+  }
+
+ private:
+  struct TouchedLevel {
+    Side side;
+    Price price;
+    bool existed_before;
+  };
+
+  PriceLevels& book_side(Side side) { return side == Side::Buy ? bids_ : asks_; }
+
+  RejectReason check_new_order(const NewOrder& command) const;
+  RejectReason check_quantity(Quantity quantity) const;
+  bool would_take(Side side, Price price) const;
+  Quantity fillable(Side taker_side, Price limit, Quantity wanted) const;
+  Order* find_own(OrderId order_id, AccountId account_id) const;
+
+  void match(Order& taker, Price limit);
+  void rest(Order& order);
+  void unlink(Order& order);
+  void retire(Order& order);
+  void touch(Side side, Price price, bool existed_before);
+  void publish_level_updates();
+
+  Instrument instrument_;
+  BookMemory& memory_;
+  EventStream& events_;
+  PriceLevels bids_;
+  PriceLevels asks_;
+  std::size_t order_count_ = 0;
+  std::vector<TouchedLevel> touched_;  // levels changed by the command being applied
+};
+
+}  // namespace venue

@@ -1,0 +1,136 @@
+#include "server/engine_options.h"
+
+#include <charconv>
+#include <limits>
+#include <string_view>
+
+namespace venue {
+
+namespace {
+
+// The whole of `text` as an integer in [low, high], or false.
+template <typename T>
+bool parse_integer(std::string_view text, T low, T high, T& out) {
+  T value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+    return false;
+  }
+  out = value;
+  return true;
+}
+
+bool parse_listen(std::string_view text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::uint32_t port = 0;
+  return parse_integer<std::uint32_t>(text.substr(colon + 1), 0, 65535, port);
+}
+
+// ID:MIN_PRICE_TICKS:MAX_PRICE_TICKS
+bool parse_instrument(std::string_view text, Instrument& out, std::string& why) {
+  const auto first = text.find(':');
+  const auto second = first == std::string_view::npos ? first : text.find(':', first + 1);
+  if (second == std::string_view::npos) {
+    why = "expected ID:MIN_PRICE_TICKS:MAX_PRICE_TICKS";
+    return false;
+  }
+  Instrument instrument;
+  if (!parse_integer<InstrumentId>(text.substr(0, first), 1, std::numeric_limits<InstrumentId>::max(),
+                                   instrument.id)) {
+    why = "ID must be an integer from 1 to 4294967295";
+    return false;
+  }
+  constexpr Price kPriceMax = std::numeric_limits<Price>::max();
+  if (!parse_integer<Price>(text.substr(first + 1, second - first - 1), 1, kPriceMax, instrument.min_price) ||
+      !parse_integer<Price>(text.substr(second + 1), 1, kPriceMax, instrument.max_price)) {
+    why = "prices must be positive integer ticks";
+    return false;
+  }
+  if (!instrument.valid()) {
+    why = "MIN_PRICE_TICKS must not exceed MAX_PRICE_TICKS, and the band must be under 2^32 ticks";
+    return false;
+  }
+  out = instrument;
+  return true;
+}
+
+}  // namespace
+
+std::string engine_usage() {
+  return "usage: venue-engine [flags]\n"
+         "\n"
+         "One matching-engine partition: its order books, served over gRPC\n"
+         "(tradingvenue.engine.v1.MatchingEngine).\n"
+         "\n"
+         "  --listen HOST:PORT        address to serve on (default 127.0.0.1:50051; port 0 picks one)\n"
+         "  --partition N             this engine's partition number (default 0)\n"
+         "  --instrument ID:MIN:MAX   an instrument and its price band in ticks, inclusive;\n"
+         "                            repeatable; orders for other ids are rejected UNKNOWN_INSTRUMENT\n"
+         "  --data-dir DIR            created at start; the journal and snapshots that will live\n"
+         "                            there come in a later issue (nothing is written yet)\n"
+         "  --event-log-events N      events kept in memory for Replay (default 1048576, about\n"
+         "                            200 bytes each); older ones answer OUT_OF_RANGE\n"
+         "  --help                    this text\n"
+         "\n"
+         "Stops cleanly on SIGTERM or SIGINT. Exits 2 on a bad flag.\n";
+}
+
+ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
+  ParsedOptions parsed;
+  EngineOptions& options = parsed.options;
+  auto fail = [&parsed](std::string message) {
+    parsed.outcome = ParsedOptions::Outcome::Error;
+    parsed.error = std::move(message);
+    return parsed;
+  };
+
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::string value;
+    bool has_value = false;
+    if (const auto equals = flag.find('='); flag.rfind("--", 0) == 0 && equals != std::string::npos) {
+      value = flag.substr(equals + 1);
+      flag.resize(equals);
+      has_value = true;
+    }
+    if (flag == "--help" || flag == "-h") {
+      parsed.outcome = ParsedOptions::Outcome::Help;
+      return parsed;
+    }
+    const bool known = flag == "--listen" || flag == "--partition" || flag == "--instrument" ||
+                       flag == "--data-dir" || flag == "--event-log-events";
+    if (!known) return fail("unknown flag " + flag);
+    if (!has_value) {
+      if (i + 1 >= args.size()) return fail(flag + " needs a value");
+      value = args[++i];
+    }
+
+    if (flag == "--listen") {
+      if (!parse_listen(value)) return fail("--listen " + value + ": expected HOST:PORT with PORT 0-65535");
+      options.listen = value;
+    } else if (flag == "--partition") {
+      if (!parse_integer<std::uint32_t>(value, 0, std::numeric_limits<std::uint32_t>::max(), options.partition)) {
+        return fail("--partition " + value + ": expected a non-negative integer");
+      }
+    } else if (flag == "--instrument") {
+      Instrument instrument;
+      std::string why;
+      if (!parse_instrument(value, instrument, why)) return fail("--instrument " + value + ": " + why);
+      for (const Instrument& seen : options.instruments) {
+        if (seen.id == instrument.id) return fail("--instrument " + value + ": id given twice");
+      }
+      options.instruments.push_back(instrument);
+    } else if (flag == "--data-dir") {
+      if (value.empty()) return fail("--data-dir needs a directory");
+      options.data_dir = value;
+    } else if (flag == "--event-log-events") {
+      if (!parse_integer<std::size_t>(value, 1, std::size_t{1} << 30, options.event_log_events)) {
+        return fail("--event-log-events " + value + ": expected an integer from 1 to 1073741824");
+      }
+    }
+  }
+  return parsed;
+}
+
+}  // namespace venue

@@ -1,0 +1,40 @@
+// The partition's recent events, in memory, for Replay (gap fill after a reconnect).
+// Bounded: a ring of the last `capacity` events; older ones are gone until the
+// journal (a later issue) can serve them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "book/event.h"
+
+namespace venue {
+
+class EventLog {
+ public:
+  explicit EventLog(std::size_t capacity);
+
+  // Events arrive in sequence order without gaps.
+  void append(const Event& event);
+
+  std::size_t capacity() const { return capacity_; }
+  // The oldest sequence still held (== next_sequence() when empty).
+  std::uint64_t first_sequence() const { return next_ - size(); }
+  std::uint64_t next_sequence() const { return next_; }
+
+  // Appends up to `max` events from sequence `from` on to `out`. False when `from` is
+  // older than the oldest event held (it was evicted).
+  bool read(std::uint64_t from, std::size_t max, std::vector<Event>& out) const;
+
+ private:
+  std::size_t size() const { return ring_.size(); }
+  std::size_t slot(std::uint64_t sequence) const { return static_cast<std::size_t>((sequence - start_) % capacity_); }
+
+  std::size_t capacity_;
+  std::vector<Event> ring_;  // reserved, not filled, up front: memory is used as events come
+  std::uint64_t start_ = 1;  // the first sequence ever appended
+  std::uint64_t next_ = 1;   // the sequence after the last appended
+};
+
+}  // namespace venue

@@ -1,0 +1,33 @@
+// The gRPC face of one partition (service MatchingEngine in engine.proto): decodes
+// requests, hands them to the matching thread, encodes what comes back.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "engine.grpc.pb.h"
+#include "server/partition_worker.h"
+
+namespace venue {
+
+class MatchingService final : public ::tradingvenue::engine::v1::MatchingEngine::Service {
+ public:
+  // Events per ReportBatch on Replay.
+  static constexpr std::size_t kReplayChunk = 1024;
+
+  explicit MatchingService(PartitionWorker& worker) : worker_(worker) {}
+
+  grpc::Status Submit(grpc::ServerContext* context,
+                      grpc::ServerReaderWriter<::tradingvenue::engine::v1::ReportBatch,
+                                               ::tradingvenue::engine::v1::CommandBatch>* stream) override;
+  grpc::Status Replay(grpc::ServerContext* context, const ::tradingvenue::engine::v1::ReplayRequest* request,
+                      grpc::ServerWriter<::tradingvenue::engine::v1::ReportBatch>* writer) override;
+  grpc::Status GetBook(grpc::ServerContext* context, const ::tradingvenue::engine::v1::BookRequest* request,
+                       ::tradingvenue::engine::v1::BookSnapshot* response) override;
+  grpc::Status Health(grpc::ServerContext* context, const ::tradingvenue::engine::v1::HealthRequest* request,
+                      ::tradingvenue::engine::v1::HealthResponse* response) override;
+
+ private:
+  PartitionWorker& worker_;
+};
+
+}  // namespace venue

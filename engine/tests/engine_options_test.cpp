@@ -1,0 +1,67 @@
+#include "server/engine_options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace venue {
+namespace {
+
+using Outcome = ParsedOptions::Outcome;
+
+TEST(EngineOptions, DefaultsListenOnLocalhost50051AsPartitionZero) {
+  const ParsedOptions parsed = parse_engine_options({});
+  ASSERT_EQ(parsed.outcome, Outcome::Run);
+  EXPECT_EQ(parsed.options.listen, "127.0.0.1:50051");
+  EXPECT_EQ(parsed.options.partition, 0u);
+  EXPECT_TRUE(parsed.options.instruments.empty());
+}
+
+TEST(EngineOptions, ReadsEveryFlagInBothSpellings) {
+  const ParsedOptions parsed =
+      parse_engine_options({"--listen", "0.0.0.0:6000", "--partition=3", "--instrument", "1:1:100000000",
+                            "--instrument=2:5:10", "--data-dir", "/tmp/x", "--event-log-events", "64"});
+  ASSERT_EQ(parsed.outcome, Outcome::Run) << parsed.error;
+  EXPECT_EQ(parsed.options.listen, "0.0.0.0:6000");
+  EXPECT_EQ(parsed.options.partition, 3u);
+  ASSERT_EQ(parsed.options.instruments.size(), 2u);
+  EXPECT_EQ(parsed.options.instruments[0].id, 1u);
+  EXPECT_EQ(parsed.options.instruments[0].max_price, 100000000);
+  EXPECT_EQ(parsed.options.instruments[1].min_price, 5);
+  EXPECT_EQ(parsed.options.data_dir, "/tmp/x");
+  EXPECT_EQ(parsed.options.event_log_events, 64u);
+}
+
+TEST(EngineOptions, HelpIsAskedFor) {
+  EXPECT_EQ(parse_engine_options({"--help"}).outcome, Outcome::Help);
+  EXPECT_NE(engine_usage().find("--data-dir"), std::string::npos);
+  EXPECT_NE(engine_usage().find("journal"), std::string::npos);
+}
+
+TEST(EngineOptions, BadFlagsAreErrorsThatNameTheFlag) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--bogus"}, "--bogus"},
+      {{"--listen"}, "--listen"},
+      {{"--listen", "localhost"}, "--listen"},
+      {{"--listen", "localhost:99999"}, "--listen"},
+      {{"--partition", "-1"}, "--partition"},
+      {{"--partition", "x"}, "--partition"},
+      {{"--instrument", "1:2"}, "--instrument"},
+      {{"--instrument", "0:1:2"}, "--instrument"},
+      {{"--instrument", "1:0:2"}, "--instrument"},
+      {{"--instrument", "1:5:2"}, "--instrument"},
+      {{"--instrument", "1:1:2x"}, "--instrument"},
+      {{"--instrument", "1:1:2", "--instrument", "1:1:3"}, "--instrument"},
+      {{"--data-dir="}, "--data-dir"},
+      {{"--event-log-events", "0"}, "--event-log-events"},
+  };
+  for (const auto& [args, flag] : cases) {
+    const ParsedOptions parsed = parse_engine_options(args);
+    EXPECT_EQ(parsed.outcome, Outcome::Error) << args[0];
+    EXPECT_NE(parsed.error.find(flag), std::string::npos) << parsed.error;
+  }
+}
+
+}  // namespace
+}  // namespace venue

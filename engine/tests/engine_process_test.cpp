@@ -1,0 +1,277 @@
+// Starts the real venue-engine binary on a free port and drives it over gRPC, as the
+// submitter will: Submit batches, then GetBook, Health, Replay, and SIGTERM.
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine.grpc.pb.h"
+
+namespace {
+
+namespace pb = ::tradingvenue::engine::v1;
+
+// One child process with its stderr captured.
+class EngineProcess {
+ public:
+  explicit EngineProcess(std::vector<std::string> args) {
+    int pipe_fds[2];
+    if (pipe(pipe_fds) != 0) std::abort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipe_fds[1], STDERR_FILENO);
+      close(pipe_fds[0]);
+      close(pipe_fds[1]);
+      std::vector<char*> argv;
+      std::string program = VENUE_ENGINE_BINARY;
+      argv.push_back(program.data());
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(program.c_str(), argv.data());
+      _exit(127);
+    }
+    close(pipe_fds[1]);
+    stderr_fd_ = pipe_fds[0];
+  }
+
+  ~EngineProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (stderr_fd_ >= 0) close(stderr_fd_);
+  }
+
+  // Reads stderr until a line containing `needle` (or EOF/timeout); returns that line.
+  std::string wait_for_line(const std::string& needle, std::chrono::seconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      for (auto newline = buffer_.find('\n'); newline != std::string::npos; newline = buffer_.find('\n')) {
+        std::string line = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+        output_ += line + "\n";
+        if (line.find(needle) != std::string::npos) return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "";
+      pollfd fd{stderr_fd_, POLLIN, 0};
+      if (poll(&fd, 1, static_cast<int>(left.count())) <= 0) return "";
+      char chunk[4096];
+      const ssize_t n = read(stderr_fd_, chunk, sizeof chunk);
+      if (n <= 0) return "";
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  // Sends `signal_number` and returns the exit status (or -1 if it did not exit normally).
+  int stop(int signal_number) {
+    kill(pid_, signal_number);
+    return wait_exit();
+  }
+
+  int wait_exit() {
+    // Keep draining stderr so the child never blocks writing to it.
+    for (;;) {
+      char chunk[4096];
+      const ssize_t n = read(stderr_fd_, chunk, sizeof chunk);
+      if (n <= 0) break;
+      output_.append(chunk, static_cast<std::size_t>(n));
+    }
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  std::string buffer_;
+  std::string output_;
+};
+
+pb::Command new_order(std::uint64_t stream_seq, std::uint64_t order_id, pb::Side side, std::int64_t price,
+                      std::int64_t quantity, std::uint64_t account) {
+  pb::Command command;
+  command.set_shard(1);
+  command.set_stream_ms(1700000000000);
+  command.set_stream_seq(stream_seq);
+  pb::NewOrder& order = *command.mutable_new_order();
+  order.set_order_id(order_id);
+  order.set_client_order_id("client-" + std::to_string(order_id));
+  order.set_account_id(account);
+  order.set_instrument_id(1);
+  order.set_side(side);
+  order.set_type(pb::ORDER_TYPE_LIMIT);
+  order.set_time_in_force(pb::TIME_IN_FORCE_GTC);
+  order.set_price(price);
+  order.set_quantity(quantity);
+  return command;
+}
+
+std::vector<std::string> kinds(const pb::ReportBatch& batch) {
+  std::vector<std::string> out;
+  for (const pb::Event& event : batch.events()) {
+    if (event.has_trade()) {
+      out.push_back("trade");
+    } else if (event.has_level()) {
+      out.push_back("level " + pb::LevelUpdate::Action_Name(event.level().action()));
+    } else {
+      out.push_back(pb::ExecType_Name(event.report().exec_type()) + " " + std::to_string(event.report().order_id()));
+    }
+  }
+  return out;
+}
+
+using S = std::vector<std::string>;
+
+TEST(EngineProcess, ServesSubmitBookHealthAndReplayThenStopsOnSigterm) {
+  const std::string data_dir = ::testing::TempDir() + "venue-engine-test-" + std::to_string(getpid());
+  EngineProcess engine({"--listen", "127.0.0.1:0", "--partition", "0", "--instrument", "1:1:1000000",
+                        "--instrument", "2:1:1000", "--instrument", "3:100:200", "--data-dir", data_dir});
+  const std::string started = engine.wait_for_line("listening on");
+  ASSERT_NE(started, "") << engine.output();
+  EXPECT_NE(started.find("venue-engine partition 0 listening on 127.0.0.1:"), std::string::npos) << started;
+  EXPECT_NE(started.find("with 3 instruments"), std::string::npos) << started;
+  const auto port_at = started.find("127.0.0.1:") + 10;
+  const std::string port = started.substr(port_at, started.find(' ', port_at) - port_at);
+  EXPECT_EQ(access(data_dir.c_str(), F_OK), 0) << "--data-dir is created";
+
+  auto channel = grpc::CreateChannel("127.0.0.1:" + port, grpc::InsecureChannelCredentials());
+  auto stub = pb::MatchingEngine::NewStub(channel);
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+
+  {
+    grpc::ClientContext context;
+    auto stream = stub->Submit(&context);
+
+    pb::CommandBatch first;
+    first.set_batch_id(101);
+    *first.add_commands() = new_order(1, 1, pb::SIDE_SELL, 500, 10, /*account=*/1);
+    ASSERT_TRUE(stream->Write(first));
+    pb::ReportBatch reply;
+    ASSERT_TRUE(stream->Read(&reply));
+    EXPECT_EQ(reply.batch_id(), 101u);
+    EXPECT_EQ(reply.partition(), 0u);
+    EXPECT_EQ(kinds(reply), (S{"EXEC_TYPE_NEW 1", "level ACTION_ADD"}));
+    EXPECT_EQ(reply.events(0).sequence(), 1u);
+    EXPECT_EQ(reply.next_sequence(), 3u);
+
+    pb::CommandBatch second;
+    second.set_batch_id(102);
+    *second.add_commands() = new_order(2, 2, pb::SIDE_BUY, 500, 4, /*account=*/2);
+    ASSERT_TRUE(stream->Write(second));
+    ASSERT_TRUE(stream->Read(&reply));
+    EXPECT_EQ(reply.batch_id(), 102u);
+    EXPECT_EQ(kinds(reply), (S{"EXEC_TYPE_NEW 2", "trade", "EXEC_TYPE_TRADE 1", "EXEC_TYPE_TRADE 2",
+                               "level ACTION_CHANGE"}));
+    for (int i = 0; i < reply.events_size(); ++i) {
+      EXPECT_EQ(reply.events(i).sequence(), 3u + static_cast<std::uint64_t>(i));
+      EXPECT_GT(reply.events(i).timestamp_ns(), 0);
+    }
+    const pb::Trade& trade = reply.events(1).trade();
+    EXPECT_EQ(trade.trade_id(), 1u);
+    EXPECT_EQ(trade.price(), 500);
+    EXPECT_EQ(trade.quantity(), 4);
+    EXPECT_EQ(trade.buy_order_id(), 2u);
+    EXPECT_EQ(trade.sell_order_id(), 1u);
+    const pb::ExecutionReport& taker = reply.events(3).report();
+    EXPECT_EQ(taker.order_status(), pb::ORDER_STATUS_FILLED);
+    EXPECT_EQ(taker.client_order_id(), "client-2");
+    EXPECT_EQ(taker.cum_notional(), 2000);
+    EXPECT_EQ(taker.stream_seq(), 2u);
+    EXPECT_EQ(reply.events(4).level().quantity(), 6);
+    EXPECT_EQ(reply.next_sequence(), 8u);
+
+    // A submitter that took the shard over resends what it cannot know was applied.
+    pb::CommandBatch resent;
+    resent.set_batch_id(103);
+    *resent.add_commands() = new_order(2, 2, pb::SIDE_BUY, 500, 4, 2);
+    *resent.add_commands() = new_order(3, 3, pb::SIDE_BUY, 499, 7, 2);
+    ASSERT_TRUE(stream->Write(resent));
+    ASSERT_TRUE(stream->Read(&reply));
+    EXPECT_EQ(reply.batch_id(), 103u);
+    EXPECT_EQ(kinds(reply), (S{"EXEC_TYPE_NEW 3", "level ACTION_ADD"}));
+
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+
+  {
+    grpc::ClientContext context;
+    pb::BookRequest request;
+    request.set_instrument_id(1);
+    pb::BookSnapshot book;
+    ASSERT_TRUE(stub->GetBook(&context, request, &book).ok());
+    ASSERT_EQ(book.asks_size(), 1);
+    EXPECT_EQ(book.asks(0).price(), 500);
+    EXPECT_EQ(book.asks(0).quantity(), 6);
+    EXPECT_EQ(book.asks(0).orders(), 1u);
+    ASSERT_EQ(book.bids_size(), 1);
+    EXPECT_EQ(book.bids(0).price(), 499);
+    EXPECT_EQ(book.sequence(), 9u);
+  }
+  {
+    grpc::ClientContext context;
+    pb::BookRequest request;
+    request.set_instrument_id(42);
+    pb::BookSnapshot book;
+    EXPECT_EQ(stub->GetBook(&context, request, &book).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;
+    pb::HealthResponse health;
+    ASSERT_TRUE(stub->Health(&context, pb::HealthRequest{}, &health).ok());
+    EXPECT_TRUE(health.serving());
+    EXPECT_EQ(health.partition(), 0u);
+    EXPECT_EQ(health.next_sequence(), 10u);
+    EXPECT_EQ(health.commands_applied(), 3u);
+    ASSERT_EQ(health.shard_marks_size(), 1);
+    EXPECT_EQ(health.shard_marks(0).shard(), 1u);
+    EXPECT_EQ(health.shard_marks(0).stream_ms(), 1700000000000u);
+    EXPECT_EQ(health.shard_marks(0).stream_seq(), 3u);
+  }
+  {
+    grpc::ClientContext context;
+    pb::ReplayRequest request;
+    request.set_from_sequence(3);
+    auto reader = stub->Replay(&context, request);
+    pb::ReportBatch batch;
+    std::vector<std::uint64_t> sequences;
+    while (reader->Read(&batch)) {
+      EXPECT_EQ(batch.batch_id(), 0u);
+      for (const pb::Event& event : batch.events()) sequences.push_back(event.sequence());
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(sequences, (std::vector<std::uint64_t>{3, 4, 5, 6, 7, 8, 9}));
+  }
+
+  EXPECT_EQ(engine.stop(SIGTERM), 0) << engine.output();
+}
+
+TEST(EngineProcess, BadFlagExitsTwoNamingTheFlag) {
+  EngineProcess engine({"--instrument", "7:9:1"});
+  EXPECT_EQ(engine.wait_exit(), 2);
+  EXPECT_NE(engine.output().find("--instrument"), std::string::npos) << engine.output();
+  EXPECT_NE(engine.output().find("usage:"), std::string::npos) << engine.output();
+}
+
+TEST(EngineProcess, StopsCleanlyOnSigint) {
+  EngineProcess engine({"--listen", "127.0.0.1:0"});
+  ASSERT_NE(engine.wait_for_line("listening on"), "") << engine.output();
+  EXPECT_EQ(engine.stop(SIGINT), 0) << engine.output();
+}
+
+}  // namespace
