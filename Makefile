@@ -1,0 +1,64 @@
+# make run   - install what is missing and start a whole venue on this machine
+# make test  - install what is missing and run every test (C++ via ctest, Python via pytest)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := engine/build
+STUBS := gateway/venue/enginepb/engine_pb2.py
+APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libprotobuf-dev \
+	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
+	postgresql-client
+
+.PHONY: run test test-engine test-python deps system engine proto clean
+
+run: deps
+	$(VENV)/bin/venue up
+
+test: deps
+	$(MAKE) test-engine
+	$(MAKE) test-python
+
+test-engine: engine
+	ctest --test-dir $(BUILD) --output-on-failure
+
+test-python: $(VENV)/.installed $(STUBS)
+	$(PY) -m pytest
+
+deps: system $(VENV)/.installed $(STUBS) engine
+
+# System packages, installed only when missing (and only when we are root).
+# Debian's postgresql would create and start a cluster of its own: we run ours.
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "missing system packages:" $$missing "- run as root or: sudo apt-get install" $$missing; exit 1; fi; \
+	  mkdir -p /etc/postgresql-common; \
+	  [ -f /etc/postgresql-common/createcluster.conf ] || \
+	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+# The engine's Python stubs are generated, never committed.
+proto: $(STUBS)
+$(STUBS): engine/proto/engine.proto $(VENV)/.installed
+	$(PY) -m grpc_tools.protoc -Ivenue/enginepb=engine/proto --python_out=gateway \
+	  --grpc_python_out=gateway engine/proto/engine.proto
+
+engine:
+	@[ -f $(BUILD)/build.ninja ] || cmake -S engine -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD)
+
+clean:
+	rm -rf $(BUILD) gateway/venue/enginepb $(VENV)

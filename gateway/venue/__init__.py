@@ -1,0 +1,1 @@
+"""tradingvenue: order gateway, Redis Streams queue, submitters, writer and CLI."""

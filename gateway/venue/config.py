@@ -1,0 +1,118 @@
+"""The venue's configuration: what it trades (VenueConfig) and where its parts are (Settings).
+
+VenueConfig is the document the operator puts in the venue's ConfigMap and `venue up`
+writes for a local run; Settings is the one pydantic-settings object every process
+reads from its environment.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from venue.instruments import Instrument
+
+DEFAULT_INSTRUMENTS = (
+    Instrument(symbol="BTC-USD", id=1, tick_size="0.01", lot_size="0.0001",
+               min_price="0.01", max_price="1000000", max_quantity="1000"),
+    Instrument(symbol="ETH-USD", id=2, tick_size="0.01", lot_size="0.001",
+               min_price="0.01", max_price="100000", max_quantity="10000"),
+    Instrument(symbol="AAPL", id=3, tick_size="0.01", lot_size="1",
+               min_price="0.01", max_price="100000", max_quantity="1000000"),
+)
+
+
+class VenueConfig(BaseModel):
+    """What the venue trades and how its queue and engine are cut.
+
+    An instrument belongs to shard `id % shards`; a shard belongs to engine partition
+    `shard % partitions`. One shard is one Redis stream, consumed in order by one
+    submitter at a time, so everything about an instrument stays in order.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="local", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    shards: int = Field(default=4, ge=1, le=1024)
+    partitions: int = Field(default=1, ge=1, le=64)
+    instruments: tuple[Instrument, ...] = DEFAULT_INSTRUMENTS
+
+    @model_validator(mode="after")
+    def _unique_instruments(self) -> VenueConfig:
+        symbols = [i.symbol for i in self.instruments]
+        ids = [i.id for i in self.instruments]
+        if not self.instruments:
+            raise ValueError("instruments: at least one instrument is required")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("instruments: symbols must be unique")
+        if len(set(ids)) != len(ids):
+            raise ValueError("instruments: ids must be unique")
+        if self.partitions > self.shards:
+            raise ValueError("partitions must not exceed shards")
+        return self
+
+    @cached_property
+    def by_symbol(self) -> dict[str, Instrument]:
+        return {i.symbol: i for i in self.instruments}
+
+    @cached_property
+    def by_id(self) -> dict[int, Instrument]:
+        return {i.id: i for i in self.instruments}
+
+    def shard_of(self, instrument: Instrument) -> int:
+        return instrument.id % self.shards
+
+    def partition_of_shard(self, shard: int) -> int:
+        return shard % self.partitions
+
+    def shards_of_partition(self, partition: int) -> list[int]:
+        return [s for s in range(self.shards) if self.partition_of_shard(s) == partition]
+
+    def instruments_of_partition(self, partition: int) -> list[Instrument]:
+        return [i for i in self.instruments
+                if self.partition_of_shard(self.shard_of(i)) == partition]
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> VenueConfig:
+        if path is None:
+            return cls()
+        return cls.model_validate(json.loads(Path(path).read_text()))
+
+
+class Settings(BaseSettings):
+    """Where this process finds the venue's parts. Read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="VENUE_", extra="ignore")
+
+    redis_url: str | None = Field(default=None,
+                                  validation_alias=AliasChoices("REDIS_URL", "VENUE_REDIS_URL"))
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "VENUE_DATABASE_URL"))
+    # Path of the VenueConfig JSON; unset means the default local instruments.
+    config: Path | None = None
+    # Engine address per partition, in partition order: "host:port,host:port".
+    engines: str = "127.0.0.1:50051"
+    # Private data directory of a local run (embedded Redis, Postgres, engine journal).
+    data_dir: Path = Path(".venue")
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    # The most orders a submitter sends to the engine in one batch.
+    batch_max: int = Field(default=4096, ge=1, le=65536)
+    # A submitter's lease on a shard lasts this long unless renewed.
+    lease_ms: int = Field(default=5000, ge=500)
+    # Name of this process among its peers (submitter / writer consumer name).
+    instance: str | None = None
+
+    def venue(self) -> VenueConfig:
+        return VenueConfig.load(self.config)
+
+    def engine_address(self, partition: int) -> str:
+        addresses = [a.strip() for a in self.engines.split(",") if a.strip()]
+        if partition >= len(addresses):
+            raise ValueError(
+                f"VENUE_ENGINES lists {len(addresses)} engine(s); partition {partition} has none")
+        return addresses[partition]

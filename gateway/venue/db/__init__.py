@@ -1,0 +1,1 @@
+"""The venue's PostgreSQL schema (versioned migrations) and its access."""

@@ -1,0 +1,90 @@
+"""Real parts for tests: Redis, PostgreSQL and the engine on free ports in temp dirs.
+
+Postgres is one server per test session with a migrated template database; every test
+gets its own database cloned from it. Redis and the engine are started per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import tempfile
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from venue.config import VenueConfig
+from venue.db.migrate import migrate
+from venue.local.engine import EngineProcess, engine_binary
+from venue.local.servers import PostgresServer, RedisServer
+
+_TEMPLATE = "venue_template"
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    # Not under pytest's tmp dir: that is private to root, and when we are root the
+    # server runs as the postgres user, who must be able to reach its directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="venue-test-pg-"))
+    data_dir.chmod(0o755)
+    server = PostgresServer(data_dir, database=_TEMPLATE)
+    try:
+        server.start()
+        asyncio.run(migrate(server.url()))
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """A fresh, migrated database of its own for this test."""
+    name = f"test_{next(_database_numbers)}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(postgres_server.url("postgres"))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_TEMPLATE}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return postgres_server.url(name)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    server = RedisServer(tmp_path / "redis")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def venue_config() -> VenueConfig:
+    return VenueConfig()
+
+
+@pytest.fixture(scope="session")
+def built_engine() -> Path:
+    """The engine binary; a test that needs it fails (not skips) when it is not built."""
+    return engine_binary()
+
+
+@pytest.fixture
+def engine(built_engine: Path, venue_config: VenueConfig, tmp_path: Path):
+    process = EngineProcess(venue_config, partition=0, data_dir=tmp_path / "engine-0")
+    try:
+        yield process.start()
+    finally:
+        process.stop()
