@@ -1,0 +1,130 @@
+"""Child processes of a local venue: start, wait until they answer, stop for sure."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(ready: Callable[[], bool], what: str, timeout: float = 30.0,
+               process: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    """Poll `ready` until it is true; fail early if `process` died, naming its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready"
+                               + _tail(log))
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + _tail(log))
+
+
+def _tail(log: Path | None, lines: int = 20) -> str:
+    if log is None or not log.exists():
+        return ""
+    text = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"; last lines of {log}:\n" + "\n".join(text)
+
+
+class Child:
+    """One child process with its own log file and process group."""
+
+    def __init__(self, name: str, argv: Sequence[str], log: Path,
+                 env: dict[str, str] | None = None, cwd: Path | None = None,
+                 user: str | None = None) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log = log
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Child:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        as_user = {}
+        if self.user is not None:
+            account = pwd.getpwnam(self.user)
+            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        with open(self.log, "ab") as out:
+            # A new session: Ctrl-C in the terminal reaches `venue up` only, which then
+            # stops each child in order, instead of every child at once.
+            self.process = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env, cwd=self.cwd, start_new_session=True, **as_user)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0, sig: int = signal.SIGTERM,
+             whole_group: bool = True) -> int | None:
+        """Signal the child (its process group by default), wait, SIGKILL what is left."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            if whole_group:
+                self._signal_group(sig)
+            else:
+                self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no cleanup in the child."""
+        if self.process is not None and self.process.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.process.wait()
+
+    def _signal_group(self, sig: int) -> None:
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class Service:
+    """A server we run as one child process: stopped on request, killed to test crashes."""
+
+    child: Child | None = None
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.child is not None:
+            self.child.kill()

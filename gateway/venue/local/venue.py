@@ -1,0 +1,168 @@
+"""`venue up`: a whole venue on one machine, each part its own process.
+
+Redis and Postgres run privately under the data directory unless REDIS_URL and
+DATABASE_URL name servers to use; then one engine per partition, the gateway, one
+submitter and one writer. A part that dies is started again; Ctrl-C or SIGTERM stops
+every part in order (front to back) and keeps the data for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+
+from venue.accounts import create_account, issue_key
+from venue.config import Settings, VenueConfig
+from venue.db.migrate import migrate
+from venue.local.engine import EngineProcess
+from venue.local.process import Child, free_port, port_open, wait_until
+from venue.local.servers import PostgresServer, RedisServer
+
+LOCAL_ACCOUNTS = ("alice", "bob")
+
+
+class LocalVenue:
+    def __init__(self, settings: Settings, venue: VenueConfig, data_dir: Path,
+                 gateway_port: int | None = None, say=print) -> None:
+        self.settings = settings
+        self.venue = venue
+        self.data_dir = data_dir.resolve()
+        self.gateway_port = gateway_port or settings.gateway_port
+        self.say = say
+        self.redis: RedisServer | None = None
+        self.postgres: PostgresServer | None = None
+        self.engines: list[EngineProcess] = []
+        self.children: dict[str, Child] = {}
+        self.redis_url = settings.redis_url
+        self.database_url = settings.database_url
+        self.keys: dict[str, str] = {}
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.settings.gateway_host}:{self.gateway_port}"
+
+    def start(self) -> LocalVenue:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.redis_url is None:
+            self.redis = RedisServer(self.data_dir / "redis", appendfsync="always").start()
+            self.redis_url = self.redis.url
+        if self.database_url is None:
+            self.postgres = PostgresServer(self.data_dir / "postgres").start()
+            self.database_url = self.postgres.url()
+        asyncio.run(self._prepare_database())
+        config_path = self.data_dir / "venue.json"
+        config_path.write_text(self.venue.model_dump_json(indent=2))
+        for partition in range(self.venue.partitions):
+            self.engines.append(
+                EngineProcess(self.venue, partition, self.data_dir / f"engine-{partition}").start())
+        env = dict(os.environ, REDIS_URL=self.redis_url, DATABASE_URL=self.database_url,
+                   VENUE_CONFIG=str(config_path),
+                   VENUE_ENGINES=",".join(e.address for e in self.engines),
+                   VENUE_GATEWAY_PORT=str(self.gateway_port))
+        logs = self.data_dir / "logs"
+        for part in ("writer", "submitter", "gateway"):
+            argv = [sys.executable, "-m", "venue.cli", part]
+            self.children[part] = Child(part, argv, logs / f"{part}.log", env=env).start()
+        gateway = self.children["gateway"]
+        wait_until(lambda: _healthy(self.gateway_url), "gateway", 60, gateway.process,
+                   gateway.log)
+        return self
+
+    async def _prepare_database(self) -> None:
+        applied = await migrate(self.database_url)
+        if applied:
+            self.say(f"database: applied {', '.join(applied)}")
+        keys_file = self.data_dir / "api-keys.json"
+        known = json.loads(keys_file.read_text()) if keys_file.exists() else {}
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            for name in LOCAL_ACCOUNTS:
+                account_id = await connection.fetchval(
+                    "SELECT account_id FROM accounts WHERE name = $1", name)
+                if account_id is None:
+                    _, known[name] = await create_account(connection, name)
+                elif name not in known:  # the database outlived the key file
+                    known[name] = await issue_key(connection, account_id)
+        finally:
+            await connection.close()
+        keys_file.write_text(json.dumps(known, indent=2))
+        keys_file.chmod(0o600)
+        self.keys = known
+
+    def supervise(self, stop: list[bool]) -> None:
+        """Start again any part that died, until asked to stop."""
+        while not stop[0]:
+            for name, child in self.children.items():
+                if not child.alive() and not stop[0]:
+                    self.say(f"{name} exited with {child.process.returncode}; starting it "
+                             f"again (log: {child.log})")
+                    child.start()
+            for engine in self.engines:
+                if not engine.child.alive() and not stop[0]:
+                    self.say(f"engine partition {engine.partition} exited; starting it again")
+                    engine.start()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for name in ("gateway", "submitter", "writer"):
+            if name in self.children:
+                self.children[name].stop()
+        for engine in self.engines:
+            engine.stop()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def run(settings: Settings, gateway_port: int | None = None) -> int:
+    venue = settings.venue()
+    data_dir = settings.data_dir
+    port = gateway_port or settings.gateway_port
+    if port_open(port, settings.gateway_host):
+        port = free_port()
+    local = LocalVenue(settings, venue, data_dir, gateway_port=port)
+    stop = [False]
+
+    def ask_to_stop(signum, _frame) -> None:
+        stop[0] = True
+
+    signal.signal(signal.SIGINT, ask_to_stop)
+    signal.signal(signal.SIGTERM, ask_to_stop)
+    try:
+        local.start()
+        symbol = venue.instruments[0]
+        price = symbol.price_text(symbol.min_price_ticks * 100 if symbol.min_price_ticks else 100)
+        print(f"venue {venue.name} is up: {local.gateway_url}  (docs: {local.gateway_url}/docs)")
+        print(f"  redis {local.redis_url}   postgres {local.database_url}")
+        print(f"  logs in {data_dir / 'logs'}; API keys in {data_dir / 'api-keys.json'}")
+        for name, key in local.keys.items():
+            print(f"  account {name}: key {key}")
+        print("  try: curl -s -X POST {url}/v1/orders -H 'Authorization: Bearer {key}' "
+              "-H 'Content-Type: application/json' -d '{{\"symbol\": \"{sym}\", \"side\": "
+              "\"buy\", \"price\": \"{px}\", \"quantity\": \"{qty}\"}}'".format(
+                  url=local.gateway_url, key=local.keys.get("alice", "<key>"), sym=symbol.symbol,
+                  px=price, qty=symbol.lot_size))
+        print("Ctrl-C stops the venue; data stays for the next start.", flush=True)
+        local.supervise(stop)
+    finally:
+        print("stopping venue ...", flush=True)
+        local.stop()
+        print("stopped.", flush=True)
+    return 0

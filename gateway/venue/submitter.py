@@ -1,0 +1,212 @@
+"""The batch submitter: shard streams in, engine batches out, engine events to Redis.
+
+For each engine partition, one loop reads every shard it holds from its cursor
+(XREAD, BLOCK), sends what it got as one CommandBatch on one long-lived gRPC stream,
+waits for the engine's ReportBatch, appends it to the partition's events stream and
+only then moves the shard's confirmed position (the consumer group's last-delivered
+id). Batching needs no timer: while a batch is at the engine the next one accumulates
+in Redis; an idle submitter sends a single order as soon as XREAD returns it.
+
+A shard's cursor is read by position, not handed out by the consumer group: after a
+takeover, group delivery could let a stale submitter's later entries reach the engine
+before the new holder's earlier ones. Reading by position from the engine's own
+high-water mark keeps every shard in stream order, whoever sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import grpc
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from venue.config import Settings, VenueConfig
+from venue.enginepb import engine_pb2 as pb
+from venue.enginepb import engine_pb2_grpc
+from venue.enginewire import command_batch, with_source
+from venue.leases import ShardLeases
+from venue.queue import FIELD_BATCH, FIELD_COMMAND, FIELD_TRACEPARENT, SUBMITTERS_GROUP, Keys
+from venue.queue import parse_stream_id
+
+log = logging.getLogger("venue.submitter")
+
+_SUBMIT = "/tradingvenue.engine.v1.MatchingEngine/Submit"
+_BLOCK_MS = 500
+# Confirmed entries stay in the shard stream this long, for inspection, then are trimmed.
+_RETAIN_MS = 60_000
+_CMD = FIELD_COMMAND.encode()
+_TRACEPARENT = FIELD_TRACEPARENT.encode()
+
+
+def default_instance_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def later(a: str, b: str) -> str:
+    return a if parse_stream_id(a) >= parse_stream_id(b) else b
+
+
+class PartitionPump:
+    """Moves the held shards of one engine partition to that engine."""
+
+    def __init__(self, submitter: Submitter, partition: int) -> None:
+        self.submitter = submitter
+        self.partition = partition
+        self.redis = submitter.redis
+        self.keys = submitter.keys
+        self.shards = submitter.venue.shards_of_partition(partition)
+        self.address = submitter.settings.engine_address(partition)
+        self.cursors: dict[int, str] = {}
+        self.batch_id = 0
+        self.batches = 0
+        self.commands = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                async with grpc.aio.insecure_channel(self.address) as channel:
+                    await self._pump(channel, stop)
+                    return
+            except (grpc.aio.AioRpcError, RedisError, ConnectionError, EngineStreamEnded,
+                    asyncio.TimeoutError) as error:
+                # The outcome of the batch in flight is unknown; the cursors did not
+                # move, so it is sent again and the engine's high-water mark drops
+                # what it already applied.
+                log.warning("engine %s (partition %d): %s; reconnecting", self.address,
+                            self.partition, error)
+                self.cursors.clear()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _pump(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
+        await asyncio.wait_for(channel.channel_ready(), timeout=10)
+        health = engine_pb2_grpc.MatchingEngineStub(channel)
+        call = channel.stream_stream(_SUBMIT)()  # raw bytes both ways: nothing re-encoded
+        log.info("submitting to engine %s (partition %d)", self.address, self.partition)
+        while not stop.is_set():
+            held = [s for s in self.shards if s in self.submitter.held]
+            await self._sync_cursors(held, health)
+            if not held:
+                await asyncio.sleep(self.submitter.settings.lease_ms / 3000)
+                continue
+            streams = {self.keys.orders(s): self.cursors[s] for s in held}
+            read = await self.redis.xread(streams, count=self.submitter.settings.batch_max,
+                                          block=_BLOCK_MS)
+            if not read:
+                continue
+            commands: list[bytes] = []
+            last: dict[int, str] = {}
+            for stream, entries in read:
+                shard = int(stream.rsplit(b":", 1)[1])
+                for entry_id, fields in entries:
+                    ms, seq = parse_stream_id(entry_id)
+                    commands.append(with_source(fields[_CMD], shard, ms, seq,
+                                                fields.get(_TRACEPARENT, b"")))
+                last[shard] = entry_id.decode()
+            self.batch_id += 1
+            await call.write(command_batch(self.batch_id, commands))
+            reply = await call.read()
+            if reply is grpc.aio.EOF:
+                raise EngineStreamEnded("engine closed the Submit stream")
+            await self._confirm(reply, last)
+            self.batches += 1
+            self.commands += len(commands)
+        await call.done_writing()
+
+    async def _confirm(self, reply: bytes, last: dict[int, str]) -> None:
+        """Publish the engine's events, then move each shard's confirmed position."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.events(self.partition), {FIELD_BATCH: reply})
+            for shard, entry_id in last.items():
+                if shard not in self.submitter.held:
+                    continue  # given up meanwhile: its new holder moves it now
+                pipe.xgroup_setid(self.keys.orders(shard), SUBMITTERS_GROUP, entry_id)
+                if self.batches % 64 == 0:
+                    ms, _ = parse_stream_id(entry_id)
+                    pipe.xtrim(self.keys.orders(shard), minid=max(0, ms - _RETAIN_MS),
+                               approximate=True)
+            await pipe.execute()
+        self.cursors.update(last)
+
+    async def _sync_cursors(self, held: list[int],
+                            health: engine_pb2_grpc.MatchingEngineStub) -> None:
+        """Start newly held shards at the engine's mark; forget shards given up."""
+        for shard in list(self.cursors):
+            if shard not in held:
+                del self.cursors[shard]
+        new = [s for s in held if s not in self.cursors]
+        if not new:
+            return
+        marks = {m.shard: f"{m.stream_ms}-{m.stream_seq}"
+                 for m in (await health.Health(pb.HealthRequest(), timeout=10)).shard_marks}
+        for shard in new:
+            confirmed = await self._confirmed_position(shard)
+            engine_mark = marks.get(shard, "0-0")
+            if parse_stream_id(engine_mark) < parse_stream_id(confirmed):
+                log.warning("engine partition %d is behind shard %d (%s < %s): it lost its "
+                            "state; resuming from the confirmed position", self.partition,
+                            shard, engine_mark, confirmed)
+            self.cursors[shard] = later(engine_mark, confirmed)
+            log.info("shard %d: resuming after %s", shard, self.cursors[shard])
+
+    async def _confirmed_position(self, shard: int) -> str:
+        stream = self.keys.orders(shard)
+        try:
+            await self.redis.xgroup_create(stream, SUBMITTERS_GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        for group in await self.redis.xinfo_groups(stream):
+            if group["name"] == SUBMITTERS_GROUP.encode():
+                return group["last-delivered-id"].decode()
+        return "0-0"
+
+
+class EngineStreamEnded(Exception):
+    pass
+
+
+class Submitter:
+    def __init__(self, settings: Settings, venue: VenueConfig | None = None) -> None:
+        self.settings = settings
+        self.venue = venue or settings.venue()
+        self.keys = Keys(self.venue.name)
+        self.redis = Redis.from_url(settings.redis_url)
+        self.instance = settings.instance or default_instance_name()
+        self.leases = ShardLeases(self.redis, self.keys, list(range(self.venue.shards)),
+                                  self.instance, settings.lease_ms)
+        self.pumps = [PartitionPump(self, p) for p in range(self.venue.partitions)]
+
+    @property
+    def held(self) -> set[int]:
+        return self.leases.held
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("submitter %s for venue %s: %d shards, %d partitions", self.instance,
+                 self.venue.name, self.venue.shards, self.venue.partitions)
+        leasing = asyncio.create_task(self._keep_leases(stop))
+        try:
+            await asyncio.gather(*(pump.run(stop) for pump in self.pumps))
+        finally:
+            leasing.cancel()
+            await asyncio.gather(leasing, return_exceptions=True)
+            await self.leases.release_all()
+            await self.redis.aclose()
+
+    async def _keep_leases(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.leases.refresh(self.venue.shards)
+                live = await self.leases.live_submitters()
+                for shard in self.leases.over_share(self.venue.shards, live):
+                    # Given back between batches: the pump drops the shard's cursor
+                    # when it no longer sees it held.
+                    await self.leases.release(shard)
+            except (ConnectionError, OSError) as error:
+                log.warning("redis unreachable while renewing leases: %s", error)
+            await asyncio.sleep(self.settings.lease_ms / 3000)

@@ -1,0 +1,208 @@
+"""The database writer: engine events from Redis into Postgres, in batches, idempotently.
+
+Each events-stream entry is one ReportBatch. The writer reads many at once, COPYs their
+rows into staging tables and moves them into the real ones in one transaction, then
+acknowledges (XACK). Executions and trades are keyed by the engine's own numbering
+(partition, sequence / trade id), and an order row only ever moves to a later sequence,
+so an entry written twice (a crash between COMMIT and XACK) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from venue.config import Settings, VenueConfig
+from venue.db.migrate import migrate
+from venue.enginepb import engine_pb2 as pb
+from venue.enginewire import (EXEC_TYPE_WORDS, ORDER_STATUS_WORDS, ORDER_TYPE_WORDS,
+                              REJECT_REASON_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS)
+from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
+
+log = logging.getLogger("venue.writer")
+
+_READ_COUNT = 512  # events-stream entries (report batches) per transaction
+_BLOCK_MS = 500
+_RETAIN_MS = 60_000
+
+_EXECUTION_COLUMNS = ("partition", "sequence", "order_id", "exec_type", "order_status",
+                      "last_qty", "last_px", "cum_qty", "leaves_qty", "cum_notional",
+                      "reject_reason", "trade_id", "engine_time")
+_TRADE_COLUMNS = ("partition", "trade_id", "sequence", "instrument_id", "price", "quantity",
+                  "buy_order_id", "sell_order_id", "aggressor_side", "engine_time")
+_ORDER_COLUMNS = ("order_id", "client_order_id", "account_id", "instrument_id", "side", "type",
+                  "time_in_force", "post_only", "price", "quantity", "status", "cum_qty",
+                  "leaves_qty", "cum_notional", "reject_reason", "partition", "last_sequence",
+                  "created_at", "updated_at")
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_executions (LIKE executions) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_trades (LIKE trades) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_orders (LIKE orders) ON COMMIT DELETE ROWS;
+"""
+
+_MOVE = """
+INSERT INTO executions SELECT * FROM stage_executions ON CONFLICT DO NOTHING;
+INSERT INTO trades SELECT * FROM stage_trades ON CONFLICT DO NOTHING;
+INSERT INTO orders SELECT * FROM stage_orders
+ON CONFLICT (order_id) DO UPDATE SET
+    price = EXCLUDED.price, quantity = EXCLUDED.quantity, status = EXCLUDED.status,
+    cum_qty = EXCLUDED.cum_qty, leaves_qty = EXCLUDED.leaves_qty,
+    cum_notional = EXCLUDED.cum_notional, reject_reason = EXCLUDED.reject_reason,
+    last_sequence = EXCLUDED.last_sequence, updated_at = EXCLUDED.updated_at
+WHERE orders.last_sequence < EXCLUDED.last_sequence;
+"""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _time(timestamp_ns: int) -> datetime:
+    """Exact to the microsecond Postgres keeps (a float of seconds is not)."""
+    return _EPOCH + timedelta(microseconds=timestamp_ns // 1000)
+
+
+class Rows:
+    """The table rows of a run of report batches."""
+
+    def __init__(self) -> None:
+        self.executions: list[tuple] = []
+        self.trades: list[tuple] = []
+        self._orders: dict[int, list] = {}
+
+    @property
+    def orders(self) -> list[tuple]:
+        return [tuple(row) for row in self._orders.values()]
+
+    def add(self, batch: pb.ReportBatch) -> None:
+        partition = batch.partition
+        for event in batch.events:
+            kind = event.WhichOneof("body")
+            at = _time(event.timestamp_ns)
+            if kind == "report":
+                self._report(partition, event.sequence, at, event.report)
+            elif kind == "trade":
+                t = event.trade
+                self.trades.append((partition, t.trade_id, event.sequence, t.instrument_id,
+                                    t.price, t.quantity, t.buy_order_id, t.sell_order_id,
+                                    SIDE_WORDS[t.aggressor_side], at))
+
+    def _report(self, partition: int, sequence: int, at: datetime,
+                r: pb.ExecutionReport) -> None:
+        reason = REJECT_REASON_WORDS.get(r.reject_reason)
+        status = ORDER_STATUS_WORDS[r.order_status]
+        self.executions.append((partition, sequence, r.order_id, EXEC_TYPE_WORDS[r.exec_type],
+                                status, r.last_qty, r.last_px, r.cum_qty, r.leaves_qty,
+                                r.cum_notional, reason,
+                                r.trade_id if r.exec_type == pb.EXEC_TYPE_TRADE else None, at))
+        known = self._orders.get(r.order_id)
+        if known is not None and known[16] > sequence:
+            return
+        created = known[17] if known is not None else at
+        self._orders[r.order_id] = [
+            r.order_id, r.client_order_id, r.account_id, r.instrument_id,
+            SIDE_WORDS.get(r.side, "buy"), ORDER_TYPE_WORDS.get(r.type, "limit"),
+            TIME_IN_FORCE_WORDS.get(r.time_in_force, "gtc"), r.post_only, r.price, r.quantity,
+            status, r.cum_qty, r.leaves_qty, r.cum_notional, reason, partition, sequence,
+            created, at]
+
+
+async def write_rows(connection: asyncpg.Connection, rows: Rows) -> None:
+    """COPY the rows into staging and move them into the tables, in one transaction."""
+    async with connection.transaction():
+        if rows.executions:
+            await connection.copy_records_to_table(
+                "stage_executions", records=rows.executions, columns=_EXECUTION_COLUMNS)
+        if rows.trades:
+            await connection.copy_records_to_table(
+                "stage_trades", records=rows.trades, columns=_TRADE_COLUMNS)
+        orders = rows.orders
+        if orders:
+            await connection.copy_records_to_table(
+                "stage_orders", records=orders, columns=_ORDER_COLUMNS)
+        await connection.execute(_MOVE)
+
+
+class Writer:
+    def __init__(self, settings: Settings, venue: VenueConfig | None = None) -> None:
+        self.settings = settings
+        self.venue = venue or settings.venue()
+        self.keys = Keys(self.venue.name)
+        self.redis = Redis.from_url(settings.redis_url)
+        self.consumer = settings.instance or "writer"
+        self.streams = [self.keys.events(p) for p in range(self.venue.partitions)]
+        self.written_batches = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await migrate(self.settings.database_url)
+        log.info("writer %s: %d events streams -> postgres", self.consumer, len(self.streams))
+        try:
+            while not stop.is_set():
+                try:
+                    connection = await asyncpg.connect(self.settings.database_url)
+                except (OSError, asyncpg.PostgresError) as error:
+                    log.warning("postgres unreachable (%s); retrying", error)
+                    await asyncio.sleep(0.5)
+                    continue
+                try:
+                    await connection.execute(_STAGING)
+                    await self._drain(connection, stop)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                        RedisError) as error:
+                    # Nothing was acknowledged for what did not commit: it is read again.
+                    log.warning("writer interrupted (%s); resuming", error)
+                    await asyncio.sleep(0.5)
+                finally:
+                    if not connection.is_closed():
+                        connection.terminate()
+        finally:
+            await self.redis.aclose()
+
+    async def _drain(self, connection: asyncpg.Connection, stop: asyncio.Event) -> None:
+        await self._ensure_groups()
+        # Entries read before a crash and never acknowledged come first.
+        for stream in self.streams:
+            while True:
+                _, claimed, _ = await self.redis.xautoclaim(
+                    stream, WRITERS_GROUP, self.consumer, min_idle_time=0, count=_READ_COUNT)
+                if not claimed:
+                    break
+                pending = await self.redis.xreadgroup(
+                    WRITERS_GROUP, self.consumer, {stream: "0"}, count=_READ_COUNT)
+                if not pending or not pending[0][1]:
+                    break
+                await self._write(connection, pending)
+        while not stop.is_set():
+            read = await self.redis.xreadgroup(
+                WRITERS_GROUP, self.consumer, {s: ">" for s in self.streams},
+                count=_READ_COUNT, block=_BLOCK_MS)
+            if read:
+                await self._write(connection, read)
+
+    async def _write(self, connection: asyncpg.Connection, read) -> None:
+        rows = Rows()
+        for _, entries in read:
+            for _, fields in entries:
+                rows.add(pb.ReportBatch.FromString(fields[FIELD_BATCH.encode()]))
+        await write_rows(connection, rows)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, entries in read:
+                ids = [entry_id for entry_id, _ in entries]
+                pipe.xack(stream, WRITERS_GROUP, *ids)
+                ms = int(ids[-1].split(b"-")[0])
+                pipe.xtrim(stream, minid=max(0, ms - _RETAIN_MS), approximate=True)
+            await pipe.execute()
+        self.written_batches += sum(len(entries) for _, entries in read)
+
+    async def _ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, WRITERS_GROUP, id="0", mkstream=True)
+            except ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise

@@ -1,0 +1,83 @@
+"""The writer against a real Postgres: batches land once, orders only move forward."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from venue.enginepb import engine_pb2 as pb
+from venue.writer import Rows, write_rows
+
+NS = 1_700_000_000_000_000_000
+
+
+def report(sequence: int, order_id: int, status: int, exec_type: int, cum: int, leaves: int,
+           last_qty: int = 0, last_px: int = 0, trade_id: int = 0) -> pb.Event:
+    return pb.Event(sequence=sequence, timestamp_ns=NS + sequence * 1000, report=pb.ExecutionReport(
+        order_id=order_id, client_order_id=f"c{order_id}", account_id=1, instrument_id=1,
+        side=pb.SIDE_BUY, type=pb.ORDER_TYPE_LIMIT, time_in_force=pb.TIME_IN_FORCE_GTC,
+        price=100, quantity=10, exec_type=exec_type, order_status=status, last_qty=last_qty,
+        last_px=last_px, cum_qty=cum, leaves_qty=leaves, cum_notional=cum * 100,
+        trade_id=trade_id))
+
+
+def trade(sequence: int, trade_id: int) -> pb.Event:
+    return pb.Event(sequence=sequence, timestamp_ns=NS + sequence * 1000, trade=pb.Trade(
+        trade_id=trade_id, instrument_id=1, price=100, quantity=10, buy_order_id=1,
+        sell_order_id=2, aggressor_side=pb.SIDE_SELL))
+
+
+NEW = pb.ReportBatch(batch_id=1, partition=0, events=[
+    report(1, 1, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10)])
+FILLED = pb.ReportBatch(batch_id=2, partition=0, events=[
+    trade(2, 1),
+    report(3, 1, pb.ORDER_STATUS_FILLED, pb.EXEC_TYPE_TRADE, 10, 0, 10, 100, trade_id=1)])
+
+
+def rows_of(*batches: pb.ReportBatch) -> Rows:
+    rows = Rows()
+    for batch in batches:
+        rows.add(batch)
+    return rows
+
+
+async def table_counts(connection: asyncpg.Connection) -> tuple[int, int, int]:
+    return tuple([await connection.fetchval(f"SELECT count(*) FROM {table}")
+                  for table in ("orders", "executions", "trades")])
+
+
+async def staged(database_url: str) -> asyncpg.Connection:
+    from venue.writer import _STAGING
+    connection = await asyncpg.connect(database_url)
+    await connection.execute(_STAGING)
+    return connection
+
+
+async def test_a_batch_written_twice_is_stored_once(database_url: str):
+    connection = await staged(database_url)
+    await write_rows(connection, rows_of(NEW, FILLED))
+    await write_rows(connection, rows_of(NEW, FILLED))
+    assert await table_counts(connection) == (1, 2, 1)
+    row = await connection.fetchrow("SELECT * FROM orders WHERE order_id = 1")
+    assert (row["status"], row["cum_qty"], row["leaves_qty"], row["last_sequence"]) == (
+        "filled", 10, 0, 3)
+    await connection.close()
+
+
+async def test_an_order_never_moves_back_to_an_earlier_report(database_url: str):
+    connection = await staged(database_url)
+    await write_rows(connection, rows_of(FILLED))
+    await write_rows(connection, rows_of(NEW))  # late replay of the first report
+    row = await connection.fetchrow("SELECT status, cum_qty, created_at FROM orders")
+    assert (row["status"], row["cum_qty"]) == ("filled", 10)
+    assert await table_counts(connection) == (1, 2, 1)
+    await connection.close()
+
+
+async def test_within_one_run_the_latest_report_of_an_order_wins(database_url: str):
+    connection = await staged(database_url)
+    await write_rows(connection, rows_of(NEW, FILLED))
+    row = await connection.fetchrow("SELECT status, last_sequence, created_at, updated_at "
+                                    "FROM orders")
+    assert (row["status"], row["last_sequence"]) == ("filled", 3)
+    assert row["created_at"] < row["updated_at"]
+    await connection.close()
