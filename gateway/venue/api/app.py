@@ -1,0 +1,104 @@
+"""The order gateway's ASGI application.
+
+Run with `uvicorn.run("venue.api.app:create_app", factory=True, loop="uvloop",
+http="httptools")`; the lifespan owns the process's one Redis client, one Postgres
+pool and one OrderQueue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from importlib.metadata import version
+
+import asyncpg
+import redis.exceptions
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from redis.utils import HIREDIS_AVAILABLE
+
+from venue.api.auth import ApiKeyCache
+from venue.api.deps import authenticated_account
+from venue.api.routes import health, instruments, orders
+from venue.config import Settings
+from venue.queue import OrderQueue
+
+log = logging.getLogger(__name__)
+
+DB_POOL_MAX_SIZE = 16
+DB_COMMAND_TIMEOUT_S = 10.0
+REDIS_TIMEOUT_S = 5.0
+UNAUTHORIZED = {401: {"description": "Missing, unknown or revoked API key"}}
+
+DESCRIPTION = """\
+Order entry and order status for the tradingvenue matching engine.
+
+* Every `/v1` route needs `Authorization: Bearer <API key>`.
+* Prices and quantities are **decimal strings** on the instrument's tick and lot grid
+  (see `GET /v1/instruments`); a value off the grid is rejected, never rounded.
+* `POST /v1/orders` answers `202` once the order is durably queued; the engine's verdict
+  appears at `GET /v1/orders/{orderId}`.
+* Bad input gets `422` with the field and the reason, and changes nothing.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if not settings.redis_url:
+        raise RuntimeError("the gateway needs REDIS_URL")
+    if not settings.database_url:
+        raise RuntimeError("the gateway needs DATABASE_URL")
+    if not HIREDIS_AVAILABLE:
+        log.warning("hiredis is not installed; Redis replies are parsed in pure Python")
+    async with AsyncExitStack() as stack:
+        # redis-py picks the hiredis parser by itself when hiredis is installed. A Redis
+        # that stops answering fails requests with 503 instead of holding them forever.
+        client = Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT_S,
+                                socket_timeout=REDIS_TIMEOUT_S)
+        stack.push_async_callback(client.aclose)
+        db = await asyncpg.create_pool(settings.database_url, min_size=1,
+                                       max_size=DB_POOL_MAX_SIZE,
+                                       command_timeout=DB_COMMAND_TIMEOUT_S)
+        stack.push_async_callback(db.close)
+        app.state.redis = client
+        app.state.db = db
+        app.state.order_queue = OrderQueue(client, app.state.venue)
+        app.state.api_keys = ApiKeyCache(db)
+        yield
+
+
+async def _queue_unavailable(request: Request, error: Exception) -> JSONResponse:
+    # On a timeout the order may have been queued after all; its clientOrderId tells.
+    return JSONResponse(status_code=503, content={
+        "detail": f"order queue unavailable ({type(error).__name__}); retry with the same "
+                  "clientOrderId to avoid a second order"})
+
+
+async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={
+        "detail": f"database unavailable ({type(error).__name__})"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title="tradingvenue order gateway", description=DESCRIPTION,
+                  version=version("tradingvenue"), lifespan=lifespan)
+    app.state.settings = settings
+    app.state.venue = settings.venue()
+
+    # Every /v1 router authenticates (the orders routes take the account as a parameter).
+    # Routers are included flat: a nesting level costs every request another route match.
+    app.include_router(health.router)
+    app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED)
+    app.include_router(instruments.router, prefix="/v1", responses=UNAUTHORIZED,
+                       dependencies=[Depends(authenticated_account)])
+
+    for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        app.add_exception_handler(error, _queue_unavailable)
+    for error in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                  asyncpg.TooManyConnectionsError, ConnectionError, TimeoutError):
+        app.add_exception_handler(error, _database_unavailable)
+    return app

@@ -1,0 +1,231 @@
+"""The gateway's public request and response models (camelCase JSON).
+
+Prices and quantities travel as decimal strings, never JSON numbers: a float cannot hold
+0.1. `OrderRequest` checks what needs no instrument; `OrderRequest.on_grid` checks the
+rest against the instrument and turns the decimals into ticks and lots.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Literal
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from venue.instruments import Instrument, OffGrid
+
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
+# Long enough for any price or quantity on any sane grid; bounds the parsing work.
+DECIMAL_MAX_LENGTH = 40
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    DAY = "day"
+
+
+class OrderStatus(StrEnum):
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+def _decimal_or_error(value: str, field: str) -> Decimal:
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise PydanticCustomError("decimal_parsing",
+                                  f"{field} must be a decimal string, got {value!r}")
+    return number
+
+
+def _field_error(field: str, kind: str, message: str, value: Any) -> dict[str, Any]:
+    """One error in FastAPI's 422 shape, for checks that run after pydantic's."""
+    return {"loc": ("body", field), "msg": message, "type": kind, "input": value}
+
+
+class OrderRequest(BaseModel):
+    """A new order. Field order matters: `price` and `postOnly` are checked against `type`."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", json_schema_extra={
+        "examples": [{"symbol": "BTC-USD", "side": "buy", "type": "limit", "timeInForce": "gtc",
+                      "price": "64250.50", "quantity": "0.25", "clientOrderId": "my-order-1"}]})
+
+    symbol: str = Field(min_length=1, max_length=32,
+                        description="Instrument symbol, e.g. BTC-USD.")
+    side: Side = Field(description="buy or sell.")
+    type: OrderType = Field(default=OrderType.LIMIT, description="limit (default) or market.")
+    time_in_force: TimeInForce = Field(
+        default=TimeInForce.GTC, description="gtc (default), ioc, fok or day.")
+    price: str | None = Field(
+        default=None, max_length=DECIMAL_MAX_LENGTH, validate_default=True,
+        description="Limit price as a decimal string on the instrument's tick grid. "
+                    "Required for limit orders, absent for market orders.")
+    quantity: str = Field(max_length=DECIMAL_MAX_LENGTH,
+                          description="Quantity as a decimal string on the instrument's lot grid.")
+    client_order_id: str | None = Field(
+        default=None, pattern=CLIENT_ORDER_ID_PATTERN,
+        description="Your id for the order, unique per account: 1-63 of [A-Za-z0-9._:-]. "
+                    "Sending it again returns the original order instead of a second one. "
+                    "When absent, the order id serves as clientOrderId and nothing is "
+                    "deduplicated.")
+    post_only: bool = Field(default=False, validate_default=True,
+                            description="Rest only, never take liquidity. Limit orders only.")
+
+    @field_validator("price")
+    @classmethod
+    def _price_matches_type(cls, price: str | None, info: ValidationInfo) -> str | None:
+        order_type = info.data.get("type")
+        if price is None:
+            if order_type == OrderType.LIMIT:
+                raise PydanticCustomError("price_required", "price is required for a limit order")
+            return None
+        if order_type == OrderType.MARKET:
+            raise PydanticCustomError("price_not_allowed",
+                                      "price must be absent for a market order")
+        _decimal_or_error(price, "price")
+        return price
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity_is_decimal(cls, quantity: str) -> str:
+        _decimal_or_error(quantity, "quantity")
+        return quantity
+
+    @field_validator("post_only")
+    @classmethod
+    def _post_only_needs_limit(cls, post_only: bool, info: ValidationInfo) -> bool:
+        order_type = info.data.get("type")
+        if post_only and order_type is not None and order_type != OrderType.LIMIT:
+            raise PydanticCustomError("post_only_requires_limit",
+                                      "postOnly is allowed only on a limit order")
+        return post_only
+
+    def on_grid(self, instrument: Instrument) -> tuple[int, int]:
+        """(price ticks, quantity lots) of this order; 0 ticks for a market order.
+
+        Raises RequestValidationError naming every field that is off the instrument's
+        grid, outside its price band, not positive or over its maximum quantity.
+        """
+        errors: list[dict[str, Any]] = []
+        price_ticks = 0
+        if self.price is not None:
+            price = Decimal(self.price.strip())
+            # The band is checked before the grid: a huge value would overflow the division.
+            if price <= 0:
+                errors.append(_field_error("price", "not_positive",
+                                           f"price {self.price} must be greater than 0",
+                                           self.price))
+            elif not Decimal(instrument.min_price) <= price <= Decimal(instrument.max_price):
+                errors.append(_field_error(
+                    "price", "price_out_of_band",
+                    f"price {self.price} is outside {instrument.symbol}'s band "
+                    f"[{instrument.min_price}, {instrument.max_price}]", self.price))
+            else:
+                try:
+                    price_ticks = instrument.price_ticks(price)
+                except OffGrid as error:
+                    errors.append(_field_error("price", "off_tick", str(error), self.price))
+        quantity = Decimal(self.quantity.strip())
+        quantity_lots = 0
+        if quantity <= 0:
+            errors.append(_field_error("quantity", "not_positive",
+                                       f"quantity {self.quantity} must be greater than 0",
+                                       self.quantity))
+        elif quantity > Decimal(instrument.max_quantity):
+            errors.append(_field_error(
+                "quantity", "quantity_too_large",
+                f"quantity {self.quantity} is over {instrument.symbol}'s maximum "
+                f"{instrument.max_quantity}", self.quantity))
+        else:
+            try:
+                quantity_lots = instrument.quantity_lots(quantity)
+            except OffGrid as error:
+                errors.append(_field_error("quantity", "off_lot", str(error), self.quantity))
+        if errors:
+            raise RequestValidationError(errors)
+        return price_ticks, quantity_lots
+
+
+def unknown_symbol(symbol: str) -> RequestValidationError:
+    return RequestValidationError([_field_error(
+        "symbol", "unknown_symbol", f"symbol {symbol!r} is not traded on this venue", symbol)])
+
+
+class Accepted(ApiModel):
+    """The order is durably queued for the engine; its fate is at GET /v1/orders/{orderId}."""
+
+    order_id: str = Field(description="The venue's id for the order (a decimal integer string).")
+    client_order_id: str
+    status: Literal["pending_new"] = "pending_new"
+    duplicate: bool = Field(
+        description="True when clientOrderId was seen before: orderId is the original order's "
+                    "and nothing new was queued.")
+
+
+class Order(ApiModel):
+    """The latest known state of an order. quantity = cumQty + leavesQty while it lives."""
+
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price: str | None = Field(description="Limit price; null for a market order.")
+    quantity: str
+    post_only: bool
+    status: OrderStatus = Field(
+        description="pending_new until the engine has reported on the order.")
+    cum_qty: str = Field(description="Quantity filled so far.")
+    leaves_qty: str = Field(description="Quantity still open.")
+    avg_px: str | None = Field(description="Average fill price; null before the first fill.")
+    reject_reason: str | None = None
+    created_at: datetime | None = Field(
+        description="When the engine first saw the order; null while pending_new.")
+    updated_at: datetime | None = Field(
+        description="When the engine last changed the order; null while pending_new.")
+
+
+class InstrumentView(ApiModel):
+    """One tradable instrument: its grid, price band and largest order."""
+
+    symbol: str
+    tick_size: str = Field(description="Prices are whole multiples of this.")
+    lot_size: str = Field(description="Quantities are whole multiples of this.")
+    min_price: str
+    max_price: str
+    max_quantity: str
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> InstrumentView:
+        return cls(symbol=instrument.symbol, tick_size=instrument.tick_size,
+                   lot_size=instrument.lot_size, min_price=instrument.min_price,
+                   max_price=instrument.max_price, max_quantity=instrument.max_quantity)

@@ -1,0 +1,156 @@
+"""An order request is checked in full before anything is queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from venue.api.models import Accepted, InstrumentView, OrderRequest, OrderType, TimeInForce
+from venue.config import VenueConfig
+
+BTC = VenueConfig().by_symbol["BTC-USD"]  # tick 0.01, lot 0.0001, band [0.01, 1000000], max 1000
+AAPL = VenueConfig().by_symbol["AAPL"]  # lot 1
+
+
+def limit(**overrides: Any) -> dict[str, Any]:
+    return {"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "0.5"} | overrides
+
+
+def errors_of(body: dict[str, Any]) -> list[tuple[tuple, str]]:
+    with pytest.raises(ValidationError) as error:
+        OrderRequest.model_validate(body)
+    return [(e["loc"], e["type"]) for e in error.value.errors()]
+
+
+def grid_errors_of(body: dict[str, Any], instrument=BTC) -> list[dict[str, Any]]:
+    order = OrderRequest.model_validate(body)
+    with pytest.raises(RequestValidationError) as error:
+        order.on_grid(instrument)
+    return list(error.value.errors())
+
+
+def test_limit_order_defaults_to_gtc_and_not_post_only() -> None:
+    order = OrderRequest.model_validate(limit())
+    assert order.type is OrderType.LIMIT
+    assert order.time_in_force is TimeInForce.GTC
+    assert order.post_only is False
+    assert order.client_order_id is None
+
+
+def test_limit_order_is_priced_in_ticks_and_lots() -> None:
+    assert OrderRequest.model_validate(limit(price="64250.50", quantity="0.25")).on_grid(BTC) \
+        == (6425050, 2500)
+
+
+def test_exponent_forms_are_accepted_when_on_the_grid() -> None:
+    assert OrderRequest.model_validate(limit(price="1e3", quantity="1E-4")).on_grid(BTC) \
+        == (100000, 1)
+
+
+def test_market_order_has_no_price_and_zero_ticks() -> None:
+    order = OrderRequest.model_validate(
+        {"symbol": "BTC-USD", "side": "sell", "type": "market", "timeInForce": "ioc",
+         "quantity": "1"})
+    assert order.price is None
+    assert order.on_grid(BTC) == (0, 10000)
+
+
+def test_fields_are_camel_case_on_the_wire() -> None:
+    order = OrderRequest.model_validate(limit(timeInForce="fok", clientOrderId="a.B:1-_",
+                                              postOnly=True))
+    assert (order.time_in_force, order.client_order_id, order.post_only) == \
+        (TimeInForce.FOK, "a.B:1-_", True)
+    assert Accepted(order_id="7", client_order_id="c", duplicate=False).model_dump(by_alias=True) \
+        == {"orderId": "7", "clientOrderId": "c", "status": "pending_new", "duplicate": False}
+    assert set(InstrumentView.of(BTC).model_dump(by_alias=True)) == \
+        {"symbol", "tickSize", "lotSize", "minPrice", "maxPrice", "maxQuantity"}
+
+
+def test_limit_order_without_price_names_price() -> None:
+    body = limit()
+    del body["price"]
+    assert errors_of(body) == [(("price",), "price_required")]
+
+
+def test_market_order_with_price_names_price() -> None:
+    assert errors_of(limit(type="market")) == [(("price",), "price_not_allowed")]
+
+
+@pytest.mark.parametrize("order_type", ["market"])
+def test_post_only_on_a_non_limit_order_names_post_only(order_type: str) -> None:
+    body = limit(type=order_type, postOnly=True)
+    del body["price"]
+    assert errors_of(body) == [(("postOnly",), "post_only_requires_limit")]
+
+
+@pytest.mark.parametrize(("field", "value", "kind"), [
+    ("side", "hold", "enum"),
+    ("type", "stop", "enum"),
+    ("timeInForce", "gtd", "enum"),
+    ("price", 100.5, "string_type"),  # a JSON number is refused: money is never a float
+    ("quantity", 1, "string_type"),
+    ("price", "abc", "decimal_parsing"),
+    ("price", "NaN", "decimal_parsing"),
+    ("quantity", "Infinity", "decimal_parsing"),
+    ("quantity", "1" * 41, "string_too_long"),
+    ("clientOrderId", "", "string_pattern_mismatch"),
+    ("clientOrderId", "has space", "string_pattern_mismatch"),
+    ("clientOrderId", "x" * 64, "string_pattern_mismatch"),
+    ("postOnly", "maybe", "bool_parsing"),
+    ("symbol", "", "string_too_short"),
+    ("account", 2, "extra_forbidden"),
+])
+def test_malformed_field_is_named_with_the_reason(field: str, value: Any, kind: str) -> None:
+    assert errors_of(limit(**{field: value})) == [((field,), kind)]
+
+
+@pytest.mark.parametrize("field", ["symbol", "side", "quantity"])
+def test_missing_required_field_is_named(field: str) -> None:
+    body = limit()
+    del body[field]
+    assert errors_of(body) == [((field,), "missing")]
+
+
+@pytest.mark.parametrize(("field", "value", "kind"), [
+    ("price", "100.005", "off_tick"),
+    ("price", "0", "not_positive"),
+    ("price", "-1.00", "not_positive"),
+    ("price", "50.001", "off_tick"),
+    ("price", "0.001", "price_out_of_band"),
+    ("price", "1000000.01", "price_out_of_band"),
+    ("price", "1e30", "price_out_of_band"),  # checked before the division could overflow
+    ("quantity", "0.00005", "off_lot"),
+    ("quantity", "0", "not_positive"),
+    ("quantity", "-0.5", "not_positive"),
+    ("quantity", "1000.0001", "quantity_too_large"),
+    ("quantity", "1e300", "quantity_too_large"),
+])
+def test_value_off_the_instruments_grid_or_limits_is_named(field: str, value: str,
+                                                            kind: str) -> None:
+    errors = grid_errors_of(limit(**{field: value}))
+    assert [(e["loc"], e["type"]) for e in errors] == [(("body", field), kind)]
+    assert value in errors[0]["msg"]
+
+
+def test_off_tick_message_says_the_value_and_the_tick() -> None:
+    [error] = grid_errors_of(limit(price="100.005"))
+    assert error["msg"] == "price 100.005 is not a multiple of 0.01"
+
+
+def test_price_below_the_band_is_out_of_band() -> None:
+    instrument = BTC.model_copy(update={"min_price": "10.00"})
+    [error] = grid_errors_of(limit(price="9.99"), instrument)
+    assert error["type"] == "price_out_of_band"
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    errors = grid_errors_of(limit(price="100.005", quantity="0.00001"))
+    assert {e["loc"][1] for e in errors} == {"price", "quantity"}
+
+
+def test_whole_lot_instrument_refuses_fractional_quantity() -> None:
+    [error] = grid_errors_of(limit(symbol="AAPL", quantity="1.5"), AAPL)
+    assert error["type"] == "off_lot"
