@@ -1,0 +1,1 @@
+"""Benchmarks that print JSON: `venue bench WHAT --json`. Tests never time anything."""

@@ -1,0 +1,155 @@
+"""`venue`: run a whole venue locally, or one of its parts, and administer it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+
+from venue.config import Settings
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _require(settings: Settings, *names: str) -> None:
+    missing = [n for n in names if getattr(settings, n) is None]
+    if missing:
+        env = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL"}
+        raise SystemExit("venue: set " + " and ".join(env.get(n, n) for n in missing))
+
+
+def _until_signalled(main: Callable[[asyncio.Event], Coroutine]) -> None:
+    """Run `main(stop)`; SIGTERM or SIGINT sets `stop` so it can finish its batch."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from venue.local.venue import run
+    return run(settings, gateway_port=args.port)
+
+
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+    _require(settings, "redis_url", "database_url")
+    uvicorn.run("venue.api.app:create_app", factory=True, host=args.host or settings.gateway_host,
+                port=args.port or settings.gateway_port, loop="uvloop", http="httptools",
+                workers=args.workers, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
+    from venue.submitter import Submitter
+    _require(settings, "redis_url")
+    _logging()
+    _until_signalled(Submitter(settings).run)
+    return 0
+
+
+def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
+    from venue.writer import Writer
+    _require(settings, "redis_url", "database_url")
+    _logging()
+    _until_signalled(Writer(settings).run)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from venue.db.migrate import migrate
+    _require(settings, "database_url")
+    applied = asyncio.run(migrate(settings.database_url))
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncpg
+
+    from venue.accounts import create_account
+    _require(settings, "database_url")
+
+    async def create() -> tuple[int, str]:
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            return await create_account(connection, args.name)
+        finally:
+            await connection.close()
+
+    try:
+        account_id, key = asyncio.run(create())
+    except asyncpg.UniqueViolationError:
+        raise SystemExit(f"venue: account {args.name!r} exists already") from None
+    print(f"account {args.name} (id {account_id})\napi key (shown once): {key}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """`venue bench WHAT ...`: each benchmark is venue.bench.WHAT with its own flags."""
+    import importlib
+    module = args.what.replace("-", "_")
+    try:
+        bench = importlib.import_module(f"venue.bench.{module}")
+    except ModuleNotFoundError:
+        raise SystemExit(f"venue bench: no benchmark {args.what!r}") from None
+    return bench.main(args.args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="venue", description="tradingvenue: a whole venue locally, or one of its parts. "
+        "Configuration comes from the environment: REDIS_URL, DATABASE_URL, VENUE_CONFIG "
+        "(venue JSON), VENUE_ENGINES (engine address per partition), VENUE_DATA_DIR.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="start a whole venue on this machine (make run)")
+    up.add_argument("--port", type=int, help="gateway port (default 8000, or a free one)")
+    up.set_defaults(run=cmd_up)
+
+    gateway = commands.add_parser("gateway", help="run the order gateway (HTTP API)")
+    gateway.add_argument("--host")
+    gateway.add_argument("--port", type=int)
+    gateway.add_argument("--workers", type=int, default=1)
+    gateway.set_defaults(run=cmd_gateway)
+
+    commands.add_parser("submitter", help="run a batch submitter").set_defaults(
+        run=cmd_submitter)
+    commands.add_parser("writer", help="run the database writer").set_defaults(run=cmd_writer)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+        run=cmd_migrate)
+
+    bench = commands.add_parser(
+        "bench", help="benchmarks that print JSON (engine, engine-grpc, e2e, operator)",
+        description="Run `venue bench WHAT --help` for the flags of one benchmark.")
+    bench.add_argument("what", help="engine | engine-grpc | e2e | operator")
+    bench.add_argument("args", nargs=argparse.REMAINDER)
+    bench.set_defaults(run=cmd_bench)
+
+    accounts = commands.add_parser("accounts", help="manage accounts and API keys")
+    account_commands = accounts.add_subparsers(dest="accounts_command", required=True,
+                                               metavar="ACTION")
+    create = account_commands.add_parser("create", help="create an account and its API key")
+    create.add_argument("name")
+    create.set_defaults(run=cmd_accounts_create)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args, Settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

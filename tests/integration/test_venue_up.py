@@ -1,0 +1,114 @@
+"""`venue up` as a user runs it: it starts everything, stops everything, and resumes."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from venue.local.process import free_port
+
+
+@pytest.fixture
+def data_dir():
+    # World-searchable: when we are root, the private Postgres runs as `postgres`.
+    path = Path(tempfile.mkdtemp(prefix="venue-up-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process whose ancestry reaches `pid` (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        children = {p for p, parent in parents.items() if parent in frontier}
+        found |= children
+        frontier = children
+    return found
+
+
+def start_venue(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env["VENUE_DATA_DIR"] = str(data_dir)
+    process = subprocess.Popen([sys.executable, "-m", "venue.cli", "up", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env)
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Ctrl-C"):
+            url = re.search(r"is up: (\S+)", "".join(lines)).group(1)
+            return process, url, lines
+    process.kill()
+    raise AssertionError("venue up did not come up:\n" + "".join(lines))
+
+
+def stop_venue(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=60)
+    return out
+
+
+def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
+    port = free_port()
+    process, url, lines = start_venue(data_dir, port)
+    try:
+        children = descendants(process.pid)
+        assert len(children) >= 5  # redis, postgres, engine, gateway, submitter, writer
+        key = re.search(r"account alice: key (\S+)", "".join(lines)).group(1)
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        instruments = httpx.get(f"{url}/v1/instruments",
+                                headers={"Authorization": f"Bearer {key}"}).json()
+        assert "BTC-USD" in [i["symbol"] for i in instruments]
+        accepted = httpx.post(f"{url}/v1/orders", headers={"Authorization": f"Bearer {key}"},
+                              json={"symbol": "AAPL", "side": "buy", "price": "150.00",
+                                    "quantity": "10", "clientOrderId": "resume-me"})
+        assert accepted.status_code == 202, accepted.text
+        order_id = accepted.json()["orderId"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{url}/v1/orders/{order_id}",
+                               headers={"Authorization": f"Bearer {key}"}).json()["status"]
+            if status == "new":
+                break
+            time.sleep(0.05)
+        assert status == "new"
+    finally:
+        out = stop_venue(process)
+    assert process.returncode == 0, out
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert alive == [], f"orphans left running: {alive}"
+    assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
+    assert list((data_dir / "redis").rglob("*.aof*"))
+
+    # The next start finds the same account key and the same order.
+    process, url, _ = start_venue(data_dir, port)
+    try:
+        again = httpx.get(f"{url}/v1/orders/{order_id}",
+                          headers={"Authorization": f"Bearer {key}"})
+        assert again.status_code == 200 and again.json()["clientOrderId"] == "resume-me"
+    finally:
+        stop_venue(process)
