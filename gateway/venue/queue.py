@@ -113,6 +113,10 @@ class OrderQueue:
         self._next_id += 1
         return order_id
 
+    async def pending_command(self, order_id: int) -> bytes | None:
+        """The encoded Command of an order queued but not yet persisted, if any."""
+        return await self.redis.get(self.keys.pending_order(order_id))
+
     async def enqueue(self, *, shard: int, order_id: int, command: bytes, traceparent: str,
                       account_id: int | None = None, client_order_id: str | None = None,
                       pending: bool = True) -> Enqueued:

@@ -63,7 +63,7 @@ async def get_order(order_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     if row is not None:
         return _reported_order(row, _instrument(venue, row["instrument_id"], order_id))
     # Not reported on by the engine yet: the queued command is all there is.
-    command = await queue.redis.get(queue.keys.pending_order(order_id))
+    command = await queue.pending_command(order_id)
     pending = decode_new_order(command) if command is not None else None
     if pending is None or pending.account_id != account_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id} not found")
