@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "server/cpu_affinity.h"
 #include "server/engine_options.h"
 #include "server/matching_service.h"
 #include "server/partition_worker.h"
@@ -34,7 +36,53 @@ int serve(const venue::EngineOptions& options) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  venue::PartitionWorker worker(options.partition, options.instruments, options.event_log_events);
+  venue::WorkerOptions worker_options;
+  worker_options.partition = options.partition;
+  worker_options.instruments = options.instruments;
+  worker_options.event_log_capacity = options.event_log_events;
+  worker_options.exchange.stp_mode = options.stp;
+  worker_options.exchange.hugepages = options.hugepages;
+  worker_options.exchange.command_index_per_shard = options.command_index;
+  if (!options.data_dir.empty()) {
+    venue::StoreOptions store;
+    store.dir = options.data_dir;
+    store.fsync = options.fsync;
+    store.fsync_interval_ms = options.fsync_interval_ms;
+    store.snapshot_every = options.snapshot_every;
+    worker_options.store = store;
+  }
+  const std::vector<int> allowed = venue::allowed_cpus();
+  std::string why;
+  if (!venue::choose_cpu(options.cpus, allowed, worker_options.cpu, why)) {
+    std::cerr << "venue-engine: --cpus " << options.cpus << ": " << why << "\n";
+    return kExitBadFlags;
+  }
+
+  const auto recovery_started = std::chrono::steady_clock::now();
+  venue::PartitionWorker worker(worker_options);
+  const auto recovery_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - recovery_started)
+                               .count();
+  const std::string prefix = "venue-engine partition " + std::to_string(options.partition) + ": ";
+  if (worker_options.store) {
+    const venue::RecoveryReport& recovery = worker.recovery();
+    for (const std::string& note : recovery.notes) std::cerr << prefix << note << "\n";
+    std::cerr << prefix << "recovered in " << recovery_ms << " ms: "
+              << (recovery.from_snapshot ? "snapshot at command " + std::to_string(recovery.snapshot_commands)
+                                         : std::string("no snapshot"))
+              << " + " << recovery.replayed_commands << " commands (" << recovery.replayed_batches
+              << " batches) from " << recovery.segments << " journal segments; journal fsync "
+              << venue::fsync_policy_name(options.fsync) << ", snapshot every " << options.snapshot_every
+              << " commands" << std::endl;
+  } else {
+    std::cerr << prefix << "no --data-dir: nothing is journaled" << std::endl;
+  }
+  std::cerr << prefix << "matching thread "
+            << (worker.pinned_cpu() >= 0 ? "pinned to CPU " + std::to_string(worker.pinned_cpu())
+                                         : std::string("not pinned"))
+            << " (allowed CPUs: " << venue::cpu_list(allowed) << "; --cpus " << options.cpus << ")" << std::endl;
+  std::cerr << prefix << "order pool: " << worker.memory_summary() << " (--hugepages "
+            << venue::hugepages_name(options.hugepages) << ")" << std::endl;
   venue::MatchingService service(worker);
 
   grpc::ServerBuilder builder;
@@ -86,6 +134,13 @@ int main(int argc, char** argv) {
   }
   try {
     return serve(parsed.options);
+  } catch (const std::bad_alloc&) {
+    std::cerr << "venue-engine: cannot allocate the order pools"
+              << (parsed.options.hugepages == venue::HugePages::Require
+                      ? " on hugepages (--hugepages require): reserve some in /proc/sys/vm/nr_hugepages"
+                      : "")
+              << "\n";
+    return 1;
   } catch (const std::exception& error) {
     std::cerr << "venue-engine: " << error.what() << "\n";
     return 1;

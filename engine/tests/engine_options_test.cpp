@@ -63,5 +63,38 @@ TEST(EngineOptions, BadFlagsAreErrorsThatNameTheFlag) {
   }
 }
 
+TEST(EngineOptions, JournalMatchingAndMachineFlagsHaveSafeDefaults) {
+  const EngineOptions options = parse_engine_options({}).options;
+  EXPECT_EQ(options.fsync, FsyncPolicy::Batch);
+  EXPECT_EQ(options.snapshot_every, 1'000'000u);
+  EXPECT_EQ(options.stp, StpMode::CancelNewest);
+  EXPECT_EQ(options.cpus, "auto");
+  EXPECT_EQ(options.hugepages, HugePages::Try);
+}
+
+TEST(EngineOptions, ReadsJournalMatchingAndMachineFlags) {
+  const ParsedOptions parsed =
+      parse_engine_options({"--fsync", "interval", "--fsync-interval-ms=20", "--snapshot-every", "5000", "--stp",
+                            "cancel-both", "--cpus", "1,3-4", "--hugepages", "require", "--command-index", "99"});
+  ASSERT_EQ(parsed.outcome, Outcome::Run) << parsed.error;
+  EXPECT_EQ(parsed.options.fsync, FsyncPolicy::Interval);
+  EXPECT_EQ(parsed.options.fsync_interval_ms, 20);
+  EXPECT_EQ(parsed.options.snapshot_every, 5000u);
+  EXPECT_EQ(parsed.options.stp, StpMode::CancelBoth);
+  EXPECT_EQ(parsed.options.cpus, "1,3-4");
+  EXPECT_EQ(parsed.options.hugepages, HugePages::Require);
+  EXPECT_EQ(parsed.options.command_index, 99u);
+}
+
+TEST(EngineOptions, BadJournalMatchingAndMachineValuesNameTheFlag) {
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--fsync", "sometimes"}, {"--stp", "cancel-all"}, {"--cpus", "2-1"}, {"--cpus", "x"},
+           {"--hugepages", "yes"}, {"--snapshot-every", "-1"}, {"--fsync-interval-ms", "0"}}) {
+    const ParsedOptions parsed = parse_engine_options({flag, value});
+    EXPECT_EQ(parsed.outcome, Outcome::Error) << flag << " " << value;
+    EXPECT_NE(parsed.error.find(flag), std::string::npos) << parsed.error;
+  }
+}
+
 }  // namespace
 }  // namespace venue

@@ -34,10 +34,10 @@ TEST_F(ExchangeTest, SequencesStartAtOneWithoutGapsAcrossInstruments) {
   std::vector<Event> all;
   auto keep = [&](std::vector<Event> events) { all.insert(all.end(), events.begin(), events.end()); };
   keep(apply(limit_order(1, Side::Sell, 100, 5)));
-  keep(apply(limit_order(2, Side::Sell, 150, 5, TimeInForce::Gtc, 7, 2)));
+  keep(apply(limit_order(2, Side::Sell, 150, 5, TimeInForce::Gtc, kOwnAccount, 2)));
   keep(apply(limit_order(3, Side::Buy, 100, 5)));
-  keep(apply(limit_order(4, Side::Buy, 99, 5, TimeInForce::Gtc, 7, 3)));
-  keep(apply(cancel_order(2, 7, 2)));
+  keep(apply(limit_order(4, Side::Buy, 99, 5, TimeInForce::Gtc, kOwnAccount, 3)));
+  keep(apply(cancel_order(2, kOwnAccount, 2)));
   ASSERT_EQ(all.size(), 12u);
   for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].sequence, i + 1);
   EXPECT_EQ(exchange.next_sequence(), 13u);
@@ -46,43 +46,43 @@ TEST_F(ExchangeTest, SequencesStartAtOneWithoutGapsAcrossInstruments) {
 
 TEST_F(ExchangeTest, TradeIdsStartAtOneAndCountAcrossInstruments) {
   apply(limit_order(1, Side::Sell, 100, 5));
-  apply(limit_order(2, Side::Sell, 150, 5, TimeInForce::Gtc, 7, 2));
+  apply(limit_order(2, Side::Sell, 150, 5, TimeInForce::Gtc, kOwnAccount, 2));
   auto first = apply(limit_order(3, Side::Buy, 100, 5));
-  auto second = apply(limit_order(4, Side::Buy, 150, 5, TimeInForce::Gtc, 7, 2));
+  auto second = apply(limit_order(4, Side::Buy, 150, 5, TimeInForce::Gtc, kOwnAccount, 2));
   EXPECT_EQ(first[1].trade.trade_id, 1u);
   EXPECT_EQ(second[1].trade.trade_id, 2u);
   EXPECT_EQ(second[1].trade.instrument_id, 2u);
 }
 
 TEST_F(ExchangeTest, OrderForAnUnregisteredInstrumentIsRejectedUnknownInstrument) {
-  auto out = apply(limit_order(1, Side::Buy, 100, 5, TimeInForce::Gtc, 7, /*instrument=*/9));
+  auto out = apply(limit_order(1, Side::Buy, 100, 5, TimeInForce::Gtc, kOwnAccount, /*instrument=*/9));
   EXPECT_EQ(labels(out), (S{"REJECTED 1"}));
   EXPECT_EQ(out[0].report.reject_reason, RejectReason::UnknownInstrument);
   EXPECT_EQ(out[0].report.order_status, OrderStatus::Rejected);
-  EXPECT_EQ(apply(cancel_order(1, 7, 9))[0].report.reject_reason, RejectReason::UnknownInstrument);
-  EXPECT_EQ(apply(replace_order(1, 100, 5, 7, 9))[0].report.reject_reason, RejectReason::UnknownInstrument);
+  EXPECT_EQ(apply(cancel_order(1, kOwnAccount, 9))[0].report.reject_reason, RejectReason::UnknownInstrument);
+  EXPECT_EQ(apply(replace_order(1, 100, 5, kOwnAccount, 9))[0].report.reject_reason, RejectReason::UnknownInstrument);
 }
 
 TEST_F(ExchangeTest, PriceOutsideTheInstrumentsBandIsRejected) {
-  auto out = apply(limit_order(1, Side::Buy, 99, 5, TimeInForce::Gtc, 7, 2));
+  auto out = apply(limit_order(1, Side::Buy, 99, 5, TimeInForce::Gtc, kOwnAccount, 2));
   EXPECT_EQ(out[0].report.reject_reason, RejectReason::PriceOutOfBand);
-  EXPECT_EQ(apply(limit_order(2, Side::Buy, 201, 5, TimeInForce::Gtc, 7, 2))[0].report.reject_reason,
+  EXPECT_EQ(apply(limit_order(2, Side::Buy, 201, 5, TimeInForce::Gtc, kOwnAccount, 2))[0].report.reject_reason,
             RejectReason::PriceOutOfBand);
-  EXPECT_EQ(labels(apply(limit_order(3, Side::Buy, 200, 5, TimeInForce::Gtc, 7, 2))), (S{"NEW 3", "level ADD"}));
+  EXPECT_EQ(labels(apply(limit_order(3, Side::Buy, 200, 5, TimeInForce::Gtc, kOwnAccount, 2))), (S{"NEW 3", "level ADD"}));
 }
 
 TEST_F(ExchangeTest, OrderIdLiveOnAnotherInstrumentIsADuplicate) {
   apply(limit_order(1, Side::Buy, 100, 5));
-  auto out = apply(limit_order(1, Side::Buy, 150, 5, TimeInForce::Gtc, 7, 2));
+  auto out = apply(limit_order(1, Side::Buy, 150, 5, TimeInForce::Gtc, kOwnAccount, 2));
   EXPECT_EQ(out[0].report.reject_reason, RejectReason::DuplicateOrderId);
 }
 
 TEST_F(ExchangeTest, CancelNamingAnotherInstrumentIsUnknownOrder) {
   apply(limit_order(1, Side::Buy, 100, 5));
-  auto out = apply(cancel_order(1, 7, /*instrument=*/2));
+  auto out = apply(cancel_order(1, kOwnAccount, /*instrument=*/2));
   EXPECT_EQ(labels(out), (S{"REJECTED 1"}));
   EXPECT_EQ(out[0].report.reject_reason, RejectReason::UnknownOrder);
-  EXPECT_EQ(labels(apply(cancel_order(1, 7, 1))), (S{"CANCELED 1", "level DELETE"}));
+  EXPECT_EQ(labels(apply(cancel_order(1, kOwnAccount, 1))), (S{"CANCELED 1", "level DELETE"}));
 }
 
 TEST_F(ExchangeTest, ReportsCarryTheCommandsOriginAndEveryEventItsClock) {

@@ -9,6 +9,11 @@
 #include <utility>
 #include <vector>
 
+#include <filesystem>
+#include <unistd.h>
+
+#include "command_generator.h"
+#include "event_text.h"
 #include "recording_sink.h"
 
 namespace venue::testing {
@@ -96,6 +101,103 @@ TEST(PartitionWorker, RefusesWorkOnceStopped) {
 
 TEST(PartitionWorker, RejectsADuplicateInstrumentAtStart) {
   EXPECT_THROW(PartitionWorker(0, {Instrument{1, 1, 10}, Instrument{1, 1, 20}}, 16), std::invalid_argument);
+}
+
+// A worker with a journal in a fresh directory, and a small event log so resends and
+// replays have to reach past memory.
+struct StoredWorker {
+  explicit StoredWorker(const std::string& dir, std::size_t log = 1 << 12) {
+    WorkerOptions options;
+    options.instruments = {Instrument{1, 1, 1000}, Instrument{2, 1, 1000}};
+    options.event_log_capacity = log;
+    options.store = StoreOptions{};
+    options.store->dir = dir;
+    options.store->fsync = FsyncPolicy::None;
+    options.store->snapshot_every = 300;
+    worker = std::make_unique<PartitionWorker>(options);
+  }
+  std::vector<Event> apply(const std::vector<Command>& batch) {
+    std::vector<Event> out;
+    std::uint64_t next = 0;
+    EXPECT_TRUE(worker->apply(batch, out, next));
+    return out;
+  }
+  std::unique_ptr<PartitionWorker> worker;
+};
+
+std::string fresh_dir(const char* name) {
+  const auto path = std::filesystem::temp_directory_path() / (std::string("venue-worker-") + name + "-" +
+                                                              std::to_string(::getpid()));
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+  return path.string();
+}
+
+TEST(PartitionWorker, ResentBatchIsNotAppliedAgainAndIsAnsweredWithItsOriginalEvents) {
+  PartitionWorker worker(0, {Instrument{1, 1, 1000}}, 1 << 10);
+  const std::vector<Command> batch = {
+      Command::make(CommandOrigin{1, 5, 1}, limit_order(1, Side::Sell, 10, 4)),
+      Command::make(CommandOrigin{1, 5, 2}, limit_order(2, Side::Buy, 10, 3))};
+  std::vector<Event> first;
+  std::vector<Event> again;
+  std::uint64_t next = 0;
+  ASSERT_TRUE(worker.apply(batch, first, next));
+  ASSERT_TRUE(worker.apply(batch, again, next));
+  EXPECT_EQ(events_text(again), events_text(first));
+  HealthView health;
+  ASSERT_TRUE(worker.health(health));
+  EXPECT_EQ(health.commands_applied, 2u);
+  EXPECT_EQ(health.duplicates, 2u);
+  EXPECT_EQ(next, first.back().sequence + 1);  // nothing new was sequenced
+}
+
+TEST(PartitionWorker, ResentTailOfABatchComesFirstThenTheNewCommands) {
+  PartitionWorker worker(0, {Instrument{1, 1, 1000}}, 1 << 10);
+  std::vector<Event> first;
+  std::vector<Event> mixed;
+  std::uint64_t next = 0;
+  ASSERT_TRUE(worker.apply({Command::make(CommandOrigin{1, 5, 1}, limit_order(1, Side::Sell, 10, 4))}, first, next));
+  ASSERT_TRUE(worker.apply({Command::make(CommandOrigin{1, 5, 1}, limit_order(1, Side::Sell, 10, 4)),
+                            Command::make(CommandOrigin{1, 5, 2}, limit_order(2, Side::Buy, 9, 3))},
+                           mixed, next));
+  EXPECT_EQ(labels(mixed), (std::vector<std::string>{"NEW 1", "level ADD", "NEW 2", "level ADD"}));
+  EXPECT_EQ(mixed[0].sequence, 1u);
+  EXPECT_EQ(mixed[2].sequence, 3u);
+}
+
+TEST(PartitionWorker, ResentAfterARestartIsAnsweredFromTheJournal) {
+  const std::string dir = fresh_dir("resend-restart");
+  CommandGenerator generator(21);
+  std::vector<std::vector<Command>> batches;
+  for (int i = 0; i < 40; ++i) batches.push_back(generator.batch(25));
+  std::vector<std::vector<Event>> answers;
+  {
+    StoredWorker before(dir);
+    for (const auto& batch : batches) answers.push_back(before.apply(batch));
+  }
+  StoredWorker after(dir, 64);  // memory holds far less than was applied
+  for (std::size_t i : {std::size_t{0}, std::size_t{17}, std::size_t{39}}) {
+    EXPECT_EQ(events_text(after.apply(batches[i])), events_text(answers[i])) << "batch " << i;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PartitionWorker, HistoryServesEventsOlderThanMemoryFromTheJournal) {
+  const std::string dir = fresh_dir("history");
+  CommandGenerator generator(22);
+  StoredWorker stored(dir, 32);
+  std::vector<Event> all;
+  for (int i = 0; i < 30; ++i) {
+    std::vector<Event> out = stored.apply(generator.batch(20));
+    all.insert(all.end(), out.begin(), out.end());
+  }
+  std::vector<Event> rebuilt;
+  ASSERT_TRUE(stored.worker->history(1, all.size() + 1, [&](const Event& event) {
+    rebuilt.push_back(event);
+    return true;
+  }));
+  EXPECT_EQ(events_text(rebuilt), events_text(all));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -23,12 +23,19 @@ class RecordingSink : public EventSink {
   std::vector<Event> events;
 };
 
+// Unless a test names an account, each order has one of its own (1000 + its id), so
+// orders trade with each other and self-trade prevention stays out of the way; cancels
+// and replaces find the order's account the same way.
+inline constexpr AccountId kOwnAccount = 0;
+inline AccountId account_of(OrderId id, AccountId account) { return account == kOwnAccount ? 1000 + id : account; }
+
 inline NewOrder limit_order(OrderId id, Side side, Price price, Quantity quantity,
-                            TimeInForce tif = TimeInForce::Gtc, AccountId account = 7, InstrumentId instrument = 1) {
+                            TimeInForce tif = TimeInForce::Gtc, AccountId account = kOwnAccount,
+                            InstrumentId instrument = 1) {
   NewOrder order;
   order.order_id = id;
   order.client_order_id = "c";
-  order.account_id = account;
+  order.account_id = account_of(id, account);
   order.instrument_id = instrument;
   order.side = side;
   order.type = OrderType::Limit;
@@ -38,20 +45,20 @@ inline NewOrder limit_order(OrderId id, Side side, Price price, Quantity quantit
   return order;
 }
 
-inline NewOrder market_order(OrderId id, Side side, Quantity quantity, AccountId account = 7,
+inline NewOrder market_order(OrderId id, Side side, Quantity quantity, AccountId account = kOwnAccount,
                              InstrumentId instrument = 1) {
   NewOrder order = limit_order(id, side, 0, quantity, TimeInForce::Ioc, account, instrument);
   order.type = OrderType::Market;
   return order;
 }
 
-inline CancelOrder cancel_order(OrderId id, AccountId account = 7, InstrumentId instrument = 1) {
-  return CancelOrder{id, account, instrument};
+inline CancelOrder cancel_order(OrderId id, AccountId account = kOwnAccount, InstrumentId instrument = 1) {
+  return CancelOrder{id, account_of(id, account), instrument};
 }
 
-inline ReplaceOrder replace_order(OrderId id, Price price, Quantity quantity, AccountId account = 7,
+inline ReplaceOrder replace_order(OrderId id, Price price, Quantity quantity, AccountId account = kOwnAccount,
                                   InstrumentId instrument = 1) {
-  return ReplaceOrder{id, account, instrument, price, quantity};
+  return ReplaceOrder{id, account_of(id, account), instrument, price, quantity};
 }
 
 // A compact label per event, so a test can pin the exact order of what came out:

@@ -27,6 +27,17 @@ TEST(ShardMarks, StreamIdsCompareByMillisecondsThenSequence) {
   EXPECT_EQ(*marks.mark(0), (StreamId{101, 0}));
 }
 
+TEST(ShardMarks, CommandsOfOneStreamEntryEachApplyOnceInIndexOrder) {
+  ShardMarks marks;
+  EXPECT_TRUE(marks.advance(CommandOrigin{0, 100, 5, 0}));
+  EXPECT_TRUE(marks.advance(CommandOrigin{0, 100, 5, 1}));
+  EXPECT_TRUE(marks.advance(CommandOrigin{0, 100, 5, 2}));
+  EXPECT_FALSE(marks.advance(CommandOrigin{0, 100, 5, 1}));  // the entry sent again
+  EXPECT_FALSE(marks.advance(CommandOrigin{0, 100, 5, 2}));
+  EXPECT_TRUE(marks.advance(CommandOrigin{0, 100, 6, 0}));  // the next entry starts at 0
+  EXPECT_EQ(*marks.mark(0), (StreamId{100, 6, 0}));
+}
+
 TEST(ShardMarks, EachShardHasItsOwnMark) {
   ShardMarks marks;
   EXPECT_TRUE(marks.advance(CommandOrigin{1, 500, 0}));

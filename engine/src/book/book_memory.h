@@ -12,8 +12,9 @@
 namespace venue {
 
 struct BookMemory {
-  explicit BookMemory(std::size_t order_capacity = 1 << 16, std::size_t level_capacity = 1 << 12)
-      : orders(order_capacity), levels(level_capacity), live_orders(order_capacity) {}
+  explicit BookMemory(std::size_t order_capacity = 1 << 16, std::size_t level_capacity = 1 << 12,
+                      HugePages hugepages = HugePages::Try)
+      : orders(order_capacity, hugepages), levels(level_capacity, hugepages), live_orders(order_capacity) {}
 
   ObjectPool<Order> orders;
   ObjectPool<PriceLevel> levels;

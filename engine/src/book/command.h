@@ -9,12 +9,15 @@
 
 namespace venue {
 
-// Where a command came from: its shard's Redis stream id "ms-seq". 0-0 (which Redis
-// never assigns) marks a command from outside any stream: it is never deduplicated.
+// Where a command came from: its shard's Redis stream id "ms-seq", and its place among
+// the commands of that stream entry (one entry holds one request's commands). 0-0
+// (which Redis never assigns) marks a command from outside any stream: it is never
+// deduplicated.
 struct CommandOrigin {
   std::uint32_t shard = 0;
   std::uint64_t stream_ms = 0;
   std::uint64_t stream_seq = 0;
+  std::uint32_t entry_index = 0;
 
   bool from_stream() const { return stream_ms != 0 || stream_seq != 0; }
 };
@@ -47,7 +50,14 @@ struct ReplaceOrder {
   Quantity quantity = 0;
 };
 
-enum class CommandType : std::uint8_t { Unknown, New, Cancel, Replace };
+// The end of a trading session: every resting DAY order of the instrument (0: of every
+// instrument of the partition) expires. A command like any other, so it is journaled,
+// sequenced and replayed in its place.
+struct ExpireDay {
+  InstrumentId instrument_id = 0;
+};
+
+enum class CommandType : std::uint8_t { Unknown, New, Cancel, Replace, ExpireDay };
 
 struct Command {
   CommandOrigin origin;
@@ -56,6 +66,7 @@ struct Command {
     NewOrder new_order;
     CancelOrder cancel;
     ReplaceOrder replace;
+    ExpireDay expire_day;
   };
 
   Command() : new_order{} {}
@@ -79,6 +90,13 @@ struct Command {
     command.origin = origin;
     command.type = CommandType::Replace;
     command.replace = body;
+    return command;
+  }
+  static Command make(const CommandOrigin& origin, const ExpireDay& body) {
+    Command command;
+    command.origin = origin;
+    command.type = CommandType::ExpireDay;
+    command.expire_day = body;
     return command;
   }
 };

@@ -25,6 +25,11 @@ class EventStream {
   std::uint64_t next_sequence() const { return next_sequence_; }
   std::uint64_t next_trade_id() const { return next_trade_id_; }
   std::uint64_t take_trade_id() { return next_trade_id_++; }
+  // Recovery: carries on where a snapshot left off.
+  void restore(std::uint64_t next_sequence, std::uint64_t next_trade_id) {
+    next_sequence_ = next_sequence;
+    next_trade_id_ = next_trade_id;
+  }
 
   // A report of the order's state after an event.
   void report(const Order& order, ExecType exec_type, OrderStatus status, RejectReason reason = RejectReason::None,

@@ -7,7 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 #include <vector>
+
+#include "book/page_memory.h"
 
 namespace venue {
 
@@ -17,6 +20,8 @@ class OpenHashMap {
 
  public:
   explicit OpenHashMap(std::size_t expected = 16) { rehash(slots_for(expected)); }
+  OpenHashMap(const OpenHashMap&) = delete;
+  OpenHashMap& operator=(const OpenHashMap&) = delete;
 
   std::size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -28,6 +33,10 @@ class OpenHashMap {
       if (slot.key == key) return slot.value;
     }
   }
+
+  // Starts loading the cache line `key` would be found in: a caller that knows its next
+  // key overlaps that miss with the work in hand.
+  void prefetch(Key key) const { __builtin_prefetch(&slots_[home(key)]); }
 
   // False (and nothing changes) when the key is already present.
   bool insert(Key key, Value value) {
@@ -89,9 +98,10 @@ class OpenHashMap {
   }
 
   void rehash(std::size_t slot_count) {
-    std::vector<Slot> old;
-    old.swap(slots_);
-    slots_.assign(slot_count, Slot{});
+    // Small tables from the heap; big ones (the live-order map) on pages that can be
+    // hugepages: a lookup there is a random access into many megabytes.
+    Slots old = std::move(slots_);
+    slots_ = Slots(slot_count);
     mask_ = slot_count - 1;
     shift_ = 64 - std::countr_zero(slot_count);
     size_ = 0;
@@ -100,7 +110,44 @@ class OpenHashMap {
     }
   }
 
-  std::vector<Slot> slots_;
+  // Zero-filled storage: a zero Slot is an empty slot (null value).
+  class Slots {
+   public:
+    Slots() = default;
+    explicit Slots(std::size_t count) {
+      if (count * sizeof(Slot) >= kHugePageBytes) {
+        pages_ = PageArray<Slot>(count, HugePages::Try);
+        data_ = pages_.begin();
+      } else {
+        heap_.assign(count, Slot{});
+        data_ = heap_.data();
+      }
+      size_ = count;
+    }
+    Slots(Slots&& other) noexcept { *this = std::move(other); }
+    Slots& operator=(Slots&& other) noexcept {
+      pages_ = std::move(other.pages_);
+      heap_ = std::move(other.heap_);
+      data_ = other.data_;
+      size_ = other.size_;
+      other.data_ = nullptr;
+      other.size_ = 0;
+      return *this;
+    }
+    Slot& operator[](std::size_t i) { return data_[i]; }
+    const Slot& operator[](std::size_t i) const { return data_[i]; }
+    std::size_t size() const { return size_; }
+    const Slot* begin() const { return data_; }
+    const Slot* end() const { return data_ + size_; }
+
+   private:
+    PageArray<Slot> pages_;
+    std::vector<Slot> heap_;
+    Slot* data_ = nullptr;
+    std::size_t size_ = 0;
+  };
+
+  Slots slots_;
   std::size_t mask_ = 0;
   int shift_ = 64;
   std::size_t size_ = 0;

@@ -21,12 +21,13 @@ bool crosses(Side taker_side, Price limit, Price level_price) {
 
 }  // namespace
 
-OrderBook::OrderBook(const Instrument& instrument, BookMemory& memory, EventStream& events)
+OrderBook::OrderBook(const Instrument& instrument, BookMemory& memory, EventStream& events, StpMode stp_mode)
     : instrument_(instrument),
       memory_(memory),
       events_(events),
       bids_(Side::Buy, instrument.min_price, instrument.max_price, memory.levels),
-      asks_(Side::Sell, instrument.min_price, instrument.max_price, memory.levels) {
+      asks_(Side::Sell, instrument.min_price, instrument.max_price, memory.levels),
+      stp_mode_(stp_mode) {
   touched_.reserve(1024);  // a sweep through more levels grows it once, then never again
 }
 
@@ -79,14 +80,23 @@ bool OrderBook::would_take(Side side, Price price) const {
   return best != nullptr && crosses(side, price, best->price);
 }
 
-Quantity OrderBook::fillable(Side taker_side, Price limit, Quantity wanted) const {
-  // Self-trade prevention will have to leave the taker's own orders out of this sum.
-  const PriceLevels& other = levels(opposite(taker_side));
+Quantity OrderBook::fillable(const NewOrder& taker, Price limit) const {
+  // Walks orders, not levels: under self-trade prevention the taker's own resting
+  // orders fill nothing, and under cancel-newest/cancel-both the first of them ends the
+  // match, so what lies behind it is out of reach. FOK is rare; the walk stops once
+  // enough is found.
+  const PriceLevels& other = levels(opposite(taker.side));
   Quantity available = 0;
-  for (const PriceLevel* level = other.best(); level != nullptr && crosses(taker_side, limit, level->price);
+  for (const PriceLevel* level = other.best(); level != nullptr && crosses(taker.side, limit, level->price);
        level = other.next_worse(level)) {
-    available += level->quantity;
-    if (available >= wanted) break;
+    for (const Order* maker = level->orders.front(); maker != nullptr; maker = maker->next) {
+      if (maker->account_id == taker.account_id) {
+        if (stp_mode_ == StpMode::CancelOldest) continue;
+        return available;
+      }
+      available += maker->leaves_qty;
+      if (available >= taker.quantity) return available;
+    }
   }
   return available;
 }
@@ -112,7 +122,7 @@ void OrderBook::new_order(const NewOrder& command) {
     events_.reject_new_order(command, RejectReason::WouldTakeLiquidity);
     return;
   }
-  if (command.time_in_force == TimeInForce::Fok && fillable(command.side, limit, command.quantity) < command.quantity) {
+  if (command.time_in_force == TimeInForce::Fok && fillable(command, limit) < command.quantity) {
     events_.reject_new_order(command, RejectReason::FokNotFillable);
     return;
   }
@@ -133,7 +143,7 @@ void OrderBook::new_order(const NewOrder& command) {
 
   match(order, limit);
   if (order.leaves_qty == 0) {
-    memory_.orders.release(&order);  // filled: its last TRADE report said so
+    memory_.orders.release(&order);  // filled or self-trade canceled: its last report said so
   } else if (market || !rests(order.time_in_force)) {
     order.leaves_qty = 0;
     events_.report(order, ExecType::Canceled, OrderStatus::Canceled,
@@ -213,6 +223,43 @@ void OrderBook::replace(const ReplaceOrder& command) {
   publish_level_updates();
 }
 
+void OrderBook::expire_day() {
+  for (PriceLevels* side : {&bids_, &asks_}) {
+    PriceLevel* level = side->best();
+    while (level != nullptr) {
+      PriceLevel* next_level = side->next_worse(level);  // found first: `level` may be erased
+      for (Order* order = level->orders.front(); order != nullptr;) {
+        Order* next = order->next;
+        if (order->time_in_force == TimeInForce::Day) {
+          unlink(*order);
+          order->leaves_qty = 0;
+          events_.report(*order, ExecType::Expired, OrderStatus::Expired);
+          retire(*order);
+        }
+        order = next;
+      }
+      level = next_level;
+    }
+  }
+  publish_level_updates();
+}
+
+bool OrderBook::restore(const Order& saved) {
+  if (saved.price < instrument_.min_price || saved.price > instrument_.max_price || saved.leaves_qty <= 0 ||
+      (saved.side != Side::Buy && saved.side != Side::Sell) || memory_.live_orders.find(saved.id) != nullptr) {
+    return false;
+  }
+  Order& order = *memory_.orders.acquire();
+  order = saved;
+  order.prev = order.next = nullptr;
+  order.level = nullptr;
+  order.instrument_id = instrument_.id;
+  memory_.live_orders.insert(order.id, &order);
+  rest(order);
+  touched_.clear();  // recovery publishes nothing
+  return true;
+}
+
 // ---- the matching loop ----
 
 void OrderBook::match(Order& taker, Price limit) {
@@ -220,10 +267,27 @@ void OrderBook::match(Order& taker, Price limit) {
   while (taker.leaves_qty > 0) {
     PriceLevel* level = other.best();
     if (level == nullptr || !crosses(taker.side, limit, level->price)) break;
-    touched_.push_back(TouchedLevel{other.side(), level->price, true});  // swept levels are distinct
+    // Recorded once per level (swept levels are distinct), and only when the level
+    // changes: a taker stopped by self-trade prevention at its first order leaves it as is.
+    bool level_touched = false;
+    auto touch_level = [&] {
+      if (!level_touched) touched_.push_back(TouchedLevel{other.side(), level->price, true});
+      level_touched = true;
+    };
     while (taker.leaves_qty > 0 && !level->orders.empty()) {
       Order& maker = *level->orders.front();
-      // Self-trade prevention (a later issue) decides here, before the fill.
+      if (maker.account_id == taker.account_id) {
+        if (stp_mode_ != StpMode::CancelNewest) {
+          touch_level();
+          cancel_self_trade(maker);
+        }
+        if (stp_mode_ != StpMode::CancelOldest) {
+          taker.leaves_qty = 0;
+          events_.report(taker, ExecType::Canceled, OrderStatus::Canceled, RejectReason::SelfTrade);
+        }
+        continue;
+      }
+      touch_level();
       const Quantity quantity = std::min(taker.leaves_qty, maker.leaves_qty);
       const Price price = maker.price;
       const std::int64_t notional = quantity * price;
@@ -257,6 +321,20 @@ void OrderBook::match(Order& taker, Price limit) {
     }
     if (level->orders.empty()) other.erase(level);
   }
+}
+
+// A resting order canceled by self-trade prevention, in the middle of a match: off its
+// level (which the caller has recorded as touched) and out of the book.
+void OrderBook::cancel_self_trade(Order& order) {
+  PriceLevel* level = order.level;
+  level->orders.erase(&order);
+  level->quantity -= order.leaves_qty;
+  --level->order_count;
+  --order_count_;
+  order.level = nullptr;
+  order.leaves_qty = 0;
+  events_.report(order, ExecType::Canceled, OrderStatus::Canceled, RejectReason::SelfTrade);
+  retire(order);
 }
 
 void OrderBook::rest(Order& order) {

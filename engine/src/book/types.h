@@ -58,6 +58,14 @@ enum class RejectReason : std::uint8_t {
 // level's total (many orders) and any notional (checked per instrument) fit in int64.
 inline constexpr Quantity kMaxOrderQuantity = 1'000'000'000'000;
 
+// What happens when an order would trade with a resting order of its own account
+// (self-trade prevention). The venue picks one mode for all its instruments.
+enum class StpMode : std::uint8_t {
+  CancelNewest = 0,  // the incoming order's remainder is canceled; the resting one stays
+  CancelOldest = 1,  // the resting order is canceled; the incoming one matches on
+  CancelBoth = 2,    // both are canceled
+};
+
 constexpr Side opposite(Side side) { return side == Side::Buy ? Side::Sell : Side::Buy; }
 
 }  // namespace venue

@@ -1,23 +1,47 @@
 #include "matching/exchange.h"
 
+#include <algorithm>
+
 namespace venue {
 
+namespace {
+
+StreamId stream_id(const CommandOrigin& origin) { return StreamId{origin.stream_ms, origin.stream_seq, origin.entry_index}; }
+
+}  // namespace
+
 Exchange::Exchange(EventSink& sink, const ExchangeOptions& options)
-    : memory_(options.order_capacity, options.level_capacity), events_(sink) {}
+    : memory_(options.order_capacity, options.level_capacity, options.hugepages),
+      events_(sink),
+      command_index_(options.command_index_per_shard),
+      stp_mode_(options.stp_mode) {}
 
 bool Exchange::add_instrument(const Instrument& instrument) {
   if (!instrument.valid() || books_by_id_.find(instrument.id) != nullptr) return false;
-  books_.push_back(std::make_unique<OrderBook>(instrument, memory_, events_));
-  books_by_id_.insert(instrument.id, books_.back().get());
+  auto book = std::make_unique<OrderBook>(instrument, memory_, events_, stp_mode_);
+  books_by_id_.insert(instrument.id, book.get());
+  const auto at = std::upper_bound(books_.begin(), books_.end(), instrument.id,
+                                   [](InstrumentId id, const auto& other) { return id < other->instrument().id; });
+  books_.insert(at, std::move(book));
   return true;
 }
 
-ApplyResult Exchange::apply(const Command& command, std::int64_t timestamp_ns) {
+void Exchange::set_stp_mode(StpMode mode) {
+  stp_mode_ = mode;
+  for (auto& book : books_) book->set_stp_mode(mode);
+}
+
+ApplyResult Exchange::apply(const Command& command, std::int64_t timestamp_ns, EventRange* original) {
   if (!shard_marks_.advance(command.origin)) {
     ++duplicates_;
+    if (original != nullptr) {
+      *original = EventRange{};
+      command_index_.find(command.origin.shard, stream_id(command.origin), *original);
+    }
     return ApplyResult::Duplicate;
   }
   ++commands_applied_;
+  const std::uint64_t first_sequence = events_.next_sequence();
   events_.begin_command(command.origin, timestamp_ns);
   switch (command.type) {
     case CommandType::New: {
@@ -49,12 +73,37 @@ ApplyResult Exchange::apply(const Command& command, std::int64_t timestamp_ns) {
       }
       break;
     }
+    case CommandType::ExpireDay: {
+      const InstrumentId id = command.expire_day.instrument_id;
+      if (id == 0) {
+        for (auto& book : books_) book->expire_day();
+      } else if (OrderBook* book = books_by_id_.find(id)) {
+        book->expire_day();
+      } else {
+        events_.reject_request(0, 0, id, RejectReason::UnknownInstrument, nullptr);
+      }
+      break;
+    }
     case CommandType::Unknown:
       // No body: still answered, so the command's stream id is accounted for.
       events_.reject_request(0, 0, 0, RejectReason::Unsupported, nullptr);
       break;
   }
+  if (command.origin.from_stream()) {
+    command_index_.record(command.origin.shard, stream_id(command.origin),
+                          EventRange{first_sequence, events_.next_sequence() - first_sequence});
+  }
   return ApplyResult::Applied;
+}
+
+void Exchange::restore_counters(const ExchangeCounters& counters) {
+  events_.restore(counters.next_sequence, counters.next_trade_id);
+  commands_applied_ = counters.commands_applied;
+}
+
+bool Exchange::restore_order(const Order& order) {
+  OrderBook* book = books_by_id_.find(order.instrument_id);
+  return book != nullptr && book->restore(order);
 }
 
 }  // namespace venue

@@ -4,7 +4,7 @@ namespace venue {
 
 bool ShardMarks::advance(const CommandOrigin& origin) {
   if (!origin.from_stream()) return true;
-  const StreamId id{origin.stream_ms, origin.stream_seq};
+  const StreamId id{origin.stream_ms, origin.stream_seq, origin.entry_index};
   if (StreamId* mark = by_shard_.find(origin.shard)) {
     if (id <= *mark) return false;
     *mark = id;

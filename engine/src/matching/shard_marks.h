@@ -11,9 +11,12 @@
 
 namespace venue {
 
+// A command's place in its shard: stream id, then index within the entry. Compared in
+// that order, so every command of a shard has its own id and they rise in stream order.
 struct StreamId {
   std::uint64_t ms = 0;
   std::uint64_t seq = 0;
+  std::uint32_t index = 0;
   auto operator<=>(const StreamId&) const = default;
 };
 

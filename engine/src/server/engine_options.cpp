@@ -4,6 +4,10 @@
 #include <limits>
 #include <string_view>
 
+#include <sched.h>
+
+#include "server/cpu_affinity.h"
+
 namespace venue {
 
 namespace {
@@ -57,6 +61,42 @@ bool parse_instrument(std::string_view text, Instrument& out, std::string& why) 
 
 }  // namespace
 
+const char* fsync_policy_name(FsyncPolicy policy) {
+  switch (policy) {
+    case FsyncPolicy::Batch:
+      return "batch";
+    case FsyncPolicy::Interval:
+      return "interval";
+    case FsyncPolicy::None:
+      return "none";
+  }
+  return "?";
+}
+
+const char* hugepages_name(HugePages policy) {
+  switch (policy) {
+    case HugePages::Try:
+      return "try";
+    case HugePages::Require:
+      return "require";
+    case HugePages::Off:
+      return "off";
+  }
+  return "?";
+}
+
+const char* stp_mode_name(StpMode mode) {
+  switch (mode) {
+    case StpMode::CancelNewest:
+      return "cancel-newest";
+    case StpMode::CancelOldest:
+      return "cancel-oldest";
+    case StpMode::CancelBoth:
+      return "cancel-both";
+  }
+  return "?";
+}
+
 std::string engine_usage() {
   return "usage: venue-engine [flags]\n"
          "\n"
@@ -67,8 +107,24 @@ std::string engine_usage() {
          "  --partition N             this engine's partition number (default 0)\n"
          "  --instrument ID:MIN:MAX   an instrument and its price band in ticks, inclusive;\n"
          "                            repeatable; orders for other ids are rejected UNKNOWN_INSTRUMENT\n"
-         "  --data-dir DIR            created at start; the journal and snapshots that will live\n"
-         "                            there come in a later issue (nothing is written yet)\n"
+         "  --data-dir DIR            the partition's journal and snapshots; created at start, and\n"
+         "                            recovered from when it holds them (without it nothing is kept)\n"
+         "  --fsync batch|interval|none\n"
+         "                            when the journal reaches the disk: batch = one fdatasync per\n"
+         "                            batch before it is answered (default); interval = every\n"
+         "                            --fsync-interval-ms; none = when the OS writes back. Every\n"
+         "                            policy survives an engine crash; only batch survives a power loss\n"
+         "  --fsync-interval-ms N     for --fsync interval (default 5)\n"
+         "  --snapshot-every N        commands between snapshots (default 1000000; 0: never)\n"
+         "  --stp cancel-newest|cancel-oldest|cancel-both\n"
+         "                            self-trade prevention, per account (default cancel-newest)\n"
+         "  --cpus auto|none|LIST     pin the matching thread: auto = the last CPU this process may\n"
+         "                            use (default); LIST (2,4-5) = its first allowed CPU\n"
+         "  --hugepages try|require|off\n"
+         "                            order and level pools on 2 MiB hugepages: try = when reserved\n"
+         "                            (default), require = or fail to start, off = normal pages\n"
+         "  --command-index N         recent commands per shard whose events a resend gets again\n"
+         "                            (default 65536)\n"
          "  --event-log-events N      events kept in memory for Replay (default 1048576, about\n"
          "                            200 bytes each); older ones answer OUT_OF_RANGE\n"
          "  --help                    this text\n"
@@ -99,7 +155,9 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
       return parsed;
     }
     const bool known = flag == "--listen" || flag == "--partition" || flag == "--instrument" ||
-                       flag == "--data-dir" || flag == "--event-log-events";
+                       flag == "--data-dir" || flag == "--event-log-events" || flag == "--fsync" ||
+                       flag == "--fsync-interval-ms" || flag == "--snapshot-every" || flag == "--stp" ||
+                       flag == "--cpus" || flag == "--hugepages" || flag == "--command-index";
     if (!known) return fail("unknown flag " + flag);
     if (!has_value) {
       if (i + 1 >= args.size()) return fail(flag + " needs a value");
@@ -127,6 +185,56 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     } else if (flag == "--event-log-events") {
       if (!parse_integer<std::size_t>(value, 1, std::size_t{1} << 30, options.event_log_events)) {
         return fail("--event-log-events " + value + ": expected an integer from 1 to 1073741824");
+      }
+    } else if (flag == "--fsync") {
+      if (value == "batch") {
+        options.fsync = FsyncPolicy::Batch;
+      } else if (value == "interval") {
+        options.fsync = FsyncPolicy::Interval;
+      } else if (value == "none") {
+        options.fsync = FsyncPolicy::None;
+      } else {
+        return fail("--fsync " + value + ": expected batch, interval or none");
+      }
+    } else if (flag == "--fsync-interval-ms") {
+      if (!parse_integer<int>(value, 1, 60'000, options.fsync_interval_ms)) {
+        return fail("--fsync-interval-ms " + value + ": expected an integer from 1 to 60000");
+      }
+    } else if (flag == "--snapshot-every") {
+      if (!parse_integer<std::uint64_t>(value, 0, std::numeric_limits<std::uint64_t>::max(), options.snapshot_every)) {
+        return fail("--snapshot-every " + value + ": expected a non-negative integer");
+      }
+    } else if (flag == "--stp") {
+      if (value == "cancel-newest") {
+        options.stp = StpMode::CancelNewest;
+      } else if (value == "cancel-oldest") {
+        options.stp = StpMode::CancelOldest;
+      } else if (value == "cancel-both") {
+        options.stp = StpMode::CancelBoth;
+      } else {
+        return fail("--stp " + value + ": expected cancel-newest, cancel-oldest or cancel-both");
+      }
+    } else if (flag == "--cpus") {
+      int cpu = 0;
+      std::string why;
+      // Checked against every CPU here; against the allowed set when the engine starts.
+      std::vector<int> any(CPU_SETSIZE);
+      for (int c = 0; c < CPU_SETSIZE; ++c) any[static_cast<std::size_t>(c)] = c;
+      if (!choose_cpu(value, any, cpu, why)) return fail("--cpus " + value + ": " + why);
+      options.cpus = value;
+    } else if (flag == "--hugepages") {
+      if (value == "try") {
+        options.hugepages = HugePages::Try;
+      } else if (value == "require") {
+        options.hugepages = HugePages::Require;
+      } else if (value == "off") {
+        options.hugepages = HugePages::Off;
+      } else {
+        return fail("--hugepages " + value + ": expected try, require or off");
+      }
+    } else if (flag == "--command-index") {
+      if (!parse_integer<std::size_t>(value, 1, std::size_t{1} << 24, options.command_index)) {
+        return fail("--command-index " + value + ": expected an integer from 1 to 16777216");
       }
     }
   }

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "book/instrument.h"
+#include "book/types.h"
+#include "book/page_memory.h"
+#include "journal/journal.h"
 
 namespace venue {
 
@@ -14,8 +17,15 @@ struct EngineOptions {
   std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 picks a free one
   std::uint32_t partition = 0;
   std::vector<Instrument> instruments;
-  std::string data_dir;  // created at start; the journal that will live there comes later
+  std::string data_dir;  // journal and snapshots; empty: nothing is kept (memory only)
   std::size_t event_log_events = 1 << 20;  // events kept in memory for Replay
+  FsyncPolicy fsync = FsyncPolicy::Batch;
+  int fsync_interval_ms = 5;
+  std::uint64_t snapshot_every = 1'000'000;  // commands; 0: never
+  StpMode stp = StpMode::CancelNewest;
+  std::string cpus = "auto";  // auto | none | a list such as 2,4-5
+  HugePages hugepages = HugePages::Try;
+  std::size_t command_index = 1 << 16;  // per shard: recent commands a resend is answered from
 };
 
 struct ParsedOptions {
@@ -29,5 +39,9 @@ struct ParsedOptions {
 ParsedOptions parse_engine_options(const std::vector<std::string>& args);
 
 std::string engine_usage();
+
+const char* fsync_policy_name(FsyncPolicy policy);
+const char* hugepages_name(HugePages policy);
+const char* stp_mode_name(StpMode mode);
 
 }  // namespace venue

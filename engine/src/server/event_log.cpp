@@ -17,9 +17,9 @@ void EventLog::append(const Event& event) {
   next_ = event.sequence + 1;
 }
 
-bool EventLog::read(std::uint64_t from, std::size_t max, std::vector<Event>& out) const {
+bool EventLog::read(std::uint64_t from, std::size_t max, std::vector<Event>& out, std::uint64_t limit) const {
   if (from < first_sequence()) return false;
-  const std::uint64_t end = std::min<std::uint64_t>(next_, from + max);
+  const std::uint64_t end = std::min<std::uint64_t>(std::min(next_, limit), from + max);
   for (std::uint64_t sequence = from; sequence < end; ++sequence) out.push_back(ring_[slot(sequence)]);
   return true;
 }

@@ -1,6 +1,6 @@
 // The partition's recent events, in memory, for Replay (gap fill after a reconnect).
-// Bounded: a ring of the last `capacity` events; older ones are gone until the
-// journal (a later issue) can serve them.
+// Bounded: a ring of the last `capacity` events; older ones are rebuilt from the
+// journal (see PartitionStore::history).
 #pragma once
 
 #include <cstddef>
@@ -17,15 +17,19 @@ class EventLog {
 
   // Events arrive in sequence order without gaps.
   void append(const Event& event);
+  // While empty: the log starts at `next_sequence` (after recovery from a snapshot).
+  void start_at(std::uint64_t next_sequence) {
+    if (ring_.empty()) start_ = next_ = next_sequence;
+  }
 
   std::size_t capacity() const { return capacity_; }
   // The oldest sequence still held (== next_sequence() when empty).
   std::uint64_t first_sequence() const { return next_ - size(); }
   std::uint64_t next_sequence() const { return next_; }
 
-  // Appends up to `max` events from sequence `from` on to `out`. False when `from` is
-  // older than the oldest event held (it was evicted).
-  bool read(std::uint64_t from, std::size_t max, std::vector<Event>& out) const;
+  // Appends up to `max` events from sequence `from` on, and before `limit`, to `out`.
+  // False when `from` is older than the oldest event held (it was evicted).
+  bool read(std::uint64_t from, std::size_t max, std::vector<Event>& out, std::uint64_t limit = UINT64_MAX) const;
 
  private:
   std::size_t size() const { return ring_.size(); }

@@ -1,6 +1,12 @@
 #include "server/matching_service.h"
 
 #include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -14,29 +20,125 @@ grpc::Status stopped() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the
 
 }  // namespace
 
-grpc::Status MatchingService::Submit(grpc::ServerContext* /*context*/,
-                                     grpc::ServerReaderWriter<pb::ReportBatch, pb::CommandBatch>* stream) {
-  // Reused across the stream's batches, so a steady stream stops allocating.
-  pb::CommandBatch in;
-  pb::ReportBatch out;
-  std::vector<Command> commands;
-  std::vector<Event> events;
-  while (stream->Read(&in)) {
-    commands.clear();
-    for (const pb::Command& command : in.commands()) commands.push_back(command_from_proto(command));
-    events.clear();
-    std::uint64_t next_sequence = 0;
-    if (!worker_.apply(commands, events, next_sequence)) return stopped();
+namespace {
 
-    out.Clear();
-    out.set_batch_id(in.batch_id());
-    out.set_partition(worker_.partition());
-    out.set_next_sequence(next_sequence);
-    out.mutable_events()->Reserve(static_cast<int>(events.size()));
-    for (const Event& event : events) event_to_proto(event, *out.add_events());
-    if (!stream->Write(out)) break;  // the client went away; what was applied stays applied
+// Protobuf arenas for a stream's messages: one block reused batch after batch, so
+// decoding commands and building reports stop allocating once the stream is warm.
+class ArenaBlock {
+ public:
+  explicit ArenaBlock(std::size_t bytes) : block_(new char[bytes]), arena_(options(block_.get(), bytes)) {}
+  google::protobuf::Arena& arena() { return arena_; }
+
+ private:
+  static google::protobuf::ArenaOptions options(char* block, std::size_t bytes) {
+    google::protobuf::ArenaOptions out;
+    out.initial_block = block;
+    out.initial_block_size = bytes;
+    out.max_block_size = 8 << 20;
+    return out;
   }
-  return grpc::Status::OK;
+  std::unique_ptr<char[]> block_;
+  google::protobuf::Arena arena_;
+};
+
+// One batch on its way through a stream: decoded, applied, answered.
+struct InFlight {
+  ArenaBlock input{1 << 20};
+  std::uint64_t batch_id = 0;
+  std::vector<Command> commands;  // view `input`'s strings
+  std::vector<Event> events;
+  PartitionWorker::Batch batch;
+};
+
+}  // namespace
+
+grpc::Status MatchingService::Submit(grpc::ServerContext* context,
+                                     grpc::ServerReaderWriter<pb::ReportBatch, pb::CommandBatch>* stream) {
+  // Pipelined: this thread reads and decodes batch k+1 while the matching thread
+  // applies and journals batch k and the writer thread answers batch k-1, in order.
+  // The matching thread commits every batch queued during one fsync with the next,
+  // so a stream with batches in flight pays one fsync per group, not per batch.
+  std::array<InFlight, kStreamInFlight> slots;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::deque<InFlight*> free_slots;
+  std::deque<InFlight*> posted;
+  for (InFlight& slot : slots) {
+    slot.batch.commands = &slot.commands;
+    slot.batch.out = &slot.events;
+    free_slots.push_back(&slot);
+  }
+  bool reading_done = false;
+  bool write_failed = false;
+
+  std::thread writer([&] {
+    ArenaBlock output(8 << 20);
+    for (;;) {
+      InFlight* slot = nullptr;
+      {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return !posted.empty() || reading_done; });
+        if (posted.empty()) return;
+        slot = posted.front();
+        posted.pop_front();
+      }
+      worker_.finish(slot->batch);
+      if (!write_failed) {
+        auto* out = google::protobuf::Arena::CreateMessage<pb::ReportBatch>(&output.arena());
+        out->set_batch_id(slot->batch_id);
+        out->set_partition(worker_.partition());
+        out->set_next_sequence(slot->batch.next_sequence);
+        out->mutable_events()->Reserve(static_cast<int>(slot->events.size()));
+        for (const Event& event : slot->events) event_to_proto(event, *out->add_events());
+        // The client went away: what was applied stays applied; reading stops too.
+        if (!stream->Write(*out)) write_failed = true;
+        output.arena().Reset();
+      }
+      std::lock_guard lock(mutex);
+      free_slots.push_back(slot);
+      changed.notify_all();
+    }
+  });
+
+  bool stopping = false;
+  for (;;) {
+    InFlight* slot = nullptr;
+    {
+      std::unique_lock lock(mutex);
+      changed.wait(lock, [&] { return !free_slots.empty(); });
+      if (write_failed) break;
+      slot = free_slots.front();
+      free_slots.pop_front();
+    }
+    slot->input.arena().Reset();
+    auto* in = google::protobuf::Arena::CreateMessage<pb::CommandBatch>(&slot->input.arena());
+    if (!stream->Read(in)) {
+      std::lock_guard lock(mutex);
+      free_slots.push_back(slot);
+      break;
+    }
+    slot->batch_id = in->batch_id();
+    slot->commands.clear();
+    for (const pb::Command& command : in->commands()) slot->commands.push_back(command_from_proto(command));
+    slot->events.clear();
+    if (!worker_.post(slot->batch)) {
+      stopping = true;
+      std::lock_guard lock(mutex);
+      free_slots.push_back(slot);
+      break;
+    }
+    std::lock_guard lock(mutex);
+    posted.push_back(slot);
+    changed.notify_all();
+  }
+  {
+    std::lock_guard lock(mutex);
+    reading_done = true;
+    changed.notify_all();
+  }
+  writer.join();
+  if (write_failed) context->TryCancel();
+  return stopping ? stopped() : grpc::Status::OK;
 }
 
 grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::ReplayRequest* request,
@@ -50,28 +152,47 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
   std::vector<Event> events;
   pb::ReportBatch out;
   bool sent = false;
+  auto send = [&](std::uint64_t next_sequence) {
+    out.set_batch_id(0);
+    out.set_partition(worker_.partition());
+    out.set_next_sequence(next_sequence);
+    const bool ok = writer->Write(out);
+    out.Clear();
+    sent = true;
+    return ok;
+  };
   while (!context->IsCancelled()) {
     events.clear();
     std::uint64_t next_sequence = 0;
     std::uint64_t first_retained = 0;
     bool evicted = false;
     if (!worker_.read_events(from, kReplayChunk, events, next_sequence, evicted, first_retained)) return stopped();
-    if (evicted) {
-      return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                          "from_sequence " + std::to_string(from) + " is no longer held in memory; the oldest is " +
-                              std::to_string(first_retained));
-    }
     if (end == 0) end = next_sequence;
+    if (evicted) {
+      // Older than memory holds: rebuilt from the journal, then on from memory.
+      const std::uint64_t until = std::min(first_retained, end);
+      bool writing = true;
+      const bool rebuilt = worker_.history(from, until, [&](const Event& event) {
+        event_to_proto(event, *out.add_events());
+        if (out.events_size() >= static_cast<int>(kReplayChunk)) writing = send(next_sequence);
+        return writing && !context->IsCancelled();
+      });
+      if (!rebuilt) {
+        return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                            "from_sequence " + std::to_string(from) +
+                                " is neither held in memory nor rebuildable from the journal; the oldest in memory is " +
+                                std::to_string(first_retained));
+      }
+      if (!writing) break;
+      if (out.events_size() > 0 && !send(next_sequence)) break;
+      from = until;
+      if (from >= end) break;
+      continue;
+    }
     while (!events.empty() && events.back().sequence >= end) events.pop_back();
     if (events.empty() && sent) break;
-
-    out.Clear();
-    out.set_batch_id(0);
-    out.set_partition(worker_.partition());
-    out.set_next_sequence(next_sequence);
     for (const Event& event : events) event_to_proto(event, *out.add_events());
-    if (!writer->Write(out)) break;
-    sent = true;
+    if (!send(next_sequence)) break;
     if (events.empty()) break;
     from = events.back().sequence + 1;
     if (from >= end) break;

@@ -13,6 +13,8 @@ class MatchingService final : public ::tradingvenue::engine::v1::MatchingEngine:
  public:
   // Events per ReportBatch on Replay.
   static constexpr std::size_t kReplayChunk = 1024;
+  // Batches of one Submit stream decoded, applied or being answered at once.
+  static constexpr std::size_t kStreamInFlight = 4;
 
   explicit MatchingService(PartitionWorker& worker) : worker_(worker) {}
 

@@ -1,7 +1,13 @@
 #include "server/partition_worker.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -15,17 +21,57 @@ std::int64_t unix_now_ns() {
   return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
 
+WorkerOptions simple_options(std::uint32_t partition, const std::vector<Instrument>& instruments,
+                             std::size_t event_log_capacity, const ExchangeOptions& exchange) {
+  WorkerOptions options;
+  options.partition = partition;
+  options.instruments = instruments;
+  options.event_log_capacity = event_log_capacity;
+  options.exchange = exchange;
+  return options;
+}
+
+// "65536 orders in 9728 KiB on 2 MiB hugepages", for the start-up log.
+std::string describe_pool(const ObjectPool<Order>& orders, HugePages policy) {
+  std::string where = "normal pages, transparent hugepages advised (none reserved)";
+  if (orders.on_hugepages()) {
+    where = "2 MiB hugepages";
+  } else if (policy == HugePages::Off) {
+    where = "normal pages";
+  }
+  return std::to_string(orders.capacity()) + " orders in " + std::to_string(orders.bytes() >> 10) + " KiB on " + where;
+}
+
 }  // namespace
 
 PartitionWorker::PartitionWorker(std::uint32_t partition, const std::vector<Instrument>& instruments,
                                  std::size_t event_log_capacity, const ExchangeOptions& options)
-    : partition_(partition), sink_(event_log_capacity), exchange_(sink_, options) {
-  for (const Instrument& instrument : instruments) {
+    : PartitionWorker(simple_options(partition, instruments, event_log_capacity, options)) {}
+
+PartitionWorker::PartitionWorker(const WorkerOptions& options)
+    : partition_(options.partition),
+      cpu_(options.cpu),
+      sink_(options.event_log_capacity),
+      exchange_(sink_, options.exchange) {
+  for (const Instrument& instrument : options.instruments) {
     if (!exchange_.add_instrument(instrument)) {
       throw std::invalid_argument("instrument " + std::to_string(instrument.id) + ": duplicate id or invalid band");
     }
   }
+  if (options.store) {
+    store_ = std::make_unique<PartitionStore>(*options.store, partition_, options.instruments, options.exchange);
+    recovery_ = store_->recover(exchange_);
+  }
+  sink_.log.start_at(exchange_.next_sequence());
+  capture_durable_state();
+  memory_summary_ = describe_pool(exchange_.memory().orders, options.exchange.hugepages);
   thread_ = std::thread([this] { loop(); });
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    if (pthread_setaffinity_np(thread_.native_handle(), sizeof set, &set) == 0) pinned_cpu_ = cpu_;
+  }
 }
 
 PartitionWorker::~PartitionWorker() { stop(); }
@@ -45,17 +91,17 @@ void PartitionWorker::stop() {
 }
 
 bool PartitionWorker::run(const std::function<void()>& work) {
-  Task task{&work};
+  bool done = false;
   std::unique_lock lock(mutex_);
   if (stopping_) return false;
-  queue_.push_back(&task);
+  queue_.push_back(Task{&work, &done});
   work_ready_.notify_one();
-  work_done_.wait(lock, [&task] { return task.done; });
+  work_done_.wait(lock, [&done] { return done; });
   return true;
 }
 
 void PartitionWorker::loop() {
-  std::deque<Task*> taken;
+  std::deque<Task> taken;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -63,33 +109,120 @@ void PartitionWorker::loop() {
       if (queue_.empty()) return;  // stopping, and everything queued was done
       taken.swap(queue_);
     }
-    for (Task* task : taken) (*task->work)();
+    for (const Task& task : taken) (*task.work)();
+    commit_pass();
     {
       std::lock_guard lock(mutex_);
-      for (Task* task : taken) task->done = true;
+      for (const Task& task : taken) *task.done = true;
     }
     taken.clear();
     work_done_.notify_all();
   }
 }
 
+// One write and (policy permitting) one fdatasync for every batch of the pass: none of
+// them is answered before this returns.
+void PartitionWorker::commit_pass() {
+  if (!batches_pending_) return;
+  batches_pending_ = false;
+  if (store_) {
+    try {
+      store_->commit();
+      store_->maybe_snapshot(exchange_);
+    } catch (const std::exception& error) {
+      // Applied but not journaled: answering would promise what a restart cannot give
+      // back. Stop the process; the submitters resend, a restart recovers.
+      std::fprintf(stderr, "venue-engine partition %u: journal failed: %s; stopping\n", partition_, error.what());
+      std::abort();
+    }
+  }
+  capture_durable_state();
+}
+
+void PartitionWorker::capture_durable_state() {
+  durable_next_sequence_ = exchange_.next_sequence();
+  durable_commands_ = exchange_.commands_applied();
+}
+
 bool PartitionWorker::apply(const std::vector<Command>& commands, std::vector<Event>& out,
                             std::uint64_t& next_sequence) {
-  return run([&] {
-    sink_.batch = &out;
-    for (const Command& command : commands) exchange_.apply(command, unix_now_ns());
-    sink_.batch = nullptr;
-    next_sequence = exchange_.next_sequence();
-  });
+  Batch batch;
+  batch.commands = &commands;
+  batch.out = &out;
+  if (!post(batch)) return false;
+  finish(batch);
+  next_sequence = batch.next_sequence;
+  return true;
+}
+
+bool PartitionWorker::post(Batch& batch) {
+  batch.done = false;
+  batch.gaps.clear();
+  if (batch.work_ref == nullptr) {
+    batch.work = [this, &batch] { apply_on_thread(batch); };
+    batch.work_ref = &batch.work;
+  }
+  std::lock_guard lock(mutex_);
+  if (stopping_) return false;
+  queue_.push_back(Task{batch.work_ref, &batch.done});
+  work_ready_.notify_one();
+  return true;
+}
+
+void PartitionWorker::finish(Batch& batch) {
+  {
+    std::unique_lock lock(mutex_);
+    work_done_.wait(lock, [&batch] { return batch.done; });
+  }
+  // Resent commands older than memory: their events are rebuilt from the journal here,
+  // off the matching thread. Filled back to front so earlier positions stay valid.
+  std::vector<Event>& out = *batch.out;
+  for (auto gap = batch.gaps.rbegin(); gap != batch.gaps.rend(); ++gap) {
+    std::vector<Event> rebuilt;
+    history(gap->events.first, gap->events.first + gap->events.count, [&rebuilt](const Event& event) {
+      rebuilt.push_back(event);
+      return true;
+    });
+    out.insert(out.begin() + static_cast<std::ptrdiff_t>(gap->position), rebuilt.begin(), rebuilt.end());
+  }
+}
+
+void PartitionWorker::apply_on_thread(Batch& batch) {
+  // One clock per batch: it is journaled with the batch, so a replay stamps the same.
+  const std::int64_t now = unix_now_ns();
+  std::vector<Event>& out = *batch.out;
+  if (store_) store_->begin_batch(exchange_.commands_applied(), now);
+  sink_.batch = &out;
+  const std::vector<Command>& commands = *batch.commands;
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    const Command& command = commands[i];
+    if (i + 1 < commands.size()) exchange_.prefetch(commands[i + 1]);
+    EventRange original;
+    if (exchange_.apply(command, now, &original) == ApplyResult::Applied) {
+      if (store_) store_->add(command);
+    } else if (original.count > 0) {
+      const std::size_t before = out.size();
+      if (!sink_.log.read(original.first, original.count, out)) batch.gaps.push_back(Batch::Gap{before, original});
+    }
+  }
+  sink_.batch = nullptr;
+  if (store_) store_->end_batch();
+  batches_pending_ = true;
+  batch.next_sequence = exchange_.next_sequence();
 }
 
 bool PartitionWorker::read_events(std::uint64_t from, std::size_t max, std::vector<Event>& out,
                                   std::uint64_t& next_sequence, bool& evicted, std::uint64_t& first_retained) {
   return run([&] {
-    evicted = !sink_.log.read(from, max, out);
+    evicted = !sink_.log.read(from, max, out, durable_next_sequence_);
     first_retained = sink_.log.first_sequence();
-    next_sequence = exchange_.next_sequence();
+    next_sequence = durable_next_sequence_;
   });
+}
+
+bool PartitionWorker::history(std::uint64_t from, std::uint64_t until,
+                              const std::function<bool(const Event&)>& visit) const {
+  return store_ != nullptr && store_->history(from, until, durable_commands_.load(), visit);
 }
 
 bool PartitionWorker::book(InstrumentId instrument_id, std::size_t depth, BookView& out, bool& found) {

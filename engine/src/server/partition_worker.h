@@ -1,14 +1,19 @@
-// The partition's matching thread: the only thread that touches the exchange. gRPC
-// threads hand it work through a queue and wait for the result (a mutex and condvar
-// handoff: simple and correct first; a lock-free ring comes with the optimisation).
+// The partition's matching thread: the only thread that touches the exchange and the
+// journal. gRPC threads hand it work through a queue and wait for the result. Each pass
+// of its loop takes every queued task, runs them, then commits the journal once for
+// all the batches they applied (group commit) before any of them is answered.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -16,6 +21,7 @@
 #include "book/command.h"
 #include "book/event.h"
 #include "book/instrument.h"
+#include "journal/partition_store.h"
 #include "matching/exchange.h"
 #include "server/event_log.h"
 
@@ -40,9 +46,21 @@ struct HealthView {
   std::vector<std::pair<std::uint32_t, StreamId>> shard_marks;
 };
 
+struct WorkerOptions {
+  std::uint32_t partition = 0;
+  std::vector<Instrument> instruments;
+  std::size_t event_log_capacity = 1 << 20;
+  ExchangeOptions exchange;
+  std::optional<StoreOptions> store;  // none: nothing on disk (tests of the matching thread)
+  int cpu = -1;  // the CPU the matching thread pins itself to; -1: not pinned
+};
+
 class PartitionWorker {
  public:
-  // Throws std::invalid_argument for a duplicate instrument id or an invalid band.
+  // Recovers from the store (when there is one) before the thread starts. Throws
+  // std::invalid_argument for a duplicate instrument id or an invalid band, and
+  // std::runtime_error when the data directory cannot be recovered.
+  explicit PartitionWorker(const WorkerOptions& options);
   PartitionWorker(std::uint32_t partition, const std::vector<Instrument>& instruments,
                   std::size_t event_log_capacity, const ExchangeOptions& options = {});
   ~PartitionWorker();
@@ -51,18 +69,59 @@ class PartitionWorker {
 
   std::uint32_t partition() const { return partition_; }
   bool running() const;
+  const RecoveryReport& recovery() const { return recovery_; }
+  // The CPU the matching thread runs pinned to; -1 when not pinned (or pinning failed).
+  int pinned_cpu() const { return pinned_cpu_.load(); }
+  // Where the order pool lives, for the start-up log.
+  const std::string& memory_summary() const { return memory_summary_; }
 
   // Each call below runs on the matching thread, in the order calls arrive, and
-  // returns false once the worker has stopped.
+  // returns false once the worker has stopped. None returns before the journal commit
+  // of its pass, so no answer (a shard mark in Health, a book) is ever ahead of what a
+  // restart recovers.
 
-  // Applies the commands in order, appends the events they produced to `out`, and sets
-  // `next_sequence` to the partition's next sequence after them.
+  // Applies the commands in order and appends to `out`, in command order, the events
+  // each produced; a duplicate (at or below its shard's mark) is not applied again and
+  // contributes the events it produced the first time, so a resent batch is answered
+  // as it was. `next_sequence` is the partition's next sequence after them. Returns
+  // once the batch is in the journal.
   bool apply(const std::vector<Command>& commands, std::vector<Event>& out, std::uint64_t& next_sequence);
+
+  // The same, in two steps, so a stream can decode its next batch while this one is
+  // applied and journaled: post() queues the batch and returns at once (false once
+  // stopped); finish() waits until it is journaled and completes `out`.
+  class Batch {
+   public:
+    Batch() = default;
+    Batch(const Batch&) = delete;  // the matching thread holds its address while posted
+    Batch& operator=(const Batch&) = delete;
+
+    const std::vector<Command>* commands = nullptr;
+    std::vector<Event>* out = nullptr;
+    std::uint64_t next_sequence = 0;
+
+   private:
+    friend class PartitionWorker;
+    struct Gap {
+      std::size_t position;
+      EventRange events;
+    };
+    std::function<void()> work;
+    const std::function<void()>* work_ref = nullptr;
+    bool done = false;
+    std::vector<Gap> gaps;
+  };
+  bool post(Batch& batch);
+  void finish(Batch& batch);
 
   // Events from `from` on (at most `max`) into `out`. `evicted` is set when `from` is
   // older than the log holds; `first_retained` then says where it starts.
   bool read_events(std::uint64_t from, std::size_t max, std::vector<Event>& out, std::uint64_t& next_sequence,
                    bool& evicted, std::uint64_t& first_retained);
+
+  // Old events, rebuilt from the journal on the calling thread: [from, until), in
+  // order, to `visit`. False without a store or when the journal does not hold them.
+  bool history(std::uint64_t from, std::uint64_t until, const std::function<bool(const Event&)>& visit) const;
 
   // `found` is false for an unknown instrument.
   bool book(InstrumentId instrument_id, std::size_t depth, BookView& out, bool& found);
@@ -87,20 +146,33 @@ class PartitionWorker {
 
   struct Task {
     const std::function<void()>* work;
-    bool done = false;
+    bool* done;
   };
 
   bool run(const std::function<void()>& work);
+  void apply_on_thread(Batch& batch);
   void loop();
+  void commit_pass();
 
   const std::uint32_t partition_;
+  const int cpu_;
   Sink sink_;
   Exchange exchange_;
+  std::unique_ptr<PartitionStore> store_;
+  RecoveryReport recovery_;
+  // What is in the journal (written; synced per the policy): events past it are not
+  // served by Replay, and history rebuilds stop there.
+  std::uint64_t durable_next_sequence_ = 1;
+  std::atomic<std::uint64_t> durable_commands_{0};
+  void capture_durable_state();
+  std::atomic<int> pinned_cpu_{-1};
+  std::string memory_summary_;
+  bool batches_pending_ = false;
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
-  std::deque<Task*> queue_;
+  std::deque<Task> queue_;
   bool stopping_ = false;
   std::thread thread_;  // last: starts once everything above exists
 };

@@ -42,7 +42,7 @@ ProtoEnum to_proto(EngineEnum value) {
 }  // namespace
 
 Command command_from_proto(const pb::Command& in) {
-  const CommandOrigin origin{in.shard(), in.stream_ms(), in.stream_seq()};
+  const CommandOrigin origin{in.shard(), in.stream_ms(), in.stream_seq(), in.entry_index()};
   switch (in.body_case()) {
     case pb::Command::kNewOrder: {
       const pb::NewOrder& order = in.new_order();
@@ -68,6 +68,8 @@ Command command_from_proto(const pb::Command& in) {
       return Command::make(origin, ReplaceOrder{replace.order_id(), replace.account_id(), replace.instrument_id(),
                                                 replace.price(), replace.quantity()});
     }
+    case pb::Command::kExpireDay:
+      return Command::make(origin, ExpireDay{in.expire_day().instrument_id()});
     case pb::Command::BODY_NOT_SET:
       break;
   }

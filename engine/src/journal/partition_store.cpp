@@ -1,0 +1,188 @@
+#include "journal/partition_store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "journal/snapshot.h"
+
+namespace venue {
+
+namespace {
+
+// Receives the events of a history rebuild, passing on those asked for.
+class HistorySink final : public EventSink {
+ public:
+  HistorySink(std::uint64_t from, std::uint64_t until, const std::function<bool(const Event&)>& visit)
+      : from_(from), until_(until), visit_(visit) {}
+  void on_event(const Event& event) override {
+    if (stopped_ || event.sequence < from_) return;
+    if (event.sequence >= until_ || !visit_(event)) stopped_ = true;
+  }
+  bool stopped() const { return stopped_; }
+
+ private:
+  std::uint64_t from_;
+  std::uint64_t until_;
+  const std::function<bool(const Event&)>& visit_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+PartitionStore::PartitionStore(StoreOptions options, std::uint32_t partition, std::vector<Instrument> instruments,
+                               ExchangeOptions exchange_options)
+    : options_(std::move(options)),
+      partition_(partition),
+      instruments_(std::move(instruments)),
+      exchange_options_(exchange_options),
+      writer_(options_.fsync, options_.fsync_interval_ms) {
+  std::sort(instruments_.begin(), instruments_.end(),
+            [](const Instrument& a, const Instrument& b) { return a.id < b.id; });
+}
+
+std::vector<PartitionStore::Segment> PartitionStore::segments() const {
+  std::vector<Segment> out;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.dir)) {
+    std::uint64_t first = 0;
+    if (parse_journal_file_name(entry.path().filename().string(), first)) out.push_back({first, entry.path().string()});
+  }
+  std::sort(out.begin(), out.end(), [](const Segment& a, const Segment& b) { return a.first_command < b.first_command; });
+  return out;
+}
+
+std::vector<std::pair<std::uint64_t, std::string>> PartitionStore::snapshots() const {
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.dir)) {
+    std::uint64_t commands = 0;
+    if (parse_snapshot_file_name(entry.path().filename().string(), commands)) {
+      out.emplace_back(commands, entry.path().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+JournalHeader PartitionStore::header_for(const Exchange& exchange) const {
+  JournalHeader header;
+  header.partition = partition_;
+  header.stp_mode = exchange.stp_mode();
+  header.instruments = instruments_;
+  header.first_command = exchange.commands_applied();
+  return header;
+}
+
+RecoveryReport PartitionStore::recover(Exchange& exchange) {
+  RecoveryReport report;
+  // Each segment's records are replayed under the mode they were applied under; the
+  // configured mode applies from here on.
+  const StpMode configured_mode = exchange.stp_mode();
+
+  const auto saved = snapshots();
+  for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
+    std::string why;
+    // The checksum is verified before anything is restored, so a bad file leaves the
+    // exchange fresh and the next older snapshot can be tried.
+    if (load_snapshot(it->second, partition_, instruments_, exchange, why)) {
+      report.from_snapshot = true;
+      report.snapshot_commands = it->first;
+      break;
+    }
+    if (exchange.commands_applied() != 0 || exchange.next_sequence() != 1) {
+      throw std::runtime_error("snapshot " + it->second + ": " + why);
+    }
+    report.notes.push_back("skipped snapshot " + it->second + ": " + why);
+  }
+  last_snapshot_ = exchange.commands_applied();
+
+  replay(exchange, UINT64_MAX, [] { return false; }, &report);
+  exchange.set_stp_mode(configured_mode);
+  writer_.open_segment(options_.dir, header_for(exchange));
+  return report;
+}
+
+bool PartitionStore::maybe_snapshot(const Exchange& exchange) {
+  if (options_.snapshot_every == 0 || exchange.commands_applied() - last_snapshot_ < options_.snapshot_every) {
+    return false;
+  }
+  write_snapshot_file(options_.dir, exchange.commands_applied(), encode_snapshot(partition_, instruments_, exchange));
+  // A fresh segment per snapshot: recovery and history start reading at a file boundary.
+  writer_.open_segment(options_.dir, header_for(exchange));
+  last_snapshot_ = exchange.commands_applied();
+  ++snapshots_written_;
+  return true;
+}
+
+void PartitionStore::replay(Exchange& exchange, std::uint64_t limit, const std::function<bool()>& stop,
+                            RecoveryReport* report) const {
+  const auto all = segments();
+  if (report != nullptr) report->segments = all.size();
+  for (const Segment& segment : all) {
+    if (stop() || exchange.commands_applied() >= limit) break;
+    bool gap = false;
+    bool foreign = false;
+    const SegmentScan scan = scan_segment(segment.path, [&](const JournalHeader& header, const JournalBatch& batch) {
+      if (header.partition != partition_ || !same_instruments(header.instruments, instruments_)) {
+        foreign = true;
+        return false;
+      }
+      const std::uint64_t applied = exchange.commands_applied();
+      if (batch.first_command + batch.commands.size() <= applied) return true;  // the snapshot holds it
+      if (batch.first_command != applied) {
+        gap = true;
+        return false;
+      }
+      if (applied >= limit || stop()) return false;
+      exchange.set_stp_mode(header.stp_mode);
+      for (const Command& command : batch.commands) exchange.apply(command, batch.timestamp_ns);
+      if (report != nullptr) {
+        report->replayed_commands += batch.commands.size();
+        ++report->replayed_batches;
+      }
+      return true;
+    });
+    if (foreign) {
+      throw std::runtime_error("journal segment " + segment.path +
+                               " was written for another partition or other instruments than --instrument gives");
+    }
+    if (gap) {
+      throw std::runtime_error("journal segment " + segment.path + " does not continue from command " +
+                               std::to_string(exchange.commands_applied()) + ": a segment is missing");
+    }
+    if (report != nullptr && scan.torn()) {
+      // Only an unanswered batch can be torn (answers wait for the write), so cutting
+      // it loses nothing a submitter was told; it will send that batch again.
+      truncate_segment(segment.path, scan.header_ok ? scan.valid_bytes : 0);
+      report->notes.push_back("truncated torn tail of " + segment.path + ": " +
+                              std::to_string(scan.file_bytes - scan.valid_bytes) + " bytes after offset " +
+                              std::to_string(scan.valid_bytes));
+    }
+  }
+}
+
+bool PartitionStore::history(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
+                             const std::function<bool(const Event&)>& visit) const {
+  if (from >= until) return true;
+  HistorySink sink(from, until, visit);
+  ExchangeOptions options = exchange_options_;
+  options.order_capacity = 1 << 12;  // grows as needed; a rebuild is not the hot path
+  options.level_capacity = 1 << 10;
+  Exchange exchange(sink, options);
+  for (const Instrument& instrument : instruments_) exchange.add_instrument(instrument);
+
+  // Start from the latest snapshot at or before `from`, so the rebuild runs only the
+  // journal between it and `from` (plus what is asked for).
+  const auto saved = snapshots();
+  for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
+    ExchangeCounters counters;
+    if (it->first > durable_commands || !peek_snapshot(it->second, counters) || counters.next_sequence > from) continue;
+    std::string why;
+    if (load_snapshot(it->second, partition_, instruments_, exchange, why)) break;
+    if (exchange.commands_applied() != 0 || exchange.next_sequence() != 1) return false;
+  }
+  if (exchange.next_sequence() > from) return false;
+  replay(exchange, durable_commands, [&sink] { return sink.stopped(); }, nullptr);
+  return sink.stopped() || exchange.next_sequence() >= until;
+}
+
+}  // namespace venue

@@ -1,0 +1,99 @@
+// What a partition keeps on disk in its --data-dir: the input journal and snapshots,
+// and the three things done with them: recovery at start (latest good snapshot, then
+// the journal after it), appending each applied batch (group commit), and rebuilding
+// old events on demand (Replay and resends reach further back than memory holds).
+//
+// Old events are not stored: they are recomputed. Matching is deterministic given the
+// commands, their batch clock and the self-trade mode (all journaled), so running the
+// journal again from the snapshot before sequence N yields exactly the events from N on.
+// Nothing is deleted: every segment and snapshot is kept (pruning is an operator's
+// retention decision, not done here).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "book/event.h"
+#include "book/instrument.h"
+#include "journal/journal.h"
+#include "matching/exchange.h"
+
+namespace venue {
+
+struct StoreOptions {
+  std::string dir;
+  FsyncPolicy fsync = FsyncPolicy::Batch;
+  int fsync_interval_ms = 5;
+  std::uint64_t snapshot_every = 1'000'000;  // commands between snapshots; 0: never
+};
+
+struct RecoveryReport {
+  bool from_snapshot = false;
+  std::uint64_t snapshot_commands = 0;  // commands the snapshot covered
+  std::uint64_t replayed_commands = 0;  // applied again from the journal after it
+  std::uint64_t replayed_batches = 0;
+  std::size_t segments = 0;
+  std::vector<std::string> notes;  // torn tails truncated, snapshots skipped: for the log
+};
+
+class PartitionStore {
+ public:
+  // `instruments` in ascending id, as the exchange holds them.
+  PartitionStore(StoreOptions options, std::uint32_t partition, std::vector<Instrument> instruments,
+                 ExchangeOptions exchange_options);
+
+  // Brings a fresh `exchange` (instruments added, nothing applied) to the end of the
+  // journal, its events going to the exchange's sink, then opens a new segment to
+  // append to under the exchange's self-trade mode. Throws std::runtime_error when the
+  // files cannot be used (a gap in the journal, other instruments, unreadable).
+  RecoveryReport recover(Exchange& exchange);
+
+  // One applied batch, on the matching thread: the commands that were applied (not the
+  // duplicates), then commit() once for however many batches were built.
+  void begin_batch(std::uint64_t first_command, std::int64_t timestamp_ns) { writer_.begin_batch(first_command, timestamp_ns); }
+  void add(const Command& command) { writer_.add(command); }
+  void end_batch() { writer_.end_batch(); }
+  void commit() { writer_.commit(); }
+
+  // After a commit: writes a snapshot and starts a new segment when --snapshot-every
+  // commands went by since the last one. True when it did.
+  bool maybe_snapshot(const Exchange& exchange);
+
+  // Any thread: the events with sequence in [from, until), rebuilt from the snapshot
+  // before `from` and the journal's first `durable_commands` commands, in order, to
+  // `visit` (which returns false to stop early). Returns false when the journal does
+  // not reach back to `from` or ends before `until`.
+  bool history(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
+               const std::function<bool(const Event&)>& visit) const;
+
+  const StoreOptions& options() const { return options_; }
+  std::uint64_t snapshots_written() const { return snapshots_written_; }
+  std::uint64_t journal_syncs() const { return writer_.syncs(); }
+
+ private:
+  struct Segment {
+    std::uint64_t first_command;
+    std::string path;
+  };
+  std::vector<Segment> segments() const;
+  // (commands covered, path) of every snapshot, oldest first.
+  std::vector<std::pair<std::uint64_t, std::string>> snapshots() const;
+  JournalHeader header_for(const Exchange& exchange) const;
+  // Applies the journal's records that continue `exchange` (records it already holds
+  // are skipped), each segment under its own self-trade mode, until `limit` commands or
+  // `stop()`. With `report` (recovery) torn tails are truncated and noted.
+  void replay(Exchange& exchange, std::uint64_t limit, const std::function<bool()>& stop,
+              RecoveryReport* report) const;
+
+  StoreOptions options_;
+  std::uint32_t partition_;
+  std::vector<Instrument> instruments_;
+  ExchangeOptions exchange_options_;
+  JournalWriter writer_;
+  std::uint64_t last_snapshot_ = 0;
+  std::uint64_t snapshots_written_ = 0;
+};
+
+}  // namespace venue

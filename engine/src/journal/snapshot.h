@@ -1,0 +1,38 @@
+// A partition's state at a point of its journal, in `snapshot-<commands applied>.snap`:
+// counters (next sequence, next trade id, commands applied), every resting order in
+// priority order (book by book, bids then asks, best level first, FIFO), the shard
+// marks and the command index. Written to a temporary file, synced, then renamed: a
+// snapshot file is whole or absent. One CRC32C covers the payload.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "book/instrument.h"
+#include "matching/exchange.h"
+
+namespace venue {
+
+std::string snapshot_file_name(std::uint64_t commands_applied);
+bool parse_snapshot_file_name(std::string_view name, std::uint64_t& commands_applied);
+
+// The exchange's state as snapshot bytes.
+std::string encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments,
+                            const Exchange& exchange);
+
+// Writes `bytes` as `dir`/snapshot-<commands_applied>.snap, durably. Throws
+// std::system_error on failure (the previous snapshot and the journal still hold).
+void write_snapshot_file(const std::string& dir, std::uint64_t commands_applied, const std::string& bytes);
+
+// The counters of a snapshot file without loading it; false when unreadable.
+bool peek_snapshot(const std::string& path, ExchangeCounters& counters);
+
+// Restores a snapshot into `exchange`, which must be fresh and hold exactly
+// `instruments`. False, with `why`, when the file is corrupt or of another partition or
+// instrument set.
+bool load_snapshot(const std::string& path, std::uint32_t partition, const std::vector<Instrument>& instruments,
+                   Exchange& exchange, std::string& why);
+
+}  // namespace venue

@@ -1,0 +1,311 @@
+// The journal and snapshots: what is written comes back; a torn tail is cut; a restart
+// from snapshot + journal reaches the very state (books, sequences, trade ids, marks)
+// of a run that never stopped, and old events are rebuilt exactly.
+#include "journal/journal.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "command_generator.h"
+#include "event_text.h"
+#include "journal/partition_store.h"
+#include "journal/snapshot.h"
+#include "recording_sink.h"
+
+namespace venue::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<Instrument> kInstruments{Instrument{1, 1, 1000}, Instrument{2, 1, 1000}};
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() / ("venue-journal-test-" + std::to_string(::getpid()) + "-" +
+                                         std::to_string(counter_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string str() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+// A partition as the worker runs it, minus the thread: exchange + store, batch by batch.
+struct Partition {
+  Partition(const std::string& dir, std::uint64_t snapshot_every, StpMode stp = StpMode::CancelNewest)
+      : exchange(sink, options(stp)), store(store_options(dir, snapshot_every), 0, kInstruments, options(stp)) {
+    for (const Instrument& instrument : kInstruments) exchange.add_instrument(instrument);
+    recovery = store.recover(exchange);
+  }
+
+  static ExchangeOptions options(StpMode stp) {
+    ExchangeOptions out;
+    out.order_capacity = 64;
+    out.level_capacity = 16;
+    out.stp_mode = stp;
+    out.command_index_per_shard = 128;
+    return out;
+  }
+  static StoreOptions store_options(const std::string& dir, std::uint64_t snapshot_every) {
+    StoreOptions out;
+    out.dir = dir;
+    out.fsync = FsyncPolicy::None;  // the page cache is enough within one test process
+    out.snapshot_every = snapshot_every;
+    return out;
+  }
+
+  void apply(const std::vector<Command>& batch, std::int64_t clock) {
+    store.begin_batch(exchange.commands_applied(), clock);
+    for (const Command& command : batch) {
+      if (exchange.apply(command, clock) == ApplyResult::Applied) store.add(command);
+    }
+    store.end_batch();
+    store.commit();
+    store.maybe_snapshot(exchange);
+  }
+
+  RecordingSink sink;
+  Exchange exchange;
+  PartitionStore store;
+  RecoveryReport recovery;
+};
+
+// Runs `batches` batches of `size` generated commands through a partition in `dir`.
+// The batch clock counts commands applied, so a run resumed after a restart stamps
+// what a run that never stopped would.
+std::vector<Event> run(Partition& partition, CommandGenerator& generator, int batches, std::size_t size) {
+  for (int b = 0; b < batches; ++b) {
+    partition.apply(generator.batch(size), 1'000 + static_cast<std::int64_t>(partition.exchange.commands_applied()));
+  }
+  return partition.sink.take();
+}
+
+TEST(Journal, EveryCommandKindComesBackAsWritten) {
+  CommandGenerator generator(7);
+  std::string bytes;
+  ByteWriter out(bytes);
+  std::vector<Command> written = generator.batch(500);
+  Command unknown;
+  unknown.origin = CommandOrigin{4, 5, 6};
+  written.push_back(unknown);
+  for (const Command& command : written) encode_command(command, out);
+  ByteReader in(bytes);
+  for (const Command& expected : written) {
+    Command got;
+    ASSERT_TRUE(decode_command(in, got));
+    ASSERT_EQ(got.type, expected.type);
+    EXPECT_EQ(got.origin.shard, expected.origin.shard);
+    EXPECT_EQ(got.origin.stream_seq, expected.origin.stream_seq);
+    EXPECT_EQ(got.origin.entry_index, expected.origin.entry_index);
+    if (got.type == CommandType::New) {
+      EXPECT_EQ(got.new_order.client_order_id, expected.new_order.client_order_id);
+      EXPECT_EQ(got.new_order.price, expected.new_order.price);
+      EXPECT_EQ(got.new_order.time_in_force, expected.new_order.time_in_force);
+      EXPECT_EQ(got.new_order.post_only, expected.new_order.post_only);
+    } else if (got.type == CommandType::Replace) {
+      EXPECT_EQ(got.replace.quantity, expected.replace.quantity);
+    } else if (got.type == CommandType::ExpireDay) {
+      EXPECT_EQ(got.expire_day.instrument_id, expected.expire_day.instrument_id);
+    }
+  }
+  EXPECT_TRUE(in.at_end());
+}
+
+TEST(Journal, RestartFromJournalAloneReachesTheSameStateAndContinuesIdentically) {
+  TempDir dir;
+  CommandGenerator first(11);
+  CommandGenerator second(11);
+  Partition never_stopped(TempDir().str(), 0);
+  std::vector<Event> expected = run(never_stopped, first, 40, 25);
+  {
+    Partition before(dir.str(), 0);
+    run(before, second, 20, 25);
+  }
+  Partition after(dir.str(), 0);
+  EXPECT_FALSE(after.recovery.from_snapshot);
+  EXPECT_EQ(after.recovery.replayed_commands, 500u);
+  std::vector<Event> replayed = after.sink.take();  // recovery re-emits what it replays
+  std::vector<Event> continued = run(after, second, 20, 25);
+  replayed.insert(replayed.end(), continued.begin(), continued.end());
+  EXPECT_EQ(events_text(replayed), events_text(expected));
+  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+}
+
+TEST(Journal, EveryFsyncPolicyJournalsWhatARestartNeeds) {
+  for (FsyncPolicy policy : {FsyncPolicy::Batch, FsyncPolicy::Interval, FsyncPolicy::None}) {
+    TempDir dir;
+    CommandGenerator first(19);
+    CommandGenerator second(19);
+    Partition never_stopped(TempDir().str(), 0);
+    run(never_stopped, first, 10, 10);
+    {
+      RecordingSink sink;
+      Exchange exchange(sink, Partition::options(StpMode::CancelNewest));
+      for (const Instrument& instrument : kInstruments) exchange.add_instrument(instrument);
+      StoreOptions options = Partition::store_options(dir.str(), 0);
+      options.fsync = policy;
+      options.fsync_interval_ms = 1;
+      PartitionStore store(options, 0, kInstruments, Partition::options(StpMode::CancelNewest));
+      store.recover(exchange);
+      for (int b = 0; b < 10; ++b) {
+        const auto clock = 1'000 + static_cast<std::int64_t>(exchange.commands_applied());
+        store.begin_batch(exchange.commands_applied(), clock);
+        for (const Command& command : second.batch(10)) {
+          if (exchange.apply(command, clock) == ApplyResult::Applied) store.add(command);
+        }
+        store.end_batch();
+        store.commit();
+      }
+      EXPECT_EQ(store.journal_syncs(), policy == FsyncPolicy::Batch ? 10u : 0u);
+    }
+    Partition after(dir.str(), 0);
+    EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+  }
+}
+
+TEST(Journal, RestartFromSnapshotPlusJournalReachesTheSameState) {
+  TempDir dir;
+  CommandGenerator first(12);
+  CommandGenerator second(12);
+  Partition never_stopped(TempDir().str(), 0);
+  run(never_stopped, first, 37, 20);
+  {
+    Partition before(dir.str(), 100);
+    run(before, second, 37, 20);
+    EXPECT_EQ(before.store.snapshots_written(), 7u);  // at 100, 200, ..., 700 of 740 commands
+  }
+  Partition after(dir.str(), 100);
+  EXPECT_TRUE(after.recovery.from_snapshot);
+  EXPECT_EQ(after.recovery.snapshot_commands, 700u);
+  EXPECT_EQ(after.recovery.replayed_commands, 40u);
+  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+  EXPECT_EQ(after.exchange.next_sequence(), never_stopped.exchange.next_sequence());
+  EXPECT_EQ(after.exchange.next_trade_id(), never_stopped.exchange.next_trade_id());
+  // The command index came back too: a resend is recognised with its original events.
+  never_stopped.exchange.command_index().for_each([&](std::uint32_t shard, const StreamId& id, const EventRange& events) {
+    EventRange found;
+    ASSERT_TRUE(after.exchange.command_index().find(shard, id, found));
+    EXPECT_EQ(found.first, events.first);
+    EXPECT_EQ(found.count, events.count);
+  });
+}
+
+TEST(Journal, TornLastRecordIsDetectedByItsChecksumAndTruncated) {
+  TempDir dir;
+  CommandGenerator generator(13);
+  std::uint64_t next_sequence_after_two = 0;
+  {
+    Partition before(dir.str(), 0);
+    run(before, generator, 2, 10);
+    next_sequence_after_two = before.exchange.next_sequence();
+    run(before, generator, 1, 10);
+  }
+  const std::string segment = dir.str() + "/" + journal_file_name(0);
+  const auto size = fs::file_size(segment);
+  fs::resize_file(segment, size - 7);  // the crash came mid-write of the third batch
+  Partition after(dir.str(), 0);
+  EXPECT_EQ(after.recovery.replayed_batches, 2u);
+  EXPECT_EQ(after.exchange.next_sequence(), next_sequence_after_two);
+  ASSERT_EQ(after.recovery.notes.size(), 1u);
+  EXPECT_NE(after.recovery.notes[0].find("truncated torn tail"), std::string::npos);
+  EXPECT_LT(fs::file_size(segment), size - 7);  // cut back to the last whole record
+}
+
+TEST(Journal, CorruptBytesInTheLastRecordAreCaughtByTheChecksum) {
+  TempDir dir;
+  CommandGenerator generator(14);
+  {
+    Partition before(dir.str(), 0);
+    run(before, generator, 3, 10);
+  }
+  const std::string segment = dir.str() + "/" + journal_file_name(0);
+  {
+    std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-5, std::ios::end);
+    file.put('\x5a');
+  }
+  Partition after(dir.str(), 0);
+  EXPECT_EQ(after.recovery.replayed_batches, 2u);
+}
+
+TEST(Journal, ACorruptSnapshotFallsBackToTheOneBefore) {
+  TempDir dir;
+  CommandGenerator first(15);
+  CommandGenerator second(15);
+  Partition never_stopped(TempDir().str(), 0);
+  run(never_stopped, first, 30, 10);
+  {
+    Partition before(dir.str(), 100);
+    run(before, second, 30, 10);
+  }
+  {
+    std::fstream file(dir.str() + "/" + snapshot_file_name(300), std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(40);
+    file.put('\x01');
+  }
+  Partition after(dir.str(), 100);
+  EXPECT_EQ(after.recovery.snapshot_commands, 200u);
+  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+}
+
+TEST(Journal, RecoveryRefusesAJournalOfOtherInstruments) {
+  TempDir dir;
+  {
+    Partition before(dir.str(), 0);
+    CommandGenerator generator(16);
+    run(before, generator, 1, 10);
+  }
+  RecordingSink sink;
+  Exchange exchange(sink);
+  exchange.add_instrument(Instrument{1, 1, 1000});
+  PartitionStore store(Partition::store_options(dir.str(), 0), 0, {Instrument{1, 1, 1000}}, ExchangeOptions{});
+  EXPECT_THROW(store.recover(exchange), std::runtime_error);
+}
+
+TEST(Journal, HistoryRebuildsExactlyTheEventsFirstEmittedFromAnySequence) {
+  TempDir dir;
+  CommandGenerator generator(17);
+  Partition partition(dir.str(), 150);
+  const std::vector<Event> emitted = run(partition, generator, 40, 20);
+  const std::uint64_t durable = partition.exchange.commands_applied();
+  for (std::uint64_t from : {std::uint64_t{1}, std::uint64_t{2}, emitted.size() / 3, emitted.size() - 5}) {
+    std::vector<Event> rebuilt;
+    ASSERT_TRUE(partition.store.history(from, emitted.size() + 1, durable, [&](const Event& event) {
+      rebuilt.push_back(event);
+      return true;
+    }));
+    const std::vector<Event> expected(emitted.begin() + static_cast<std::ptrdiff_t>(from - 1), emitted.end());
+    EXPECT_EQ(events_text(rebuilt), events_text(expected)) << "from " << from;
+  }
+}
+
+TEST(Journal, SelfTradeModeOfEachSegmentIsReplayedAsItWasApplied) {
+  TempDir dir;
+  CommandGenerator first(18);
+  CommandGenerator second(18);
+  std::vector<Event> expected;
+  {
+    Partition newest(TempDir().str(), 0, StpMode::CancelNewest);
+    expected = run(newest, first, 10, 20);
+  }
+  {
+    Partition before(dir.str(), 0, StpMode::CancelNewest);
+    run(before, second, 10, 20);
+  }
+  Partition after(dir.str(), 0, StpMode::CancelOldest);  // the venue changed its mode
+  EXPECT_EQ(events_text(after.sink.take()), events_text(expected));
+  EXPECT_EQ(after.exchange.stp_mode(), StpMode::CancelOldest);
+}
+
+}  // namespace
+}  // namespace venue::testing
