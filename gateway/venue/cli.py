@@ -47,7 +47,8 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings, "redis_url", "database_url")
     uvicorn.run("venue.api.app:create_app", factory=True, host=args.host or settings.gateway_host,
                 port=args.port or settings.gateway_port, loop="uvloop", http="httptools",
-                workers=args.workers, log_level="info", access_log=False)
+                workers=args.workers or settings.gateway_workers, log_level="info",
+                access_log=False)
     return 0
 
 
@@ -121,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     gateway = commands.add_parser("gateway", help="run the order gateway (HTTP API)")
     gateway.add_argument("--host")
     gateway.add_argument("--port", type=int)
-    gateway.add_argument("--workers", type=int, default=1)
+    gateway.add_argument("--workers", type=int, help="processes (default VENUE_GATEWAY_WORKERS, 1)")
     gateway.set_defaults(run=cmd_gateway)
 
     commands.add_parser("submitter", help="run a batch submitter").set_defaults(

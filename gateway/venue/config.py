@@ -100,8 +100,16 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".venue")
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
-    # The most orders a submitter sends to the engine in one batch.
-    batch_max: int = Field(default=4096, ge=1, le=65536)
+    gateway_workers: int = Field(default=1, ge=1, le=64)
+    # The most stream entries a submitter reads per shard for one engine batch (an entry
+    # holds one request's orders: one for POST /v1/orders, up to batch_max_orders for
+    # POST /v1/orders/batch).
+    submit_entries: int = Field(default=64, ge=1, le=4096)
+    # The most orders one POST /v1/orders/batch may carry.
+    batch_max_orders: int = Field(default=1000, ge=1, le=10000)
+    # A shard whose queue holds more than this many entries refuses new orders (429)
+    # until the submitters catch up.
+    shard_lag_limit: int = Field(default=100_000, ge=1)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).

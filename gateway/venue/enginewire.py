@@ -28,7 +28,7 @@ ORDER_TYPES = {word: number for number, word in ORDER_TYPE_WORDS.items()}
 TIMES_IN_FORCE = {word: number for number, word in TIME_IN_FORCE_WORDS.items()}
 
 
-def _varint(value: int) -> bytes:
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -37,21 +37,48 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def with_source(command: bytes, shard: int, stream_ms: int, stream_seq: int,
-                traceparent: bytes) -> bytes:
-    """`command` with Command.shard, stream_ms, stream_seq and traceparent set."""
-    return b"".join((
-        command,
-        b"\x08", _varint(shard),
-        b"\x10", _varint(stream_ms),
-        b"\x18", _varint(stream_seq),
-        b"\x22", _varint(len(traceparent)), traceparent,
-    ))
+_SMALL = 1 << 14
+_SMALL_VARINTS = [_encode_varint(v) for v in range(_SMALL)]
+# Command.entry_index (field 5) of the first entries' commands, ready to append.
+_ENTRY_INDEX_FIELDS = [b"\x28" + v for v in _SMALL_VARINTS]
 
 
-def command_batch(batch_id: int, commands: list[bytes]) -> bytes:
-    """An encoded CommandBatch of already-encoded Commands."""
-    parts = [b"\x08", _varint(batch_id)]
-    for command in commands:
-        parts += (b"\x12", _varint(len(command)), command)
+def varint(value: int) -> bytes:
+    """A protobuf varint (lengths and small values come from a table)."""
+    return _SMALL_VARINTS[value] if value < _SMALL else _encode_varint(value)
+
+
+def source_fields(shard: int, stream_ms: int, stream_seq: int) -> bytes:
+    """Command.shard, stream_ms and stream_seq, encoded: the same for every command of
+    one stream entry."""
+    return b"".join((b"\x08", varint(shard), b"\x10", varint(stream_ms),
+                     b"\x18", varint(stream_seq)))
+
+
+def with_traceparent(command: bytes, traceparent: bytes) -> bytes:
+    """`command` with Command.traceparent set: each order keeps its request's trace."""
+    return b"".join((command, b"\x22", varint(len(traceparent)), traceparent))
+
+
+def command_batch(batch_id: int, entries: list[tuple[bytes, list[bytes]]]) -> bytes:
+    """An encoded CommandBatch of gateway-encoded commands, grouped by stream entry.
+
+    `entries` holds (source_fields of the entry, its commands); each command gets the
+    entry's source and its index in the entry appended, nothing else is touched.
+    """
+    parts = [b"\x08", varint(batch_id)]
+    append = parts.append
+    for source, commands in entries:
+        for index, command in enumerate(commands):
+            tail = _ENTRY_INDEX_FIELDS[index] if index < _SMALL else b"\x28" + varint(index)
+            append(b"\x12")
+            append(varint(len(command) + len(source) + len(tail)))
+            append(command)
+            append(source)
+            append(tail)
     return b"".join(parts)
+
+
+# Channel options for every client of the engine: batches of many thousand commands
+# exceed gRPC's default 4 MiB message limit.
+GRPC_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]

@@ -7,6 +7,8 @@ and lots. A value off the instrument's grid is an error, never rounded.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +29,10 @@ def _positive_decimal(value: str, what: str) -> Decimal:
 
 def to_units(value: str | Decimal, step: Decimal, what: str) -> int:
     """`value` as a whole number of `step`s; raises OffGrid when it is not one."""
+    if isinstance(value, str):
+        units = _plain_units(value, step)
+        if units is not None:
+            return units
     if isinstance(value, Decimal):
         number = value
     else:
@@ -47,10 +53,38 @@ def to_units(value: str | Decimal, step: Decimal, what: str) -> int:
     return int(units)
 
 
+def _plain_units(text: str, step: Decimal) -> int | None:
+    """The common case on the order path, "123.45", in integer arithmetic.
+
+    None when `text` is not plain digits with at most one point, or is off the grid:
+    the Decimal path then decides, and words the error.
+    """
+    whole, _, fraction = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or (
+            fraction and not (fraction.isascii() and fraction.isdigit())):
+        return None
+    sign, digits, exponent = step.as_tuple()
+    places = -exponent
+    if places < 0 or len(fraction) > places:
+        return None
+    mantissa = int("".join(map(str, digits)))
+    scaled = int(whole + fraction.ljust(places, "0"))
+    units, remainder = divmod(scaled, mantissa)
+    return units if remainder == 0 else None
+
+
 def from_units(units: int, step: Decimal) -> str:
     """The decimal string of `units` steps, with as many places as the step has."""
     places = max(0, -step.as_tuple().exponent)
     return f"{Decimal(units) * step:.{places}f}"
+
+
+class Problem(NamedTuple):
+    """What is wrong with one field of an order: field, kind (a short code) and why."""
+
+    field: str
+    kind: str
+    message: str
 
 
 class Instrument(BaseModel):
@@ -91,23 +125,23 @@ class Instrument(BaseModel):
             raise ValueError("min_price must not be above max_price")
         return self
 
-    @property
+    @cached_property
     def tick(self) -> Decimal:
         return Decimal(self.tick_size)
 
-    @property
+    @cached_property
     def lot(self) -> Decimal:
         return Decimal(self.lot_size)
 
-    @property
+    @cached_property
     def min_price_ticks(self) -> int:
         return to_units(self.min_price, self.tick, "min_price")
 
-    @property
+    @cached_property
     def max_price_ticks(self) -> int:
         return to_units(self.max_price, self.tick, "max_price")
 
-    @property
+    @cached_property
     def max_quantity_lots(self) -> int:
         return to_units(self.max_quantity, self.lot, "max_quantity")
 
@@ -122,6 +156,67 @@ class Instrument(BaseModel):
 
     def quantity_text(self, lots: int) -> str:
         return from_units(lots, self.lot)
+
+    def order_terms(self, price: str | None, quantity: str) -> tuple[int, int, list[Problem]]:
+        """(price ticks, quantity lots, problems) of an order's price and quantity.
+
+        A problem names the field, its kind and why: not positive, outside the price
+        band, over the maximum quantity, or off the tick or lot grid. A market order has
+        no price (0 ticks). The one check of order terms, for every way orders arrive.
+        """
+        problems: list[Problem] = []
+        price_ticks = 0
+        if price is not None:
+            try:
+                price_ticks = self.price_ticks(price)
+            except OffGrid as error:
+                problem = self._sign_problem("price", price) or Problem(
+                    "price", "off_tick", str(error))
+                problems.append(problem)
+            else:
+                if price_ticks <= 0:
+                    problems.append(Problem("price", "not_positive",
+                                            f"price {price} must be greater than 0"))
+                elif not self.min_price_ticks <= price_ticks <= self.max_price_ticks:
+                    problems.append(Problem(
+                        "price", "price_out_of_band",
+                        f"price {price} is outside {self.symbol}'s band "
+                        f"[{self.min_price}, {self.max_price}]"))
+        quantity_lots = 0
+        try:
+            quantity_lots = self.quantity_lots(quantity)
+        except OffGrid as error:
+            problems.append(self._sign_problem("quantity", quantity) or Problem(
+                "quantity", "off_lot", str(error)))
+        else:
+            if quantity_lots <= 0:
+                problems.append(Problem("quantity", "not_positive",
+                                        f"quantity {quantity} must be greater than 0"))
+            elif quantity_lots > self.max_quantity_lots:
+                problems.append(Problem(
+                    "quantity", "quantity_too_large",
+                    f"quantity {quantity} is over {self.symbol}'s maximum "
+                    f"{self.max_quantity}"))
+        return price_ticks, quantity_lots, problems
+
+    def _sign_problem(self, field: str, value: str) -> Problem | None:
+        """Off the grid and also not positive, or beyond any band: say that first."""
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return Problem(field, "decimal_parsing",
+                           f"{field} must be a decimal string, got {value!r}")
+        if number.is_finite() and number <= 0:
+            return Problem(field, "not_positive", f"{field} {value} must be greater than 0")
+        if field == "price" and not Decimal(self.min_price) <= number <= Decimal(self.max_price):
+            return Problem("price", "price_out_of_band",
+                           f"price {value} is outside {self.symbol}'s band "
+                           f"[{self.min_price}, {self.max_price}]")
+        if field == "quantity" and number > Decimal(self.max_quantity):
+            return Problem("quantity", "quantity_too_large",
+                           f"quantity {value} is over {self.symbol}'s maximum "
+                           f"{self.max_quantity}")
+        return None
 
     def average_price_text(self, cum_notional: int, cum_qty: int) -> str | None:
         """avgPx as a decimal string: cum_notional (ticks * lots) / cum_qty (lots)."""

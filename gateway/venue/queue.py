@@ -1,51 +1,76 @@
-"""The Redis Streams order queue: key names, entry fields, and the enqueue script.
+"""The Redis Streams order queue: key names, entry format, and the enqueue script.
 
-One stream of orders per shard (`tv:<venue>:orders:<shard>`), consumed by the group
-`submitters`; one stream of engine events per partition (`tv:<venue>:events:<p>`),
-each entry one ReportBatch, consumed by the group `writers`.
+One stream of orders per shard (`tv:<venue>:orders:<shard>`); one stream of engine
+events per partition (`tv:<venue>:events:<p>`, each entry one ReportBatch, consumed by
+the group `writers`).
 
-An order entry holds the gateway-encoded engine Command (body only) and the request's
-W3C traceparent; the submitter appends shard and stream id to those bytes.
+An order-stream entry holds the commands of one request for one shard: field `cmds` is
+the gateway-encoded engine Commands (bodies only), each preceded by its length as a
+protobuf varint, and field `traceparent` the request's W3C trace context. A batch of a
+thousand orders is one entry, so Redis and the submitter work per request, not per
+order; the submitter splits `cmds` and gives each command its entry's stream id and
+its index within the entry.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from venue.config import VenueConfig
+from venue.enginewire import varint, with_traceparent
 
 SUBMITTERS_GROUP = "submitters"
 WRITERS_GROUP = "writers"
 
-# Entry fields (bytes keys as redis-py returns them).
-FIELD_COMMAND = "cmd"
+# Entry fields.
+FIELD_COMMANDS = "cmds"
 FIELD_TRACEPARENT = "traceparent"
 FIELD_BATCH = "batch"
-FIELD_FIRST_SEQUENCE = "first"
-FIELD_LAST_SEQUENCE = "last"
 
-# How long the gateway remembers a clientOrderId and a pending order, in seconds.
-CLIENT_ORDER_ID_TTL_S = 7 * 24 * 3600
-PENDING_ORDER_TTL_S = 24 * 3600
+# How long the gateway remembers a clientOrderId, in seconds: the window in which a
+# repeated clientOrderId returns the original order.
+CLIENT_ORDER_ID_TTL_S = 24 * 3600
 
-ORDER_ID_BLOCK = 1024
+ORDER_ID_BLOCK = 4096
 
-# Appends one order atomically with its clientOrderId claim, so a duplicate never
-# reaches the stream and a claim never exists without its order.
-# KEYS: stream, clientOrderId key ("" for cancel/replace), pending-order key.
-# ARGV: order id, command bytes, traceparent, coid ttl, pending ttl.
-# Returns {order id, 1 if it was a duplicate else 0, stream id}.
+# Appends one entry of commands atomically with their clientOrderId claims, so a
+# duplicate never reaches the stream and a claim never exists without its order.
+# KEYS: stream, pending-orders hash, then one clientOrderId key per command ("" = none).
+# ARGV: traceparent, coid ttl, then per command: order id, framed command, pending (0/1).
+# Returns the stream id ("" when every command was a duplicate), then per command the
+# original order id of a duplicate, or "" for a command that was queued.
 _ENQUEUE_SCRIPT = """
-if KEYS[2] ~= '' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then return {existing, 1, ''} end
+local n = #KEYS - 2
+local parts, pending, answer = {}, {}, {''}
+for i = 1, n do
+  local order_id, framed = ARGV[3 * i], ARGV[3 * i + 1]
+  local existing = false
+  if KEYS[i + 2] ~= '' then
+    existing = redis.call('SET', KEYS[i + 2], order_id, 'NX', 'GET', 'EX', ARGV[2])
+  end
+  if existing then
+    answer[i + 1] = existing
+  else
+    answer[i + 1] = ''
+    parts[#parts + 1] = framed
+    if ARGV[3 * i + 2] == '1' then
+      pending[#pending + 1] = order_id
+      pending[#pending + 1] = framed
+    end
+  end
 end
-local id = redis.call('XADD', KEYS[1], '*', 'cmd', ARGV[2], 'traceparent', ARGV[3])
-if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4]) end
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end
-return {ARGV[1], 0, id}
+if #parts > 0 then
+  answer[1] = redis.call('XADD', KEYS[1], '*', 'cmds', table.concat(parts),
+                         'traceparent', ARGV[1])
+  -- unpack() is bounded by Lua's C stack: HSET a thousand orders at a time.
+  for j = 1, #pending, 2000 do
+    redis.call('HSET', KEYS[2], unpack(pending, j, math.min(j + 1999, #pending)))
+  end
+end
+return answer
 """
 
 
@@ -71,12 +96,25 @@ class Keys:
     def client_order_id(self, account_id: int, client_order_id: str) -> str:
         return f"{self.prefix}:coid:{account_id}:{client_order_id}"
 
-    def pending_order(self, order_id: int) -> str:
-        return f"{self.prefix}:order:{order_id}"
+    @property
+    def pending_orders(self) -> str:
+        """Hash: order id -> framed Command, from queueing until the writer persisted it."""
+        return f"{self.prefix}:pending"
 
     @property
     def order_id_counter(self) -> str:
         return f"{self.prefix}:order-id"
+
+
+@dataclass(frozen=True)
+class QueuedCommand:
+    """One command of an entry: its order id, encoded Command, and dedup claim."""
+
+    order_id: int
+    command: bytes
+    account_id: int | None = None
+    client_order_id: str | None = None
+    pending: bool = True  # readable as pending_new until persisted (new orders only)
 
 
 @dataclass(frozen=True)
@@ -93,6 +131,27 @@ def parse_stream_id(stream_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
+def frame(command: bytes) -> bytes:
+    return varint(len(command)) + command
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """The commands of an entry's `cmds` field, in order."""
+    commands, at, end = [], 0, len(data)
+    while at < end:
+        length, shift = 0, 0
+        while True:
+            byte = data[at]
+            at += 1
+            length |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        commands.append(data[at:at + length])
+        at += length
+    return commands
+
+
 class OrderQueue:
     """The gateway's side of the queue: order ids and appends."""
 
@@ -103,29 +162,83 @@ class OrderQueue:
         self._enqueue = redis.register_script(_ENQUEUE_SCRIPT)
         self._next_id = 0
         self._last_id = -1
+        self._waiting: dict[int, list[tuple[QueuedCommand, bytes, asyncio.Future]]] = {}
+        self._sending: set[int] = set()
+
+    async def next_order_ids(self, count: int) -> list[int]:
+        """`count` venue-wide unique order ids, reserved from Redis a block at a time."""
+        ids: list[int] = []
+        while len(ids) < count:
+            if self._next_id > self._last_id:
+                block = max(ORDER_ID_BLOCK, count - len(ids))
+                last = await self.redis.incrby(self.keys.order_id_counter, block)
+                self._next_id, self._last_id = last - block + 1, last
+            take = min(count - len(ids), self._last_id - self._next_id + 1)
+            ids.extend(range(self._next_id, self._next_id + take))
+            self._next_id += take
+        return ids
 
     async def next_order_id(self) -> int:
-        """A venue-wide unique order id, reserved from Redis a block at a time."""
-        if self._next_id > self._last_id:
-            last = await self.redis.incrby(self.keys.order_id_counter, ORDER_ID_BLOCK)
-            self._next_id, self._last_id = last - ORDER_ID_BLOCK + 1, last
-        order_id = self._next_id
-        self._next_id += 1
-        return order_id
+        return (await self.next_order_ids(1))[0]
 
     async def pending_command(self, order_id: int) -> bytes | None:
         """The encoded Command of an order queued but not yet persisted, if any."""
-        return await self.redis.get(self.keys.pending_order(order_id))
+        framed = await self.redis.hget(self.keys.pending_orders, order_id)
+        return split_frames(framed)[0] if framed is not None else None
+
+    async def enqueue_entry(self, shard: int, commands: list[QueuedCommand],
+                            traceparent: str) -> list[Enqueued]:
+        """Queue `commands` as one entry of `shard`'s stream, in order, atomically.
+
+        Every command carries `traceparent`; so does the entry.
+        """
+        trace = traceparent.encode()
+        return await self._append(shard, [(c, trace) for c in commands])
+
+    async def _append(self, shard: int,
+                      commands: list[tuple[QueuedCommand, bytes]]) -> list[Enqueued]:
+        keys = [self.keys.orders(shard), self.keys.pending_orders]
+        args: list = [commands[0][1], CLIENT_ORDER_ID_TTL_S]
+        for c, trace in commands:
+            keys.append(self.keys.client_order_id(c.account_id, c.client_order_id)
+                        if c.client_order_id is not None and c.account_id is not None else "")
+            args += (c.order_id, frame(with_traceparent(c.command, trace)),
+                     1 if c.pending else 0)
+        answer = await self._enqueue(keys=keys, args=args)
+        stream_id = answer[0].decode() or None
+        return [Enqueued(order_id=int(original) if original else c.order_id,
+                         duplicate=bool(original), stream_id=None if original else stream_id)
+                for (c, _), original in zip(commands, answer[1:])]
 
     async def enqueue(self, *, shard: int, order_id: int, command: bytes, traceparent: str,
                       account_id: int | None = None, client_order_id: str | None = None,
                       pending: bool = True) -> Enqueued:
-        coid_key = (self.keys.client_order_id(account_id, client_order_id)
-                    if client_order_id is not None and account_id is not None else "")
-        pending_key = self.keys.pending_order(order_id) if pending else ""
-        found, duplicate, stream_id = await self._enqueue(
-            keys=[self.keys.orders(shard), coid_key, pending_key],
-            args=[order_id, command, traceparent, CLIENT_ORDER_ID_TTL_S, PENDING_ORDER_TTL_S],
-        )
-        return Enqueued(order_id=int(found), duplicate=bool(duplicate),
-                        stream_id=(stream_id.decode() if stream_id else None))
+        """Queue one command, in arrival order on its shard.
+
+        Commands that arrive while the shard's previous append is at Redis go together in
+        the next one: an idle gateway appends an order at once, a busy one appends what
+        accumulated, and one Redis call serves many requests.
+        """
+        future = asyncio.get_running_loop().create_future()
+        command = QueuedCommand(order_id, command, account_id, client_order_id, pending)
+        self._waiting.setdefault(shard, []).append((command, traceparent.encode(), future))
+        if shard not in self._sending:
+            self._sending.add(shard)
+            asyncio.get_running_loop().create_task(self._send(shard))
+        return await future
+
+    async def _send(self, shard: int) -> None:
+        try:
+            while waiting := self._waiting.pop(shard, None):
+                try:
+                    answers = await self._append(shard, [(c, t) for c, t, _ in waiting])
+                except Exception as error:  # each request answers for itself
+                    for *_, future in waiting:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for (*_, future), answer in zip(waiting, answers):
+                    if not future.done():
+                        future.set_result(answer)
+        finally:
+            self._sending.discard(shard)

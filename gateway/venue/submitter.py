@@ -27,10 +27,10 @@ from redis.exceptions import RedisError, ResponseError
 from venue.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
-from venue.enginewire import command_batch, with_source
+from venue.enginewire import GRPC_OPTIONS, command_batch, source_fields
 from venue.leases import ShardLeases
-from venue.queue import FIELD_BATCH, FIELD_COMMAND, FIELD_TRACEPARENT, SUBMITTERS_GROUP, Keys
-from venue.queue import parse_stream_id
+from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, SUBMITTERS_GROUP, Keys,
+                         parse_stream_id, split_frames)
 
 log = logging.getLogger("venue.submitter")
 
@@ -38,8 +38,7 @@ _SUBMIT = "/tradingvenue.engine.v1.MatchingEngine/Submit"
 _BLOCK_MS = 500
 # Confirmed entries stay in the shard stream this long, for inspection, then are trimmed.
 _RETAIN_MS = 60_000
-_CMD = FIELD_COMMAND.encode()
-_TRACEPARENT = FIELD_TRACEPARENT.encode()
+_COMMANDS = FIELD_COMMANDS.encode()
 
 
 def default_instance_name() -> str:
@@ -61,6 +60,9 @@ class PartitionPump:
         self.shards = submitter.venue.shards_of_partition(partition)
         self.address = submitter.settings.engine_address(partition)
         self.cursors: dict[int, str] = {}
+        # Entries of each shard up to its cursor: given to Redis with the confirmed
+        # position, so XINFO GROUPS reports the shard's lag (the autoscaler's input).
+        self.entries_read: dict[int, int] = {}
         self.batch_id = 0
         self.batches = 0
         self.commands = 0
@@ -69,11 +71,12 @@ class PartitionPump:
         backoff = 0.1
         while not stop.is_set():
             try:
-                async with grpc.aio.insecure_channel(self.address) as channel:
+                async with grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS) as channel:
                     await self._pump(channel, stop)
                     return
-            except (grpc.aio.AioRpcError, RedisError, ConnectionError, EngineStreamEnded,
-                    asyncio.TimeoutError) as error:
+            except (grpc.RpcError, RedisError, OSError, EngineStreamEnded, TimeoutError,
+                    asyncio.InvalidStateError) as error:
+                # (InvalidStateError: a write on a stream the engine's death just ended.)
                 # The outcome of the batch in flight is unknown; the cursors did not
                 # move, so it is sent again and the engine's high-water mark drops
                 # what it already applied.
@@ -95,37 +98,44 @@ class PartitionPump:
                 await asyncio.sleep(self.submitter.settings.lease_ms / 3000)
                 continue
             streams = {self.keys.orders(s): self.cursors[s] for s in held}
-            read = await self.redis.xread(streams, count=self.submitter.settings.batch_max,
+            read = await self.redis.xread(streams, count=self.submitter.settings.submit_entries,
                                           block=_BLOCK_MS)
             if not read:
                 continue
-            commands: list[bytes] = []
+            entries: list[tuple[bytes, list[bytes]]] = []
             last: dict[int, str] = {}
-            for stream, entries in read:
+            read_count: dict[int, int] = {}
+            count = 0
+            for stream, stream_entries in read:
                 shard = int(stream.rsplit(b":", 1)[1])
-                for entry_id, fields in entries:
+                read_count[shard] = len(stream_entries)
+                for entry_id, fields in stream_entries:
                     ms, seq = parse_stream_id(entry_id)
-                    commands.append(with_source(fields[_CMD], shard, ms, seq,
-                                                fields.get(_TRACEPARENT, b"")))
+                    commands = split_frames(fields[_COMMANDS])
+                    entries.append((source_fields(shard, ms, seq), commands))
+                    count += len(commands)
                 last[shard] = entry_id.decode()
             self.batch_id += 1
-            await call.write(command_batch(self.batch_id, commands))
+            await call.write(command_batch(self.batch_id, entries))
             reply = await call.read()
             if reply is grpc.aio.EOF:
                 raise EngineStreamEnded("engine closed the Submit stream")
-            await self._confirm(reply, last)
+            await self._confirm(reply, last, read_count)
             self.batches += 1
-            self.commands += len(commands)
+            self.commands += count
         await call.done_writing()
 
-    async def _confirm(self, reply: bytes, last: dict[int, str]) -> None:
+    async def _confirm(self, reply: bytes, last: dict[int, str],
+                       read_count: dict[int, int]) -> None:
         """Publish the engine's events, then move each shard's confirmed position."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.events(self.partition), {FIELD_BATCH: reply})
             for shard, entry_id in last.items():
+                self.entries_read[shard] += read_count[shard]
                 if shard not in self.submitter.held:
                     continue  # given up meanwhile: its new holder moves it now
-                pipe.xgroup_setid(self.keys.orders(shard), SUBMITTERS_GROUP, entry_id)
+                pipe.xgroup_setid(self.keys.orders(shard), SUBMITTERS_GROUP, entry_id,
+                                  entries_read=self.entries_read[shard])
                 if self.batches % 64 == 0:
                     ms, _ = parse_stream_id(entry_id)
                     pipe.xtrim(self.keys.orders(shard), minid=max(0, ms - _RETAIN_MS),
@@ -139,32 +149,44 @@ class PartitionPump:
         for shard in list(self.cursors):
             if shard not in held:
                 del self.cursors[shard]
+                del self.entries_read[shard]
         new = [s for s in held if s not in self.cursors]
         if not new:
             return
         marks = {m.shard: f"{m.stream_ms}-{m.stream_seq}"
                  for m in (await health.Health(pb.HealthRequest(), timeout=10)).shard_marks}
         for shard in new:
-            confirmed = await self._confirmed_position(shard)
+            confirmed, entries_read = await self._confirmed_position(shard)
             engine_mark = marks.get(shard, "0-0")
             if parse_stream_id(engine_mark) < parse_stream_id(confirmed):
                 log.warning("engine partition %d is behind shard %d (%s < %s): it lost its "
                             "state; resuming from the confirmed position", self.partition,
                             shard, engine_mark, confirmed)
-            self.cursors[shard] = later(engine_mark, confirmed)
-            log.info("shard %d: resuming after %s", shard, self.cursors[shard])
+            cursor = later(engine_mark, confirmed)
+            stream = self.keys.orders(shard)
+            if entries_read is None:  # never recorded: count what is left after the cursor
+                info = await self.redis.xinfo_stream(stream)
+                after = await self.redis.xrange(stream, f"({cursor}", "+")
+                entries_read = info["entries-added"] - len(after)
+            elif cursor != confirmed:  # the engine had a batch the group was not moved for
+                entries_read += len(await self.redis.xrange(stream, f"({confirmed}", cursor))
+            self.cursors[shard] = cursor
+            self.entries_read[shard] = entries_read
+            log.info("shard %d: resuming after %s", shard, cursor)
 
-    async def _confirmed_position(self, shard: int) -> str:
+    async def _confirmed_position(self, shard: int) -> tuple[str, int | None]:
+        """The group's confirmed position of `shard` and the entries read up to it."""
         stream = self.keys.orders(shard)
         try:
-            await self.redis.xgroup_create(stream, SUBMITTERS_GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(stream, SUBMITTERS_GROUP, id="0", mkstream=True,
+                                           entries_read=0)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
         for group in await self.redis.xinfo_groups(stream):
             if group["name"] == SUBMITTERS_GROUP.encode():
-                return group["last-delivered-id"].decode()
-        return "0-0"
+                return group["last-delivered-id"].decode(), group["entries-read"]
+        return "0-0", 0
 
 
 class EngineStreamEnded(Exception):

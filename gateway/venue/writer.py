@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from venue.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.enginepb import engine_pb2 as pb
-from venue.enginewire import (EXEC_TYPE_WORDS, ORDER_STATUS_WORDS, ORDER_TYPE_WORDS,
-                              REJECT_REASON_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS)
+from venue.enginepb import engine_pb2_grpc
+from venue.enginewire import (EXEC_TYPE_WORDS, GRPC_OPTIONS, ORDER_STATUS_WORDS,
+                              ORDER_TYPE_WORDS, REJECT_REASON_WORDS, SIDE_WORDS,
+                              TIME_IN_FORCE_WORDS)
+from venue.progress import SequenceProgress
 from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
 
 log = logging.getLogger("venue.writer")
@@ -29,6 +34,9 @@ log = logging.getLogger("venue.writer")
 _READ_COUNT = 512  # events-stream entries (report batches) per transaction
 _BLOCK_MS = 500
 _RETAIN_MS = 60_000
+# A sequence missing this long was not just late: the submitter that had it died.
+_GAP_GRACE_S = 3.0
+_HEAD_CHECK_S = 2.0
 
 _EXECUTION_COLUMNS = ("partition", "sequence", "order_id", "exec_type", "order_status",
                       "last_qty", "last_px", "cum_qty", "leaves_qty", "cum_notional",
@@ -62,18 +70,32 @@ WHERE orders.last_sequence < EXCLUDED.last_sequence;
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_PROGRESS = """
+INSERT INTO partition_progress (partition, persisted_through) VALUES ($1, $2)
+ON CONFLICT (partition) DO UPDATE SET persisted_through = EXCLUDED.persisted_through,
+    updated_at = now()
+WHERE partition_progress.persisted_through < EXCLUDED.persisted_through
+"""
+
+
 def _time(timestamp_ns: int) -> datetime:
     """Exact to the microsecond Postgres keeps (a float of seconds is not)."""
     return _EPOCH + timedelta(microseconds=timestamp_ns // 1000)
 
 
 class Rows:
-    """The table rows of a run of report batches."""
+    """The table rows of a run of report batches, and the sequences they cover."""
 
     def __init__(self) -> None:
         self.executions: list[tuple] = []
         self.trades: list[tuple] = []
         self._orders: dict[int, list] = {}
+        self.covered: list[tuple[int, int, int]] = []  # (partition, first, last)
+        self.heads: dict[int, int] = {}  # partition -> highest sequence it has assigned
+
+    @property
+    def order_ids(self) -> list[int]:
+        return list(self._orders)
 
     @property
     def orders(self) -> list[tuple]:
@@ -81,6 +103,11 @@ class Rows:
 
     def add(self, batch: pb.ReportBatch) -> None:
         partition = batch.partition
+        if batch.events:
+            self.covered.append((partition, batch.events[0].sequence,
+                                 batch.events[-1].sequence))
+        if batch.next_sequence:
+            self.heads[partition] = max(self.heads.get(partition, 0), batch.next_sequence - 1)
         for event in batch.events:
             kind = event.WhichOneof("body")
             at = _time(event.timestamp_ns)
@@ -112,8 +139,10 @@ class Rows:
             created, at]
 
 
-async def write_rows(connection: asyncpg.Connection, rows: Rows) -> None:
-    """COPY the rows into staging and move them into the tables, in one transaction."""
+async def write_rows(connection: asyncpg.Connection, rows: Rows,
+                     through: dict[int, int] | None = None) -> None:
+    """COPY the rows into staging and move them into the tables, in one transaction,
+    with how far each partition is now persisted without a gap (`through`)."""
     async with connection.transaction():
         if rows.executions:
             await connection.copy_records_to_table(
@@ -126,6 +155,13 @@ async def write_rows(connection: asyncpg.Connection, rows: Rows) -> None:
             await connection.copy_records_to_table(
                 "stage_orders", records=orders, columns=_ORDER_COLUMNS)
         await connection.execute(_MOVE)
+        if through:
+            await connection.executemany(_PROGRESS, list(through.items()))
+
+
+async def persisted_through(connection: asyncpg.Connection) -> dict[int, int]:
+    return {row["partition"]: row["persisted_through"] for row in
+            await connection.fetch("SELECT partition, persisted_through FROM partition_progress")}
 
 
 class Writer:
@@ -137,6 +173,9 @@ class Writer:
         self.consumer = settings.instance or "writer"
         self.streams = [self.keys.events(p) for p in range(self.venue.partitions)]
         self.written_batches = 0
+        self.replayed_batches = 0
+        self.progress: dict[int, SequenceProgress] = {}
+        self._checked_heads = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         await migrate(self.settings.database_url)
@@ -151,6 +190,9 @@ class Writer:
                     continue
                 try:
                     await connection.execute(_STAGING)
+                    known = await persisted_through(connection)
+                    self.progress = {p: SequenceProgress(known.get(p, 0))
+                                     for p in range(self.venue.partitions)}
                     await self._drain(connection, stop)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
                         RedisError) as error:
@@ -183,14 +225,78 @@ class Writer:
                 count=_READ_COUNT, block=_BLOCK_MS)
             if read:
                 await self._write(connection, read)
+            await self._fill_gaps(connection)
+
+    def _advance(self, rows: Rows) -> dict[int, int]:
+        """Record what `rows` covers; the partitions whose `through` moved."""
+        before = {p: progress.through for p, progress in self.progress.items()}
+        for partition, head in rows.heads.items():
+            self.progress[partition].saw_head(head)
+        for partition, first, last in rows.covered:
+            self.progress[partition].add(first, last)
+        return {p: progress.through for p, progress in self.progress.items()
+                if progress.through != before[p]}
+
+    async def _fill_gaps(self, connection: asyncpg.Connection) -> None:
+        """Ask the engine again for sequences missing for longer than a submitter needs
+        to publish them: what a submitter killed mid-batch never did."""
+        now = time.monotonic()
+        if now - self._checked_heads >= _HEAD_CHECK_S:
+            self._checked_heads = now
+            for partition in self.progress:
+                head = await self._engine_head(partition)
+                if head is not None:
+                    self.progress[partition].saw_head(head)
+        for partition, progress in self.progress.items():
+            if progress.missing_for(now) < _GAP_GRACE_S:
+                continue
+            log.warning("partition %d: sequences %d..%d missing for %.1fs; replaying them "
+                        "from the engine", partition, progress.through + 1, progress.head,
+                        progress.missing_for(now))
+            try:
+                await self._replay(connection, partition, progress.through + 1, progress.head)
+            except grpc.aio.AioRpcError as error:
+                log.warning("replay from engine partition %d failed: %s", partition,
+                            error.code())
+
+    async def _replay(self, connection: asyncpg.Connection, partition: int, first: int,
+                      last: int) -> None:
+        async with grpc.aio.insecure_channel(self.settings.engine_address(partition),
+                                             options=GRPC_OPTIONS) as channel:
+            stub = engine_pb2_grpc.MatchingEngineStub(channel)
+            rows = Rows()
+            async for batch in stub.Replay(pb.ReplayRequest(from_sequence=first), timeout=30):
+                batch.partition = partition
+                rows.add(batch)
+                self.replayed_batches += 1
+                if batch.events and batch.events[-1].sequence >= last:
+                    break
+                if len(rows.executions) >= 50_000:
+                    await write_rows(connection, rows, self._advance(rows))
+                    rows = Rows()
+            await write_rows(connection, rows, self._advance(rows))
+
+    async def _engine_head(self, partition: int) -> int | None:
+        try:
+            async with grpc.aio.insecure_channel(
+                    self.settings.engine_address(partition)) as channel:
+                health = await engine_pb2_grpc.MatchingEngineStub(channel).Health(
+                    pb.HealthRequest(), timeout=2)
+            return health.next_sequence - 1
+        except grpc.aio.AioRpcError:
+            return None  # the engine is away; the events stream is all there is
 
     async def _write(self, connection: asyncpg.Connection, read) -> None:
         rows = Rows()
         for _, entries in read:
             for _, fields in entries:
                 rows.add(pb.ReportBatch.FromString(fields[FIELD_BATCH.encode()]))
-        await write_rows(connection, rows)
+        await write_rows(connection, rows, self._advance(rows))
         async with self.redis.pipeline(transaction=False) as pipe:
+            # Persisted: their status is read from Postgres from now on.
+            order_ids = rows.order_ids
+            for start in range(0, len(order_ids), 10_000):
+                pipe.hdel(self.keys.pending_orders, *order_ids[start:start + 10_000])
             for stream, entries in read:
                 ids = [entry_id for entry_id, _ in entries]
                 pipe.xack(stream, WRITERS_GROUP, *ids)

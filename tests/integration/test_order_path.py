@@ -5,26 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 
-from venue.config import Settings, VenueConfig
-from venue.local.process import free_port
 from venue.local.venue import LocalVenue
-
-
-@pytest.fixture
-def local_venue(redis_url: str, database_url: str, built_engine: Path, tmp_path: Path):
-    settings = Settings(redis_url=redis_url, database_url=database_url)
-    venue = LocalVenue(settings, VenueConfig(), tmp_path / "venue", gateway_port=free_port(),
-                       say=lambda _: None)
-    try:
-        yield venue.start()
-    finally:
-        venue.stop()
 
 
 def wait_for_status(client: httpx.Client, order_id: str, key: str, status: str,

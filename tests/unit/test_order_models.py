@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from venue.api.models import Accepted, InstrumentView, OrderRequest, OrderType, TimeInForce
 from venue.config import VenueConfig
+from venue.instruments import Instrument
 
 BTC = VenueConfig().by_symbol["BTC-USD"]  # tick 0.01, lot 0.0001, band [0.01, 1000000], max 1000
 AAPL = VenueConfig().by_symbol["AAPL"]  # lot 1
@@ -141,7 +142,7 @@ def test_off_tick_message_says_the_value_and_the_tick() -> None:
 
 
 def test_price_below_the_band_is_out_of_band() -> None:
-    instrument = BTC.model_copy(update={"min_price": "10.00"})
+    instrument = Instrument(**(BTC.model_dump() | {"min_price": "10.00"}))
     [error] = grid_errors_of(limit(price="9.99"), instrument)
     assert error["type"] == "price_out_of_band"
 

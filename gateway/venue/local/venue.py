@@ -31,12 +31,13 @@ LOCAL_ACCOUNTS = ("alice", "bob")
 
 class LocalVenue:
     def __init__(self, settings: Settings, venue: VenueConfig, data_dir: Path,
-                 gateway_port: int | None = None, say=print) -> None:
+                 gateway_port: int | None = None, say=print, submitters: int = 1) -> None:
         self.settings = settings
         self.venue = venue
         self.data_dir = data_dir.resolve()
         self.gateway_port = gateway_port or settings.gateway_port
         self.say = say
+        self.submitters = submitters
         self.redis: RedisServer | None = None
         self.postgres: PostgresServer | None = None
         self.engines: list[EngineProcess] = []
@@ -68,9 +69,11 @@ class LocalVenue:
                    VENUE_ENGINES=",".join(e.address for e in self.engines),
                    VENUE_GATEWAY_PORT=str(self.gateway_port))
         logs = self.data_dir / "logs"
-        for part in ("writer", "submitter", "gateway"):
-            argv = [sys.executable, "-m", "venue.cli", part]
-            self.children[part] = Child(part, argv, logs / f"{part}.log", env=env).start()
+        parts = ["writer", *(f"submitter-{i}" for i in range(self.submitters)), "gateway"]
+        for part in parts:
+            argv = [sys.executable, "-m", "venue.cli", part.split("-")[0]]
+            self.children[part] = Child(part, argv, logs / f"{part}.log",
+                                        env=env | {"VENUE_INSTANCE": part}).start()
         gateway = self.children["gateway"]
         wait_until(lambda: _healthy(self.gateway_url), "gateway", 60, gateway.process,
                    gateway.log)
@@ -112,9 +115,10 @@ class LocalVenue:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        for name in ("gateway", "submitter", "writer"):
-            if name in self.children:
-                self.children[name].stop()
+        # Front to back: nothing new comes in while the queue drains into the engine.
+        for name in sorted(self.children, key=lambda n: ("gateway", "submitter", "writer")
+                           .index(n.split("-")[0])):
+            self.children[name].stop()
         for engine in self.engines:
             engine.stop()
         if self.redis is not None:

@@ -1,0 +1,164 @@
+"""`venue bench e2e`: the whole order path under load, and whether anything was lost.
+
+Starts a local venue (or targets --url), drives it from separate load processes for
+--duration seconds, waits until Postgres holds every accepted order, and prints JSON:
+what was accepted, what was persisted within the window and after, what was lost or
+doubled, ack latencies, and with --baseline the requests/s of a bare FastAPI endpoint
+served the same way in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from venue.audit import audit_orders
+from venue.bench.load import LoadResult, LoadSpec, run
+from venue.config import Settings, VenueConfig
+from venue.local.process import Child, free_port, port_open, wait_until
+from venue.local.venue import LocalVenue
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+def _drive(specs: list[LoadSpec]) -> list[LoadResult]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(len(specs)) as pool:
+        return pool.map(run, specs)
+
+
+async def _count_orders(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval("SELECT count(*) FROM orders")
+    finally:
+        await connection.close()
+
+
+def _baseline(args: argparse.Namespace, specs: list[LoadSpec]) -> float:
+    """Requests/s of a do-nothing FastAPI endpoint under the single-order load."""
+    port = free_port()
+    log = Path(tempfile.mkdtemp(prefix="venue-bare-")) / "bare.log"
+    child = Child("bare", [sys.executable, "-m", "uvicorn", "venue.bench.bare:app",
+                           "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
+                           "--http", "httptools", "--no-access-log", "--workers",
+                           str(args.gateway_workers)], log).start()
+    try:
+        wait_until(lambda: port_open(port), "bare endpoint", 30, child.process, log)
+        duration = min(args.duration, 20.0)
+        bare = [LoadSpec(url=f"http://127.0.0.1:{port}", path="/bare", keys=s.keys,
+                         instruments=s.instruments, duration_s=duration,
+                         connections=s.connections, batch_size=0, seed=s.seed, tag=s.tag)
+                for s in specs]
+        return sum(r.requests for r in _drive(bare)) / duration
+    finally:
+        child.stop()
+        shutil.rmtree(log.parent, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="venue bench e2e", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("batch", "single"), default="batch")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser.add_argument("--url", help="a running gateway (needs --keys and --database-url)")
+    parser.add_argument("--keys", help="comma-separated API keys to send orders with")
+    parser.add_argument("--database-url", help="the venue's Postgres, to audit")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also measure a bare FastAPI endpoint served the same way")
+    parser.add_argument("--batch-size", type=int, default=500, help="orders per batch request")
+    parser.add_argument("--processes", type=int, default=1, help="load processes")
+    parser.add_argument("--connections", type=int, default=None,
+                        help="connections per load process (default: 4 batch, 32 single)")
+    parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument("--submitters", type=int, default=1)
+    parser.add_argument("--settle", type=float, default=300.0,
+                        help="most seconds to wait for Postgres to hold every accepted order")
+    args = parser.parse_args(argv)
+    say = (lambda _: None) if args.json else (lambda text: print(text, file=sys.stderr))
+
+    venue = None
+    data_dir = None
+    if args.url:
+        if not (args.keys and args.database_url):
+            parser.error("--url needs --keys and --database-url")
+        url, keys, database_url = args.url, tuple(args.keys.split(",")), args.database_url
+        instruments = Settings().venue().instruments
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="venue-bench-"))
+        data_dir.chmod(0o755)  # the private Postgres runs as `postgres` when we are root
+        os.environ["VENUE_GATEWAY_WORKERS"] = str(args.gateway_workers)
+        venue = LocalVenue(Settings(redis_url=None, database_url=None), VenueConfig(),
+                           data_dir, gateway_port=free_port(), say=say,
+                           submitters=args.submitters).start()
+        url, keys, database_url = venue.gateway_url, tuple(venue.keys.values()), venue.database_url
+        instruments = venue.venue.instruments
+    try:
+        connections = args.connections or (4 if args.mode == "batch" else 32)
+        tag = f"b{int(time.time())}"
+        specs = [LoadSpec(url=url, path="/v1/orders/batch" if args.mode == "batch"
+                          else "/v1/orders", keys=keys, instruments=tuple(instruments),
+                          duration_s=args.duration, connections=connections,
+                          batch_size=args.batch_size if args.mode == "batch" else 0,
+                          seed=i + 1, tag=f"{tag}p{i}") for i in range(args.processes)]
+        before = asyncio.run(_count_orders(database_url))
+        say(f"driving {url} for {args.duration:.0f}s ({args.mode}) ...")
+        started = time.monotonic()
+        results = _drive(specs)
+        elapsed = time.monotonic() - started
+        in_window = asyncio.run(_count_orders(database_url)) - before
+        accepted = [order_id for r in results for order_id in r.accepted_ids]
+        say(f"{len(accepted)} accepted in {elapsed:.1f}s; auditing Postgres ...")
+        audit = asyncio.run(audit_orders(database_url, accepted, args.settle))
+        latencies = [ms for r in results for ms in r.latencies_ms]
+        report = {
+            "mode": args.mode, "duration_s": args.duration,
+            "batch_size": args.batch_size if args.mode == "batch" else 1,
+            "requests": sum(r.requests for r in results),
+            "accepted": len(accepted),
+            "rejected": sum(r.rejected for r in results),
+            "refused": sum(r.refused for r in results),
+            "persisted_orders": audit["persisted_orders"],
+            "persisted_executions": audit["persisted_executions"],
+            "trades": audit["trades"],
+            "lost": audit["lost"],
+            "duplicated": audit["duplicated"],
+            "unbalanced_instruments": audit["unbalanced_instruments"],
+            "orders_per_sec": round(in_window / args.duration, 1),
+            "accepted_per_sec": round(len(accepted) / args.duration, 1),
+            "ack_p50_ms": _percentile(latencies, 0.50),
+            "ack_p99_ms": _percentile(latencies, 0.99),
+            "ack_p999_ms": _percentile(latencies, 0.999),
+            "ack_mean_ms": round(statistics.fmean(latencies), 3) if latencies else None,
+            "load_cpu_s": round(sum(r.cpu_s for r in results), 2),
+            "load_processes": args.processes, "connections_per_process": connections,
+            "gateway_workers": args.gateway_workers, "submitters": args.submitters,
+            "cpus": os.cpu_count(),
+        }
+        if args.baseline:
+            report["baseline_rps"] = round(_baseline(args, specs), 1)
+            report["ratio"] = round(report["orders_per_sec"] / report["baseline_rps"], 3)
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
+    finally:
+        if venue is not None:
+            venue.stop()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)

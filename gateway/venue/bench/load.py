@@ -1,0 +1,139 @@
+"""The load generator of `venue bench e2e`: one process, many keep-alive connections.
+
+A plain HTTP/1.1 client on asyncio streams: each connection sends a request, reads the
+answer, sends the next. It costs the generator little CPU, so what is measured is the
+venue. Orders are limit orders around a mid price, half of them crossing, from two
+accounts, with unique clientOrderIds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from array import array
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import msgspec
+
+from venue.instruments import Instrument
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    accepted_ids: array = field(default_factory=lambda: array("q"))
+    rejected: int = 0
+    refused: int = 0  # 429 and other non-2xx answers
+    latencies_ms: array = field(default_factory=lambda: array("d"))
+    cpu_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    url: str
+    path: str  # /v1/orders, /v1/orders/batch, or the bare baseline's path
+    keys: tuple[str, ...]
+    instruments: tuple[Instrument, ...]
+    duration_s: float
+    connections: int
+    batch_size: int  # orders per request; 0: one order per request, no batch wrapper
+    seed: int
+    tag: str  # makes clientOrderIds unique across processes and runs
+
+
+def mid_ticks(instrument: Instrument) -> int:
+    """Where the generator's prices centre: a round price well inside the band."""
+    return max(instrument.min_price_ticks + 100, instrument.max_price_ticks // 20)
+
+
+def _order(spec: LoadSpec, rng: random.Random, serial: int, account: int) -> dict:
+    instrument = spec.instruments[serial % len(spec.instruments)]
+    side = "buy" if rng.random() < 0.5 else "sell"
+    # Prices within 10 ticks of mid: about half of all orders cross the other side.
+    offset = rng.randint(-10, 10)
+    ticks = mid_ticks(instrument) + (offset if side == "buy" else -offset)
+    return {"symbol": instrument.symbol, "side": side, "price": instrument.price_text(ticks),
+            "quantity": instrument.quantity_text(rng.randint(1, 5)),
+            "clientOrderId": f"{spec.tag}-{account}-{serial}"}
+
+
+async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadResult) -> None:
+    parts = urlsplit(spec.url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+    rng = random.Random(spec.seed * 1000 + index)
+    account = index % len(spec.keys)
+    head = (f"POST {spec.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: Bearer {spec.keys[account]}\r\n"
+            "Content-Type: application/json\r\nContent-Length: ").encode()
+    serial = index * 100_000_000
+    try:
+        while time.monotonic() < deadline:
+            if spec.batch_size:
+                orders = []
+                for _ in range(spec.batch_size):
+                    serial += 1
+                    orders.append(_order(spec, rng, serial, account))
+                body = msgspec.json.encode({"orders": orders})
+            else:
+                serial += 1
+                body = msgspec.json.encode(_order(spec, rng, serial, account))
+            started = time.perf_counter()
+            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            status, answer = await _read_response(reader)
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            result.requests += 1
+            _count(status, answer, spec, result)
+    finally:
+        writer.close()
+
+
+def _count(status: int, answer: bytes, spec: LoadSpec, result: LoadResult) -> None:
+    if status >= 300:
+        result.refused += spec.batch_size or 1
+        return
+    if not spec.path.startswith("/v1/"):
+        return  # the bare baseline: nothing to count
+    decoded = msgspec.json.decode(answer)
+    if spec.batch_size:
+        for item in decoded["results"]:
+            if item["status"] == "pending_new":
+                if not item["duplicate"]:
+                    result.accepted_ids.append(int(item["orderId"]))
+            else:
+                result.rejected += 1
+    elif not decoded.get("duplicate"):
+        result.accepted_ids.append(int(decoded["orderId"]))
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length) if length else b""
+
+
+def run(spec: LoadSpec) -> LoadResult:
+    """Drive the load for spec.duration_s; runs in its own process."""
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    result = LoadResult()
+    started_cpu = time.process_time()
+
+    async def main() -> None:
+        deadline = time.monotonic() + spec.duration_s
+        await asyncio.gather(*(_connection(spec, i, deadline, result)
+                               for i in range(spec.connections)))
+
+    asyncio.run(main())
+    result.cpu_s = time.process_time() - started_cpu
+    return result

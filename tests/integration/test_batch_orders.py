@@ -1,0 +1,118 @@
+"""POST /v1/orders/batch through the whole path: each order answered on its own, the good
+ones queued together per shard and matched in the order given."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+from redis import Redis
+
+from venue.local.venue import LocalVenue
+from venue.queue import Keys, split_frames
+
+
+def post_batch(venue: LocalVenue, key: str, orders: list[dict]) -> httpx.Response:
+    return httpx.post(f"{venue.gateway_url}/v1/orders/batch", json={"orders": orders},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def persisted(venue: LocalVenue, expected_orders: int, timeout: float = 60) -> dict:
+    async def counts() -> dict:
+        connection = await asyncpg.connect(venue.database_url)
+        try:
+            return dict(await connection.fetchrow(
+                "SELECT (SELECT count(*) FROM orders) AS orders,"
+                " (SELECT count(*) FROM trades) AS trades,"
+                " (SELECT coalesce(sum(quantity), 0) FROM trades) AS traded,"
+                " (SELECT count(*) FROM orders WHERE status = 'filled') AS filled"))
+        finally:
+            await connection.close()
+
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = asyncio.run(counts())
+        if seen["orders"] >= expected_orders or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
+def test_a_batch_answers_every_order_and_queues_only_the_good_ones(local_venue: LocalVenue):
+    orders = [
+        {"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1",
+         "clientOrderId": "good-1"},
+        {"symbol": "NOPE", "side": "buy", "price": "1", "quantity": "1"},
+        {"symbol": "BTC-USD", "side": "sell", "price": "100.005", "quantity": "1"},
+        {"symbol": "BTC-USD", "side": "sell", "price": 100, "quantity": "1"},
+        {"symbol": "BTC-USD", "side": "buy", "quantity": "1"},
+        {"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "-1"},
+        {"symbol": "AAPL", "side": "sell", "type": "market", "quantity": "3"},
+    ]
+    response = post_batch(local_venue, local_venue.keys["alice"], orders)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (2, 5)
+    results = answer["results"]
+    assert [r["index"] for r in results] == list(range(7))
+    assert [r["status"] for r in results] == [
+        "pending_new", "rejected", "rejected", "rejected", "rejected", "rejected", "pending_new"]
+    assert [(e["loc"][-1], e["type"]) for r in results[1:6] for e in r["errors"]] == [
+        ("symbol", "unknown_symbol"), ("price", "off_tick"), ("price", "invalid"),
+        ("price", "price_required"), ("quantity", "not_positive")]
+    assert results[0]["clientOrderId"] == "good-1"
+    assert results[6]["clientOrderId"] == results[6]["orderId"]
+
+    redis = Redis.from_url(local_venue.redis_url)
+    keys = Keys(local_venue.venue.name)
+    queued = [split_frames(fields[b"cmds"]) for shard in range(local_venue.venue.shards)
+              for _, fields in redis.xrange(keys.orders(shard))]
+    assert sorted(len(commands) for commands in queued) == [1, 1]
+
+
+def test_a_batch_of_crossing_orders_trades_in_the_order_given(local_venue: LocalVenue):
+    # 300 resting sells at rising prices, then one batch of 300 buys that take them one by
+    # one: every order fills only if the batch's orders reach the engine in order.
+    sells = [{"symbol": "ETH-USD", "side": "sell", "price": f"{2000 + i}.00", "quantity": "0.5",
+              "clientOrderId": f"s{i}"} for i in range(300)]
+    buys = [{"symbol": "ETH-USD", "side": "buy", "price": f"{2000 + i}.00", "quantity": "0.5",
+             "timeInForce": "ioc", "clientOrderId": f"b{i}"} for i in range(300)]
+    assert post_batch(local_venue, local_venue.keys["bob"], sells).json()["accepted"] == 300
+    assert persisted(local_venue, 300)["orders"] == 300
+    assert post_batch(local_venue, local_venue.keys["alice"], buys).json()["accepted"] == 300
+    seen = persisted(local_venue, 600)
+    assert seen == {"orders": 600, "trades": 300, "traded": 300 * 500, "filled": 600}
+
+    again = post_batch(local_venue, local_venue.keys["alice"], buys[:10]).json()
+    assert again["accepted"] == 10 and all(r["duplicate"] for r in again["results"])
+
+
+async def test_orders_for_a_shard_over_its_limit_are_refused_with_retry_after(
+        tiny_lag_limit: int, gateway):
+    btc = [{"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1"}] * 3
+    first = await gateway.client.post("/v1/orders/batch", json={"orders": btc},
+                                      headers=gateway.auth())
+    assert first.json()["accepted"] == 3  # one entry of three orders: not over the limit
+    for _ in range(2):
+        await gateway.client.post("/v1/orders/batch", json={"orders": btc[:1]},
+                                  headers=gateway.auth())
+    await gateway.app.state.shard_lag.refresh()  # no submitter runs: every entry is lag
+    before = await gateway.stream_lengths()
+
+    mixed = btc[:1] + [{"symbol": "AAPL", "side": "sell", "price": "10.00", "quantity": "1"}]
+    answer = await gateway.client.post("/v1/orders/batch", json={"orders": mixed},
+                                       headers=gateway.auth())
+    assert answer.status_code == 200 and int(answer.headers["retry-after"]) >= 1
+    refused, queued = answer.json()["results"]
+    assert refused["status"] == "rejected" and refused["errors"][0]["type"] == "shard_busy"
+    assert refused["retryAfter"] >= 1
+    assert queued["status"] == "pending_new"
+    after = await gateway.stream_lengths()
+    btc_shard = 1  # BTC-USD has id 1 and the venue 4 shards
+    assert after[btc_shard] == before[btc_shard]
+    assert sum(after) == sum(before) + 1
+
+    only_refused = await gateway.client.post("/v1/orders/batch", json={"orders": btc[:1]},
+                                             headers=gateway.auth())
+    assert only_refused.status_code == 429

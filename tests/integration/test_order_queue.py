@@ -1,0 +1,69 @@
+"""The order queue against a real Redis: order kept, claims atomic, requests coalesced."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from venue.config import VenueConfig
+from venue.enginepb import engine_pb2 as pb
+from venue.queue import OrderQueue, QueuedCommand, split_frames
+
+TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def command(order_id: int) -> bytes:
+    return pb.Command(new_order=pb.NewOrder(order_id=order_id)).SerializeToString()
+
+
+async def queued_order_ids(queue: OrderQueue, shard: int) -> tuple[int, list[int]]:
+    entries = await queue.redis.xrange(queue.keys.orders(shard))
+    ids = [pb.Command.FromString(c).new_order.order_id
+           for _, fields in entries for c in split_frames(fields[b"cmds"])]
+    return len(entries), ids
+
+
+async def test_concurrent_orders_share_appends_but_keep_their_arrival_order(redis_url):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    answers = await asyncio.gather(*(
+        queue.enqueue(shard=1, order_id=i, command=command(i), traceparent=TRACE,
+                      account_id=7, client_order_id=f"c{i}") for i in range(1, 501)))
+    assert [a.order_id for a in answers] == list(range(1, 501))
+    entries, ids = await queued_order_ids(queue, 1)
+    assert ids == list(range(1, 501))
+    assert entries < 500  # coalesced while earlier appends were at Redis
+    assert await queue.pending_command(250) is not None
+    await queue.redis.aclose()
+
+
+async def test_a_repeated_client_order_id_in_one_append_is_queued_once(redis_url):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    first, again, other = await queue.enqueue_entry(1, [
+        QueuedCommand(1, command(1), account_id=7, client_order_id="same"),
+        QueuedCommand(2, command(2), account_id=7, client_order_id="same"),
+        QueuedCommand(3, command(3), account_id=8, client_order_id="same")], TRACE)
+    assert (first.duplicate, again.duplicate, other.duplicate) == (False, True, False)
+    assert again.order_id == 1 and again.stream_id is None
+    assert (await queued_order_ids(queue, 1))[1] == [1, 3]
+    assert await queue.pending_command(2) is None
+    await queue.redis.aclose()
+
+
+async def test_an_entry_of_only_duplicates_appends_nothing(redis_url):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    await queue.enqueue_entry(0, [QueuedCommand(1, command(1), 7, "x")], TRACE)
+    [again] = await queue.enqueue_entry(0, [QueuedCommand(2, command(2), 7, "x")], TRACE)
+    assert again.duplicate and again.order_id == 1
+    assert await queue.redis.xlen(queue.keys.orders(0)) == 1
+    await queue.redis.aclose()
+
+
+async def test_order_ids_are_unique_across_gateways(redis_url):
+    first = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    second = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    ids = await first.next_order_ids(5000) + await second.next_order_ids(3) + \
+        [await first.next_order_id() for _ in range(10)]
+    assert len(set(ids)) == len(ids)
+    await first.redis.aclose()
+    await second.redis.aclose()
