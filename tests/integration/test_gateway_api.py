@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
 import pytest
-from redis.asyncio import Redis
 
-from venue.accounts import account_for_key, create_account, issue_key
+from venue.accounts import account_for_key, issue_key
 from venue.api.app import create_app
 from venue.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2
-from venue.queue import Keys
+from venue.queue import Keys, split_frames
+
+if TYPE_CHECKING:
+    from conftest import Gateway
 
 pytestmark = pytest.mark.integration
 
@@ -27,54 +27,15 @@ BTC = VENUE.by_symbol["BTC-USD"]
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-@dataclass
-class Gateway:
-    client: httpx.AsyncClient
-    redis: Redis
-    db: asyncpg.Connection
-    account_id: int
-    key: str
-    other_account_id: int
-    other_key: str
-
-    def auth(self, key: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key or self.key}"}
-
-    async def post_order(self, body: dict[str, Any], key: str | None = None,
-                         **headers: str) -> httpx.Response:
-        return await self.client.post("/v1/orders", json=body,
-                                      headers=self.auth(key) | headers)
-
-    async def get_order(self, order_id: str | int, key: str | None = None) -> httpx.Response:
-        return await self.client.get(f"/v1/orders/{order_id}", headers=self.auth(key))
-
-    async def stream_entries(self) -> list[tuple[int, bytes, dict[bytes, bytes]]]:
-        """Every order stream entry: (shard, stream id, fields)."""
-        entries = []
-        for shard in range(VENUE.shards):
-            for stream_id, fields in await self.redis.xrange(KEYS.orders(shard)):
-                entries.append((shard, stream_id, fields))
-        return entries
-
-    async def stream_lengths(self) -> list[int]:
-        return [await self.redis.xlen(KEYS.orders(shard)) for shard in range(VENUE.shards)]
+async def post_order(gateway: Gateway, body: dict[str, Any], key: str | None = None,
+                     **headers: str) -> httpx.Response:
+    return await gateway.client.post("/v1/orders", json=body,
+                                     headers=gateway.auth(key) | headers)
 
 
-@pytest.fixture
-async def gateway(redis_url: str, database_url: str) -> AsyncIterator[Gateway]:
-    db = await asyncpg.connect(database_url)
-    redis = Redis.from_url(redis_url)
-    account_id, key = await create_account(db, "alice")
-    other_account_id, other_key = await create_account(db, "bob")
-    app = create_app(Settings(redis_url=redis_url, database_url=database_url))
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-                yield Gateway(client, redis, db, account_id, key, other_account_id, other_key)
-    finally:
-        await redis.aclose()
-        await db.close()
+async def get_order(gateway: Gateway, order_id: str | int,
+                    key: str | None = None) -> httpx.Response:
+    return await gateway.client.get(f"/v1/orders/{order_id}", headers=gateway.auth(key))
 
 
 def limit_order(**overrides: Any) -> dict[str, Any]:
@@ -161,7 +122,7 @@ BAD_ORDERS = [
 @pytest.mark.parametrize(("body", "field", "kind"), BAD_ORDERS)
 async def test_bad_order_is_422_naming_the_field_and_queues_nothing(
         gateway: Gateway, body: dict[str, Any], field: str, kind: str) -> None:
-    response = await gateway.post_order(body)
+    response = await post_order(gateway, body)
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert [(error["loc"], error["type"]) for error in detail] == [(["body", field], kind)]
@@ -171,7 +132,7 @@ async def test_bad_order_is_422_naming_the_field_and_queues_nothing(
 
 
 async def test_off_tick_error_says_the_value_and_the_tick(gateway: Gateway) -> None:
-    response = await gateway.post_order(limit_order(price="100.005"))
+    response = await post_order(gateway, limit_order(price="100.005"))
     assert response.json() == {"detail": [{
         "loc": ["body", "price"], "msg": "price 100.005 is not a multiple of 0.01",
         "type": "off_tick", "input": "100.005"}]}
@@ -190,7 +151,7 @@ async def test_malformed_json_is_422_and_queues_nothing(gateway: Gateway) -> Non
 
 async def test_good_order_is_202_and_one_stream_entry_holding_its_command(
         gateway: Gateway) -> None:
-    response = await gateway.post_order(limit_order(timeInForce="day", postOnly=True),
+    response = await post_order(gateway, limit_order(timeInForce="day", postOnly=True),
                                         traceparent=TRACEPARENT)
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -199,12 +160,14 @@ async def test_good_order_is_202_and_one_stream_entry_holding_its_command(
 
     [(shard, _, fields)] = await gateway.stream_entries()
     assert shard == VENUE.shard_of(BTC)
-    assert set(fields) == {b"cmd", b"traceparent"}
+    assert set(fields) == {b"cmds", b"traceparent"}
     assert fields[b"traceparent"] == TRACEPARENT.encode()
-    command = engine_pb2.Command.FromString(fields[b"cmd"])
+    [encoded] = split_frames(fields[b"cmds"])
+    command = engine_pb2.Command.FromString(encoded)
     assert command.WhichOneof("body") == "new_order"
-    assert (command.shard, command.stream_ms, command.stream_seq, command.traceparent) == \
-        (0, 0, 0, "")  # the submitter fills these in
+    assert command.traceparent == TRACEPARENT  # the order keeps its request's trace
+    assert (command.shard, command.stream_ms, command.stream_seq, command.entry_index) == \
+        (0, 0, 0, 0)  # the submitter fills these in
     assert command.new_order == engine_pb2.NewOrder(
         order_id=int(accepted["orderId"]), client_order_id="alice-1",
         account_id=gateway.account_id, instrument_id=BTC.id, side=engine_pb2.SIDE_BUY,
@@ -213,21 +176,21 @@ async def test_good_order_is_202_and_one_stream_entry_holding_its_command(
 
 
 async def test_market_order_is_queued_with_zero_price(gateway: Gateway) -> None:
-    response = await gateway.post_order(
+    response = await post_order(gateway, 
         {"symbol": "AAPL", "side": "sell", "type": "market", "timeInForce": "ioc",
          "quantity": "7"})
     assert response.status_code == 202, response.text
     [(shard, _, fields)] = await gateway.stream_entries()
     assert shard == VENUE.shard_of(VENUE.by_symbol["AAPL"])
-    new_order = engine_pb2.Command.FromString(fields[b"cmd"]).new_order
+    new_order = engine_pb2.Command.FromString(split_frames(fields[b"cmds"])[0]).new_order
     assert (new_order.type, new_order.side, new_order.price, new_order.quantity) == \
         (engine_pb2.ORDER_TYPE_MARKET, engine_pb2.SIDE_SELL, 0, 7)
 
 
 async def test_missing_or_invalid_traceparent_is_replaced_by_a_fresh_one(
         gateway: Gateway) -> None:
-    await gateway.post_order(limit_order(clientOrderId="a"))
-    await gateway.post_order(limit_order(clientOrderId="b"),
+    await post_order(gateway, limit_order(clientOrderId="a"))
+    await post_order(gateway, limit_order(clientOrderId="b"),
                              traceparent="00-00000000000000000000000000000000-00f067aa0ba902b7-01")
     traceparents = [fields[b"traceparent"].decode()
                     for _, _, fields in await gateway.stream_entries()]
@@ -240,8 +203,8 @@ async def test_missing_or_invalid_traceparent_is_replaced_by_a_fresh_one(
 
 async def test_duplicate_client_order_id_returns_the_original_order_and_queues_nothing(
         gateway: Gateway) -> None:
-    first = (await gateway.post_order(limit_order())).json()
-    again = await gateway.post_order(limit_order(price="1.00"))
+    first = (await post_order(gateway, limit_order())).json()
+    again = await post_order(gateway, limit_order(price="1.00"))
     assert again.status_code == 202
     assert again.json() == {"orderId": first["orderId"], "clientOrderId": "alice-1",
                             "status": "pending_new", "duplicate": True}
@@ -249,8 +212,8 @@ async def test_duplicate_client_order_id_returns_the_original_order_and_queues_n
 
 
 async def test_client_order_id_is_unique_per_account_not_per_venue(gateway: Gateway) -> None:
-    mine = (await gateway.post_order(limit_order())).json()
-    theirs = (await gateway.post_order(limit_order(), key=gateway.other_key)).json()
+    mine = (await post_order(gateway, limit_order())).json()
+    theirs = (await post_order(gateway, limit_order(), key=gateway.other_key)).json()
     assert theirs["duplicate"] is False
     assert theirs["orderId"] != mine["orderId"]
     assert len(await gateway.stream_entries()) == 2
@@ -259,12 +222,12 @@ async def test_client_order_id_is_unique_per_account_not_per_venue(gateway: Gate
 async def test_order_without_client_order_id_is_known_by_its_order_id_and_never_deduplicated(
         gateway: Gateway) -> None:
     body = without(limit_order(), "clientOrderId")
-    first = (await gateway.post_order(body)).json()
-    second = (await gateway.post_order(body)).json()
+    first = (await post_order(gateway, body)).json()
+    second = (await post_order(gateway, body)).json()
     assert first["orderId"] != second["orderId"]
     assert first["clientOrderId"] == first["orderId"]
     assert (first["duplicate"], second["duplicate"]) == (False, False)
-    commands = [engine_pb2.Command.FromString(fields[b"cmd"]).new_order
+    commands = [engine_pb2.Command.FromString(split_frames(fields[b"cmds"])[0]).new_order
                 for _, _, fields in await gateway.stream_entries()]
     assert [c.client_order_id for c in commands] == [first["orderId"], second["orderId"]]
 
@@ -272,8 +235,8 @@ async def test_order_without_client_order_id_is_known_by_its_order_id_and_never_
 # --- order status ------------------------------------------------------------------------
 
 async def test_queued_order_reads_as_pending_new(gateway: Gateway) -> None:
-    accepted = (await gateway.post_order(limit_order())).json()
-    response = await gateway.get_order(accepted["orderId"])
+    accepted = (await post_order(gateway, limit_order())).json()
+    response = await get_order(gateway, accepted["orderId"])
     assert response.status_code == 200, response.text
     assert response.json() == {
         "orderId": accepted["orderId"], "clientOrderId": "alice-1", "symbol": "BTC-USD",
@@ -297,7 +260,7 @@ async def insert_order_row(db: asyncpg.Connection, *, order_id: int, account_id:
 
 async def test_reported_order_reads_from_postgres_as_decimal_strings(gateway: Gateway) -> None:
     await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id)
-    response = await gateway.get_order(9001)
+    response = await get_order(gateway, 9001)
     assert response.status_code == 200, response.text
     order = response.json()
     assert order == order | {
@@ -309,18 +272,18 @@ async def test_reported_order_reads_from_postgres_as_decimal_strings(gateway: Ga
 
 async def test_another_accounts_order_is_404_whether_queued_or_reported(
         gateway: Gateway) -> None:
-    queued = (await gateway.post_order(limit_order())).json()["orderId"]
+    queued = (await post_order(gateway, limit_order())).json()["orderId"]
     await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id)
     for order_id in (queued, 9001):
-        assert (await gateway.get_order(order_id)).status_code == 200
-        response = await gateway.get_order(order_id, key=gateway.other_key)
+        assert (await get_order(gateway, order_id)).status_code == 200
+        response = await get_order(gateway, order_id, key=gateway.other_key)
         assert response.status_code == 404
         assert response.json() == {"detail": f"order {order_id} not found"}
 
 
 @pytest.mark.parametrize("order_id", ["424242", str(2**63 - 1)])
 async def test_unknown_order_is_404(gateway: Gateway, order_id: str) -> None:
-    assert (await gateway.get_order(order_id)).status_code == 404
+    assert (await get_order(gateway, order_id)).status_code == 404
 
 
 # --- instruments and probes -----------------------------------------------------------
@@ -350,5 +313,5 @@ async def test_readiness_fails_naming_redis_when_redis_is_down(gateway: Gateway,
     assert checks["postgres"] == "ok"
     assert checks["redis"] != "ok"
     assert (await gateway.client.get("/healthz")).status_code == 200
-    order = await gateway.post_order(limit_order())
+    order = await post_order(gateway, limit_order())
     assert order.status_code == 503

@@ -21,7 +21,14 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from venue.api.auth import ApiKeyCache
 from venue.api.deps import authenticated_account
-from venue.api.routes import health, instruments, orders
+from venue.api.engines import EngineChannels
+from venue.api.error_handlers import add_order_entry_handlers
+from venue.api.order_entry import OrderEntry
+from venue.api.report_feed import ReportFeed
+from venue.api.request_timing import RequestTiming
+from venue.api.routes import batch, books, health, instruments, metrics, orders, trades
+from venue.api.routes import websocket
+from venue.api.shard_lag import ShardLag
 from venue.config import Settings
 from venue.queue import OrderQueue
 
@@ -67,6 +74,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db
         app.state.order_queue = OrderQueue(client, app.state.venue)
         app.state.api_keys = ApiKeyCache(db)
+        app.state.shard_lag = ShardLag(client, app.state.venue, settings.shard_lag_limit)
+        app.state.order_entry = OrderEntry(app.state.order_queue, db, app.state.shard_lag)
+        app.state.engines = EngineChannels(settings)
+        stack.push_async_callback(app.state.engines.close)
+        app.state.report_feed = ReportFeed(client, app.state.venue, app.state.engines)
+        stack.push_async_callback(app.state.report_feed.close)
+        # Backpressure and the queue-depth gauges: sampled here, never per request.
+        app.state.shard_lag.start()
+        stack.push_async_callback(app.state.shard_lag.close)
         yield
 
 
@@ -92,9 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /v1 router authenticates (the orders routes take the account as a parameter).
     # Routers are included flat: a nesting level costs every request another route match.
     app.include_router(health.router)
+    app.include_router(batch.router, prefix="/v1", responses=UNAUTHORIZED)
     app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED)
     app.include_router(instruments.router, prefix="/v1", responses=UNAUTHORIZED,
                        dependencies=[Depends(authenticated_account)])
+    for market_data in (books.router, trades.router):
+        app.include_router(market_data, prefix="/v1", responses=UNAUTHORIZED,
+                           dependencies=[Depends(authenticated_account)])
+    app.include_router(websocket.router, prefix="/v1")  # authenticates in the socket
+    app.include_router(metrics.router)
+    add_order_entry_handlers(app)
+    app.add_middleware(RequestTiming)
 
     for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
         app.add_exception_handler(error, _queue_unavailable)

@@ -25,3 +25,18 @@ def decode_new_order(command: bytes) -> engine_pb2.NewOrder | None:
     """The NewOrder inside a serialized Command, or None when the command is another kind."""
     decoded = engine_pb2.Command.FromString(command)
     return decoded.new_order if decoded.WhichOneof("body") == "new_order" else None
+
+
+def encode_cancel(*, order_id: int, account_id: int, instrument_id: int) -> bytes:
+    """The serialized Command carrying only `cancel`."""
+    return engine_pb2.Command(cancel=engine_pb2.CancelOrder(
+        order_id=order_id, account_id=account_id,
+        instrument_id=instrument_id)).SerializeToString()
+
+
+def encode_replace(*, order_id: int, account_id: int, instrument_id: int, price_ticks: int,
+                   quantity_lots: int) -> bytes:
+    """The serialized Command carrying only `replace` (quantity: the new total)."""
+    return engine_pb2.Command(replace=engine_pb2.ReplaceOrder(
+        order_id=order_id, account_id=account_id, instrument_id=instrument_id,
+        price=price_ticks, quantity=quantity_lots)).SerializeToString()

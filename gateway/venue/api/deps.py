@@ -14,6 +14,9 @@ from fastapi.security import HTTPBearer
 from redis.asyncio import Redis
 
 from venue.api.auth import ApiKeyCache
+from venue.api.engines import EngineChannels
+from venue.api.order_entry import OrderEntry
+from venue.api.shard_lag import ShardLag
 from venue.config import Settings, VenueConfig
 from venue.queue import OrderQueue
 
@@ -72,3 +75,23 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 DbDep = Annotated[asyncpg.Pool, Depends(get_db)]
 OrderQueueDep = Annotated[OrderQueue, Depends(get_order_queue)]
 AccountIdDep = Annotated[int, Depends(authenticated_account)]
+
+
+async def get_order_entry(request: Request) -> OrderEntry:
+    return request.app.state.order_entry
+
+
+async def get_engines(request: Request) -> EngineChannels:
+    return request.app.state.engines
+
+
+OrderEntryDep = Annotated[OrderEntry, Depends(get_order_entry)]
+EnginesDep = Annotated[EngineChannels, Depends(get_engines)]
+
+
+async def get_shard_lag(request: Request) -> ShardLag:
+    return request.app.state.shard_lag
+
+
+# Backpressure: `shard_lag.shard_refusal(shard)` is None, or the Retry-After seconds.
+ShardLagDep = Annotated[ShardLag, Depends(get_shard_lag)]

@@ -13,11 +13,11 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from venue.instruments import Instrument, OffGrid
+from venue.instruments import Instrument, Problem
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
 # Long enough for any price or quantity on any sane grid; bounds the parsing work.
@@ -71,6 +71,22 @@ def _field_error(field: str, kind: str, message: str, value: Any) -> dict[str, A
     return {"loc": ("body", field), "msg": message, "type": kind, "input": value}
 
 
+def price_problem(order_type: str | None, price: str | None) -> Problem | None:
+    """A limit order needs a price; a market order must not have one."""
+    if price is None and order_type == OrderType.LIMIT:
+        return Problem("price", "price_required", "price is required for a limit order")
+    if price is not None and order_type == OrderType.MARKET:
+        return Problem("price", "price_not_allowed", "price must be absent for a market order")
+    return None
+
+
+def post_only_problem(order_type: str | None, post_only: bool) -> Problem | None:
+    if post_only and order_type is not None and order_type != OrderType.LIMIT:
+        return Problem("postOnly", "post_only_requires_limit",
+                       "postOnly is allowed only on a limit order")
+    return None
+
+
 class OrderRequest(BaseModel):
     """A new order. Field order matters: `price` and `postOnly` are checked against `type`."""
 
@@ -102,15 +118,11 @@ class OrderRequest(BaseModel):
     @field_validator("price")
     @classmethod
     def _price_matches_type(cls, price: str | None, info: ValidationInfo) -> str | None:
-        order_type = info.data.get("type")
-        if price is None:
-            if order_type == OrderType.LIMIT:
-                raise PydanticCustomError("price_required", "price is required for a limit order")
-            return None
-        if order_type == OrderType.MARKET:
-            raise PydanticCustomError("price_not_allowed",
-                                      "price must be absent for a market order")
-        _decimal_or_error(price, "price")
+        problem = price_problem(info.data.get("type"), price)
+        if problem is not None:
+            raise PydanticCustomError(problem.kind, problem.message)
+        if price is not None:
+            _decimal_or_error(price, "price")
         return price
 
     @field_validator("quantity")
@@ -122,10 +134,9 @@ class OrderRequest(BaseModel):
     @field_validator("post_only")
     @classmethod
     def _post_only_needs_limit(cls, post_only: bool, info: ValidationInfo) -> bool:
-        order_type = info.data.get("type")
-        if post_only and order_type is not None and order_type != OrderType.LIMIT:
-            raise PydanticCustomError("post_only_requires_limit",
-                                      "postOnly is allowed only on a limit order")
+        problem = post_only_problem(info.data.get("type"), post_only)
+        if problem is not None:
+            raise PydanticCustomError(problem.kind, problem.message)
         return post_only
 
     def on_grid(self, instrument: Instrument) -> tuple[int, int]:
@@ -134,44 +145,17 @@ class OrderRequest(BaseModel):
         Raises RequestValidationError naming every field that is off the instrument's
         grid, outside its price band, not positive or over its maximum quantity.
         """
-        errors: list[dict[str, Any]] = []
-        price_ticks = 0
-        if self.price is not None:
-            price = Decimal(self.price.strip())
-            # The band is checked before the grid: a huge value would overflow the division.
-            if price <= 0:
-                errors.append(_field_error("price", "not_positive",
-                                           f"price {self.price} must be greater than 0",
-                                           self.price))
-            elif not Decimal(instrument.min_price) <= price <= Decimal(instrument.max_price):
-                errors.append(_field_error(
-                    "price", "price_out_of_band",
-                    f"price {self.price} is outside {instrument.symbol}'s band "
-                    f"[{instrument.min_price}, {instrument.max_price}]", self.price))
-            else:
-                try:
-                    price_ticks = instrument.price_ticks(price)
-                except OffGrid as error:
-                    errors.append(_field_error("price", "off_tick", str(error), self.price))
-        quantity = Decimal(self.quantity.strip())
-        quantity_lots = 0
-        if quantity <= 0:
-            errors.append(_field_error("quantity", "not_positive",
-                                       f"quantity {self.quantity} must be greater than 0",
-                                       self.quantity))
-        elif quantity > Decimal(instrument.max_quantity):
-            errors.append(_field_error(
-                "quantity", "quantity_too_large",
-                f"quantity {self.quantity} is over {instrument.symbol}'s maximum "
-                f"{instrument.max_quantity}", self.quantity))
-        else:
-            try:
-                quantity_lots = instrument.quantity_lots(quantity)
-            except OffGrid as error:
-                errors.append(_field_error("quantity", "off_lot", str(error), self.quantity))
-        if errors:
-            raise RequestValidationError(errors)
+        price_ticks, quantity_lots, problems = instrument.order_terms(self.price, self.quantity)
+        if problems:
+            raise problems_error(problems, {"price": self.price, "quantity": self.quantity})
         return price_ticks, quantity_lots
+
+
+def problems_error(problems: list[Problem], values: dict[str, Any]) -> RequestValidationError:
+    """A 422 naming each field with a problem; `values` gives the input of each field."""
+    return RequestValidationError([_field_error(problem.field, problem.kind, problem.message,
+                                                values.get(problem.field))
+                                   for problem in problems])
 
 
 def unknown_symbol(symbol: str) -> RequestValidationError:
@@ -229,3 +213,126 @@ class InstrumentView(ApiModel):
         return cls(symbol=instrument.symbol, tick_size=instrument.tick_size,
                    lot_size=instrument.lot_size, min_price=instrument.min_price,
                    max_price=instrument.max_price, max_quantity=instrument.max_quantity)
+
+
+class OrderBatch(BaseModel):
+    """Up to the venue's batch size of orders, each checked and answered on its own."""
+
+    orders: list[OrderRequest] = Field(min_length=1)
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class BatchItemResult(ApiModel):
+    """The fate of one order of a batch: queued (with its id) or rejected (with why)."""
+
+    index: int = Field(description="Position of the order in the request's `orders`.")
+    status: Literal["pending_new", "rejected"]
+    order_id: str | None = None
+    client_order_id: str | None = None
+    duplicate: bool | None = None
+    errors: list[FieldError] | None = None
+    retry_after: int | None = Field(
+        default=None, description="Seconds to wait before sending it again: its shard's "
+                                  "queue is full (backpressure).")
+
+
+class BatchAccepted(ApiModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+# --- cancel and replace ------------------------------------------------------------------
+
+class ReplaceRequest(BaseModel):
+    """New terms for a live order: a new limit price, a new total quantity, or both.
+
+    A term left out keeps the order's last known value. Reducing the quantity at the same
+    price keeps the order's time priority; a new price or more quantity loses it.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", json_schema_extra={
+        "examples": [{"quantity": "0.10"}, {"price": "64200.00", "quantity": "0.25"}]})
+
+    price: str | None = Field(
+        default=None, max_length=DECIMAL_MAX_LENGTH,
+        description="New limit price as a decimal string on the instrument's tick grid.")
+    quantity: str | None = Field(
+        default=None, max_length=DECIMAL_MAX_LENGTH,
+        description="New total quantity (filled quantity included, as FIX OrderQty) as a "
+                    "decimal string on the instrument's lot grid; must stay above what has "
+                    "been filled.")
+
+    @field_validator("price", "quantity")
+    @classmethod
+    def _is_decimal(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None:
+            _decimal_or_error(value, info.field_name)
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ReplaceRequest:
+        if self.price is None and self.quantity is None:
+            raise PydanticCustomError("nothing_to_replace",
+                                      "give a new price, a new quantity, or both")
+        return self
+
+
+class OrderChangeAccepted(ApiModel):
+    """The cancel or replace is queued behind the order on its shard: it never overtakes
+    the order. The engine's verdict appears at GET /v1/orders/{orderId}."""
+
+    order_id: str
+    client_order_id: str
+    status: Literal["pending_cancel", "pending_replace"]
+
+
+# --- order lists, books, trades ----------------------------------------------------------
+
+class OrderFilter(StrEnum):
+    """Which orders GET /v1/orders lists; open means new or partially_filled."""
+
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    ALL = "all"
+
+
+class OrderPage(ApiModel):
+    """Orders, newest first; pass `nextAfter` as `after` for the next page."""
+
+    orders: list[Order]
+    next_after: str | None = Field(
+        description="The orderId to pass as `after` for the next page; null on the last page.")
+
+
+class BookLevel(ApiModel):
+    price: str
+    quantity: str = Field(description="Total resting quantity at this price.")
+    orders: int = Field(description="Resting orders at this price.")
+
+
+class Book(ApiModel):
+    """An instrument's order book as the engine holds it, best prices first."""
+
+    symbol: str
+    sequence: int = Field(description="The partition's last event sequence applied when the "
+                                      "snapshot was taken.")
+    bids: list[BookLevel]
+    asks: list[BookLevel]
+
+
+class Trade(ApiModel):
+    trade_id: str = Field(description="The engine's trade id (unique within a partition).")
+    price: str
+    quantity: str
+    aggressor_side: Side = Field(description="The side of the order that took liquidity.")
+    time: datetime = Field(description="When the engine matched it.")
+    sequence: int = Field(description="The partition's event sequence of the trade.")

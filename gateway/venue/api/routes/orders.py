@@ -1,17 +1,19 @@
-"""Order entry and order status."""
+"""Order entry, cancel and replace, order status and the account's order list."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Header, HTTPException, Path, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, status
 from fastapi.responses import Response
 
-from venue.api.commands import decode_new_order, encode_new_order
-from venue.api.deps import AccountIdDep, DbDep, OrderQueueDep, VenueDep
-from venue.api.models import (Accepted, Order, OrderRequest, OrderStatus, OrderType,
-                              unknown_symbol)
+from venue.api.commands import decode_new_order
+from venue.api.deps import AccountIdDep, DbDep, OrderEntryDep, OrderQueueDep, VenueDep
+from venue.api.models import (CLIENT_ORDER_ID_PATTERN, Accepted, Order, OrderChangeAccepted,
+                              OrderFilter, OrderPage, OrderRequest, OrderStatus, OrderType,
+                              ReplaceRequest)
+from venue.api.order_entry import OrderRef
 from venue.api.trace_context import traceparent_of
 from venue.config import VenueConfig
 from venue.enginepb import engine_pb2
@@ -23,41 +25,91 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 _ORDER_COLUMNS = ("order_id, client_order_id, instrument_id, side, type, time_in_force, "
                   "post_only, price, quantity, status, cum_qty, leaves_qty, cum_notional, "
                   "reject_reason, created_at, updated_at")
+# Literal predicates, not parameters: the planner can then use the partial index of
+# open orders (orders_open).
+_FILTER_PREDICATES = {
+    OrderFilter.OPEN: "status IN ('new', 'partially_filled')",
+    OrderFilter.FILLED: "status = 'filled'",
+    OrderFilter.CANCELED: "status = 'canceled'",
+    OrderFilter.REJECTED: "status = 'rejected'",
+    OrderFilter.EXPIRED: "status = 'expired'",
+    OrderFilter.ALL: "true",
+}
+
+OrderIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The venue's order id.")]
+ClientOrderIdPath = Annotated[str, Path(pattern=CLIENT_ORDER_ID_PATTERN,
+                                        description="Your clientOrderId of the order.")]
+TraceparentHeader = Annotated[str | None, Header(description="W3C trace context.")]
+
+_CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such order for this account (another account's order reads "
+                         "the same)"},
+    409: {"description": "The order is filled, canceled, rejected or expired: nothing to "
+                         "change, nothing queued"},
+}
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted,
              summary="Submit an order",
              description="Validates the order, queues it for the engine and answers at once. "
-                         "202 means durably queued, not yet matched.")
-async def submit_order(order: OrderRequest, account_id: AccountIdDep, queue: OrderQueueDep,
-                       traceparent: Annotated[str | None, Header()] = None) -> Response:
-    venue = queue.venue  # rather than one more dependency to resolve on the order path
-    instrument = venue.by_symbol.get(order.symbol)
-    if instrument is None:
-        raise unknown_symbol(order.symbol)
-    price_ticks, quantity_lots = order.on_grid(instrument)
-    order_id = await queue.next_order_id()
-    client_order_id = order.client_order_id or str(order_id)
-    command = encode_new_order(order, order_id=order_id, client_order_id=client_order_id,
-                               account_id=account_id, instrument_id=instrument.id,
-                               price_ticks=price_ticks, quantity_lots=quantity_lots)
-    enqueued = await queue.enqueue(
-        shard=venue.shard_of(instrument), order_id=order_id, command=command,
-        traceparent=traceparent_of(traceparent), account_id=account_id,
-        client_order_id=order.client_order_id)
-    accepted = Accepted(order_id=str(enqueued.order_id), client_order_id=client_order_id,
-                        duplicate=enqueued.duplicate)
+                         "202 means durably queued, not yet matched. 429 with Retry-After "
+                         "when the instrument's shard is over its queue limit (nothing "
+                         "queued).",
+             responses={429: {"description": "The order's shard is over its queue limit; "
+                                             "retry after Retry-After seconds"}})
+async def submit_order(order: OrderRequest, account_id: AccountIdDep, entry: OrderEntryDep,
+                       traceparent: TraceparentHeader = None) -> Response:
+    accepted = await entry.submit(order, account_id, traceparent_of(traceparent))
     # Serialized here rather than through response_model: the order path skips a
     # second validation of a model it has just built.
     return Response(accepted.model_dump_json(by_alias=True), status_code=202,
                     media_type="application/json")
 
 
+@router.get("", summary="The account's orders, newest first",
+            description="Orders the engine has reported on, from the database, newest "
+                        "first; a page ends at `limit` orders and names the `after` of the "
+                        "next one. Orders still queued (pending_new) are at "
+                        "GET /v1/orders/{orderId}.",
+            responses={422: {"description": "Unknown symbol or bad paging"}})
+async def list_orders(
+        account_id: AccountIdDep, venue: VenueDep, db: DbDep,
+        status_filter: Annotated[OrderFilter, Query(
+            alias="status", description="open (new or partially_filled), filled, canceled, "
+                                        "rejected, expired or all.")] = OrderFilter.ALL,
+        symbol: Annotated[str | None, Query(max_length=32)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        after: Annotated[int | None, Query(
+            ge=1, le=2**63 - 1, description="Only orders with a smaller orderId: the "
+                                            "`nextAfter` of the previous page.")] = None,
+) -> OrderPage:
+    conditions = ["account_id = $1", _FILTER_PREDICATES[status_filter]]
+    arguments: list[Any] = [account_id]
+    if symbol is not None:
+        instrument = venue.by_symbol.get(symbol)
+        if instrument is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+                "loc": ["query", "symbol"], "type": "unknown_symbol",
+                "msg": f"symbol {symbol!r} is not traded on this venue", "input": symbol}])
+        arguments.append(instrument.id)
+        conditions.append(f"instrument_id = ${len(arguments)}")
+    if after is not None:
+        arguments.append(after)
+        conditions.append(f"order_id < ${len(arguments)}")
+    arguments.append(limit)
+    rows = await db.fetch(f"SELECT {_ORDER_COLUMNS} FROM orders WHERE "
+                          f"{' AND '.join(conditions)} ORDER BY order_id DESC "
+                          f"LIMIT ${len(arguments)}", *arguments)
+    orders = [_reported_order(row, _instrument(venue, row["instrument_id"], row["order_id"]))
+              for row in rows]
+    return OrderPage(orders=orders,
+                     next_after=orders[-1].order_id if len(orders) == limit else None)
+
+
 @router.get("/{order_id}", summary="An order's latest state",
             responses={404: {"description": "No such order for this account"}})
-async def get_order(order_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-                    account_id: AccountIdDep, venue: VenueDep, db: DbDep,
-                    queue: OrderQueueDep) -> Order:
+async def get_order(order_id: OrderIdPath, account_id: AccountIdDep, venue: VenueDep,
+                    db: DbDep, queue: OrderQueueDep) -> Order:
     row = await db.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders "
                             "WHERE order_id = $1 AND account_id = $2", order_id, account_id)
     if row is not None:
@@ -68,6 +120,53 @@ async def get_order(order_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     if pending is None or pending.account_id != account_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id} not found")
     return _pending_order(pending, _instrument(venue, pending.instrument_id, order_id))
+
+
+@router.delete("/{order_id}", status_code=status.HTTP_202_ACCEPTED,
+               summary="Cancel an order", responses=_CHANGE_RESPONSES,
+               description="Queues a cancel behind the order on its shard, so it never "
+                           "overtakes the order. The result (canceled, or the cancel "
+                           "rejected because the order filled first) appears at "
+                           "GET /v1/orders/{orderId}.")
+async def cancel_order(order_id: OrderIdPath, account_id: AccountIdDep, entry: OrderEntryDep,
+                       traceparent: TraceparentHeader = None) -> OrderChangeAccepted:
+    return await entry.cancel(OrderRef(order_id=order_id), account_id,
+                              traceparent_of(traceparent))
+
+
+@router.delete("/by-client-id/{client_order_id}", status_code=status.HTTP_202_ACCEPTED,
+               summary="Cancel an order by its clientOrderId", responses=_CHANGE_RESPONSES)
+async def cancel_order_by_client_id(client_order_id: ClientOrderIdPath,
+                                    account_id: AccountIdDep, entry: OrderEntryDep,
+                                    traceparent: TraceparentHeader = None
+                                    ) -> OrderChangeAccepted:
+    return await entry.cancel(OrderRef(client_order_id=client_order_id), account_id,
+                              traceparent_of(traceparent))
+
+
+@router.patch("/{order_id}", status_code=status.HTTP_202_ACCEPTED,
+              summary="Replace (amend) an order", responses=_CHANGE_RESPONSES,
+              description="New price and/or new total quantity, checked against the "
+                          "instrument like a new order (422 naming the field). Reducing "
+                          "the quantity at the same price keeps time priority; a new price "
+                          "or more quantity loses it. Queued behind the order on its shard.")
+async def replace_order(order_id: OrderIdPath, change: ReplaceRequest,
+                        account_id: AccountIdDep, entry: OrderEntryDep,
+                        traceparent: TraceparentHeader = None) -> OrderChangeAccepted:
+    return await entry.replace(OrderRef(order_id=order_id), change, account_id,
+                               traceparent_of(traceparent))
+
+
+@router.patch("/by-client-id/{client_order_id}", status_code=status.HTTP_202_ACCEPTED,
+              summary="Replace (amend) an order by its clientOrderId",
+              responses=_CHANGE_RESPONSES)
+async def replace_order_by_client_id(client_order_id: ClientOrderIdPath,
+                                     change: ReplaceRequest, account_id: AccountIdDep,
+                                     entry: OrderEntryDep,
+                                     traceparent: TraceparentHeader = None
+                                     ) -> OrderChangeAccepted:
+    return await entry.replace(OrderRef(client_order_id=client_order_id), change, account_id,
+                               traceparent_of(traceparent))
 
 
 def _instrument(venue: VenueConfig, instrument_id: int, order_id: int) -> Instrument:

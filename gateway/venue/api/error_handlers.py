@@ -1,0 +1,60 @@
+"""HTTP answers for the order-entry errors, and the count of refused orders.
+
+The routes raise what went wrong (venue.api.order_entry's exceptions, FastAPI's
+RequestValidationError); these turn it into the status code and body a client reads.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from venue.api.engines import EngineUnavailable
+from venue.api.order_entry import OrderClosed, OrderNotFound, ShardBusy
+from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
+
+_ORDERS_PATH = "/v1/orders"
+
+
+def _is_new_order(request: Request) -> bool:
+    return request.method == "POST" and request.url.path == _ORDERS_PATH
+
+
+async def _invalid(request: Request, error: RequestValidationError) -> Response:
+    if _is_new_order(request):
+        errors = error.errors()
+        reason = errors[0].get("type", "invalid") if errors else "invalid"
+        ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason=reason).inc()
+    return await request_validation_exception_handler(request, error)
+
+
+async def _shard_busy(request: Request, error: ShardBusy) -> JSONResponse:
+    ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason="shard_busy").inc()
+    return JSONResponse(status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                        headers={"Retry-After": str(error.retry_after)},
+                        content={"detail": str(error), "shard": error.shard,
+                                 "retryAfter": error.retry_after})
+
+
+async def _not_found(request: Request, error: OrderNotFound) -> JSONResponse:
+    return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(error)})
+
+
+async def _closed(request: Request, error: OrderClosed) -> JSONResponse:
+    return JSONResponse(status_code=status.HTTP_409_CONFLICT,
+                        content={"detail": str(error), "orderId": str(error.order_id)})
+
+
+async def _engine_unavailable(request: Request, error: EngineUnavailable) -> JSONResponse:
+    return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        content={"detail": str(error)})
+
+
+def add_order_entry_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(ShardBusy, _shard_busy)
+    app.add_exception_handler(OrderNotFound, _not_found)
+    app.add_exception_handler(OrderClosed, _closed)
+    app.add_exception_handler(EngineUnavailable, _engine_unavailable)

@@ -1,0 +1,230 @@
+"""Order entry for every channel (HTTP, WebSocket): a checked request in, a queued
+engine command out.
+
+New orders, cancels and replaces all go to the stream of the order's shard, so a
+cancel or replace is applied after its order, never before. The caller counts what
+it rejects; this module counts what it queues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from venue.api.commands import decode_new_order, encode_cancel, encode_new_order
+from venue.api.commands import encode_replace
+from venue.api.models import (Accepted, OrderChangeAccepted, OrderRequest, OrderType,
+                              ReplaceRequest, problems_error, unknown_symbol)
+from venue.api.shard_lag import ShardLag
+from venue.enginewire import ORDER_TYPE_WORDS
+from venue.instruments import Instrument, Problem
+from venue.metrics import CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES, ORDERS_ACCEPTED
+from venue.metrics import ORDERS_DUPLICATE
+from venue.queue import OrderQueue
+
+# An order in one of these states is done: there is nothing left to cancel or replace.
+CLOSED_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
+
+_KNOWN_COLUMNS = ("order_id, client_order_id, instrument_id, type, status, price, quantity, "
+                  "cum_qty")
+_BY_ORDER_ID = f"SELECT {_KNOWN_COLUMNS} FROM orders WHERE order_id = $1 AND account_id = $2"
+# A clientOrderId may be used again once its claim expired: the newest order holds it.
+_BY_CLIENT_ORDER_ID = (f"SELECT {_KNOWN_COLUMNS} FROM orders WHERE account_id = $1 "
+                       "AND client_order_id = $2 ORDER BY order_id DESC LIMIT 1")
+
+# Counter children resolved once: labels() takes a lock and a dict lookup per call.
+_ACCEPTED = {c: ORDERS_ACCEPTED.labels(channel=c) for c in (CHANNEL_HTTP, CHANNEL_WS)}
+_DUPLICATE = {c: ORDERS_DUPLICATE.labels(channel=c) for c in (CHANNEL_HTTP, CHANNEL_WS)}
+
+
+class ShardBusy(Exception):
+    """The order's shard is over its lag limit: nothing was queued."""
+
+    def __init__(self, shard: int, retry_after: int) -> None:
+        super().__init__(f"shard {shard} is over its queue limit; retry after {retry_after} s")
+        self.shard = shard
+        self.retry_after = retry_after
+
+
+class OrderNotFound(Exception):
+    """No such order for this account (another account's order reads the same)."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"order {reference} not found")
+
+
+class OrderClosed(Exception):
+    """The order is done (or cannot change): nothing was queued."""
+
+    def __init__(self, order_id: int, reason: str) -> None:
+        super().__init__(f"order {order_id} {reason}")
+        self.order_id = order_id
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """How a client names one of its orders: the venue's id or its own clientOrderId."""
+
+    order_id: int | None = None
+    client_order_id: str | None = None
+
+    def __str__(self) -> str:
+        return str(self.order_id) if self.order_id is not None else \
+            f"with clientOrderId {self.client_order_id!r}"
+
+
+@dataclass(frozen=True)
+class KnownOrder:
+    """What the gateway knows of an order it is asked to change: its last reported
+    state, or its queued NewOrder while the engine has not reported on it."""
+
+    order_id: int
+    client_order_id: str
+    instrument: Instrument
+    type: str
+    status: str
+    price: int
+    quantity: int
+    cum_qty: int
+
+
+class OrderEntry:
+    def __init__(self, queue: OrderQueue, db: asyncpg.Pool, shard_lag: ShardLag) -> None:
+        self.queue = queue
+        self.venue = queue.venue
+        self.db = db
+        self.shard_lag = shard_lag
+
+    async def submit(self, order: OrderRequest, account_id: int, traceparent: str,
+                     channel: str = CHANNEL_HTTP) -> Accepted:
+        """Queue a new order; raises RequestValidationError or ShardBusy, queueing nothing."""
+        venue = self.venue
+        instrument = venue.by_symbol.get(order.symbol)
+        if instrument is None:
+            raise unknown_symbol(order.symbol)
+        price_ticks, quantity_lots = order.on_grid(instrument)
+        shard = venue.shard_of(instrument)
+        retry_after = self.shard_lag.shard_refusal(shard)
+        if retry_after is not None:
+            raise ShardBusy(shard, retry_after)
+        order_id = await self.queue.next_order_id()
+        client_order_id = order.client_order_id or str(order_id)
+        command = encode_new_order(order, order_id=order_id, client_order_id=client_order_id,
+                                   account_id=account_id, instrument_id=instrument.id,
+                                   price_ticks=price_ticks, quantity_lots=quantity_lots)
+        enqueued = await self.queue.enqueue(
+            shard=shard, order_id=order_id, command=command, traceparent=traceparent,
+            account_id=account_id, client_order_id=order.client_order_id)
+        (_DUPLICATE if enqueued.duplicate else _ACCEPTED)[channel].inc()
+        return Accepted(order_id=str(enqueued.order_id), client_order_id=client_order_id,
+                        duplicate=enqueued.duplicate)
+
+    async def cancel(self, ref: OrderRef, account_id: int, traceparent: str,
+                     channel: str = CHANNEL_HTTP) -> OrderChangeAccepted:
+        """Queue a cancel behind the order; raises OrderNotFound or OrderClosed."""
+        order = await self.find(ref, account_id)
+        if order.status in CLOSED_STATUSES:
+            raise OrderClosed(order.order_id, f"is {order.status}; nothing to cancel")
+        command = encode_cancel(order_id=order.order_id, account_id=account_id,
+                                instrument_id=order.instrument.id)
+        await self._queue_change(order, command, traceparent)
+        ORDER_CHANGES.labels(channel=channel, kind="cancel").inc()
+        return OrderChangeAccepted(order_id=str(order.order_id),
+                                   client_order_id=order.client_order_id,
+                                   status="pending_cancel")
+
+    async def replace(self, ref: OrderRef, change: ReplaceRequest, account_id: int,
+                      traceparent: str, channel: str = CHANNEL_HTTP) -> OrderChangeAccepted:
+        """Queue a replace behind the order; raises OrderNotFound, OrderClosed, or
+        RequestValidationError naming the field (checked as a new order's would be)."""
+        order = await self.find(ref, account_id)
+        if order.status in CLOSED_STATUSES:
+            raise OrderClosed(order.order_id, f"is {order.status}; nothing to replace")
+        if order.type != OrderType.LIMIT:
+            raise OrderClosed(order.order_id, f"is a {order.type} order; only a limit order "
+                                              "can be replaced")
+        price_ticks, quantity_lots = self._new_terms(order, change)
+        command = encode_replace(order_id=order.order_id, account_id=account_id,
+                                 instrument_id=order.instrument.id, price_ticks=price_ticks,
+                                 quantity_lots=quantity_lots)
+        await self._queue_change(order, command, traceparent)
+        ORDER_CHANGES.labels(channel=channel, kind="replace").inc()
+        return OrderChangeAccepted(order_id=str(order.order_id),
+                                   client_order_id=order.client_order_id,
+                                   status="pending_replace")
+
+    async def find(self, ref: OrderRef, account_id: int) -> KnownOrder:
+        """The account's order named by `ref`: Postgres first, then the queued order."""
+        known = await self._reported(ref, account_id)
+        if known is not None:
+            return known
+        known = await self._queued(ref, account_id)
+        if known is not None:
+            return known
+        # The writer may have persisted it between the two looks (and dropped it from
+        # the pending orders): one more look at Postgres settles it.
+        known = await self._reported(ref, account_id)
+        if known is None:
+            raise OrderNotFound(str(ref))
+        return known
+
+    def _new_terms(self, order: KnownOrder, change: ReplaceRequest) -> tuple[int, int]:
+        instrument = order.instrument
+        price = change.price if change.price is not None else instrument.price_text(order.price)
+        quantity = (change.quantity if change.quantity is not None
+                    else instrument.quantity_text(order.quantity))
+        price_ticks, quantity_lots, problems = instrument.order_terms(price, quantity)
+        if not problems and quantity_lots <= order.cum_qty:
+            problems.append(Problem(
+                "quantity", "replace_below_filled",
+                f"quantity {quantity} must stay above the "
+                f"{instrument.quantity_text(order.cum_qty)} already filled"))
+        if problems:
+            raise problems_error(problems, {"price": change.price, "quantity": change.quantity})
+        return price_ticks, quantity_lots
+
+    async def _queue_change(self, order: KnownOrder, command: bytes, traceparent: str) -> None:
+        # The order's own shard stream, not a pending order: it must follow its order.
+        await self.queue.enqueue(shard=self.venue.shard_of(order.instrument),
+                                 order_id=order.order_id, command=command,
+                                 traceparent=traceparent, pending=False)
+
+    async def _reported(self, ref: OrderRef, account_id: int) -> KnownOrder | None:
+        if ref.order_id is not None:
+            row = await self.db.fetchrow(_BY_ORDER_ID, ref.order_id, account_id)
+        else:
+            row = await self.db.fetchrow(_BY_CLIENT_ORDER_ID, account_id, ref.client_order_id)
+        if row is None:
+            return None
+        instrument = self.venue.by_id.get(row["instrument_id"])
+        if instrument is None:  # an instrument the venue no longer lists cannot trade
+            raise OrderClosed(row["order_id"], "is on an instrument this venue no longer lists")
+        return KnownOrder(order_id=row["order_id"], client_order_id=row["client_order_id"],
+                          instrument=instrument, type=row["type"], status=row["status"],
+                          price=row["price"], quantity=row["quantity"], cum_qty=row["cum_qty"])
+
+    async def _queued(self, ref: OrderRef, account_id: int) -> KnownOrder | None:
+        order_id = ref.order_id
+        if order_id is None:
+            claimed = await self.queue.redis.get(
+                self.queue.keys.client_order_id(account_id, ref.client_order_id))
+            if claimed is not None:
+                order_id = int(claimed)
+            elif ref.client_order_id.isdigit():  # no clientOrderId given: the order id
+                order_id = int(ref.client_order_id)
+            else:
+                return None
+        command = await self.queue.pending_command(order_id)
+        new_order = decode_new_order(command) if command is not None else None
+        if new_order is None or new_order.account_id != account_id:
+            return None
+        if ref.client_order_id is not None and new_order.client_order_id != ref.client_order_id:
+            return None
+        instrument = self.venue.by_id.get(new_order.instrument_id)
+        if instrument is None:
+            return None
+        return KnownOrder(order_id=order_id, client_order_id=new_order.client_order_id,
+                          instrument=instrument, type=ORDER_TYPE_WORDS[new_order.type],
+                          status="pending_new", price=new_order.price,
+                          quantity=new_order.quantity, cum_qty=0)

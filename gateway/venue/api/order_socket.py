@@ -1,0 +1,338 @@
+"""One order-entry WebSocket: orders, cancels and replaces in; acks, rejects and the
+account's execution reports out.
+
+Messages in (JSON text):
+  {"type": "auth", "key": "tv_..."}            first, unless the upgrade carried
+                                                Authorization: Bearer <key>
+  {"type": "new", ...POST /v1/orders fields...}
+  {"type": "cancel", "orderId" | "clientOrderId"}
+  {"type": "replace", "orderId" | "clientOrderId", "price"?, "quantity"?}
+  {"type": "subscribe", "partition": p, "fromSequence": n}
+Any message may carry "requestId" (echoed in its answer) and "traceparent".
+
+Messages out: {"type": "authenticated"}, {"type": "ack", ...}, {"type": "reject",
+"field", "reason", "message"}, {"type": "report", "partition", "sequence", ...},
+{"type": "subscribed", "partition", "fromSequence"}.
+
+Reports of a partition reach a socket once each and in sequence order: the socket keeps
+the last sequence it delivered per partition. A subscribe replays the account's reports
+from fromSequence through the engine while live ones wait, then lets the live ones
+through, so the switch neither skips nor repeats one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from contextlib import aclosing
+from typing import Any
+
+import asyncpg
+import msgspec
+from fastapi import WebSocket, WebSocketDisconnect, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+from redis.exceptions import RedisError
+
+from venue.api.auth import ApiKeyCache
+from venue.api.engines import EngineUnavailable
+from venue.api.models import CLIENT_ORDER_ID_PATTERN, OrderRequest, ReplaceRequest
+from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, OrderRef, ShardBusy
+from venue.api.report_feed import ReportFeed
+from venue.api.reports import report_message
+from venue.api.trace_context import traceparent_of
+from venue.enginepb import engine_pb2 as pb
+from venue.metrics import CHANNEL_WS, ORDERS_REJECTED, WS_CONNECTIONS, WS_REPORTS_SENT
+from venue.metrics import WS_SLOW_CONSUMERS
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT_S = 10.0
+# Messages waiting for a socket that does not read: past this it is closed (1013) and
+# resumes with subscribe, rather than holding the process's memory.
+OUTBOX_LIMIT = 10_000
+_CLOSE = object()
+_encode = msgspec.json.Encoder().encode
+
+
+class OrderRefMessage(BaseModel):
+    """The order a cancel or replace message is about: orderId or clientOrderId."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+
+    order_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    client_order_id: str | None = Field(default=None, pattern=CLIENT_ORDER_ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> OrderRefMessage:
+        if (self.order_id is None) == (self.client_order_id is None):
+            raise ValueError("give exactly one of orderId and clientOrderId")
+        return self
+
+    @property
+    def ref(self) -> OrderRef:
+        return OrderRef(order_id=self.order_id, client_order_id=self.client_order_id)
+
+
+class ReplaceMessage(OrderRefMessage, ReplaceRequest):
+    pass
+
+
+class SubscribeMessage(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
+
+    partition: int = Field(ge=0)
+    from_sequence: int = Field(ge=1)
+
+
+class Reject(Exception):
+    def __init__(self, field: str | None, reason: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.answer = {"type": "reject", "field": field, "reason": reason, "message": message,
+                       **extra}
+
+
+def _first_error(errors: list[dict[str, Any]]) -> Reject:
+    """A reject naming the first field pydantic or the grid check found wrong."""
+    error = errors[0]
+    loc = [part for part in error.get("loc", ()) if part != "body"]
+    field = ".".join(str(part) for part in loc) or None
+    return Reject(field, error["type"], error["msg"])
+
+
+class OrderSocket:
+    def __init__(self, websocket: WebSocket, entry: OrderEntry, feed: ReportFeed,
+                 api_keys: ApiKeyCache) -> None:
+        self.websocket = websocket
+        self.entry = entry
+        self.feed = feed
+        self.venue = entry.venue
+        self.api_keys = api_keys
+        self.account_id = 0
+        self._delivered: dict[int, int] = {}  # partition -> last sequence sent
+        self._replaying: dict[int, list[pb.Event]] = {}  # partition -> live reports held
+        self._outbox: deque[Any] = deque()
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._replays: set[asyncio.Task] = set()
+
+    async def serve(self) -> None:
+        account_id = await self._authenticate()
+        if account_id is None:
+            return
+        self.account_id = account_id
+        await self.feed.join(self)
+        WS_CONNECTIONS.inc()
+        sender = asyncio.create_task(self._send_all())
+        try:
+            self._send({"type": "authenticated", "partitions": self.venue.partitions})
+            while True:
+                received = await self.websocket.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                text = received.get("text")
+                if text is None:
+                    text = (received.get("bytes") or b"").decode("utf-8", "replace")
+                await self._handle(text)
+        finally:
+            self.feed.leave(self)
+            WS_CONNECTIONS.dec()
+            for task in (sender, *self._replays):
+                task.cancel()
+            await asyncio.gather(sender, *self._replays, return_exceptions=True)
+
+    # --- reports -------------------------------------------------------------------------
+
+    def on_report(self, partition: int, event: pb.Event) -> None:
+        held = self._replaying.get(partition)
+        if held is not None:
+            held.append(event)
+        else:
+            self._deliver(partition, event)
+
+    def _deliver(self, partition: int, event: pb.Event) -> None:
+        if event.sequence <= self._delivered.get(partition, 0):
+            return
+        self._delivered[partition] = event.sequence
+        self._send(report_message(self.venue, partition, event))
+
+    async def _subscribe(self, partition: int, from_sequence: int,
+                         request_id: Any) -> None:
+        """Replay the account's reports of `partition` from `from_sequence`, then go live."""
+        self._replaying[partition] = []
+        self._delivered[partition] = from_sequence - 1
+        replayed = False
+        try:
+            async with aclosing(self.feed.replay(partition, from_sequence)) as batches:
+                async for batch in batches:
+                    for event in batch.events:
+                        if (event.WhichOneof("body") == "report"
+                                and event.report.account_id == self.account_id):
+                            self._deliver(partition, event)
+            replayed = True
+        except EngineUnavailable as error:
+            self._send(Reject("fromSequence", "replay_failed", str(error),
+                              partition=partition).answer | _echo(request_id))
+        finally:
+            held = self._replaying.pop(partition, [])
+            if replayed:
+                self._send({"type": "subscribed", "partition": partition,
+                            "fromSequence": from_sequence} | _echo(request_id))
+            for event in held:
+                self._deliver(partition, event)
+
+    # --- messages in -----------------------------------------------------------------------
+
+    async def _handle(self, text: str) -> None:
+        request_id = kind = None
+        try:
+            try:
+                message = json.loads(text)
+            except ValueError as error:
+                raise Reject(None, "json_invalid", f"not JSON: {error}") from None
+            if not isinstance(message, dict):
+                raise Reject(None, "json_invalid", "a message is a JSON object")
+            request_id = message.pop("requestId", None)
+            traceparent = traceparent_of(message.pop("traceparent", None))
+            kind = message.pop("type", None)
+            try:
+                answer = await self._answer(kind, message, traceparent, request_id)
+            except ValidationError as error:
+                raise _first_error(error.errors(include_url=False)) from None
+            except RequestValidationError as error:
+                raise _first_error(list(error.errors())) from None
+        except Reject as reject:
+            answer = reject.answer
+            if kind == "new":
+                ORDERS_REJECTED.labels(channel=CHANNEL_WS, reason=answer["reason"]).inc()
+        if answer is not None:
+            self._send(answer | _echo(request_id))
+
+    async def _answer(self, kind: Any, message: dict[str, Any], traceparent: str,
+                      request_id: Any) -> dict[str, Any] | None:
+        entry, account_id = self.entry, self.account_id
+        try:
+            if kind == "new":
+                accepted = await entry.submit(OrderRequest.model_validate(message), account_id,
+                                              traceparent, CHANNEL_WS)
+                return {"type": "ack"} | accepted.model_dump(by_alias=True)
+            if kind == "cancel":
+                ref = OrderRefMessage.model_validate(message).ref
+                changed = await entry.cancel(ref, account_id, traceparent, CHANNEL_WS)
+                return {"type": "ack"} | changed.model_dump(by_alias=True)
+            if kind == "replace":
+                replace = ReplaceMessage.model_validate(message)
+                changed = await entry.replace(replace.ref, replace, account_id, traceparent,
+                                              CHANNEL_WS)
+                return {"type": "ack"} | changed.model_dump(by_alias=True)
+            if kind == "subscribe":
+                return self._start_subscribe(SubscribeMessage.model_validate(message),
+                                             request_id)
+            if kind == "auth":
+                raise Reject("type", "already_authenticated", "this socket is authenticated")
+            raise Reject("type", "unknown_type",
+                         f"type must be new, cancel, replace or subscribe, not {kind!r}")
+        except ShardBusy as busy:
+            raise Reject(None, "shard_busy", str(busy), shard=busy.shard,
+                         retryAfter=busy.retry_after) from None
+        except OrderNotFound as error:
+            field = "orderId" if message.get("orderId") is not None else "clientOrderId"
+            raise Reject(field, "unknown_order", str(error)) from None
+        except OrderClosed as error:
+            raise Reject(None, "order_closed", str(error), orderId=str(error.order_id)) from None
+        except (RedisError, OSError) as error:
+            raise Reject(None, "queue_unavailable", f"order queue unavailable "
+                         f"({type(error).__name__}); nothing was queued unless a retry with "
+                         "the same clientOrderId says so") from None
+        except asyncpg.PostgresError as error:
+            raise Reject(None, "database_unavailable",
+                         f"database unavailable ({type(error).__name__})") from None
+
+    def _start_subscribe(self, subscribe: SubscribeMessage, request_id: Any) -> None:
+        if subscribe.partition >= self.venue.partitions:
+            raise Reject("partition", "unknown_partition",
+                         f"the venue has partitions 0..{self.venue.partitions - 1}")
+        if subscribe.partition in self._replaying:
+            raise Reject("partition", "replay_in_progress",
+                         f"partition {subscribe.partition} is being replayed already")
+        # Its own task: orders on this socket go on while the replay streams.
+        task = asyncio.create_task(self._subscribe(subscribe.partition,
+                                                   subscribe.from_sequence, request_id))
+        self._replays.add(task)
+        task.add_done_callback(self._replays.discard)
+        return None
+
+    # --- authentication --------------------------------------------------------------------
+
+    async def _authenticate(self) -> int | None:
+        """The account of the socket's key, or None after closing it."""
+        scheme, _, key = self.websocket.headers.get("authorization", "").partition(" ")
+        if scheme:
+            account_id = (await self.api_keys.account_for(key.strip())
+                          if scheme.lower() == "bearer" and key.strip() else None)
+            if account_id is None:  # refused in the handshake: HTTP 403
+                await self.websocket.close(code=status.WS_1008_POLICY_VIOLATION,
+                                           reason="invalid or revoked API key")
+                return None
+            await self.websocket.accept()
+            return account_id
+        await self.websocket.accept()
+        try:
+            text = await asyncio.wait_for(self.websocket.receive_text(), AUTH_TIMEOUT_S)
+            message = json.loads(text)
+        except (TimeoutError, ValueError):
+            message = None
+        except WebSocketDisconnect:
+            return None
+        if not isinstance(message, dict) or message.get("type") != "auth" \
+                or not isinstance(message.get("key"), str):
+            reason = "the first message must be {\"type\": \"auth\", \"key\": ...}"
+        else:
+            account_id = await self.api_keys.account_for(message["key"])
+            if account_id is not None:
+                return account_id
+            reason = "invalid or revoked API key"
+        await self.websocket.send_text(_encode(
+            {"type": "reject", "field": "key", "reason": "unauthorized", "message": reason}
+        ).decode())
+        await self.websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason[:120])
+        return None
+
+    # --- messages out ------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._closing:
+            return
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._closing = True
+            self._outbox.clear()
+            self._outbox.append(_CLOSE)
+            WS_SLOW_CONSUMERS.inc()
+        else:
+            self._outbox.append(message)
+        self._ready.set()
+
+    async def _send_all(self) -> None:
+        websocket, outbox = self.websocket, self._outbox
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                while outbox:
+                    message = outbox.popleft()
+                    if message is _CLOSE:
+                        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER,
+                                              reason="reading too slowly; resume with subscribe")
+                        return
+                    await websocket.send_text(_encode(message).decode())
+                    if message["type"] == "report":
+                        WS_REPORTS_SENT.inc()
+        except (WebSocketDisconnect, RuntimeError):
+            return  # closed under us: the receiving side ends the session
+
+
+def _echo(request_id: Any) -> dict[str, Any]:
+    return {} if request_id is None else {"requestId": request_id}

@@ -1,0 +1,15 @@
+"""The order-entry WebSocket (see venue.api.order_socket for its messages)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, WebSocket
+
+from venue.api.order_socket import OrderSocket
+
+router = APIRouter()
+
+
+@router.websocket("/ws", name="order_socket")
+async def order_socket(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    await OrderSocket(websocket, state.order_entry, state.report_feed, state.api_keys).serve()

@@ -1,0 +1,189 @@
+"""Shard lag and backpressure: how far the submitters are behind on each shard, and when
+the gateway stops taking new orders for a shard.
+
+One background task per gateway process samples every shard's lag (entries of its order
+stream that the `submitters` group has not confirmed) every REFRESH_S; a request only
+reads the last sample, so backpressure costs the order path one set lookup.
+
+Redis reports the lag itself (XINFO GROUPS `lag`) only while it can count it: after
+XGROUP SETID to an id in the middle of the stream, which is how the submitters confirm,
+it answers null. Then the lag is interpolated from this task's own samples of the
+stream's (last id, entries added): both come from Redis, so they share its clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from bisect import bisect_right
+from collections import deque
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from venue.config import VenueConfig
+from venue.metrics import SHARD_LAG, SHARD_REFUSING
+from venue.queue import SUBMITTERS_GROUP, Keys, parse_stream_id
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 0.5
+# Retry-After when the submitters' drain rate is unknown (none seen yet, or stalled: a
+# lease expires within seconds and another submitter takes the shard).
+STALLED_RETRY_AFTER_S = 5
+MAX_RETRY_AFTER_S = 30
+_HISTORY = 1200  # samples kept per shard: ten minutes at REFRESH_S
+
+# Counts entries after an id, up to a cap: the last resort when the lag can be neither
+# read nor interpolated (the confirmed id is older than this process's samples).
+_COUNT_AFTER = """
+local cap = tonumber(ARGV[2])
+local cursor = '(' .. ARGV[1]
+local n = 0
+while n < cap do
+  local chunk = redis.call('XRANGE', KEYS[1], cursor, '+', 'COUNT', math.min(1000, cap - n))
+  local got = #chunk
+  if got == 0 then break end
+  n = n + got
+  cursor = '(' .. chunk[got][1]
+end
+return n
+"""
+
+
+StreamId = tuple[int, int]
+
+
+class StreamHistory:
+    """Samples of one stream's (last generated id, entries added so far)."""
+
+    def __init__(self, size: int = _HISTORY) -> None:
+        self._ids: deque[StreamId] = deque(maxlen=size)
+        self._added: deque[int] = deque(maxlen=size)
+
+    def add(self, last_id: StreamId, added: int) -> None:
+        if self._added and self._added[-1] == added:
+            return
+        if self._added and added < self._added[-1]:  # the stream was deleted and recreated
+            self._ids.clear()
+            self._added.clear()
+        self._ids.append(last_id)
+        self._added.append(added)
+
+    def entries_read_at(self, delivered: StreamId) -> int | None:
+        """How many entries have ids up to `delivered`, or None when it is older than
+        every sample. Exact at a sample; between two, interpolated by time."""
+        index = bisect_right(self._ids, delivered) - 1
+        if index < 0:
+            return None
+        if index == len(self._ids) - 1:
+            return self._added[index]
+        (ms0, _), (ms1, _) = self._ids[index], self._ids[index + 1]
+        added0, added1 = self._added[index], self._added[index + 1]
+        fraction = (delivered[0] - ms0) / (ms1 - ms0) if ms1 > ms0 else 0.0
+        # Entries up to sample index are read; the one ending sample index + 1 is not.
+        return min(added0 + int(fraction * (added1 - added0)), added1 - 1)
+
+
+class ShardLag:
+    """Every shard's lag, refreshed in the background, and the backpressure it implies."""
+
+    def __init__(self, redis: Redis, venue: VenueConfig, limit: int,
+                 refresh_s: float = REFRESH_S) -> None:
+        self.redis = redis
+        self.keys = Keys(venue.name)
+        self.shards = range(venue.shards)
+        self.limit = limit
+        self.refresh_s = refresh_s
+        self.lags: dict[int, int] = {}
+        self._refusing: dict[int, int] = {}  # shard -> Retry-After seconds
+        self._history = {shard: StreamHistory() for shard in self.shards}
+        self._read: dict[int, tuple[float, int]] = {}  # shard -> (when, entries read)
+        self._drain_rate: dict[int, float] = {}  # shard -> entries confirmed per second
+        self._count_after = redis.register_script(_COUNT_AFTER)
+
+    def shard_refusal(self, shard: int) -> int | None:
+        """Seconds to ask a client to wait before sending new orders for `shard` again,
+        or None while the shard takes orders."""
+        return self._refusing.get(shard) if self._refusing else None
+
+    def start(self) -> None:
+        """Sample in the background until close()."""
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._run(self._stop), name="venue-shard-lag")
+
+    async def close(self) -> None:
+        # The flag as well as the cancel: a cancel that lands while a Redis call times
+        # out can come back as a TimeoutError, which the loop survives.
+        self._stop.set()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh()
+            except (RedisError, OSError) as error:
+                # Orders fail with 503 meanwhile; the last verdicts stand until Redis is back.
+                log.warning("shard lag not refreshed: %s", error)
+            await asyncio.sleep(self.refresh_s)
+
+    async def refresh(self) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in self.shards:
+                pipe.xinfo_stream(self.keys.orders(shard))
+                pipe.xinfo_groups(self.keys.orders(shard))
+            answers = await pipe.execute(raise_on_error=False)
+        now = time.monotonic()
+        refusing: dict[int, int] = {}
+        for shard in self.shards:
+            stream, groups = answers[2 * shard], answers[2 * shard + 1]
+            lag, read = await self._lag(shard, stream, groups)
+            self.lags[shard] = lag
+            self._note_read(shard, now, read)
+            SHARD_LAG.labels(shard=str(shard)).set(lag)
+            over = lag > self.limit
+            SHARD_REFUSING.labels(shard=str(shard)).set(1 if over else 0)
+            if over:
+                refusing[shard] = self._retry_after(shard, lag)
+        self._refusing = refusing
+
+    async def _lag(self, shard: int, stream, groups) -> tuple[int, int]:
+        """(lag, entries read) of one shard from its XINFO STREAM and XINFO GROUPS."""
+        if isinstance(stream, ResponseError):  # no stream yet: nothing queued
+            return 0, 0
+        added = stream["entries-added"]
+        history = self._history[shard]
+        history.add(parse_stream_id(stream["last-generated-id"]), added)
+        group = None
+        if not isinstance(groups, ResponseError):
+            group = next((g for g in groups if g["name"] == SUBMITTERS_GROUP.encode()), None)
+        if group is None:  # no submitter ever started on this shard
+            return stream["length"], added - stream["length"]
+        if group["lag"] is not None:
+            return group["lag"], added - group["lag"]
+        delivered = group["last-delivered-id"]
+        read = history.entries_read_at(parse_stream_id(delivered))
+        if read is None:
+            waiting = await self._count_after(keys=[self.keys.orders(shard)],
+                                              args=[delivered, self.limit + 1])
+            read = added - waiting
+        return max(0, added - read), read
+
+    def _note_read(self, shard: int, now: float, read: int) -> None:
+        before = self._read.get(shard)
+        self._read[shard] = (now, read)
+        if before is None or now <= before[0]:
+            return
+        rate = max(0.0, (read - before[1]) / (now - before[0]))
+        previous = self._drain_rate.get(shard)
+        self._drain_rate[shard] = rate if previous is None else 0.5 * previous + 0.5 * rate
+
+    def _retry_after(self, shard: int, lag: int) -> int:
+        """About how long the submitters need to bring the shard back under its limit."""
+        rate = self._drain_rate.get(shard, 0.0)
+        if rate <= 0:
+            return STALLED_RETRY_AFTER_S
+        return max(1, min(MAX_RETRY_AFTER_S, math.ceil((lag - self.limit) / rate)))

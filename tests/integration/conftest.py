@@ -1,0 +1,97 @@
+"""Venues for integration tests, on the test's own Redis and Postgres.
+
+`gateway`: the gateway application in this process (httpx over ASGI) with two accounts.
+`local_venue`: engine, gateway, submitter and writer processes, started the way
+`venue up` starts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from venue.accounts import create_account
+from venue.api.app import create_app
+from venue.config import Settings, VenueConfig
+from venue.enginepb import engine_pb2
+from venue.local.process import free_port
+from venue.local.venue import LocalVenue
+from venue.queue import Keys, split_frames
+
+VENUE = VenueConfig()
+KEYS = Keys(VENUE.name)
+
+
+@dataclass
+class Gateway:
+    app: Any
+    client: httpx.AsyncClient
+    redis: Redis
+    db: asyncpg.Connection
+    account_id: int
+    key: str
+    other_account_id: int
+    other_key: str
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+    async def stream_entries(self) -> list[tuple[int, bytes, dict[bytes, bytes]]]:
+        """Every order stream entry: (shard, stream id, fields)."""
+        entries = []
+        for shard in range(VENUE.shards):
+            for stream_id, fields in await self.redis.xrange(KEYS.orders(shard)):
+                entries.append((shard, stream_id, fields))
+        return entries
+
+    async def commands(self, shard: int) -> list[engine_pb2.Command]:
+        """Every command queued on `shard`, in stream order."""
+        return [engine_pb2.Command.FromString(command)
+                for _, fields in await self.redis.xrange(KEYS.orders(shard))
+                for command in split_frames(fields[b"cmds"])]
+
+    async def stream_lengths(self) -> list[int]:
+        return [await self.redis.xlen(KEYS.orders(shard)) for shard in range(VENUE.shards)]
+
+
+@pytest.fixture
+def tiny_lag_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    """A shard lag limit of 2 entries, for gateways made after this fixture."""
+    monkeypatch.setenv("VENUE_SHARD_LAG_LIMIT", "2")
+    return 2
+
+
+@pytest.fixture
+async def gateway(redis_url: str, database_url: str) -> AsyncIterator[Gateway]:
+    db = await asyncpg.connect(database_url)
+    redis = Redis.from_url(redis_url)
+    account_id, key = await create_account(db, "alice")
+    other_account_id, other_key = await create_account(db, "bob")
+    app = create_app(Settings(redis_url=redis_url, database_url=database_url))
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+                yield Gateway(app, client, redis, db, account_id, key, other_account_id,
+                              other_key)
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+@pytest.fixture
+def local_venue(redis_url: str, database_url: str, built_engine: Path, tmp_path: Path):
+    settings = Settings(redis_url=redis_url, database_url=database_url)
+    venue = LocalVenue(settings, VenueConfig(), tmp_path / "venue", gateway_port=free_port(),
+                       say=lambda _: None)
+    try:
+        yield venue.start()
+    finally:
+        venue.stop()

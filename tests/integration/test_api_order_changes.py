@@ -1,0 +1,363 @@
+"""Cancel, replace, order lists, trades, metrics and backpressure, against the gateway
+in-process with a real Redis and a real PostgreSQL (no engine: what is queued is read
+back from the streams, what is reported is written to Postgres as the writer would)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pytest
+
+from venue.config import VenueConfig
+from venue.enginepb import engine_pb2
+from venue.queue import Keys
+
+if TYPE_CHECKING:
+    from conftest import Gateway
+
+pytestmark = pytest.mark.integration
+
+VENUE = VenueConfig()
+KEYS = Keys(VENUE.name)
+BTC = VENUE.by_symbol["BTC-USD"]
+ETH = VENUE.by_symbol["ETH-USD"]
+AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+async def post_order(gateway: Gateway, key: str | None = None,
+                     **overrides: Any) -> dict[str, Any]:
+    response = await gateway.client.post("/v1/orders", headers=gateway.auth(key),
+                                         json=limit_order(**overrides))
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def limit_order(**overrides: Any) -> dict[str, Any]:
+    return {"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1.5",
+            "clientOrderId": "alice-1"} | overrides
+
+
+async def insert_order_row(db: asyncpg.Connection, *, order_id: int, account_id: int,
+                           status: str = "new", instrument_id: int = BTC.id,
+                           client_order_id: str | None = None, cum_qty: int = 0,
+                           quantity: int = 15000, price: int = 10000) -> None:
+    """An order row as the writer leaves it (prices in ticks, quantities in lots)."""
+    leaves = 0 if status in ("filled", "canceled", "rejected", "expired") else quantity - cum_qty
+    await db.execute(
+        "INSERT INTO orders (order_id, client_order_id, account_id, instrument_id, side, type, "
+        "time_in_force, post_only, price, quantity, status, cum_qty, leaves_qty, cum_notional, "
+        "reject_reason, partition, last_sequence, created_at, updated_at) VALUES "
+        "($1, $2, $3, $4, 'buy', 'limit', 'gtc', false, $5, $6, $7, $8, $9, $10, NULL, 0, "
+        "$1, $11, $11)",
+        order_id, client_order_id or f"row-{order_id}", account_id, instrument_id, price,
+        quantity, status, cum_qty, leaves, cum_qty * price, AT)
+
+
+# --- cancel ------------------------------------------------------------------------------
+
+async def test_cancel_of_a_queued_order_is_queued_behind_it_on_its_shard(
+        gateway: Gateway) -> None:
+    accepted = await post_order(gateway)
+    response = await gateway.client.delete(f"/v1/orders/{accepted['orderId']}",
+                                           headers=gateway.auth())
+    assert response.status_code == 202, response.text
+    assert response.json() == {"orderId": accepted["orderId"], "clientOrderId": "alice-1",
+                               "status": "pending_cancel"}
+    new, cancel = await gateway.commands(VENUE.shard_of(BTC))
+    assert new.WhichOneof("body") == "new_order"
+    assert cancel.cancel == engine_pb2.CancelOrder(
+        order_id=int(accepted["orderId"]), account_id=gateway.account_id,
+        instrument_id=BTC.id)
+
+
+async def test_cancel_by_client_order_id_finds_queued_and_reported_orders(
+        gateway: Gateway) -> None:
+    queued = await post_order(gateway, clientOrderId="queued-1")
+    await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id,
+                           client_order_id="rested-1", instrument_id=ETH.id)
+    for client_order_id, order_id, instrument in (("queued-1", queued["orderId"], BTC),
+                                                  ("rested-1", "9001", ETH)):
+        response = await gateway.client.delete(f"/v1/orders/by-client-id/{client_order_id}",
+                                               headers=gateway.auth())
+        assert response.status_code == 202, response.text
+        assert response.json()["orderId"] == order_id
+        last = (await gateway.commands(VENUE.shard_of(instrument)))[-1]
+        assert (last.cancel.order_id, last.cancel.instrument_id) == (int(order_id),
+                                                                      instrument.id)
+
+
+async def test_order_without_client_order_id_is_cancelled_by_its_order_id_as_client_id(
+        gateway: Gateway) -> None:
+    body = limit_order()
+    del body["clientOrderId"]
+    response = await gateway.client.post("/v1/orders", headers=gateway.auth(), json=body)
+    order_id = response.json()["orderId"]
+    cancel = await gateway.client.delete(f"/v1/orders/by-client-id/{order_id}",
+                                         headers=gateway.auth())
+    assert cancel.status_code == 202, cancel.text
+
+
+async def test_another_accounts_order_cannot_be_cancelled_or_replaced_and_reads_404(
+        gateway: Gateway) -> None:
+    queued = await post_order(gateway)
+    await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id)
+    before = await gateway.stream_lengths()
+    bob = gateway.auth(gateway.other_key)
+    for path in (f"/v1/orders/{queued['orderId']}", "/v1/orders/9001",
+                 "/v1/orders/by-client-id/alice-1", "/v1/orders/by-client-id/row-9001"):
+        cancel = await gateway.client.delete(path, headers=bob)
+        replace = await gateway.client.patch(path, headers=bob, json={"quantity": "0.5"})
+        assert (cancel.status_code, replace.status_code) == (404, 404), path
+        assert "not found" in cancel.json()["detail"]
+    assert await gateway.stream_lengths() == before
+
+
+async def test_unknown_order_is_404_and_queues_nothing(gateway: Gateway) -> None:
+    for path in ("/v1/orders/424242", "/v1/orders/by-client-id/nobody"):
+        assert (await gateway.client.delete(path, headers=gateway.auth())).status_code == 404
+    assert await gateway.stream_lengths() == [0] * VENUE.shards
+
+
+@pytest.mark.parametrize("status", ["filled", "canceled", "rejected", "expired"])
+async def test_a_done_order_is_409_and_nothing_is_queued(gateway: Gateway,
+                                                         status: str) -> None:
+    await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id,
+                           status=status)
+    cancel = await gateway.client.delete("/v1/orders/9001", headers=gateway.auth())
+    replace = await gateway.client.patch("/v1/orders/9001", headers=gateway.auth(),
+                                         json={"price": "99.00"})
+    assert (cancel.status_code, replace.status_code) == (409, 409)
+    assert status in cancel.json()["detail"]
+    assert await gateway.stream_lengths() == [0] * VENUE.shards
+
+
+async def test_cancel_and_replace_require_an_api_key(gateway: Gateway) -> None:
+    await post_order(gateway)
+    assert (await gateway.client.delete("/v1/orders/1")).status_code == 401
+    assert (await gateway.client.patch("/v1/orders/1", json={"price": "1.00"})).status_code \
+        == 401
+
+
+# --- replace -----------------------------------------------------------------------------
+
+async def test_replace_queues_the_new_terms_keeping_what_was_not_given(
+        gateway: Gateway) -> None:
+    accepted = await post_order(gateway)
+    response = await gateway.client.patch(f"/v1/orders/{accepted['orderId']}",
+                                          headers=gateway.auth(), json={"quantity": "0.5"})
+    assert response.status_code == 202, response.text
+    assert response.json() == {"orderId": accepted["orderId"], "clientOrderId": "alice-1",
+                               "status": "pending_replace"}
+    by_client_id = await gateway.client.patch("/v1/orders/by-client-id/alice-1",
+                                              headers=gateway.auth(), json={"price": "99.50"})
+    assert by_client_id.status_code == 202, by_client_id.text
+    _, smaller, cheaper = await gateway.commands(VENUE.shard_of(BTC))
+    assert smaller.replace == engine_pb2.ReplaceOrder(
+        order_id=int(accepted["orderId"]), account_id=gateway.account_id,
+        instrument_id=BTC.id, price=10000, quantity=5000)
+    # The known terms are the order's as reported or queued, not earlier replaces.
+    assert (cheaper.replace.price, cheaper.replace.quantity) == (9950, 15000)
+
+
+BAD_REPLACES = [
+    pytest.param({"price": "100.005"}, "price", "off_tick", id="price-off-tick"),
+    pytest.param({"quantity": "0.00001"}, "quantity", "off_lot", id="quantity-off-lot"),
+    pytest.param({"price": "1000000.01"}, "price", "price_out_of_band", id="price-above-band"),
+    pytest.param({"quantity": "1000.0001"}, "quantity", "quantity_too_large",
+                 id="quantity-over-max"),
+    pytest.param({"quantity": "0"}, "quantity", "not_positive", id="quantity-zero"),
+    pytest.param({"quantity": "0.2"}, "quantity", "replace_below_filled",
+                 id="quantity-below-filled"),
+    pytest.param({"price": "abc"}, "price", "decimal_parsing", id="price-not-a-number"),
+    pytest.param({"price": 99.5}, "price", "string_type", id="price-as-json-number"),
+    pytest.param({"side": "sell"}, "side", "extra_forbidden", id="unknown-field"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "kind"), BAD_REPLACES)
+async def test_bad_replace_is_422_naming_the_field_and_queues_nothing(
+        gateway: Gateway, body: dict[str, Any], field: str, kind: str) -> None:
+    # 0.3 of 1.5 filled: a new total of 0.2 is below it.
+    await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id,
+                           status="partially_filled", cum_qty=3000)
+    response = await gateway.client.patch("/v1/orders/9001", headers=gateway.auth(),
+                                          json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", field], kind)
+    assert await gateway.stream_lengths() == [0] * VENUE.shards
+
+
+async def test_replace_without_new_terms_is_422(gateway: Gateway) -> None:
+    await insert_order_row(gateway.db, order_id=9001, account_id=gateway.account_id)
+    response = await gateway.client.patch("/v1/orders/9001", headers=gateway.auth(), json={})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "nothing_to_replace"
+
+
+# --- order lists -------------------------------------------------------------------------
+
+async def test_order_list_filters_by_status_and_symbol_and_pages_newest_first(
+        gateway: Gateway) -> None:
+    statuses = {9001: "new", 9002: "filled", 9003: "partially_filled", 9004: "canceled",
+                9005: "new"}
+    for order_id, status in statuses.items():
+        await insert_order_row(gateway.db, order_id=order_id, account_id=gateway.account_id,
+                               status=status, cum_qty=3000 if status == "partially_filled"
+                               else 15000 if status == "filled" else 0,
+                               instrument_id=ETH.id if order_id == 9005 else BTC.id)
+    await insert_order_row(gateway.db, order_id=9006, account_id=gateway.other_account_id)
+
+    async def listed(**params: Any) -> dict[str, Any]:
+        response = await gateway.client.get("/v1/orders", headers=gateway.auth(),
+                                            params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def ids(page: dict[str, Any]) -> list[str]:
+        return [order["orderId"] for order in page["orders"]]
+
+    assert ids(await listed()) == ["9005", "9004", "9003", "9002", "9001"]
+    assert ids(await listed(status="open")) == ["9005", "9003", "9001"]
+    assert ids(await listed(status="open", symbol="BTC-USD")) == ["9003", "9001"]
+    assert ids(await listed(status="filled")) == ["9002"]
+    assert ids(await listed(status="canceled")) == ["9004"]
+    first = await listed(limit=2)
+    assert (ids(first), first["nextAfter"]) == (["9005", "9004"], "9004")
+    second = await listed(limit=2, after=first["nextAfter"])
+    third = await listed(limit=2, after=second["nextAfter"])
+    assert (ids(second), ids(third), third["nextAfter"]) == (["9003", "9002"], ["9001"], None)
+    order = (await listed(status="open", symbol="BTC-USD"))["orders"][0]
+    assert order | {"cumQty": "0.3000", "leavesQty": "1.2000", "price": "100.00",
+                    "status": "partially_filled"} == order
+
+
+async def test_order_list_rejects_an_unknown_symbol_or_status(gateway: Gateway) -> None:
+    for params, field in (({"symbol": "DOGE-USD"}, "symbol"), ({"status": "sleeping"},
+                                                               "status")):
+        response = await gateway.client.get("/v1/orders", headers=gateway.auth(),
+                                            params=params)
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+# --- trades ------------------------------------------------------------------------------
+
+async def test_trades_are_the_latest_first_as_decimal_strings(gateway: Gateway) -> None:
+    for trade_id, (price, quantity, side) in enumerate(
+            [(10000, 5000, "sell"), (10001, 2500, "buy"), (9999, 10000, "sell")], start=1):
+        await gateway.db.execute(
+            "INSERT INTO trades (partition, trade_id, sequence, instrument_id, price, quantity, "
+            "buy_order_id, sell_order_id, aggressor_side, engine_time) "
+            "VALUES (0, $1, $2, $3, $4, $5, 1, 2, $6, $7)",
+            trade_id, 10 * trade_id, BTC.id, price, quantity, side,
+            AT + timedelta(seconds=trade_id))
+    response = await gateway.client.get("/v1/trades/BTC-USD", headers=gateway.auth(),
+                                        params={"limit": 2})
+    assert response.status_code == 200, response.text
+    assert response.json() == [
+        {"tradeId": "3", "price": "99.99", "quantity": "1.0000", "aggressorSide": "sell",
+         "time": "2025-01-02T03:04:08Z", "sequence": 30},
+        {"tradeId": "2", "price": "100.01", "quantity": "0.2500", "aggressorSide": "buy",
+         "time": "2025-01-02T03:04:07Z", "sequence": 20}]
+    assert (await gateway.client.get("/v1/trades/ETH-USD", headers=gateway.auth())).json() == []
+    unknown = await gateway.client.get("/v1/trades/DOGE-USD", headers=gateway.auth())
+    assert unknown.status_code == 404
+    assert (await gateway.client.get("/v1/trades/BTC-USD")).status_code == 401
+
+
+async def test_book_of_an_unknown_symbol_is_404(gateway: Gateway) -> None:
+    response = await gateway.client.get("/v1/books/DOGE-USD", headers=gateway.auth())
+    assert response.status_code == 404
+    assert (await gateway.client.get("/v1/books/BTC-USD")).status_code == 401
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    wanted = {f'{key}="{value}"' for key, value in labels.items()}
+    for line in text.splitlines():
+        series, _, value = line.rpartition(" ")
+        series_name, _, series_labels = series.partition("{")
+        if series_name == name and set(filter(None, series_labels.rstrip("}").split(","))) \
+                == wanted:
+            return float(value)
+    return 0.0
+
+
+async def test_metrics_count_accepted_and_rejected_orders_and_time_requests(
+        gateway: Gateway) -> None:
+    before = (await gateway.client.get("/metrics")).text
+    await post_order(gateway, clientOrderId="m-1")
+    await post_order(gateway, clientOrderId="m-1")
+    await gateway.client.post("/v1/orders", headers=gateway.auth(),
+                              json=limit_order(price="100.005"))
+    await gateway.app.state.shard_lag.refresh()
+    response = await gateway.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    after = response.text
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("venue_orders_accepted_total", channel="http") == 1
+    assert grew("venue_orders_duplicate_total", channel="http") == 1
+    assert grew("venue_orders_rejected_total", channel="http", reason="off_tick") == 1
+    assert grew("venue_http_request_duration_seconds_count", method="POST",
+                handler="submit_order") == 3
+    assert sample(after, "venue_shard_lag", shard=str(VENUE.shard_of(BTC))) == 1
+    assert sample(after, "venue_shard_refusing", shard=str(VENUE.shard_of(BTC))) == 0
+
+
+# --- backpressure ------------------------------------------------------------------------
+
+async def test_a_shard_over_its_lag_limit_answers_429_with_retry_after_and_queues_nothing(
+        tiny_lag_limit: int, gateway: Gateway) -> None:
+    for number in range(tiny_lag_limit + 1):  # no submitter runs: every entry is lag
+        await post_order(gateway, clientOrderId=f"fill-{number}")
+    await gateway.app.state.shard_lag.refresh()
+    before = await gateway.stream_lengths()
+
+    response = await gateway.client.post("/v1/orders", headers=gateway.auth(),
+                                         json=limit_order(clientOrderId="one-too-many"))
+    assert response.status_code == 429, response.text
+    shard = VENUE.shard_of(BTC)
+    assert int(response.headers["retry-after"]) >= 1
+    body = response.json()
+    assert (body["shard"], body["retryAfter"]) == (shard, int(response.headers["retry-after"]))
+    assert f"shard {shard}" in body["detail"]
+    assert await gateway.stream_lengths() == before
+    assert await gateway.redis.get(KEYS.client_order_id(gateway.account_id,
+                                                        "one-too-many")) is None
+    # Another shard takes orders; a cancel is never refused: it only lowers risk.
+    other = await post_order(gateway, symbol="ETH-USD", clientOrderId="eth-1")
+    assert other["duplicate"] is False
+    cancel = await gateway.client.delete("/v1/orders/by-client-id/fill-0",
+                                         headers=gateway.auth())
+    assert cancel.status_code == 202
+
+    metrics = (await gateway.client.get("/metrics")).text
+    assert sample(metrics, "venue_shard_refusing", shard=str(shard)) == 1
+    assert sample(metrics, "venue_orders_rejected_total", channel="http",
+                  reason="shard_busy") >= 1
+
+
+async def test_a_shard_takes_orders_again_once_its_lag_is_back_under_the_limit(
+        tiny_lag_limit: int, gateway: Gateway) -> None:
+    for number in range(tiny_lag_limit + 1):
+        await post_order(gateway, clientOrderId=f"fill-{number}")
+    shard_lag = gateway.app.state.shard_lag
+    await shard_lag.refresh()
+    shard = VENUE.shard_of(BTC)
+    assert shard_lag.shard_refusal(shard) is not None
+    # The submitters confirm everything: the group's position is the stream's end.
+    stream = KEYS.orders(shard)
+    [(last_id, _)] = await gateway.redis.xrevrange(stream, count=1)
+    await gateway.redis.xgroup_create(stream, "submitters", id=last_id)
+    await shard_lag.refresh()
+    assert shard_lag.shard_refusal(shard) is None
+    await post_order(gateway, clientOrderId="welcome-back")

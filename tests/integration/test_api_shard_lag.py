@@ -1,0 +1,79 @@
+"""Shard lag against a real Redis, where the submitters confirm with XGROUP SETID and
+Redis cannot count the lag itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from venue.api.shard_lag import ShardLag
+from venue.config import VenueConfig
+from venue.queue import SUBMITTERS_GROUP, Keys
+
+pytestmark = pytest.mark.integration
+
+VENUE = VenueConfig(shards=1, partitions=1)
+STREAM = Keys(VENUE.name).orders(0)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def add(redis: Redis, count: int) -> list[bytes]:
+    return [await redis.xadd(STREAM, {"cmds": b"x"}) for _ in range(count)]
+
+
+async def redis_lag(redis: Redis) -> int | None:
+    [group] = await redis.xinfo_groups(STREAM)
+    return group["lag"]
+
+
+async def test_lag_is_known_when_the_confirmed_id_is_mid_stream(redis: Redis) -> None:
+    shard_lag = ShardLag(redis, VENUE, limit=5)
+    await redis.xgroup_create(STREAM, SUBMITTERS_GROUP, id="0", mkstream=True)
+    first = await add(redis, 10)
+    await shard_lag.refresh()
+    assert shard_lag.lags[0] == 10
+    second = await add(redis, 10)
+    await shard_lag.refresh()
+
+    await redis.xgroup_setid(STREAM, SUBMITTERS_GROUP, first[-1])  # as a submitter confirms
+    assert await redis_lag(redis) is None
+    await shard_lag.refresh()
+    assert shard_lag.lags[0] == 10  # a sample sits exactly at the confirmed id
+    assert shard_lag.shard_refusal(0) is not None
+
+    await redis.xgroup_setid(STREAM, SUBMITTERS_GROUP, second[-3])
+    await shard_lag.refresh()
+    assert 1 <= shard_lag.lags[0] <= 10  # between two samples: interpolated
+    await redis.xgroup_setid(STREAM, SUBMITTERS_GROUP, second[-1])
+    await shard_lag.refresh()
+    assert shard_lag.lags[0] == 0
+    assert shard_lag.shard_refusal(0) is None
+
+
+async def test_lag_older_than_every_sample_is_counted(redis: Redis) -> None:
+    await redis.xgroup_create(STREAM, SUBMITTERS_GROUP, id="0", mkstream=True)
+    ids = await add(redis, 30)
+    await redis.xgroup_setid(STREAM, SUBMITTERS_GROUP, ids[11])
+    shard_lag = ShardLag(redis, VENUE, limit=100)  # a fresh gateway: no samples yet
+    await shard_lag.refresh()
+    assert shard_lag.lags[0] == 18
+
+
+async def test_a_shard_without_stream_or_submitters_group(redis: Redis) -> None:
+    shard_lag = ShardLag(redis, VENUE, limit=2)
+    await shard_lag.refresh()
+    assert shard_lag.lags[0] == 0
+    await add(redis, 3)  # queued before any submitter created its group
+    await shard_lag.refresh()
+    assert shard_lag.lags[0] == 3
+    assert shard_lag.shard_refusal(0) is not None

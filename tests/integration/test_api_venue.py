@@ -1,0 +1,331 @@
+"""The API surface on a whole local venue (real engine, submitter, writer and gateway
+processes): cancel and replace reach the book, books and trades read what the engine
+did, and the order-entry WebSocket pushes the account's execution reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from venue.accounts import create_account
+from venue.local.venue import LocalVenue
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 30.0
+
+
+class Client:
+    """One account's HTTP client of the local venue."""
+
+    def __init__(self, http: httpx.AsyncClient, key: str) -> None:
+        self.http = http
+        self.key = key
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    async def order(self, **fields: Any) -> str:
+        body = {"symbol": "BTC-USD", "type": "limit", "timeInForce": "gtc"} | fields
+        response = await self.http.post("/v1/orders", headers=self.headers, json=body)
+        assert response.status_code == 202, response.text
+        return response.json()["orderId"]
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.http.get(path, headers=self.headers, params=params)
+
+    async def until(self, order_id: str, **expected: str) -> dict[str, Any]:
+        """The order once GET /v1/orders/{id} shows every `expected` field."""
+        deadline = time.monotonic() + WAIT_S
+        seen = None
+        while time.monotonic() < deadline:
+            response = await self.get(f"/v1/orders/{order_id}")
+            if response.status_code == 200:
+                seen = response.json()
+                if all(seen.get(field) == value for field, value in expected.items()):
+                    return seen
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"order {order_id} never showed {expected}; last seen {seen}")
+
+
+@pytest.fixture
+async def clients(local_venue: LocalVenue) -> AsyncIterator[dict[str, Client]]:
+    connection = await asyncpg.connect(local_venue.database_url)
+    try:
+        _, carol = await create_account(connection, "carol")
+    finally:
+        await connection.close()
+    keys = local_venue.keys | {"carol": carol}
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=10) as http:
+        yield {name: Client(http, key) for name, key in keys.items()}
+
+
+async def fetch(local_venue: LocalVenue, query: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(local_venue.database_url)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+# --- cancel and replace ------------------------------------------------------------------
+
+async def test_cancel_of_a_resting_order_ends_canceled_in_status_and_postgres(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    alice = clients["alice"]
+    order_id = await alice.order(side="buy", price="100.00", quantity="1.0",
+                                 clientOrderId="rest-1")
+    await alice.until(order_id, status="new")
+    response = await alice.http.delete("/v1/orders/by-client-id/rest-1", headers=alice.headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending_cancel"
+
+    canceled = await alice.until(order_id, status="canceled")
+    assert (canceled["cumQty"], canceled["leavesQty"]) == ("0.0000", "0.0000")
+    [row] = await fetch(local_venue, "SELECT status, leaves_qty FROM orders WHERE order_id = $1",
+                        int(order_id))
+    assert (row["status"], row["leaves_qty"]) == ("canceled", 0)
+    book = (await alice.get("/v1/books/BTC-USD")).json()
+    assert book["bids"] == []
+    listed = (await alice.get("/v1/orders", status="canceled")).json()["orders"]
+    assert [order["orderId"] for order in listed] == [order_id]
+
+
+async def test_replace_down_keeps_time_priority(local_venue: LocalVenue,
+                                               clients: dict[str, Client]) -> None:
+    alice, bob, carol = clients["alice"], clients["bob"], clients["carol"]
+    first = await alice.order(side="buy", price="100.00", quantity="1.0")
+    await alice.until(first, status="new")
+    second = await bob.order(side="buy", price="100.00", quantity="1.0")
+    await bob.until(second, status="new")
+
+    # Another account cannot touch it; its owner reduces it and stays first in line.
+    other = await bob.http.patch(f"/v1/orders/{first}", headers=bob.headers,
+                                 json={"quantity": "0.5"})
+    assert other.status_code == 404
+    reduced = await alice.http.patch(f"/v1/orders/{first}", headers=alice.headers,
+                                     json={"quantity": "0.5"})
+    assert reduced.status_code == 202, reduced.text
+    await alice.until(first, quantity="0.5000", leavesQty="0.5000")
+    book = (await alice.get("/v1/books/BTC-USD")).json()
+    assert book["bids"] == [{"price": "100.00", "quantity": "1.5000", "orders": 2}]
+
+    taker = await carol.order(side="sell", price="100.00", quantity="0.5")
+    await carol.until(taker, status="filled")
+    await alice.until(first, status="filled")
+    assert (await bob.until(second, status="new"))["cumQty"] == "0.0000"
+    trades = await fetch(local_venue, "SELECT buy_order_id, quantity FROM trades")
+    assert [(t["buy_order_id"], t["quantity"]) for t in trades] == [(int(first), 5000)]
+
+
+async def test_replace_to_a_new_price_loses_time_priority(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    alice, bob, carol = clients["alice"], clients["bob"], clients["carol"]
+    first = await alice.order(side="buy", price="99.00", quantity="1.0")
+    await alice.until(first, status="new")
+    second = await bob.order(side="buy", price="100.00", quantity="1.0")
+    await bob.until(second, status="new")
+    moved = await alice.http.patch(f"/v1/orders/{first}", headers=alice.headers,
+                                   json={"price": "100.00"})
+    assert moved.status_code == 202, moved.text
+    await alice.until(first, price="100.00")
+
+    taker = await carol.order(side="sell", price="100.00", quantity="1.0")
+    await carol.until(taker, status="filled")
+    await bob.until(second, status="filled")
+    assert (await alice.until(first, status="new"))["leavesQty"] == "1.0000"
+
+
+# --- books, trades, order lists ----------------------------------------------------------
+
+async def test_book_trades_and_open_orders_read_what_the_engine_did(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    alice, bob = clients["alice"], clients["bob"]
+    bids = [await alice.order(side="buy", price=price, quantity=quantity)
+            for price, quantity in (("99.00", "0.1"), ("100.00", "0.2"), ("98.00", "0.3"))]
+    asks = [await bob.order(side="sell", price=price, quantity=quantity)
+            for price, quantity in (("101.00", "0.4"), ("102.00", "0.5"))]
+    for order_id in bids:
+        await alice.until(order_id, status="new")
+    for order_id in asks:
+        await bob.until(order_id, status="new")
+
+    response = await alice.get("/v1/books/BTC-USD", depth=2)
+    assert response.status_code == 200, response.text
+    book = response.json()
+    assert book["symbol"] == "BTC-USD"
+    assert book["bids"] == [{"price": "100.00", "quantity": "0.2000", "orders": 1},
+                            {"price": "99.00", "quantity": "0.1000", "orders": 1}]
+    assert book["asks"] == [{"price": "101.00", "quantity": "0.4000", "orders": 1},
+                            {"price": "102.00", "quantity": "0.5000", "orders": 1}]
+    assert book["sequence"] >= 5
+    assert (await alice.get("/v1/books/DOGE-USD")).status_code == 404
+
+    page = (await alice.get("/v1/orders", status="open")).json()
+    assert [order["orderId"] for order in page["orders"]] == list(reversed(bids))
+    assert (await bob.get("/v1/orders", status="open")).json()["orders"][0]["orderId"] \
+        == asks[-1]
+
+    # bob's sell at 99.50 takes alice's best bid (100.00, resting: the trade's price).
+    taker = await bob.order(side="sell", price="99.50", quantity="0.2")
+    await bob.until(taker, status="filled")
+    deadline = time.monotonic() + WAIT_S
+    while not (trades := (await alice.get("/v1/trades/BTC-USD")).json()):
+        assert time.monotonic() < deadline, "the trade never reached the database"
+        await asyncio.sleep(0.05)
+    [trade] = trades
+    assert trade | {"price": "100.00", "quantity": "0.2000", "aggressorSide": "sell"} == trade
+    assert (await alice.get("/v1/books/BTC-USD", depth=1)).json()["bids"] == [
+        {"price": "99.00", "quantity": "0.1000", "orders": 1}]
+
+
+# --- the order-entry WebSocket -----------------------------------------------------------
+
+def ws_url(local_venue: LocalVenue) -> str:
+    return local_venue.gateway_url.replace("http://", "ws://") + "/v1/ws"
+
+
+@asynccontextmanager
+async def order_socket(local_venue: LocalVenue, key: str | None = None,
+                       auth_message: str | None = None) -> AsyncIterator[ClientConnection]:
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    async with connect(ws_url(local_venue), additional_headers=headers, proxy=None) as socket:
+        if auth_message is not None:
+            await socket.send(json.dumps({"type": "auth", "key": auth_message}))
+        assert (await receive(socket, "authenticated"))["type"] == "authenticated"
+        yield socket
+
+
+async def receive(socket: ClientConnection, *types: str,
+                  collect: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The next message of one of `types`; the others pass into `collect`."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            message = json.loads(await socket.recv())
+            if message["type"] in types:
+                return message
+            if collect is not None:
+                collect.append(message)
+
+
+async def reports_until(socket: ClientConnection, done, seen: list[dict[str, Any]]
+                        ) -> list[dict[str, Any]]:
+    """Read reports into `seen` until `done(seen)`."""
+    while not done(seen):
+        seen.append(await receive(socket, "report"))
+    return seen
+
+
+async def test_orders_over_the_websocket_are_acked_and_their_reports_pushed(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    async with order_socket(local_venue, key=clients["alice"].key) as socket:
+        await socket.send(json.dumps({
+            "type": "new", "requestId": 7, "symbol": "BTC-USD", "side": "buy",
+            "price": "100.00", "quantity": "0.5", "clientOrderId": "ws-1"}))
+        ack = await receive(socket, "ack", "reject")
+        assert ack | {"type": "ack", "requestId": 7, "clientOrderId": "ws-1",
+                      "status": "pending_new", "duplicate": False} == ack
+        order_id = ack["orderId"]
+        await socket.send(json.dumps({"type": "new", "symbol": "BTC-USD", "side": "buy",
+                                      "price": "100.005", "quantity": "0.5"}))
+        reject = await receive(socket, "ack", "reject")
+        assert (reject["type"], reject["field"], reject["reason"]) == \
+            ("reject", "price", "off_tick")
+
+        [new] = await reports_until(socket, lambda seen: len(seen) == 1, [])
+        assert new | {"orderId": order_id, "clientOrderId": "ws-1", "execType": "new",
+                      "orderStatus": "new", "partition": 0, "symbol": "BTC-USD",
+                      "price": "100.00", "quantity": "0.5000", "leavesQty": "0.5000",
+                      "cumQty": "0.0000", "lastPx": None} == new
+
+        bobs = await clients["bob"].order(side="sell", price="100.00", quantity="0.5")
+        [trade] = await reports_until(socket, lambda seen: len(seen) == 1, [])
+        assert trade | {"orderId": order_id, "execType": "trade", "orderStatus": "filled",
+                        "lastQty": "0.5000", "lastPx": "100.00", "cumQty": "0.5000",
+                        "leavesQty": "0.0000", "avgPx": "100"} == trade
+        assert trade["sequence"] > new["sequence"]
+        assert trade["tradeId"] is not None
+
+        # Cancel over the socket, by clientOrderId.
+        await socket.send(json.dumps({"type": "new", "symbol": "BTC-USD", "side": "buy",
+                                      "price": "90.00", "quantity": "0.1",
+                                      "clientOrderId": "ws-2"}))
+        early: list[dict[str, Any]] = []  # reports that came before the acks
+        second = (await receive(socket, "ack", collect=early))["orderId"]
+        await socket.send(json.dumps({"type": "cancel", "clientOrderId": "ws-2"}))
+        cancel_ack = await receive(socket, "ack", "reject", collect=early)
+        assert cancel_ack | {"orderId": second, "status": "pending_cancel"} == cancel_ack
+        reports = await reports_until(
+            socket, lambda seen: any(r["execType"] == "canceled" for r in seen), early)
+        assert [(r["orderId"], r["execType"]) for r in reports] == [(second, "new"),
+                                                                    (second, "canceled")]
+        # bob's order is none of alice's business: no report of it came here, and it
+        # cannot be canceled from here.
+        await socket.send(json.dumps({"type": "cancel", "orderId": bobs}))
+        refused = await receive(socket, "ack", "reject")
+        assert (refused["type"], refused["field"], refused["reason"]) == \
+            ("reject", "orderId", "unknown_order")
+
+
+async def test_a_websocket_with_a_bad_key_is_refused(local_venue: LocalVenue) -> None:
+    async with connect(ws_url(local_venue), proxy=None) as socket:
+        await socket.send(json.dumps({"type": "auth", "key": "tv_not-a-key"}))
+        refused = json.loads(await socket.recv())
+        assert (refused["type"], refused["reason"]) == ("reject", "unauthorized")
+        await socket.wait_closed()
+        assert socket.close_code == 1008
+
+
+async def test_subscribe_from_a_sequence_replays_missed_reports_exactly_once(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    alice, bob = clients["alice"], clients["bob"]
+    async with order_socket(local_venue, auth_message=alice.key) as socket:
+        first = await alice.order(side="buy", price="100.00", quantity="1.0")
+        [seen] = await reports_until(socket, lambda seen: len(seen) == 1, [])
+        assert (seen["orderId"], seen["execType"]) == (first, "new")
+    last_seen = seen["sequence"]
+
+    # While alice is away: a fill of her order, a new order of hers, and bob's orders.
+    await bob.order(side="sell", price="100.00", quantity="0.4")
+    second = await alice.order(side="buy", price="99.00", quantity="1.0")
+    await bob.order(side="sell", price="105.00", quantity="1.0")
+    await alice.until(first, status="partially_filled")
+    await alice.until(second, status="new")
+    missed = [(row["sequence"], row["order_id"], row["exec_type"]) for row in await fetch(
+        local_venue, "SELECT e.sequence, e.order_id, e.exec_type FROM executions e "
+        "JOIN orders o USING (order_id) WHERE o.account_id = "
+        "(SELECT account_id FROM accounts WHERE name = 'alice') AND e.sequence > $1 "
+        "ORDER BY e.sequence", last_seen)]
+    assert [(order, kind) for _, order, kind in missed] == [
+        (int(first), "trade"), (int(second), "new")]
+
+    async with order_socket(local_venue, key=alice.key) as socket:
+        await socket.send(json.dumps({"type": "subscribe", "partition": 0,
+                                      "fromSequence": last_seen + 1, "requestId": "resume"}))
+        replayed: list[dict[str, Any]] = []
+        subscribed = await receive(socket, "subscribed", collect=replayed)
+        assert subscribed == {"type": "subscribed", "partition": 0,
+                              "fromSequence": last_seen + 1, "requestId": "resume"}
+        assert [(r["sequence"], int(r["orderId"]), r["execType"]) for r in replayed] == missed
+
+        # Live from there on, nothing twice: the next report is the next event.
+        third = await alice.order(side="buy", price="98.00", quantity="1.0")
+        [live] = await reports_until(socket, lambda seen: len(seen) == 1, [])
+        assert (live["orderId"], live["execType"]) == (third, "new")
+        assert live["sequence"] > missed[-1][0]
+
+        # Asking again from the start replays the account's whole history once more.
+        await socket.send(json.dumps({"type": "subscribe", "partition": 0,
+                                      "fromSequence": 1}))
+        again: list[dict[str, Any]] = []
+        await receive(socket, "subscribed", collect=again)
+        sequences = [r["sequence"] for r in again]
+        assert sequences == sorted(set(sequences))
+        assert sequences[0] == seen["sequence"] and sequences[-1] == live["sequence"]
