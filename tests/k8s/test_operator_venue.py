@@ -1,0 +1,509 @@
+"""The operator against a real control plane, through KUBECONFIG only.
+
+Each test gets a namespace of its own and an operator (`python -m venue_operator
+--namespace <it>`, a subprocess, as it runs in a pod) watching only that namespace. The
+venue's Redis is external: a real redis-server on this machine (the `redis_url` fixture),
+named by a Secret, so the operator reads real consumer-group lag. Its Postgres is managed
+(a StatefulSet with a volume); a small binder in the test gives each claim a hostPath
+volume, as a cluster's provisioner would.
+
+On the kwok control plane pods go Running/Ready without running anything; on a real
+cluster the images would have to be pullable, so these tests are for the kwok plane or a
+cluster that has them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+from tradingvenue_k8s_cluster import ControlPlaneError, wait_until
+from venue.queue import SUBMITTERS_GROUP, Keys
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "crds" / "tradingvenue.io_tradingvenues.yaml"
+ENGINE_NODE_LABEL = "tradingvenue.io/engine-node"
+VENUE = "alpha"
+TARGET_PER_SUBMITTER = 10
+STABILIZATION_S = 6
+
+
+# --- harness -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crd(kube):
+    kube.run("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kube.run("wait", "--for=condition=Established", "--timeout=60s",
+             "crd/tradingvenues.tradingvenue.io")
+    wait_until("tradingvenues served",
+               lambda: kube.run("get", "tv", "-A", check=False).returncode == 0, timeout=30)
+
+
+@pytest.fixture
+def volumes(kube, namespace):
+    """Binds every pending claim in the namespace to a hostPath volume made for it."""
+    made: list[str] = []
+    stop = threading.Event()
+
+    def bind_pending() -> None:
+        claims = kube.json("get", "pvc", "-n", namespace)["items"]
+        for claim in claims:
+            if claim["status"].get("phase") != "Pending" or claim["spec"].get("volumeName"):
+                continue
+            name = f"pv-{claim['metadata']['uid']}"
+            if name in made:
+                continue
+            volume = {
+                "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+                "spec": {
+                    "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
+                    "accessModes": claim["spec"]["accessModes"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": claim["spec"].get("storageClassName") or "",
+                    "hostPath": {"path": f"/tmp/{name}"},
+                    "claimRef": {"namespace": namespace, "name": claim["metadata"]["name"]},
+                }}
+            kube.create(volume)
+            made.append(name)
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            try:
+                bind_pending()
+            except (ControlPlaneError, subprocess.TimeoutExpired, KeyError) as error:
+                print(f"volume binder: {error}")  # the next round tries again
+
+    thread = threading.Thread(target=loop, name="volume-binder", daemon=True)
+    thread.start()
+    yield made
+    stop.set()
+    thread.join(10)
+    if made:
+        kube.run("delete", "pv", *made, "--wait=false", "--ignore-not-found", check=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Operator:
+    def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
+        self.port = _free_port()
+        self.log = log
+        env = {**os.environ, "KUBECONFIG": kubeconfig,
+               "TV_OPERATOR_TICK_INTERVAL_S": "1",
+               "TV_OPERATOR_SCALE_UP_PERIOD_S": "2",
+               "TV_OPERATOR_SCALE_DOWN_PERIOD_S": "2",
+               "TV_OPERATOR_LIVENESS": f"http://127.0.0.1:{self.port}/healthz"}
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "venue_operator", "--namespace", namespace],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until("the operator's liveness endpoint", self.alive, timeout=60,
+                   checks=[self.check])
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise ControlPlaneError(f"the operator exited ({self.process.returncode}):\n"
+                                    f"{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@pytest.fixture
+def operator(kube, kubeconfig, namespace, crd, volumes, tmp_path):
+    running = Operator(namespace, kubeconfig, tmp_path / "operator.log")
+    yield running
+    # Venues go first, while the operator can still take its finalizer off them.
+    kube.run("delete", "tv", "--all", "-n", namespace, "--timeout=60s", check=False)
+    running.stop()
+    print(running.tail())  # pytest shows it when the test failed
+
+
+@pytest.fixture
+def queue_secret(kube, namespace, redis_url):
+    kube.create({"apiVersion": "v1", "kind": "Secret",
+                 "metadata": {"name": "queue", "namespace": namespace},
+                 "stringData": {"url": redis_url}})
+    return "queue"
+
+
+def venue_body(**spec_changes) -> dict:
+    spec = {
+        "shards": 4,
+        "instruments": [
+            {"symbol": "BTC-USD", "id": 1, "tickSize": "0.01", "lotSize": "0.0001",
+             "minPrice": "0.01", "maxPrice": "1000000", "maxQuantity": "1000"},
+            {"symbol": "ETH-USD", "id": 2, "tickSize": "0.01", "lotSize": "0.001",
+             "minPrice": "0.01", "maxPrice": "100000", "maxQuantity": "10000"},
+        ],
+        "engine": {"partitions": 2, "cpus": 2, "memory": "1Gi",
+                   "hugepages": {"size": "2Mi", "amount": "64Mi"},
+                   "journal": {"size": "1Gi"}},
+        "gateway": {"replicas": 2},
+        "submitters": {"min": 1, "max": 4, "targetQueueDepth": TARGET_PER_SUBMITTER,
+                       "scaleDownStabilizationSeconds": STABILIZATION_S},
+        "redis": {"mode": "External", "external": {"urlSecret": {"name": "queue"}}},
+        "postgres": {"mode": "Managed", "storage": {"size": "1Gi"}},
+        "volumeRetention": "Delete",
+    }
+    spec.update(spec_changes)
+    return {"apiVersion": "tradingvenue.io/v1alpha1", "kind": "TradingVenue",
+            "metadata": {"name": VENUE}, "spec": spec}
+
+
+def get(kube, namespace, *what):
+    proc = kube.run("get", *what, "-n", namespace, "-o", "json", check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def conditions_of(venue: dict | None) -> dict[str, dict]:
+    return {c["type"]: c for c in ((venue or {}).get("status") or {}).get("conditions", [])}
+
+
+def wait_ready(kube, namespace, operator, timeout=120) -> dict:
+    def ready():
+        venue = get(kube, namespace, "tv", VENUE)
+        if conditions_of(venue).get("Ready", {}).get("status") == "True":
+            return venue
+        return None
+    return wait_until(f"venue {VENUE} Ready", ready, timeout=timeout, checks=[operator.check])
+
+
+def events_of(kube, namespace) -> list[dict]:
+    return kube.json("get", "events", "-n", namespace,
+                     "--field-selector", f"involvedObject.kind=TradingVenue,involvedObject.name={VENUE}")["items"]
+
+
+@pytest.fixture
+def venue(kube, namespace, operator, queue_secret):
+    kube.apply(venue_body(), namespace=namespace)
+    return wait_ready(kube, namespace, operator)
+
+
+# --- a venue applied ------------------------------------------------------------------
+
+
+def test_a_venue_applied_builds_every_child(kube, namespace, venue):
+    names = {(o["kind"], o["metadata"]["name"]) for o in kube.json(
+        "get", "deploy,sts,svc,cm,secret,sa,pdb,netpol", "-n", namespace,
+        "-l", f"tradingvenue.io/venue={VENUE}")["items"]}
+    assert names == {
+        ("Deployment", "alpha-gateway"), ("Deployment", "alpha-submitter"),
+        ("Deployment", "alpha-writer"),
+        ("StatefulSet", "alpha-engine-0"), ("StatefulSet", "alpha-engine-1"),
+        ("StatefulSet", "alpha-postgres"),
+        ("Service", "alpha-engine-0"), ("Service", "alpha-engine-1"),
+        ("Service", "alpha-gateway"), ("Service", "alpha-postgres"),
+        ("ConfigMap", "alpha-config"),
+        ("Secret", "alpha-postgres"), ("Secret", "alpha-api-key"),
+        ("ServiceAccount", "alpha-gateway"), ("ServiceAccount", "alpha-submitter"),
+        ("ServiceAccount", "alpha-writer"), ("ServiceAccount", "alpha-engine"),
+        ("ServiceAccount", "alpha-postgres"),
+        ("PodDisruptionBudget", "alpha-gateway"),
+        ("NetworkPolicy", "alpha-engine"), ("NetworkPolicy", "alpha-postgres"),
+    }
+    # Owned by the venue, so deleting it deletes them.
+    gateway = get(kube, namespace, "deploy", "alpha-gateway")
+    [owner] = gateway["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("TradingVenue", VENUE,
+                                                            venue["metadata"]["uid"])
+    # The venue's config, from the spec.
+    config = json.loads(get(kube, namespace, "cm", "alpha-config")["data"]["venue.json"])
+    assert [i["symbol"] for i in config["instruments"]] == ["BTC-USD", "ETH-USD"]
+    assert (config["shards"], config["partitions"]) == (4, 2)
+    # Every pod reads the external Redis from the named Secret.
+    env = {e["name"]: e for e in
+           gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "queue", "key": "url"}
+
+
+def test_engine_pods_are_guaranteed_and_only_on_engine_nodes(kube, namespace, venue,
+                                                              engine_nodes):
+    pods = kube.json("get", "pods", "-n", namespace,
+                     "-l", "app.kubernetes.io/component=engine")["items"]
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["spec"]["nodeName"] in engine_nodes
+        assert pod["status"]["qosClass"] == "Guaranteed"
+        [container] = pod["spec"]["containers"]
+        assert container["resources"]["limits"] == container["resources"]["requests"]
+        assert container["resources"]["limits"]["hugepages-2Mi"] == "64Mi"
+        assert container["args"][container["args"].index("--cpus") + 1] == "auto"
+    # The two partitions spread over the two engine nodes.
+    assert len({p["spec"]["nodeName"] for p in pods}) == min(2, len(engine_nodes))
+
+
+def test_the_venue_reaches_ready_with_its_conditions(kube, namespace, venue):
+    conditions = conditions_of(venue)
+    for kind in ("Ready", "EngineReady", "GatewayReady", "QueueReady", "DatabaseReady"):
+        assert conditions[kind]["status"] == "True", conditions[kind]
+        assert conditions[kind]["observedGeneration"] == venue["metadata"]["generation"]
+    assert conditions["Scaling"]["status"] == "False"
+    status = venue["status"]
+    assert status["phase"] == "Ready"
+    assert status["observedGeneration"] == venue["metadata"]["generation"]
+    assert status["queueDepth"] == 0
+    assert status["submitters"]["desired"] == 1
+    assert status["endpoints"]["gateway"] == f"http://alpha-gateway.{namespace}.svc:8000"
+    # kopf's bookkeeping is in our annotations, never in status.
+    assert set(status) <= {"conditions", "phase", "observedGeneration", "queueDepth",
+                           "submitters", "endpoints"}
+    assert any(k.startswith("tradingvenue.io/") for k in venue["metadata"]["annotations"])
+    # `kubectl get tv` prints the printer columns.
+    table = kube.run("get", "tv", "-n", namespace).stdout.splitlines()
+    assert table[0].split()[:6] == ["NAME", "READY", "PHASE", "SUBMITTERS", "QUEUE", "DEPTH"]
+    assert table[1].split()[:5] == [VENUE, "True", "Ready", "1", "0"]
+    reasons = {e["reason"] for e in events_of(kube, namespace)}
+    assert "Created" in reasons
+
+
+def test_an_invalid_band_is_reported_not_built(kube, namespace, operator, queue_secret):
+    body = venue_body()
+    body["spec"]["instruments"][0]["minPrice"] = "0.015"  # off the 0.01 tick: CEL can't tell
+    kube.apply(body, namespace=namespace)
+
+    def invalid():
+        venue = get(kube, namespace, "tv", VENUE)
+        return venue if (venue.get("status") or {}).get("phase") == "Invalid" else None
+
+    venue = wait_until("phase Invalid", invalid, timeout=60, checks=[operator.check])
+    ready = conditions_of(venue)["Ready"]
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert "min_price" in ready["message"]
+    assert get(kube, namespace, "deploy", "alpha-gateway") is None
+    assert "InvalidSpec" in {e["reason"] for e in events_of(kube, namespace)}
+
+
+# --- what the operator keeps ------------------------------------------------------------
+
+
+def test_a_child_edited_by_hand_is_put_back(kube, namespace, venue, operator):
+    kube.run("patch", "deploy", "alpha-gateway", "-n", namespace, "--type=json", "-p",
+             json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+                          "value": "evil:latest"}]))
+
+    def restored():
+        gateway = get(kube, namespace, "deploy", "alpha-gateway")
+        return gateway["spec"]["template"]["spec"]["containers"][0]["image"] == \
+            "ghcr.io/tradingvenue/venue:0.1.0"
+
+    wait_until("the gateway's image put back", restored, timeout=60, checks=[operator.check])
+    kube.run("patch", "deploy", "alpha-submitter", "-n", namespace, "--type=merge",
+             "-p", json.dumps({"spec": {"replicas": 3}}))
+    wait_until("the submitters' replicas put back",
+               lambda: get(kube, namespace, "deploy", "alpha-submitter")["spec"]["replicas"] == 1,
+               timeout=60, checks=[operator.check])
+    assert "Restored" in {e["reason"] for e in events_of(kube, namespace)}
+
+
+def test_a_child_deleted_by_hand_is_made_again(kube, namespace, venue, operator):
+    old_uid = get(kube, namespace, "svc", "alpha-engine-1")["metadata"]["uid"]
+    kube.run("delete", "svc", "alpha-engine-1", "-n", namespace)
+    kube.run("delete", "cm", "alpha-config", "-n", namespace)
+
+    def back():
+        service = get(kube, namespace, "svc", "alpha-engine-1")
+        return (service and service["metadata"]["uid"] != old_uid
+                and get(kube, namespace, "cm", "alpha-config"))
+
+    wait_until("the Service and ConfigMap made again", back, timeout=60, checks=[operator.check])
+
+
+def test_a_generated_secret_is_never_overwritten(kube, namespace, venue, operator):
+    before = get(kube, namespace, "secret", "alpha-postgres")["data"]
+    # A spec change makes the operator reconcile everything again.
+    kube.run("patch", "tv", VENUE, "-n", namespace, "--type=merge",
+             "-p", json.dumps({"spec": {"writer": {"replicas": 2}}}))
+    wait_until("the writer scaled by the spec",
+               lambda: get(kube, namespace, "deploy", "alpha-writer")["spec"]["replicas"] == 2,
+               timeout=60, checks=[operator.check])
+    assert get(kube, namespace, "secret", "alpha-postgres")["data"] == before
+
+
+def test_a_spec_change_rolls_out(kube, namespace, venue, operator):
+    gateway = get(kube, namespace, "deploy", "alpha-gateway")
+    checksum = gateway["spec"]["template"]["metadata"]["annotations"][
+        "tradingvenue.io/config-checksum"]
+    body = venue_body(gateway={"replicas": 3})
+    body["spec"]["instruments"].append(
+        {"symbol": "SOL-USD", "id": 3, "tickSize": "0.001", "lotSize": "0.01",
+         "minPrice": "0.001", "maxPrice": "10000", "maxQuantity": "100000"})
+    kube.apply(body, namespace=namespace)
+
+    def rolled():
+        gateway = get(kube, namespace, "deploy", "alpha-gateway")
+        annotations = gateway["spec"]["template"]["metadata"]["annotations"]
+        return (gateway["spec"]["replicas"] == 3
+                and annotations["tradingvenue.io/config-checksum"] != checksum)
+
+    wait_until("the gateway rolled with the new config", rolled, timeout=60,
+               checks=[operator.check])
+    config = json.loads(get(kube, namespace, "cm", "alpha-config")["data"]["venue.json"])
+    assert "SOL-USD" in [i["symbol"] for i in config["instruments"]]
+    # SOL-USD (id 3) is on shard 3, partition 1: that engine gets it in its arguments.
+    engine = get(kube, namespace, "sts", "alpha-engine-1")
+    assert "3:1:10000000" in engine["spec"]["template"]["spec"]["containers"][0]["args"]
+    venue = wait_ready(kube, namespace, operator)
+    assert venue["status"]["observedGeneration"] == venue["metadata"]["generation"]
+
+
+def test_deleting_the_venue_removes_everything_it_owned(kube, namespace, venue, operator):
+    kube.run("delete", "tv", VENUE, "-n", namespace, "--timeout=60s")
+
+    def gone():
+        left = kube.json("get", "deploy,sts,svc,cm,secret,sa,pdb,netpol,pvc", "-n", namespace,
+                         "-l", f"tradingvenue.io/venue={VENUE}")["items"]
+        claims = kube.json("get", "pvc", "-n", namespace)["items"]
+        return not left and not claims
+
+    wait_until("the venue's children garbage-collected", gone, timeout=120)
+
+
+# --- autoscaling end to end -------------------------------------------------------------
+
+
+def test_submitters_follow_the_queue_up_and_down_without_flapping(kube, namespace, venue,
+                                                                   operator, redis_url):
+    queue = redis.Redis.from_url(redis_url)
+    stream = Keys(VENUE).orders(1)
+    seen: list[int] = []
+
+    def replicas() -> int:
+        value = get(kube, namespace, "deploy", "alpha-submitter")["spec"]["replicas"]
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        return value
+
+    # 35 orders waiting at 10 per submitter: 4 submitters, at once.
+    for n in range(35):
+        queue.xadd(stream, {"cmd": b"order-%d" % n})
+    wait_until("4 submitters", lambda: replicas() == 4, timeout=60, interval=0.3,
+               checks=[operator.check])
+    status = get(kube, namespace, "tv", VENUE)["status"]
+    assert status["queueDepth"] == 35
+    assert status["submitters"]["desired"] == 4
+    assert status["submitters"]["reason"] in ("ScaledUp", "AtTarget")
+
+    # The submitters' group reads and acknowledges everything: the queue drains.
+    queue.xgroup_create(stream, SUBMITTERS_GROUP, id="0")
+    for _, entries in queue.xreadgroup(SUBMITTERS_GROUP, "test", {stream: ">"}, count=100):
+        queue.xack(stream, SUBMITTERS_GROUP, *[entry_id for entry_id, _ in entries])
+
+    def stabilizing():
+        replicas()
+        return get(kube, namespace, "tv", VENUE)["status"]["submitters"]["reason"] == \
+            "StabilizingDown"
+
+    wait_until("the autoscaler holding while the queue stays low", stabilizing, timeout=30,
+               interval=0.3, checks=[operator.check])
+    assert replicas() == 4  # not yet: the window has not passed
+    wait_until("back to 1 submitter", lambda: replicas() == 1, timeout=120, interval=0.3,
+               checks=[operator.check])
+    # Up once, then down one at a time: never back up, never skipping the damping.
+    assert seen == [1, 4, 3, 2, 1]
+    status = get(kube, namespace, "tv", VENUE)["status"]
+    assert status["queueDepth"] == 0
+    reasons = [e["reason"] for e in events_of(kube, namespace)]
+    assert "ScaledUp" in reasons and "ScaledDown" in reasons and "StabilizingDown" in reasons
+
+
+def test_paused_autoscaling_holds_the_submitters(kube, namespace, venue, operator, redis_url):
+    kube.run("annotate", "tv", VENUE, "-n", namespace, "tradingvenue.io/autoscaling-paused=true")
+    wait_until("paused", lambda: get(kube, namespace, "tv", VENUE)["status"]["submitters"]
+               ["reason"] == "Paused", timeout=30, checks=[operator.check])
+    queue = redis.Redis.from_url(redis_url)
+    for n in range(35):
+        queue.xadd(Keys(VENUE).orders(2), {"cmd": b"%d" % n})
+    wait_until("the depth seen", lambda: get(kube, namespace, "tv", VENUE)["status"]
+               ["queueDepth"] == 35, timeout=30, checks=[operator.check])
+    assert get(kube, namespace, "deploy", "alpha-submitter")["spec"]["replicas"] == 1
+
+
+def test_an_unreachable_queue_holds_the_submitters(kube, namespace, venue, operator,
+                                                   redis_server):
+    redis_server.stop()
+
+    def held():
+        venue = get(kube, namespace, "tv", VENUE)
+        return (venue["status"]["submitters"]["reason"] == "QueueUnreachable"
+                and conditions_of(venue)["QueueReady"]["status"] == "False")
+
+    wait_until("the queue unreachable", held, timeout=30, checks=[operator.check])
+    time.sleep(2)  # a few more ticks: still holding, not scaling to anything
+    assert get(kube, namespace, "deploy", "alpha-submitter")["spec"]["replicas"] == 1
+    assert conditions_of(get(kube, namespace, "tv", VENUE))["Ready"]["status"] == "False"
+
+
+# --- the chart's RBAC is enough ---------------------------------------------------------
+
+
+def _service_account_kubeconfig(kube, namespace: str, account: str, path: Path) -> str:
+    token = kube.run("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    admin = kube.json("config", "view", "--raw", "--minify")
+    cluster = admin["clusters"][0]["cluster"]
+    path.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "c", "user": account}}],
+    }))
+    return str(path)
+
+
+def test_the_charts_rbac_is_all_the_operator_needs(kube, kubectl, namespace, crd, volumes,
+                                                   queue_secret, tmp_path):
+    helm = str(Path(kubectl).with_name("helm"))
+    release = f"rbac-{namespace[-6:]}"
+    rendered = subprocess.run(
+        [helm, "template", release, str(ROOT / "charts" / "tradingvenue"), "-n", namespace,
+         "--set", f"watchNamespaces={{{namespace}}}",
+         "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml",
+         "--show-only", "templates/rbac-cluster-scope.yaml"],
+        check=True, stdout=subprocess.PIPE, text=True).stdout
+    kube.run("apply", "-n", namespace, "-f", "-", input=rendered)
+    account = f"{release}-tradingvenue-operator"
+    try:
+        config = _service_account_kubeconfig(kube, namespace, account, tmp_path / "sa.kubeconfig")
+        operator = Operator(namespace, config, tmp_path / "operator.log")
+        try:
+            kube.apply(venue_body(), namespace=namespace)
+            venue = wait_ready(kube, namespace, operator)
+            assert conditions_of(venue)["QueueReady"]["status"] == "True"
+            assert "Forbidden" not in operator.log.read_text()
+            kube.run("delete", "tv", VENUE, "-n", namespace, "--timeout=60s")
+        finally:
+            operator.stop()
+            print(operator.tail())
+    finally:
+        kube.run("delete", "clusterrole,clusterrolebinding", account, f"{account}-cluster-scope",
+                 "--ignore-not-found", check=False)
