@@ -1,0 +1,74 @@
+"""The order gateway: Deployment, Service and PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from venue_operator.render.labels import Venue, child_name, metadata, selector
+from venue_operator.render.python_pod import migrate_container, pod_template, venue_container
+
+COMPONENT = "gateway"
+PORT = 8000
+
+
+def gateway_name(venue: Venue) -> str:
+    return child_name(venue, COMPONENT)
+
+
+def gateway_deployment(venue: Venue) -> dict[str, Any]:
+    spec = venue["spec"]["gateway"]
+    container = venue_container(
+        venue, COMPONENT, ["gateway", "--host", "0.0.0.0", "--port", str(PORT)],
+        database=True, resources=spec["resources"],
+        ports=[{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        livenessProbe={"httpGet": {"path": "/healthz", "port": "http"},
+                       "periodSeconds": 10, "failureThreshold": 3},
+        # /readyz checks Redis and Postgres: a gateway that cannot queue takes no orders.
+        readinessProbe={"httpGet": {"path": "/readyz", "port": "http"},
+                        "periodSeconds": 5, "failureThreshold": 2},
+    )
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(venue, gateway_name(venue), COMPONENT),
+        "spec": {
+            "replicas": spec["replicas"],
+            "selector": {"matchLabels": selector(venue, COMPONENT)},
+            # Never fewer ready gateways than asked for while rolling.
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": pod_template(venue, COMPONENT, [container],
+                                     init_containers=[migrate_container(venue)]),
+        },
+    }
+
+
+def gateway_service(venue: Venue) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(venue, gateway_name(venue), COMPONENT),
+        "spec": {
+            "type": venue["spec"]["gateway"]["serviceType"],
+            "selector": selector(venue, COMPONENT),
+            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def gateway_disruption_budget(venue: Venue) -> dict[str, Any]:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(venue, gateway_name(venue), COMPONENT),
+        "spec": {
+            # One gateway at a time may be drained; with one replica, the drain waits for a
+            # surge replacement rather than leaving the venue without a gateway.
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector(venue, COMPONENT)},
+        },
+    }
+
+
+def gateway_endpoint(venue: Venue) -> str:
+    return f"http://{gateway_name(venue)}.{venue['metadata']['namespace']}.svc:{PORT}"

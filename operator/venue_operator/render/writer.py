@@ -1,0 +1,32 @@
+"""The database writer: one Deployment that copies engine reports into Postgres."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from venue_operator.render.labels import Venue, child_name, metadata, selector
+from venue_operator.render.python_pod import migrate_container, pod_template, venue_container
+
+COMPONENT = "writer"
+
+
+def writer_name(venue: Venue) -> str:
+    return child_name(venue, COMPONENT)
+
+
+def writer_deployment(venue: Venue) -> dict[str, Any]:
+    spec = venue["spec"]["writer"]
+    container = venue_container(venue, COMPONENT, ["writer"], database=True,
+                                resources=spec["resources"])
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(venue, writer_name(venue), COMPONENT),
+        "spec": {
+            "replicas": spec["replicas"],
+            "selector": {"matchLabels": selector(venue, COMPONENT)},
+            "template": pod_template(venue, COMPONENT, [container],
+                                     init_containers=[migrate_container(venue)],
+                                     termination_grace_seconds=60),
+        },
+    }

@@ -1,0 +1,19 @@
+"""The operator's own settings, read once from its environment (TV_OPERATOR_*)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TV_OPERATOR_", extra="ignore")
+
+    # How often each venue's queue depth is read, the autoscaler decides and status is
+    # refreshed. HPA's own period; tests shorten it.
+    tick_interval_s: float = Field(default=15.0, gt=0)
+    # Rate limits of the autoscaler: +100% or +4 per up period, -1 per down period.
+    scale_up_period_s: float = Field(default=15.0, ge=0)
+    scale_down_period_s: float = Field(default=60.0, ge=0)
+    # kopf's liveness endpoint (GET answers 200 while the operator's tasks are alive).
+    liveness: str = "http://0.0.0.0:8080/healthz"

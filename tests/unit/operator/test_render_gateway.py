@@ -1,0 +1,88 @@
+"""Gateway Deployment, Service and PodDisruptionBudget."""
+
+from __future__ import annotations
+
+from venue_operator.render.gateway import (
+    gateway_deployment,
+    gateway_disruption_budget,
+    gateway_service,
+)
+
+
+def _env(container):
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_runs_venue_gateway_with_probes(venue):
+    deployment = gateway_deployment(venue)
+    assert deployment["spec"]["replicas"] == 2
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "ghcr.io/tradingvenue/venue:0.1.0"
+    assert container["command"] == ["venue"]
+    assert container["args"] == ["gateway", "--host", "0.0.0.0", "--port", "8000"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_reads_config_engines_redis_and_database_from_the_venue(venue):
+    [container] = gateway_deployment(venue)["spec"]["template"]["spec"]["containers"]
+    env = _env(container)
+    assert env["VENUE_CONFIG"]["value"] == "/etc/venue/venue.json"
+    assert env["VENUE_ENGINES"]["value"] == "demo-engine-0:50051"
+    assert env["VENUE_INSTANCE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "demo-redis", "key": "url"}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "demo-postgres",
+                                                                "key": "url"}
+    assert {"name": "venue-config", "mountPath": "/etc/venue", "readOnly": True} in \
+        container["volumeMounts"]
+
+
+def test_migrates_the_database_before_it_starts(venue):
+    [init] = gateway_deployment(venue)["spec"]["template"]["spec"]["initContainers"]
+    assert init["args"] == ["migrate"]
+    assert "DATABASE_URL" in _env(init)
+
+
+def test_external_redis_and_postgres_are_read_from_their_secrets(venue_with):
+    venue = venue_with({"redis": {"mode": "External",
+                                  "external": {"urlSecret": {"name": "queue", "key": "dsn"}}},
+                        "postgres": {"mode": "External",
+                                     "external": {"urlSecret": {"name": "db"}}}})
+    env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "queue", "key": "dsn"}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "url"}
+
+
+def test_telemetry_goes_to_the_otlp_endpoint_when_given(venue, venue_with):
+    env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
+    assert env["OTEL_TRACES_EXPORTER"]["value"] == "none"
+    traced = venue_with({"telemetry": {"otlpEndpoint": "http://collector:4317",
+                                       "samplingRatio": 0.25}})
+    env = _env(gateway_deployment(traced)["spec"]["template"]["spec"]["containers"][0])
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://collector:4317"
+    assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.25"
+    assert env["OTEL_SERVICE_NAME"]["value"] == "venue-gateway"
+
+
+def test_a_config_change_changes_the_pod_template(venue, venue_with):
+    before = gateway_deployment(venue)["spec"]["template"]["metadata"]["annotations"]
+    instruments = venue["spec"]["instruments"] + [{
+        "symbol": "SOL-USD", "id": 7, "tickSize": "0.001", "lotSize": "0.01",
+        "minPrice": "0.001", "maxPrice": "10000", "maxQuantity": "100000"}]
+    after = gateway_deployment(venue_with({"instruments": instruments}))
+    after = after["spec"]["template"]["metadata"]["annotations"]
+    assert before["tradingvenue.io/config-checksum"] != after["tradingvenue.io/config-checksum"]
+    # The same spec renders the same checksum: no needless rollouts.
+    assert gateway_deployment(venue)["spec"]["template"]["metadata"]["annotations"] == before
+
+
+def test_service_and_disruption_budget_select_the_gateway_pods(venue):
+    deployment = gateway_deployment(venue)
+    pods = deployment["spec"]["template"]["metadata"]["labels"]
+    service = gateway_service(venue)
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"].items() <= pods.items()
+    assert service["spec"]["ports"][0]["port"] == 8000
+    budget = gateway_disruption_budget(venue)
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pods.items()

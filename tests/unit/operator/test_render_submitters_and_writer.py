@@ -1,0 +1,32 @@
+"""Submitter and writer Deployments."""
+
+from __future__ import annotations
+
+from venue_operator.render.submitters import submitter_deployment
+from venue_operator.render.writer import writer_deployment
+
+
+def test_submitters_take_their_replicas_from_the_autoscaler(venue):
+    deployment = submitter_deployment(venue, replicas=3)
+    assert deployment["metadata"]["name"] == "demo-submitter"
+    assert deployment["spec"]["replicas"] == 3
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["submitter"]
+    env = {e["name"] for e in container["env"]}
+    assert {"REDIS_URL", "VENUE_ENGINES", "VENUE_CONFIG", "VENUE_INSTANCE"} <= env
+    assert "DATABASE_URL" not in env  # a submitter never touches Postgres
+
+
+def test_submitters_get_time_to_finish_their_batch(venue):
+    pod = submitter_deployment(venue, 1)["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 60
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_writer_migrates_then_writes(venue):
+    deployment = writer_deployment(venue)
+    assert deployment["spec"]["replicas"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["args"] == ["migrate"]
+    assert pod["containers"][0]["args"] == ["writer"]
+    assert {"REDIS_URL", "DATABASE_URL"} <= {e["name"] for e in pod["containers"][0]["env"]}
