@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libpr
 	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
 	postgresql-client openssl
 
-.PHONY: run test test-engine test-python deps system engine proto clean
+.PHONY: run test test-engine test-python fuzz deps system engine proto clean
 
 run: deps
 	$(VENV)/bin/venue up
@@ -24,6 +24,11 @@ test-engine: engine
 
 test-python: $(VENV)/.installed $(STUBS)
 	$(PY) -m pytest
+
+# The engine's property test against its reference model, long: 20M commands a case.
+fuzz: engine
+	VENUE_FUZZ_COMMANDS=$${VENUE_FUZZ_COMMANDS:-20000000} ctest --test-dir $(BUILD) -L fuzz \
+	  --output-on-failure
 
 deps: system $(VENV)/.installed $(STUBS) engine
 
