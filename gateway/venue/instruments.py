@@ -7,7 +7,7 @@ and lots. A value off the instrument's grid is an error, never rounded.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -63,14 +63,18 @@ def _plain_units(text: str, step: Decimal) -> int | None:
     if not (whole.isascii() and whole.isdigit()) or (
             fraction and not (fraction.isascii() and fraction.isdigit())):
         return None
-    sign, digits, exponent = step.as_tuple()
-    places = -exponent
+    places, mantissa = _grid(step)
     if places < 0 or len(fraction) > places:
         return None
-    mantissa = int("".join(map(str, digits)))
-    scaled = int(whole + fraction.ljust(places, "0"))
-    units, remainder = divmod(scaled, mantissa)
+    units, remainder = divmod(int(whole + fraction.ljust(places, "0")), mantissa)
     return units if remainder == 0 else None
+
+
+@lru_cache(maxsize=256)
+def _grid(step: Decimal) -> tuple[int, int]:
+    """A step as (decimal places, integer mantissa): 0.05 is (2, 5)."""
+    _, digits, exponent = step.as_tuple()
+    return -exponent, int("".join(map(str, digits)))
 
 
 def from_units(units: int, step: Decimal) -> str:

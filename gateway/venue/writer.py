@@ -89,7 +89,7 @@ class Rows:
     def __init__(self) -> None:
         self.executions: list[tuple] = []
         self.trades: list[tuple] = []
-        self._orders: dict[int, list] = {}
+        self._orders: dict[int, tuple] = {}
         self.covered: list[tuple[int, int, int]] = []  # (partition, first, last)
         self.heads: dict[int, int] = {}  # partition -> highest sequence it has assigned
 
@@ -99,7 +99,7 @@ class Rows:
 
     @property
     def orders(self) -> list[tuple]:
-        return [tuple(row) for row in self._orders.values()]
+        return list(self._orders.values())
 
     def add(self, batch: pb.ReportBatch) -> None:
         partition = batch.partition
@@ -108,9 +108,14 @@ class Rows:
                                  batch.events[-1].sequence))
         if batch.next_sequence:
             self.heads[partition] = max(self.heads.get(partition, 0), batch.next_sequence - 1)
+        stamp, at = None, None
         for event in batch.events:
             kind = event.WhichOneof("body")
-            at = _time(event.timestamp_ns)
+            if kind == "level":
+                continue  # market data: for subscribers, not for the database
+            if event.timestamp_ns != stamp:  # the events of one command share their time
+                stamp = event.timestamp_ns
+                at = _time(stamp)
             if kind == "report":
                 self._report(partition, event.sequence, at, event.report)
             elif kind == "trade":
@@ -131,12 +136,12 @@ class Rows:
         if known is not None and known[16] > sequence:
             return
         created = known[17] if known is not None else at
-        self._orders[r.order_id] = [
+        self._orders[r.order_id] = (
             r.order_id, r.client_order_id, r.account_id, r.instrument_id,
             SIDE_WORDS.get(r.side, "buy"), ORDER_TYPE_WORDS.get(r.type, "limit"),
             TIME_IN_FORCE_WORDS.get(r.time_in_force, "gtc"), r.post_only, r.price, r.quantity,
             status, r.cum_qty, r.leaves_qty, r.cum_notional, reason, partition, sequence,
-            created, at]
+            created, at)
 
 
 async def write_rows(connection: asyncpg.Connection, rows: Rows,
