@@ -229,6 +229,8 @@ class Submitter:
                     # Given back between batches: the pump drops the shard's cursor
                     # when it no longer sees it held.
                     await self.leases.release(shard)
-            except (ConnectionError, OSError) as error:
-                log.warning("redis unreachable while renewing leases: %s", error)
+            except (RedisError, OSError) as error:
+                # Keep trying: a submitter that stopped leasing would leave the shards
+                # it lost meanwhile to nobody.
+                log.warning("redis unreachable while renewing leases: %r", error)
             await asyncio.sleep(self.settings.lease_ms / 3000)

@@ -200,9 +200,11 @@ class Writer:
                                      for p in range(self.venue.partitions)}
                     await self._drain(connection, stop)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                        RedisError) as error:
+                        asyncpg.InternalClientError, RedisError) as error:
                     # Nothing was acknowledged for what did not commit: it is read again.
-                    log.warning("writer interrupted (%s); resuming", error)
+                    # (InternalClientError: a connection left mid-operation when its
+                    # server died; a new connection starts clean.)
+                    log.warning("writer interrupted (%r); resuming", error)
                     await asyncio.sleep(0.5)
                 finally:
                     if not connection.is_closed():

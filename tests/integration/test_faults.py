@@ -117,6 +117,14 @@ def kill_and_restart(venue: LocalVenue, part: str) -> None:
         venue.children[part].start()
 
 
+def log_tails(venue: LocalVenue, lines: int = 12) -> str:
+    """The last lines of every part's log: what a failed audit is read with."""
+    logs = sorted((venue.data_dir / "logs").glob("*.log")) + sorted(
+        venue.data_dir.glob("engine-*/*.log"))
+    return "\n".join(f"--- {log.name}\n" + "\n".join(
+        log.read_text(errors="replace").splitlines()[-lines:]) for log in logs)
+
+
 @pytest.mark.parametrize("part", ["submitter-0", "writer", "engine", "redis", "postgres"])
 def test_a_part_killed_mid_load_loses_nothing(venue: LocalVenue, part: str):
     client = Client(venue)
@@ -134,7 +142,7 @@ def test_a_part_killed_mid_load_loses_nothing(venue: LocalVenue, part: str):
         client.join(timeout=30)
 
     audit = asyncio.run(audit_orders(venue.database_url, sorted(client.accepted), settle_s=60))
-    assert audit["lost"] == 0, audit
+    assert audit["lost"] == 0, (audit, log_tails(venue))
     assert audit["duplicated"] == 0, audit
     assert audit["persisted_orders"] == len(client.accepted), audit
     assert audit["unbalanced_instruments"] == 0, audit

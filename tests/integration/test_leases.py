@@ -52,3 +52,25 @@ async def test_a_lost_lease_is_not_renewed(redis_url):
     assert await a.refresh(4) == {1, 2, 3}
     assert await redis.get(Keys("t").lease(0)) == b"someone-else"
     await redis.aclose()
+
+
+async def test_a_submitter_keeps_leasing_through_a_redis_outage(redis_server):
+    from venue.config import Settings
+    from venue.submitter import Submitter
+
+    submitter = Submitter(Settings(redis_url=redis_server.url, lease_ms=600))
+    stop = asyncio.Event()
+    leasing = asyncio.create_task(submitter._keep_leases(stop))
+    try:
+        await asyncio.sleep(0.3)
+        assert submitter.held == {0, 1, 2, 3}
+        redis_server.kill()
+        await asyncio.sleep(1.0)  # its leases run out meanwhile
+        redis_server.start()
+        await asyncio.sleep(1.0)
+        assert not leasing.done()
+        assert submitter.held == {0, 1, 2, 3}
+    finally:
+        stop.set()
+        await leasing
+        await submitter.redis.aclose()
