@@ -112,3 +112,19 @@ def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
         assert again.status_code == 200 and again.json()["clientOrderId"] == "resume-me"
     finally:
         stop_venue(process)
+
+
+def test_a_killed_venue_up_takes_its_parts_with_it(data_dir: Path):
+    process, _, _ = start_venue(data_dir, free_port())
+    children = descendants(process.pid)
+    assert len(children) >= 5
+    process.kill()  # SIGKILL: venue up itself cleans nothing up
+    process.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+                 and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+        if not alive:
+            break
+        time.sleep(0.2)
+    assert alive == [], f"parts left running without venue up: {alive}"

@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -92,6 +93,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--settle", type=float, default=300.0,
                         help="most seconds to wait for Postgres to hold every accepted order")
     args = parser.parse_args(argv)
+    # SIGTERM (a timeout, a CI runner) unwinds like Ctrl-C, so the venue is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     say = (lambda _: None) if args.json else (lambda text: print(text, file=sys.stderr))
 
     venue = None
