@@ -29,6 +29,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -317,6 +318,61 @@ def wait_until(what: str, predicate, timeout: float = 60, interval: float = 0.5,
 
 
 # --- the control plane ------------------------------------------------------------------
+
+
+
+
+class OperatorProcess:
+    """`python -m venue_operator` as a child process, its liveness endpoint on a free port
+    and its log in a file: for the operator's tests and `venue bench operator`."""
+
+    def __init__(self, log: Path, kubeconfig: str | None = None, namespace: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = _free_port()
+        self.log = log
+        environment = {**os.environ, **(env or {}),
+                       "TV_OPERATOR_LIVENESS": f"http://127.0.0.1:{self.port}/healthz"}
+        if kubeconfig:
+            environment["KUBECONFIG"] = kubeconfig
+        argv = [sys.executable, "-m", "venue_operator"]
+        if namespace:
+            argv += ["--namespace", namespace]
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                argv, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+        self.pid = self.process.pid
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def wait_alive(self, timeout: float = 60) -> None:
+        wait_until("the operator's liveness endpoint", self.alive, timeout=timeout,
+                   checks=[self.check])
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise ControlPlaneError(f"the operator exited ({self.process.returncode}); its "
+                                    f"log ({self.log}):\n{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as error:
+            return f"(no log: {error})"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
 
 
 @dataclass

@@ -15,18 +15,14 @@ cluster that has them.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
-from tradingvenue_k8s_cluster import ControlPlaneError, wait_until
+from tradingvenue_k8s_cluster import ControlPlaneError, OperatorProcess, wait_until
 from venue.queue import SUBMITTERS_GROUP, Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,56 +88,18 @@ def volumes(kube, namespace):
         kube.run("delete", "pv", *made, "--wait=false", "--ignore-not-found", check=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Operator:
-    def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
-        self.port = _free_port()
-        self.log = log
-        env = {**os.environ, "KUBECONFIG": kubeconfig,
-               "TV_OPERATOR_TICK_INTERVAL_S": "1",
-               "TV_OPERATOR_SCALE_UP_PERIOD_S": "2",
-               "TV_OPERATOR_SCALE_DOWN_PERIOD_S": "2",
-               "TV_OPERATOR_LIVENESS": f"http://127.0.0.1:{self.port}/healthz"}
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "venue_operator", "--namespace", namespace],
-                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until("the operator's liveness endpoint", self.alive, timeout=60,
-                   checks=[self.check])
-
-    def alive(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise ControlPlaneError(f"the operator exited ({self.process.returncode}):\n"
-                                    f"{self.tail()}")
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+def start_operator(namespace: str, kubeconfig: str, log: Path) -> OperatorProcess:
+    """The operator on the test's namespace, with short periods so tests see it act."""
+    operator = OperatorProcess(log, kubeconfig, namespace, env={
+        "TV_OPERATOR_TICK_INTERVAL_S": "1", "TV_OPERATOR_SCALE_UP_PERIOD_S": "2",
+        "TV_OPERATOR_SCALE_DOWN_PERIOD_S": "2"})
+    operator.wait_alive()
+    return operator
 
 
 @pytest.fixture
 def operator(kube, kubeconfig, namespace, crd, volumes, tmp_path):
-    running = Operator(namespace, kubeconfig, tmp_path / "operator.log")
+    running = start_operator(namespace, kubeconfig, tmp_path / "operator.log")
     yield running
     # Venues go first, while the operator can still take its finalizer off them.
     kube.run("delete", "tv", "--all", "-n", namespace, "--timeout=60s", check=False)
@@ -494,7 +452,7 @@ def test_the_charts_rbac_is_all_the_operator_needs(kube, kubectl, namespace, crd
     account = f"{release}-tradingvenue-operator"
     try:
         config = _service_account_kubeconfig(kube, namespace, account, tmp_path / "sa.kubeconfig")
-        operator = Operator(namespace, config, tmp_path / "operator.log")
+        operator = start_operator(namespace, config, tmp_path / "operator.log")
         try:
             kube.apply(venue_body(), namespace=namespace)
             venue = wait_ready(kube, namespace, operator)

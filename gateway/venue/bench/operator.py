@@ -36,14 +36,10 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -92,57 +88,6 @@ def memory_kib(pid: int, key: str) -> int:
             if line.startswith(key + ":"):
                 return int(line.split()[1])
     raise BenchError(f"no {key} in /proc/{pid}/status")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Operator:
-    """`python -m venue_operator` (all namespaces) as a child process."""
-
-    def __init__(self, kubeconfig: str | None, log: Path, tick: float | None) -> None:
-        self.port = _free_port()
-        self.log = log
-        env = {**os.environ, "TV_OPERATOR_LIVENESS": f"http://127.0.0.1:{self.port}/healthz"}
-        if kubeconfig:
-            env["KUBECONFIG"] = kubeconfig
-        if tick is not None:
-            env["TV_OPERATOR_TICK_INTERVAL_S"] = str(tick)
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "venue_operator"], env=env, stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pid = self.process.pid
-
-    def alive(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def check(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(f"the operator exited ({self.process.returncode}); its log "
-                             f"({self.log}):\n{self.tail()}")
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError as error:
-            return f"(no log: {error})"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 # --- the cluster -------------------------------------------------------------------------
@@ -344,7 +289,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # The operator.
         log = Path(args.operator_log) if args.operator_log else workdir / "operator.log"
-        operator = Operator(kubeconfig, log, args.tick)
+        tick = {"TV_OPERATOR_TICK_INTERVAL_S": str(args.tick)} if args.tick is not None else {}
+        operator = load_cluster_module().OperatorProcess(log, kubeconfig, env=tick)
         started = time.monotonic()
         while not operator.alive():
             operator.check()
