@@ -317,11 +317,6 @@ def wait_until(what: str, predicate, timeout: float = 60, interval: float = 0.5,
         time.sleep(interval)
 
 
-# --- the control plane ------------------------------------------------------------------
-
-
-
-
 class OperatorProcess:
     """`python -m venue_operator` as a child process, its liveness endpoint on a free port
     and its log in a file: for the operator's tests and `venue bench operator`."""
@@ -373,6 +368,9 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+# --- the control plane ------------------------------------------------------------------
 
 
 @dataclass
