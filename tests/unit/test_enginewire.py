@@ -1,8 +1,12 @@
-"""The submitter's byte-level additions to gateway-encoded commands."""
+"""The gateway's hand-encoded commands and the submitter's byte-level additions."""
 
+import random
+from types import SimpleNamespace
+
+from venue.api.commands import encode_new_order
 from venue.enginepb import engine_pb2 as pb
-from venue.enginewire import (SIDES, TIMES_IN_FORCE, command_batch, source_fields, varint,
-                              with_traceparent)
+from venue.enginewire import (ORDER_TYPES, SIDES, TIMES_IN_FORCE, command_batch,
+                              source_fields, traceparent_field, varint, with_traceparent)
 from venue.queue import frame, split_frames
 
 TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -46,7 +50,8 @@ def test_empty_batch_is_just_its_id():
 
 def test_varints_match_protobuf_at_every_width():
     assert varint(0) == b"\x00"
-    for value in (1, 127, 128, 16383, 16384, 2**32, 2**63 - 1):
+    for value in (1, 127, 128, 16383, 16384, 2**21 - 1, 2**21, 2**28 - 1, 2**28, 2**32,
+                  2**63 - 1):
         assert pb.HealthResponse(commands_applied=value).SerializeToString() == \
             b"\x20" + varint(value)
 
@@ -54,3 +59,34 @@ def test_varints_match_protobuf_at_every_width():
 def test_an_entry_splits_back_into_its_commands():
     commands = [gateway_command(i) for i in range(1, 400)] + [b"", b"x" * 20000]
     assert split_frames(b"".join(frame(c) for c in commands)) == commands
+
+
+def test_hand_encoded_new_orders_are_byte_for_byte_what_protobuf_writes():
+    rng = random.Random(7)
+    trace = traceparent_field(TRACEPARENT)
+    for _ in range(3000):
+        order = SimpleNamespace(side=rng.choice(["buy", "sell"]),
+                                type=rng.choice(["limit", "market"]),
+                                time_in_force=rng.choice(["gtc", "ioc", "fok", "day"]),
+                                post_only=rng.random() < 0.2)
+        numbers = {name: rng.choice([1, 127, 128, 2**14 - 1, 2**14, 2**21 - 1, 2**21,
+                                     2**28 - 1, 2**28, 2**40, rng.randrange(1, 2**62)])
+                   for name in ("order_id", "account_id", "price_ticks", "quantity_lots")}
+        if order.type == "market":
+            numbers["price_ticks"] = 0
+        client_order_id = rng.choice(["", "c", "x" * 63, f"client-{rng.random()}"])
+        instrument_id = rng.randrange(1, 65536)
+        expected = pb.Command(
+            traceparent=TRACEPARENT.decode(), new_order=pb.NewOrder(
+                order_id=numbers["order_id"], client_order_id=client_order_id,
+                account_id=numbers["account_id"], instrument_id=instrument_id,
+                side=SIDES[order.side], type=ORDER_TYPES[order.type],
+                time_in_force=TIMES_IN_FORCE[order.time_in_force],
+                price=numbers["price_ticks"], quantity=numbers["quantity_lots"],
+                post_only=order.post_only))
+        encoded = encode_new_order(order, client_order_id=client_order_id,
+                                   instrument_id=instrument_id, trace=trace, **numbers)
+        assert pb.Command.FromString(encoded) == expected
+        # Fields in number order, traceparent (4) last as it is appended: protobuf's own
+        # bytes with the traceparent moved behind the body.
+        assert encoded == pb.Command(new_order=expected.new_order).SerializeToString() + trace
