@@ -15,7 +15,9 @@ its index within the entry.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 
@@ -30,44 +32,123 @@ FIELD_COMMANDS = "cmds"
 FIELD_TRACEPARENT = "traceparent"
 FIELD_BATCH = "batch"
 
-# How long the gateway remembers a clientOrderId, in seconds: the window in which a
-# repeated clientOrderId returns the original order.
-CLIENT_ORDER_ID_TTL_S = 24 * 3600
+# How long the gateway remembers a clientOrderId: a repeat within a day of its first
+# use returns the original order. Claims live in one hash per account and UTC day; an
+# append checks the day before, its own day and the day after (so gateways whose clocks
+# disagree by less than a day still see each other's claims) and writes into its day.
+# A day's hash expires CLAIM_TTL_S after its last claim.
+DAY_S = 24 * 3600
+CLAIM_TTL_S = 3 * DAY_S
 
 ORDER_ID_BLOCK = 4096
 
 # Appends one entry of commands atomically with their clientOrderId claims, so a
 # duplicate never reaches the stream and a claim never exists without its order.
-# KEYS: stream, pending-orders hash, then one clientOrderId key per command ("" = none).
-# ARGV: traceparent, coid ttl, then per command: order id, framed command, pending (0/1).
+# KEYS: stream, pending-orders hash, then per account with claims in this append its
+#   claim hashes of the day before, the day, and the day after.
+# ARGV: traceparent, claim ttl, then four strings covering every command in order:
+#   runs of consecutive commands as "account:count," each (account: the n-th account
+#   of KEYS, 0 for commands without a claim); per command "order id," for a new order
+#   (pending until persisted) or "," for another; per command "clientOrderId " or " "
+#   (a clientOrderId has no spaces); the framed commands, concatenated.
 # Returns the stream id ("" when every command was a duplicate), then per command the
 # original order id of a duplicate, or "" for a command that was queued.
+# A few strings rather than arguments per command, and one HMGET per claim hash and one
+# HSET per hash for the whole append: commands per order were most of Redis's time.
 _ENQUEUE_SCRIPT = """
-local n = #KEYS - 2
+local CHUNK = 1000  -- unpack() is bounded by Lua's C stack
+local frames = ARGV[6]
+local next_id = string.gmatch(ARGV[4], '([^,]*),')
+local next_coid = string.gmatch(ARGV[5], '([^ ]*) ')
+local at = 1  -- the next frame in `frames`
 local parts, pending, answer = {}, {}, {''}
-for i = 1, n do
-  local order_id, framed = ARGV[3 * i], ARGV[3 * i + 1]
-  local existing = false
-  if KEYS[i + 2] ~= '' then
-    existing = redis.call('SET', KEYS[i + 2], order_id, 'NX', 'GET', 'EX', ARGV[2])
+local dropped = false
+local known, claims = {}, {}  -- per account: clientOrderId -> order id; new claims
+local function lookup(account, coids)
+  local found = known[account]
+  if found == nil then
+    found = {}
+    known[account] = found
+    claims[account] = {}
   end
-  if existing then
-    answer[i + 1] = existing
-  else
-    answer[i + 1] = ''
-    parts[#parts + 1] = framed
-    if ARGV[3 * i + 2] == '1' then
-      pending[#pending + 1] = order_id
-      pending[#pending + 1] = framed
+  for day = 0, 2 do
+    local key = KEYS[3 * account + day]
+    if #coids > 0 and redis.call('EXISTS', key) == 1 then
+      for j = 1, #coids, CHUNK do
+        local last = math.min(j + CHUNK - 1, #coids)
+        local values = redis.call('HMGET', key, unpack(coids, j, last))
+        for k = 1, #values do
+          if values[k] and not found[coids[j + k - 1]] then
+            found[coids[j + k - 1]] = values[k]
+          end
+        end
+      end
+    end
+  end
+  return found
+end
+for account, n in string.gmatch(ARGV[3], '(%d+):(%d+),') do
+  account, n = tonumber(account), tonumber(n)
+  local ids, coids, framed = {}, {}, {}
+  for i = 1, n do
+    ids[i], coids[i] = next_id(), next_coid()
+    local length, scale, byte, start = 0, 1, 0, at
+    repeat
+      byte = string.byte(frames, at)
+      at = at + 1
+      length = length + (byte % 128) * scale
+      scale = scale * 128
+    until byte < 128
+    at = at + length
+    framed[i] = string.sub(frames, start, at - 1)
+  end
+  local found, claim = nil, nil
+  if account > 0 then
+    local wanted = {}
+    for i = 1, n do
+      if coids[i] ~= '' then wanted[#wanted + 1] = coids[i] end
+    end
+    found = lookup(account, wanted)
+    claim = claims[account]
+  end
+  for i = 1, n do
+    local order_id, coid = ids[i], coids[i]
+    local original = false
+    if found and coid ~= '' then
+      original = found[coid]
+      if not original then  -- a repeat later in this append is a duplicate of this one
+        found[coid] = order_id
+        claim[#claim + 1] = coid
+        claim[#claim + 1] = order_id
+      end
+    end
+    if original then
+      answer[#answer + 1] = original
+      dropped = true
+    else
+      answer[#answer + 1] = ''
+      parts[#parts + 1] = framed[i]
+      if order_id ~= '' then
+        pending[#pending + 1] = order_id
+        pending[#pending + 1] = framed[i]
+      end
     end
   end
 end
 if #parts > 0 then
-  answer[1] = redis.call('XADD', KEYS[1], '*', 'cmds', table.concat(parts),
-                         'traceparent', ARGV[1])
-  -- unpack() is bounded by Lua's C stack: HSET a thousand orders at a time.
-  for j = 1, #pending, 2000 do
-    redis.call('HSET', KEYS[2], unpack(pending, j, math.min(j + 1999, #pending)))
+  answer[1] = redis.call('XADD', KEYS[1], '*', 'cmds',
+                         dropped and table.concat(parts) or frames, 'traceparent', ARGV[1])
+  for j = 1, #pending, 2 * CHUNK do
+    redis.call('HSET', KEYS[2], unpack(pending, j, math.min(j + 2 * CHUNK - 1, #pending)))
+  end
+end
+for account, claim in pairs(claims) do
+  if #claim > 0 then
+    local key = KEYS[3 * account + 1]
+    for j = 1, #claim, 2 * CHUNK do
+      redis.call('HSET', key, unpack(claim, j, math.min(j + 2 * CHUNK - 1, #claim)))
+    end
+    redis.call('EXPIRE', key, ARGV[2])
   end
 end
 return answer
@@ -93,8 +174,9 @@ class Keys:
     def lease(self, shard: int) -> str:
         return f"{self.prefix}:lease:{shard}"
 
-    def client_order_id(self, account_id: int, client_order_id: str) -> str:
-        return f"{self.prefix}:coid:{account_id}:{client_order_id}"
+    def client_order_ids(self, account_id: int, day: int) -> str:
+        """Hash: clientOrderId -> order id, the account's claims of one UTC day."""
+        return f"{self.prefix}:coids:{account_id}:{day}"
 
     @property
     def pending_orders(self) -> str:
@@ -106,9 +188,9 @@ class Keys:
         return f"{self.prefix}:order-id"
 
 
-@dataclass(frozen=True)
-class QueuedCommand:
-    """One command of an entry: its order id, encoded Command, and dedup claim."""
+class QueuedCommand(NamedTuple):
+    """One command of an entry: its order id, encoded Command (with its traceparent),
+    and dedup claim. (A tuple: a batch makes thousands.)"""
 
     order_id: int
     command: bytes
@@ -117,8 +199,7 @@ class QueuedCommand:
     pending: bool = True  # readable as pending_new until persisted (new orders only)
 
 
-@dataclass(frozen=True)
-class Enqueued:
+class Enqueued(NamedTuple):
     order_id: int
     duplicate: bool
     stream_id: str | None
@@ -186,29 +267,57 @@ class OrderQueue:
         framed = await self.redis.hget(self.keys.pending_orders, order_id)
         return split_frames(framed)[0] if framed is not None else None
 
-    async def enqueue_entry(self, shard: int, commands: list[QueuedCommand],
+    async def claimed_order_id(self, account_id: int, client_order_id: str) -> int | None:
+        """The order that holds `client_order_id` of the account, while it is claimed."""
+        day = int(time.time()) // DAY_S
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key_day in (day, day - 1, day + 1):
+                pipe.hget(self.keys.client_order_ids(account_id, key_day), client_order_id)
+            found = [value for value in await pipe.execute() if value is not None]
+        return int(found[0]) if found else None
+
+    async def enqueue_entry(self, shard: int, commands: list[QueuedCommand | tuple],
                             traceparent: str) -> list[Enqueued]:
         """Queue `commands` as one entry of `shard`'s stream, in order, atomically.
 
-        Every command carries `traceparent`; so does the entry.
+        Each command already carries its traceparent (encoded with it); `traceparent`
+        is the entry's. A plain tuple in QueuedCommand's field order will do.
         """
-        trace = traceparent.encode()
-        return await self._append(shard, [(c, trace) for c in commands])
+        return await self._append(shard, commands, traceparent.encode())
 
-    async def _append(self, shard: int,
-                      commands: list[tuple[QueuedCommand, bytes]]) -> list[Enqueued]:
+    async def _append(self, shard: int, commands: list[QueuedCommand],
+                      traceparent: bytes) -> list[Enqueued]:
         keys = [self.keys.orders(shard), self.keys.pending_orders]
-        args: list = [commands[0][1], CLIENT_ORDER_ID_TTL_S]
-        for c, trace in commands:
-            keys.append(self.keys.client_order_id(c.account_id, c.client_order_id)
-                        if c.client_order_id is not None and c.account_id is not None else "")
-            args += (c.order_id, frame(with_traceparent(c.command, trace)),
-                     1 if c.pending else 0)
+        accounts: dict[int, int] = {}  # account id -> its number in KEYS
+        day = int(time.time()) // DAY_S
+        runs: list[list[int]] = []  # [account number, count]
+        ids, coids, frames = [], [], []
+        for order_id, command, account_id, client_order_id, pending in commands:
+            number = 0
+            if client_order_id is not None and account_id is not None:
+                number = accounts.get(account_id, 0)
+                if not number:
+                    number = accounts[account_id] = len(accounts) + 1
+                    keys += [self.keys.client_order_ids(account_id, day + offset)
+                             for offset in (-1, 0, 1)]
+            if not runs or runs[-1][0] != number:
+                runs.append([number, 0])
+            runs[-1][1] += 1
+            ids.append(f"{order_id}," if pending else ",")
+            if client_order_id is None:
+                coids.append(" ")
+            elif " " in client_order_id:  # the API's pattern has no spaces; never split one
+                raise ValueError(f"clientOrderId {client_order_id!r} has a space")
+            else:
+                coids.append(f"{client_order_id} ")
+            frames += (varint(len(command)), command)
+        args = [traceparent, CLAIM_TTL_S, "".join(f"{a}:{n}," for a, n in runs),
+                "".join(ids), "".join(coids), b"".join(frames)]
         answer = await self._enqueue(keys=keys, args=args)
         stream_id = answer[0].decode() or None
-        return [Enqueued(order_id=int(original) if original else c.order_id,
-                         duplicate=bool(original), stream_id=None if original else stream_id)
-                for (c, _), original in zip(commands, answer[1:])]
+        return [Enqueued(int(original), True, None) if original
+                else Enqueued(c[0], False, stream_id)
+                for c, original in zip(commands, answer[1:])]
 
     async def enqueue(self, *, shard: int, order_id: int, command: bytes, traceparent: str,
                       account_id: int | None = None, client_order_id: str | None = None,
@@ -220,8 +329,10 @@ class OrderQueue:
         accumulated, and one Redis call serves many requests.
         """
         future = asyncio.get_running_loop().create_future()
-        command = QueuedCommand(order_id, command, account_id, client_order_id, pending)
-        self._waiting.setdefault(shard, []).append((command, traceparent.encode(), future))
+        trace = traceparent.encode()
+        command = QueuedCommand(order_id, with_traceparent(command, trace), account_id,
+                                client_order_id, pending)
+        self._waiting.setdefault(shard, []).append((command, trace, future))
         if shard not in self._sending:
             self._sending.add(shard)
             asyncio.get_running_loop().create_task(self._send(shard))
@@ -231,7 +342,8 @@ class OrderQueue:
         try:
             while waiting := self._waiting.pop(shard, None):
                 try:
-                    answers = await self._append(shard, [(c, t) for c, t, _ in waiting])
+                    answers = await self._append(shard, [c for c, _, _ in waiting],
+                                                 waiting[0][1])
                 except Exception as error:  # each request answers for itself
                     for *_, future in waiting:
                         if not future.done():

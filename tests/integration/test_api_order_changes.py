@@ -331,8 +331,8 @@ async def test_a_shard_over_its_lag_limit_answers_429_with_retry_after_and_queue
     assert (body["shard"], body["retryAfter"]) == (shard, int(response.headers["retry-after"]))
     assert f"shard {shard}" in body["detail"]
     assert await gateway.stream_lengths() == before
-    assert await gateway.redis.get(KEYS.client_order_id(gateway.account_id,
-                                                        "one-too-many")) is None
+    assert await gateway.app.state.order_queue.claimed_order_id(
+        gateway.account_id, "one-too-many") is None
     # Another shard takes orders; a cancel is never refused: it only lowers risk.
     other = await post_order(gateway, symbol="ETH-USD", clientOrderId="eth-1")
     assert other["duplicate"] is False

@@ -50,6 +50,28 @@ async def test_a_repeated_client_order_id_in_one_append_is_queued_once(redis_url
     await queue.redis.aclose()
 
 
+async def test_claims_hold_across_runs_of_accounts_and_commands_without_claims(redis_url):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    answers = await queue.enqueue_entry(2, [
+        QueuedCommand(1, command(1), 7, "a"),
+        QueuedCommand(1, b"cancel of 1", pending=False),
+        QueuedCommand(2, command(2), 8, "a"),
+        QueuedCommand(3, command(3), 7, "a"),  # 7's "a" again, two runs later
+        QueuedCommand(4, command(4), 7, None),
+        QueuedCommand(5, command(5), 8, "b")], TRACE)
+    assert [(a.order_id, a.duplicate) for a in answers] == [
+        (1, False), (1, False), (2, False), (1, True), (4, False), (5, False)]
+    [(_, fields)] = await queue.redis.xrange(queue.keys.orders(2))
+    assert split_frames(fields[b"cmds"]) == [command(1), b"cancel of 1", command(2),
+                                              command(4), command(5)]
+    assert [await queue.claimed_order_id(account, coid)
+            for account, coid in ((7, "a"), (8, "a"), (8, "b"), (7, "b"))] == [1, 2, 5, None]
+    assert await queue.pending_command(1) == command(1)
+    assert await queue.pending_command(3) is None  # the duplicate: never queued
+    assert await queue.pending_command(4) == command(4)
+    await queue.redis.aclose()
+
+
 async def test_an_entry_of_only_duplicates_appends_nothing(redis_url):
     queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
     await queue.enqueue_entry(0, [QueuedCommand(1, command(1), 7, "x")], TRACE)

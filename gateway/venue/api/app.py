@@ -23,6 +23,7 @@ from venue.api.auth import ApiKeyCache
 from venue.api.deps import authenticated_account
 from venue.api.engines import EngineChannels
 from venue.api.error_handlers import add_order_entry_handlers
+from venue.api.openapi import add_request_schemas
 from venue.api.order_entry import OrderEntry
 from venue.api.report_feed import ReportFeed
 from venue.api.request_timing import RequestTiming
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(websocket.router, prefix="/v1")  # authenticates in the socket
     app.include_router(metrics.router)
     add_order_entry_handlers(app)
+    add_request_schemas(app)
     app.add_middleware(RequestTiming)
 
     for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):

@@ -16,12 +16,13 @@ from venue.api.commands import decode_new_order, encode_cancel, encode_new_order
 from venue.api.commands import encode_replace
 from venue.api.models import (Accepted, OrderChangeAccepted, OrderRequest, OrderType,
                               ReplaceRequest, problems_error, unknown_symbol)
+from venue.api.order_wire import CheckedOrder
 from venue.api.shard_lag import ShardLag
 from venue.enginewire import ORDER_TYPE_WORDS
 from venue.instruments import Instrument, Problem
 from venue.metrics import CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES, ORDERS_ACCEPTED
 from venue.metrics import ORDERS_DUPLICATE
-from venue.queue import OrderQueue
+from venue.queue import Enqueued, OrderQueue
 
 # An order in one of these states is done: there is nothing left to cancel or replace.
 CLOSED_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
@@ -99,12 +100,22 @@ class OrderEntry:
     async def submit(self, order: OrderRequest, account_id: int, traceparent: str,
                      channel: str = CHANNEL_HTTP) -> Accepted:
         """Queue a new order; raises RequestValidationError or ShardBusy, queueing nothing."""
-        venue = self.venue
-        instrument = venue.by_symbol.get(order.symbol)
+        instrument = self.venue.by_symbol.get(order.symbol)
         if instrument is None:
             raise unknown_symbol(order.symbol)
         price_ticks, quantity_lots = order.on_grid(instrument)
-        shard = venue.shard_of(instrument)
+        enqueued, client_order_id = await self.submit_checked(
+            CheckedOrder(order, instrument, price_ticks, quantity_lots), account_id,
+            traceparent, channel)
+        return Accepted(order_id=str(enqueued.order_id), client_order_id=client_order_id,
+                        duplicate=enqueued.duplicate)
+
+    async def submit_checked(self, checked: CheckedOrder, account_id: int, traceparent: str,
+                             channel: str = CHANNEL_HTTP) -> tuple[Enqueued, str]:
+        """Queue a new order that passed its checks; raises ShardBusy, queueing nothing.
+        Returns what was queued (or the original order) and the order's clientOrderId."""
+        order, instrument, price_ticks, quantity_lots = checked
+        shard = self.venue.shard_of(instrument)
         retry_after = self.shard_lag.shard_refusal(shard)
         if retry_after is not None:
             raise ShardBusy(shard, retry_after)
@@ -117,8 +128,7 @@ class OrderEntry:
             shard=shard, order_id=order_id, command=command, traceparent=traceparent,
             account_id=account_id, client_order_id=order.client_order_id)
         (_DUPLICATE if enqueued.duplicate else _ACCEPTED)[channel].inc()
-        return Accepted(order_id=str(enqueued.order_id), client_order_id=client_order_id,
-                        duplicate=enqueued.duplicate)
+        return enqueued, client_order_id
 
     async def cancel(self, ref: OrderRef, account_id: int, traceparent: str,
                      channel: str = CHANNEL_HTTP) -> OrderChangeAccepted:
@@ -207,10 +217,9 @@ class OrderEntry:
     async def _queued(self, ref: OrderRef, account_id: int) -> KnownOrder | None:
         order_id = ref.order_id
         if order_id is None:
-            claimed = await self.queue.redis.get(
-                self.queue.keys.client_order_id(account_id, ref.client_order_id))
+            claimed = await self.queue.claimed_order_id(account_id, ref.client_order_id)
             if claimed is not None:
-                order_id = int(claimed)
+                order_id = claimed
             elif ref.client_order_id.isdigit():  # no clientOrderId given: the order id
                 order_id = int(ref.client_order_id)
             else:

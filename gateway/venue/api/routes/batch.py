@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Header, HTTPException, Request, status
@@ -17,40 +17,36 @@ from fastapi.responses import Response
 
 from venue.api.commands import encode_new_order
 from venue.api.deps import AccountIdDep, OrderQueueDep, ShardLagDep
-from venue.api.models import (CLIENT_ORDER_ID_PATTERN, BatchAccepted, OrderBatch,
-                              post_only_problem, price_problem)
+from venue.api.models import BatchAccepted, OrderBatch
+from venue.api.openapi import request_body
+from venue.api.order_wire import CheckedOrder, WireOrder, check, decode_order
+from venue.api.shard_lag import ShardLag
 from venue.api.trace_context import traceparent_of
-from venue.instruments import Problem
+from venue.config import VenueConfig
+from venue.enginewire import traceparent_field
 from venue.metrics import CHANNEL_BATCH, ORDERS_ACCEPTED, ORDERS_DUPLICATE, ORDERS_REJECTED
-from venue.queue import QueuedCommand
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
-_CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
 _AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
-
-
-class _Order(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """OrderRequest, as msgspec decodes it: types and enums here, the rest below."""
-
-    symbol: str
-    side: Literal["buy", "sell"]
-    quantity: str
-    type: Literal["limit", "market"] = "limit"
-    time_in_force: Literal["gtc", "ioc", "fok", "day"] = "gtc"
-    price: str | None = None
-    client_order_id: str | None = None
-    post_only: bool = False
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True):
     orders: list[msgspec.Raw]
 
 
+class WireOrders(msgspec.Struct, forbid_unknown_fields=True):
+    orders: list[WireOrder]
+
+
 _ACCEPTED = ORDERS_ACCEPTED.labels(channel=CHANNEL_BATCH)
 _DUPLICATE = ORDERS_DUPLICATE.labels(channel=CHANNEL_BATCH)
 _decode_body = msgspec.json.Decoder(_Body).decode
-_decode_order = msgspec.json.Decoder(_Order).decode
+_decode_orders = msgspec.json.Decoder(WireOrders).decode
+# The answer for a queued order, written directly: a batch answers thousands, and a
+# clientOrderId matches CLIENT_ORDER_ID_PATTERN, so it never needs escaping.
+_QUEUED = ('{"index":%d,"status":"pending_new","orderId":"%d","clientOrderId":"%s",'
+           '"duplicate":%s}')
 
 
 def _error(index: int, field: str, kind: str, message: str) -> dict:
@@ -82,53 +78,104 @@ def _decode_error(index: int, error: msgspec.MsgspecError) -> dict:
                 "the reason). The queued orders of one instrument are queued together, in "
                 "the order given. 200 even when some orders were rejected; 429 only when "
                 "every order was refused for backpressure.",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": OrderBatch.model_json_schema(by_alias=True)}}}})
+    openapi_extra=request_body(OrderBatch))
 async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQueueDep,
                        shard_lag: ShardLagDep,
                        traceparent: Annotated[str | None, Header()] = None) -> Response:
-    venue = queue.venue
     limit = request.app.state.settings.batch_max_orders
+    body = await request.body()
+    try:  # the common case: every order well-formed, decoded in one go
+        orders: list[WireOrder | None] = _decode_orders(body).orders
+        results: list[str | dict | None] = [None] * len(orders)
+    except msgspec.MsgspecError:
+        orders, results = _decode_one_by_one(body)
+    if not 1 <= len(orders) <= limit:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
+            "loc": ["body", "orders"], "type": "batch_size",
+            "msg": f"a batch holds 1 to {limit} orders, not {len(orders)}"}])
+
+    venue = queue.venue
+    by_shard = _checked(venue, orders, results, shard_lag)
+    good = sum(len(shard_orders) for shard_orders in by_shard.values())
+    order_ids = iter(await queue.next_order_ids(good)) if good else iter(())
+    traceparent = traceparent_of(traceparent)
+    trace = traceparent_field(traceparent.encode())
+
+    async def queue_shard(shard: int, checked: list[tuple[int, WireOrder, int, int, int]]) -> None:
+        commands = []
+        for index, order, instrument_id, price_ticks, quantity_lots in checked:
+            order_id = next(order_ids)
+            commands.append((order_id, encode_new_order(  # a QueuedCommand, as a tuple
+                order, order_id=order_id, client_order_id=order.client_order_id or str(order_id),
+                account_id=account_id, instrument_id=instrument_id, price_ticks=price_ticks,
+                quantity_lots=quantity_lots, trace=trace), account_id, order.client_order_id,
+                True))
+        answers = await queue.enqueue_entry(shard, commands, traceparent)
+        for (index, order, *_), (order_id, duplicate, _) in zip(checked, answers):
+            results[index] = _QUEUED % (index, order_id, order.client_order_id or order_id,
+                                        "true" if duplicate else "false")
+        duplicates = sum(answer.duplicate for answer in answers)
+        _ACCEPTED.inc(len(answers) - duplicates)
+        _DUPLICATE.inc(duplicates)
+
+    await asyncio.gather(*(queue_shard(shard, checked) for shard, checked in by_shard.items()))
+    refusals = []
+    for result in results:
+        if isinstance(result, dict):
+            ORDERS_REJECTED.labels(channel=CHANNEL_BATCH,
+                                   reason=result["errors"][0]["type"]).inc()
+            if "retryAfter" in result:
+                refusals.append(result["retryAfter"])
+    items = ",".join(r if isinstance(r, str) else msgspec.json.encode(r).decode()
+                     for r in results)
+    rejected = sum(isinstance(r, dict) for r in results)
+    body = (f'{{"accepted":{len(results) - rejected},"rejected":{rejected},'
+            f'"results":[{items}]}}').encode()
+    if refusals:  # the client is told when to send the refused orders again
+        headers = {"Retry-After": str(max(refusals))}
+        code = 429 if len(refusals) == len(results) else 200
+        return Response(body, status_code=code, media_type="application/json", headers=headers)
+    return Response(body, media_type="application/json")
+
+
+def _decode_one_by_one(body: bytes) -> tuple[list[WireOrder | None], list[str | dict | None]]:
+    """The orders of a batch some of which are malformed: those are None, with their
+    rejection in the results."""
     try:
-        body = _decode_body(await request.body())
+        raws = _decode_body(body).orders
     except msgspec.MsgspecError as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
             "loc": ["body"], "msg": str(error), "type": "json_invalid"}]) from None
-    if not 1 <= len(body.orders) <= limit:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
-            "loc": ["body", "orders"], "type": "batch_size",
-            "msg": f"a batch holds 1 to {limit} orders, not {len(body.orders)}"}])
-
-    results: list[dict | None] = [None] * len(body.orders)
-    by_shard: dict[int, list[tuple[int, _Order, int, int, int]]] = {}
-    for index, raw in enumerate(body.orders):
+    orders: list[WireOrder | None] = []
+    results: list[str | dict | None] = [None] * len(raws)
+    for index, raw in enumerate(raws):
         try:
-            order = _decode_order(raw)
+            orders.append(decode_order(raw))
         except msgspec.MsgspecError as error:
+            orders.append(None)
             results[index] = _rejected(index, [_decode_error(index, error)])
+    return orders, results
+
+
+def _checked(venue: VenueConfig, orders: list[WireOrder | None], results: list,
+             shard_lag: ShardLag) -> dict[int, list[tuple[int, WireOrder, int, int, int]]]:
+    """The good orders by shard, as (index, order, instrument id, price ticks, quantity
+    lots); each bad or refused one gets its rejection in `results`."""
+    by_shard: dict[int, list[tuple[int, WireOrder, int, int, int]]] = {}
+    refusals: dict[int, int | None] = {}
+    for index, order in enumerate(orders):
+        if order is None:
             continue
-        instrument = venue.by_symbol.get(order.symbol)
-        if instrument is None:
-            results[index] = _rejected(index, [_error(
-                index, "symbol", "unknown_symbol",
-                f"symbol {order.symbol!r} is not traded on this venue")])
-            continue
-        problems: list[Problem] = [p for p in (price_problem(order.type, order.price),
-                                               post_only_problem(order.type, order.post_only))
-                                   if p is not None]
-        if order.client_order_id is not None and not _CLIENT_ORDER_ID.match(
-                order.client_order_id):
-            problems.append(Problem("clientOrderId", "string_pattern_mismatch",
-                                    f"clientOrderId must match {CLIENT_ORDER_ID_PATTERN}"))
-        if not problems:
-            price_ticks, quantity_lots, problems = instrument.order_terms(
-                order.price, order.quantity)
-        if problems:
+        checked = check(venue, order)
+        if not isinstance(checked, CheckedOrder):
             results[index] = _rejected(index, [_error(index, p.field, p.kind, p.message)
-                                               for p in problems])
+                                               for p in checked])
             continue
+        _, instrument, price_ticks, quantity_lots = checked
         shard = venue.shard_of(instrument)
-        retry_after = shard_lag.shard_refusal(shard)
+        if shard not in refusals:
+            refusals[shard] = shard_lag.shard_refusal(shard)
+        retry_after = refusals[shard]
         if retry_after is not None:
             results[index] = _rejected(index, [_error(
                 index, "symbol", "shard_busy",
@@ -137,48 +184,4 @@ async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQ
             continue
         by_shard.setdefault(shard, []).append(
             (index, order, instrument.id, price_ticks, quantity_lots))
-
-    good = sum(len(orders) for orders in by_shard.values())
-    order_ids = iter(await queue.next_order_ids(good)) if good else iter(())
-    trace = traceparent_of(traceparent)
-
-    async def queue_shard(shard: int, orders: list[tuple[int, _Order, int, int, int]]) -> None:
-        commands = []
-        for index, order, instrument_id, price_ticks, quantity_lots in orders:
-            order_id = next(order_ids)
-            client_order_id = order.client_order_id or str(order_id)
-            commands.append(QueuedCommand(
-                order_id=order_id, account_id=account_id,
-                client_order_id=order.client_order_id,
-                command=encode_new_order(
-                    order, order_id=order_id, client_order_id=client_order_id,
-                    account_id=account_id, instrument_id=instrument_id,
-                    price_ticks=price_ticks, quantity_lots=quantity_lots)))
-        for (index, order, *_), command, queued in zip(
-                orders, commands, await queue.enqueue_entry(shard, commands, trace)):
-            results[index] = {"index": index, "status": "pending_new",
-                              "orderId": str(queued.order_id),
-                              "clientOrderId": order.client_order_id or str(command.order_id),
-                              "duplicate": queued.duplicate}
-
-    await asyncio.gather(*(queue_shard(shard, orders) for shard, orders in by_shard.items()))
-    accepted = duplicates = 0
-    refusals = []
-    for result in results:
-        if result["status"] == "pending_new":
-            accepted += 1
-            duplicates += result["duplicate"]
-        else:
-            ORDERS_REJECTED.labels(channel=CHANNEL_BATCH,
-                                   reason=result["errors"][0]["type"]).inc()
-            if "retryAfter" in result:
-                refusals.append(result["retryAfter"])
-    _ACCEPTED.inc(accepted - duplicates)
-    _DUPLICATE.inc(duplicates)
-    body = msgspec.json.encode({"accepted": accepted, "rejected": len(results) - accepted,
-                                "results": results})
-    if refusals:  # the client is told when to send the refused orders again
-        headers = {"Retry-After": str(max(refusals))}
-        code = 429 if len(refusals) == len(results) else 200
-        return Response(body, status_code=code, media_type="application/json", headers=headers)
-    return Response(body, media_type="application/json")
+    return by_shard

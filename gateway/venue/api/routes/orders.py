@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Header, HTTPException, Path, Query, status
+import msgspec
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from venue.api.commands import decode_new_order
 from venue.api.deps import AccountIdDep, DbDep, OrderEntryDep, OrderQueueDep, VenueDep
 from venue.api.models import (CLIENT_ORDER_ID_PATTERN, Accepted, Order, OrderChangeAccepted,
                               OrderFilter, OrderPage, OrderRequest, OrderStatus, OrderType,
                               ReplaceRequest)
-from venue.api.order_entry import OrderRef
+from venue.api.openapi import request_body
+from venue.api.order_entry import OrderEntry, OrderRef
+from venue.api.order_wire import CheckedOrder, accepted_json, check, decode_order
 from venue.api.trace_context import traceparent_of
 from venue.config import VenueConfig
 from venue.enginepb import engine_pb2
@@ -56,14 +61,37 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "when the instrument's shard is over its queue limit (nothing "
                          "queued).",
              responses={429: {"description": "The order's shard is over its queue limit; "
-                                             "retry after Retry-After seconds"}})
-async def submit_order(order: OrderRequest, account_id: AccountIdDep, entry: OrderEntryDep,
+                                             "retry after Retry-After seconds"}},
+             openapi_extra=request_body(OrderRequest))
+async def submit_order(request: Request, account_id: AccountIdDep,
                        traceparent: TraceparentHeader = None) -> Response:
-    accepted = await entry.submit(order, account_id, traceparent_of(traceparent))
-    # Serialized here rather than through response_model: the order path skips a
-    # second validation of a model it has just built.
-    return Response(accepted.model_dump_json(by_alias=True), status_code=202,
-                    media_type="application/json")
+    # The body is read here, not by FastAPI: a well-formed order is decoded and checked
+    # by msgspec (venue.api.order_wire); only one that fails there goes through
+    # OrderRequest, which words the 422 exactly as for any other route.
+    body = await request.body()
+    entry: OrderEntry = request.app.state.order_entry
+    try:
+        checked = check(entry.venue, decode_order(body))
+    except msgspec.MsgspecError:
+        checked = None
+    if not isinstance(checked, CheckedOrder):
+        accepted = await entry.submit(_validated(body), account_id, traceparent_of(traceparent))
+        return Response(accepted.model_dump_json(by_alias=True), status_code=202,
+                        media_type="application/json")
+    enqueued, client_order_id = await entry.submit_checked(checked, account_id,
+                                                           traceparent_of(traceparent))
+    return Response(accepted_json(enqueued.order_id, client_order_id, enqueued.duplicate),
+                    status_code=202, media_type="application/json")
+
+
+def _validated(body: bytes) -> OrderRequest:
+    """The order as OrderRequest, or the RequestValidationError FastAPI would raise."""
+    try:
+        return OrderRequest.model_validate_json(body)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)],
+            body=body) from None
 
 
 @router.get("", summary="The account's orders, newest first",
