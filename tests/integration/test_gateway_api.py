@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from venue.accounts import account_for_key, issue_key
 from venue.api.app import create_app
+from venue.api.fast_lane import OrderFastLane
 from venue.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2
 from venue.queue import Keys, split_frames
@@ -230,6 +232,84 @@ async def test_order_without_client_order_id_is_known_by_its_order_id_and_never_
     commands = [engine_pb2.Command.FromString(split_frames(fields[b"cmds"])[0]).new_order
                 for _, _, fields in await gateway.stream_entries()]
     assert [c.client_order_id for c in commands] == [first["orderId"], second["orderId"]]
+
+
+# --- the fast lane -----------------------------------------------------------------------
+
+def fast_lane(gateway: Gateway) -> OrderFastLane:
+    lane = gateway.app.middleware_stack  # built at the first request
+    while not isinstance(lane, OrderFastLane):
+        lane = lane.app
+    return lane
+
+
+async def test_a_good_order_with_a_known_key_is_answered_outside_the_framework(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = await post_order(gateway, limit_order(clientOrderId="via-route"))  # learns the key
+
+    async def framework(scope, receive, send) -> None:
+        raise AssertionError(f"{scope['method']} {scope['path']} entered the framework")
+
+    before = await samples(gateway)
+    monkeypatch.setattr(fast_lane(gateway), "app", framework)
+    second = await post_order(gateway, limit_order(clientOrderId="via-lane"),
+                              traceparent=TRACEPARENT)
+    again = await post_order(gateway, limit_order(clientOrderId="via-route"))
+    assert (first.status_code, second.status_code, again.status_code) == (202, 202, 202)
+    assert second.headers["content-type"] == "application/json"
+    assert [response.json() for response in (first, second, again)] == [
+        {"orderId": first.json()["orderId"], "clientOrderId": "via-route",
+         "status": "pending_new", "duplicate": False},
+        {"orderId": second.json()["orderId"], "clientOrderId": "via-lane",
+         "status": "pending_new", "duplicate": False},
+        {"orderId": first.json()["orderId"], "clientOrderId": "via-route",
+         "status": "pending_new", "duplicate": True}]
+    entries = await gateway.stream_entries()
+    assert [fields[b"traceparent"] for *_, fields in entries][1] == TRACEPARENT.encode()
+    commands = [engine_pb2.Command.FromString(split_frames(fields[b"cmds"])[0])
+                for *_, fields in entries]
+    assert [c.new_order.client_order_id for c in commands] == ["via-route", "via-lane"]
+    assert commands[1].traceparent == TRACEPARENT
+    monkeypatch.undo()  # /metrics is the framework's
+    after = await samples(gateway)
+    accepted = ("venue_orders_accepted_total", (("channel", "http"),))
+    duplicates = ("venue_orders_duplicate_total", (("channel", "http"),))
+    timed = ("venue_http_request_duration_seconds_count",
+             (("handler", "submit_order"), ("method", "POST")))
+    assert [after[name] - before.get(name, 0) for name in (accepted, duplicates, timed)] == \
+        [1, 1, 2]
+
+
+async def samples(gateway: Gateway) -> dict[tuple[str, tuple], float]:
+    """The gateway's metrics: (sample name, sorted labels) -> value."""
+    text = (await gateway.client.get("/metrics")).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@pytest.mark.parametrize(("body", "key", "status"), [
+    (limit_order(price="100.005"), None, 422),  # off tick: the route words it
+    (without(limit_order(), "side"), None, 422),
+    (limit_order(), "tv_unknown", 401),  # not a key the gateway knows
+])
+async def test_what_the_lane_cannot_answer_goes_to_the_route_with_its_body(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch, body: dict[str, Any],
+        key: str | None, status: int) -> None:
+    await post_order(gateway, limit_order(clientOrderId="warm"))  # the gateway knows the key
+    lane = fast_lane(gateway)
+    handed, route = [], lane.app
+
+    async def framework(scope, receive, send) -> None:
+        handed.append(scope["path"])
+        await route(scope, receive, send)
+
+    monkeypatch.setattr(lane, "app", framework)
+    response = await post_order(gateway, body, key=key)
+    assert response.status_code == status, response.text
+    assert handed == ["/v1/orders"]
+    if status == 422:
+        assert response.json()["detail"][0]["loc"][0] == "body"
+    assert len(await gateway.stream_entries()) == 1  # the warm-up order alone
 
 
 # --- order status ------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from redis.utils import HIREDIS_AVAILABLE
 from venue.api.auth import ApiKeyCache
 from venue.api.deps import authenticated_account
 from venue.api.engines import EngineChannels
-from venue.api.error_handlers import add_order_entry_handlers
+from venue.api.error_handlers import add_order_entry_handlers, queue_unavailable_detail
+from venue.api.fast_lane import OrderFastLane
 from venue.api.openapi import add_request_schemas
 from venue.api.order_entry import OrderEntry
 from venue.api.report_feed import ReportFeed
@@ -88,10 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _queue_unavailable(request: Request, error: Exception) -> JSONResponse:
-    # On a timeout the order may have been queued after all; its clientOrderId tells.
-    return JSONResponse(status_code=503, content={
-        "detail": f"order queue unavailable ({type(error).__name__}); retry with the same "
-                  "clientOrderId to avoid a second order"})
+    return JSONResponse(status_code=503, content={"detail": queue_unavailable_detail(error)})
 
 
 async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
@@ -121,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_order_entry_handlers(app)
     add_request_schemas(app)
     app.add_middleware(RequestTiming)
+    app.add_middleware(OrderFastLane)  # outermost: its orders skip the rest
 
     for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
         app.add_exception_handler(error, _queue_unavailable)

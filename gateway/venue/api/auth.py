@@ -31,6 +31,14 @@ class ApiKeyCache:
         self._max_entries = max_entries
         self._entries: dict[str, tuple[int | None, float]] = {}
 
+    def cached(self, key: str) -> int | None:
+        """The account of a key this cache knows and holds valid; None otherwise (an
+        unknown key, or one to look up again: ask account_for)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        return None
+
     async def account_for(self, key: str) -> int | None:
         now = time.monotonic()
         entry = self._entries.get(key)

@@ -18,6 +18,12 @@ from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
 _ORDERS_PATH = "/v1/orders"
 
 
+def queue_unavailable_detail(error: Exception) -> str:
+    # On a timeout the order may have been queued after all; its clientOrderId tells.
+    return (f"order queue unavailable ({type(error).__name__}); retry with the same "
+            "clientOrderId to avoid a second order")
+
+
 def _is_new_order(request: Request) -> bool:
     return request.method == "POST" and request.url.path == _ORDERS_PATH
 
