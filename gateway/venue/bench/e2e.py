@@ -1,6 +1,7 @@
 """`venue bench e2e`: the whole order path under load, and whether anything was lost.
 
-Starts a local venue (or targets --url), drives it from separate load processes for
+Starts a local venue (or targets --url), drives it from separate load processes (batch
+requests, one order per request, or order-entry WebSockets) for
 --duration seconds, waits until Postgres holds every accepted order, and prints JSON:
 what was accepted, what was persisted within the window and after, what was lost or
 doubled, ack latencies, and with --baseline the requests/s of a bare FastAPI endpoint
@@ -24,11 +25,30 @@ from pathlib import Path
 
 import asyncpg
 
+from venue.accounts import create_account
 from venue.audit import audit_orders
+from venue.bench.cpu import parts_cpu_seconds
 from venue.bench.load import LoadResult, LoadSpec, run
 from venue.config import Settings, VenueConfig
 from venue.local.process import Child, free_port, port_open, wait_until
 from venue.local.venue import LocalVenue
+
+
+# Where each mode sends its orders, and over how many connections per load process.
+_PATHS = {"batch": "/v1/orders/batch", "single": "/v1/orders", "ws": "/v1/ws"}
+_CONNECTIONS = {"batch": 4, "single": 32, "ws": 32}
+
+
+async def _bench_accounts(database_url: str, count: int) -> tuple[str, ...]:
+    """Keys of `count` more accounts: in ws mode each socket trades for its own account,
+    so each execution report goes to one socket (every socket of an account gets all of
+    the account's reports)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return tuple([(await create_account(connection, f"bench-{i}"))[1]
+                      for i in range(max(0, count))])
+    finally:
+        await connection.close()
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -76,7 +96,7 @@ def _baseline(args: argparse.Namespace, specs: list[LoadSpec]) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="venue bench e2e", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=("batch", "single"), default="batch")
+    parser.add_argument("--mode", choices=tuple(_PATHS), default="batch")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     parser.add_argument("--url", help="a running gateway (needs --keys and --database-url)")
@@ -87,7 +107,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch-size", type=int, default=500, help="orders per batch request")
     parser.add_argument("--processes", type=int, default=1, help="load processes")
     parser.add_argument("--connections", type=int, default=None,
-                        help="connections per load process (default: 4 batch, 32 single)")
+                        help="connections per load process (default: 4 batch, 32 otherwise)")
     parser.add_argument("--gateway-workers", type=int, default=1)
     parser.add_argument("--submitters", type=int, default=1)
     parser.add_argument("--settle", type=float, default=300.0,
@@ -112,21 +132,28 @@ def main(argv: list[str]) -> int:
                            data_dir, gateway_port=free_port(), say=say,
                            submitters=args.submitters).start()
         url, keys, database_url = venue.gateway_url, tuple(venue.keys.values()), venue.database_url
+        if args.mode == "ws":  # a session per account, as a firm runs them
+            keys += asyncio.run(_bench_accounts(database_url, (
+                args.connections or _CONNECTIONS[args.mode]) * args.processes - len(keys)))
         instruments = venue.venue.instruments
     try:
-        connections = args.connections or (4 if args.mode == "batch" else 32)
+        connections = args.connections or _CONNECTIONS[args.mode]
         tag = f"b{int(time.time())}"
-        specs = [LoadSpec(url=url, path="/v1/orders/batch" if args.mode == "batch"
-                          else "/v1/orders", keys=keys, instruments=tuple(instruments),
+        specs = [LoadSpec(url=url, path=_PATHS[args.mode], keys=keys,
+                          instruments=tuple(instruments),
                           duration_s=args.duration, connections=connections,
                           batch_size=args.batch_size if args.mode == "batch" else 0,
                           seed=i + 1, tag=f"{tag}p{i}") for i in range(args.processes)]
         before = asyncio.run(_count_orders(database_url))
         say(f"driving {url} for {args.duration:.0f}s ({args.mode}) ...")
+        parts = venue.part_pids() if venue is not None else {}
+        cpu_before = parts_cpu_seconds(parts)
         started = time.monotonic()
         results = _drive(specs)
         elapsed = time.monotonic() - started
         in_window = asyncio.run(_count_orders(database_url)) - before
+        cpu = {name: seconds - cpu_before[name]
+               for name, seconds in parts_cpu_seconds(parts).items()}
         accepted = [order_id for r in results for order_id in r.accepted_ids]
         say(f"{len(accepted)} accepted in {elapsed:.1f}s; auditing Postgres ...")
         audit = asyncio.run(audit_orders(database_url, accepted, args.settle))
@@ -138,6 +165,7 @@ def main(argv: list[str]) -> int:
             "accepted": len(accepted),
             "rejected": sum(r.rejected for r in results),
             "refused": sum(r.refused for r in results),
+            "reports_received": sum(r.reports for r in results),  # ws mode
             "persisted_orders": audit["persisted_orders"],
             "persisted_executions": audit["persisted_executions"],
             "trades": audit["trades"],
@@ -151,6 +179,11 @@ def main(argv: list[str]) -> int:
             "ack_p999_ms": _percentile(latencies, 0.999),
             "ack_mean_ms": round(statistics.fmean(latencies), 3) if latencies else None,
             "load_cpu_s": round(sum(r.cpu_s for r in results), 2),
+            # Where the time went: each part's CPU over the load window, in cores and in
+            # µs per accepted order (a local venue only).
+            "cpu_cores": {name: round(s / elapsed, 3) for name, s in cpu.items()},
+            "cpu_us_per_order": {name: round(s * 1e6 / len(accepted), 2)
+                                 for name, s in cpu.items()} if accepted else {},
             "load_processes": args.processes, "connections_per_process": connections,
             "gateway_workers": args.gateway_workers, "submitters": args.submitters,
             "cpus": os.cpu_count(),

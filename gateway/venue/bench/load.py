@@ -1,7 +1,7 @@
 """The load generator of `venue bench e2e`: one process, many keep-alive connections.
 
 A plain HTTP/1.1 client on asyncio streams: each connection sends a request, reads the
-answer, sends the next. It costs the generator little CPU, so what is measured is the
+answer, sends the next. In ws mode each connection is an order-entry WebSocket instead. It costs the generator little CPU, so what is measured is the
 venue. Orders are limit orders around a mid price, half of them crossing, from two
 accounts, with unique clientOrderIds.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import msgspec
+import websockets
 
 from venue.instruments import Instrument
 
@@ -28,12 +29,13 @@ class LoadResult:
     refused: int = 0  # 429 and other non-2xx answers
     latencies_ms: array = field(default_factory=lambda: array("d"))
     cpu_s: float = 0.0
+    reports: int = 0  # execution reports pushed to the load's WebSockets
 
 
 @dataclass(frozen=True)
 class LoadSpec:
     url: str
-    path: str  # /v1/orders, /v1/orders/batch, or the bare baseline's path
+    path: str  # /v1/orders, /v1/orders/batch, /v1/ws, or the bare baseline's path
     keys: tuple[str, ...]
     instruments: tuple[Instrument, ...]
     duration_s: float
@@ -105,6 +107,78 @@ async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadR
         writer.close()
 
 
+# Orders a WebSocket has sent and not yet had answered: the gateway always has the next
+# one at hand, while each socket's orders still arrive in the order sent.
+WS_WINDOW = 8
+WS_QUIET_S = 0.5
+
+
+class _WsAnswer(msgspec.Struct):
+    type: str
+    request_id: int | None = msgspec.field(default=None, name="requestId")
+    order_id: str | None = msgspec.field(default=None, name="orderId")
+    duplicate: bool = False
+    reason: str | None = None
+
+
+_decode_ws = msgspec.json.Decoder(_WsAnswer).decode
+
+
+async def _ws_connection(spec: LoadSpec, index: int, deadline: float,
+                         result: LoadResult) -> None:
+    """Orders as `new` messages on one order-entry WebSocket, WS_WINDOW in flight; acks
+    and the account's execution reports read as they come."""
+    account = index % len(spec.keys)
+    orders = _Orders(spec, random.Random(spec.seed * 1000 + index), account)
+    url = spec.url.replace("http", "ws", 1) + spec.path
+    window = asyncio.Semaphore(WS_WINDOW)
+    sent: dict[int, float] = {}
+    async with websockets.connect(url, max_size=None, additional_headers={
+            "Authorization": f"Bearer {spec.keys[account]}"}) as socket:
+        if _decode_ws(await socket.recv()).type != "authenticated":
+            raise RuntimeError(f"{url}: not authenticated")
+
+        async def read() -> None:
+            async for text in socket:
+                answer = _decode_ws(text)
+                if answer.type == "report":
+                    result.reports += 1
+                    continue
+                started = sent.pop(answer.request_id, None)
+                if started is None:
+                    continue
+                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                result.requests += 1
+                if answer.type == "ack":
+                    if not answer.duplicate:
+                        result.accepted_ids.append(int(answer.order_id))
+                elif answer.reason == "shard_busy":
+                    result.refused += 1
+                else:
+                    result.rejected += 1
+                window.release()
+
+        reading = asyncio.create_task(read())
+        serial = index * 100_000_000
+        try:
+            while time.monotonic() < deadline:
+                await window.acquire()
+                serial += 1
+                sent[serial] = time.perf_counter()
+                await socket.send(f'{{"type":"new","requestId":{serial},'
+                                  f'{orders.order(serial)[1:]}')
+            for _ in range(WS_WINDOW):  # every order sent is answered before leaving
+                await asyncio.wait_for(window.acquire(), timeout=60)
+            while True:  # and the reports still coming are read, until a quiet moment
+                before = result.reports
+                await asyncio.sleep(WS_QUIET_S)
+                if result.reports == before:
+                    break
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+
 class _Item(msgspec.Struct):
     status: str
     order_id: str | None = msgspec.field(default=None, name="orderId")
@@ -157,7 +231,8 @@ def run(spec: LoadSpec) -> LoadResult:
 
     async def main() -> None:
         deadline = time.monotonic() + spec.duration_s
-        await asyncio.gather(*(_connection(spec, i, deadline, result)
+        connection = _ws_connection if spec.path.endswith("/ws") else _connection
+        await asyncio.gather(*(connection(spec, i, deadline, result)
                                for i in range(spec.connections)))
 
     asyncio.run(main())

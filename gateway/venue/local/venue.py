@@ -100,6 +100,16 @@ class LocalVenue:
         keys_file.chmod(0o600)
         self.keys = known
 
+    def part_pids(self) -> dict[str, int]:
+        """The process of each running part, by name (its workers and backends are
+        under it)."""
+        parts = {name: child.pid for name, child in self.children.items() if child.alive()}
+        parts |= {e.child.name: e.child.pid for e in self.engines if e.child and e.child.alive()}
+        for server in (self.redis, self.postgres):
+            if server is not None and server.child is not None and server.child.alive():
+                parts[server.child.name] = server.child.pid
+        return parts
+
     def supervise(self, stop: list[bool]) -> None:
         """Start again any part that died, until asked to stop."""
         while not stop[0]:
