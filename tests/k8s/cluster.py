@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -114,11 +113,12 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(tail)
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL if the test process dies without cleaning up."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def _die_with_parent(argv: Sequence[str]) -> list[str]:
+    """argv that gets SIGKILL if the test process dies without cleaning up (setpriv sets
+    PR_SET_PDEATHSIG and execs; a preexec_fn would make Python fork with its at-fork
+    handlers while gRPC's threads run, which can deadlock)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig=KILL", "--", *argv] if setpriv else list(argv)
 
 
 @dataclass
@@ -334,8 +334,8 @@ class OperatorProcess:
             argv += ["--namespace", namespace]
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
-                argv, env=environment, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+                _die_with_parent(argv), env=environment, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = self.process.pid
 
     def alive(self) -> bool:
@@ -580,13 +580,12 @@ class ControlPlane:
         log = self.log(name)
         with open(log, "ab") as out:
             popen = subprocess.Popen(
-                [str(self.bin / name), *args],
+                _die_with_parent([str(self.bin / name), *args]),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         proc = _Proc(name, popen, log)
         self._procs.append(proc)

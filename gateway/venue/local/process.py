@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,13 +13,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
-_PR_SET_PDEATHSIG = 1
+def with_parent_death_signal(argv: Sequence[str], sig: str = "TERM",
+                             user: str | None = None) -> list[str]:
+    """`argv` run through util-linux's setpriv, which sets PR_SET_PDEATHSIG (and drops to
+    `user`) before it execs: the child gets `sig` when the process that started it dies,
+    even by SIGKILL, so a killed `venue up`, benchmark or test leaves no part running.
 
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the process that started it dies, even by
-    SIGKILL, so a killed `venue up` or benchmark leaves no part running on its own."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    Doing this in the child ourselves (Popen's preexec_fn, or user=) makes Python fork
+    instead of vfork, with its at-fork handlers; with gRPC's threads alive in the same
+    process that fork can deadlock. With a plain argv Popen vforks and runs no Python
+    code in the child. Without setpriv (not Linux) the child just runs as is."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        if user is not None:
+            raise RuntimeError(f"starting a process as {user!r} needs setpriv (util-linux)")
+        return list(argv)
+    wrapper = [setpriv, f"--pdeathsig={sig}"]
+    if user is not None:
+        account = pwd.getpwnam(user)
+        wrapper += [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
+                    "--clear-groups"]
+    return [*wrapper, "--", *argv]
 
 
 def free_port() -> int:
@@ -74,17 +88,13 @@ class Child:
 
     def start(self) -> Child:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        as_user = {}
-        if self.user is not None:
-            account = pwd.getpwnam(self.user)
-            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+        argv = with_parent_death_signal(self.argv, user=self.user)
         with open(self.log, "ab") as out:
             # A new session: Ctrl-C in the terminal reaches `venue up` only, which then
             # stops each child in order, instead of every child at once.
             self.process = subprocess.Popen(
-                self.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.env, cwd=self.cwd, start_new_session=True,
-                preexec_fn=_die_with_parent, **as_user)
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.env, cwd=self.cwd, start_new_session=True)
         return self
 
     @property

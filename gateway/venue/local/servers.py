@@ -14,7 +14,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from venue.local.process import Child, Service, free_port, port_open, wait_until
+from venue.local.process import (Child, Service, free_port, port_open, wait_until,
+                                 with_parent_death_signal)
 
 
 def _find_binary(name: str, extra_globs: tuple[str, ...] = ()) -> str:
@@ -87,11 +88,8 @@ class PostgresServer(Service):
         return _find_binary(name, ("/usr/lib/postgresql/*/bin/" + name,))
 
     def _run(self, argv: list[str]) -> None:
-        as_user = {}
-        if self.os_user is not None:
-            account = pwd.getpwnam(self.os_user)
-            as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        result = subprocess.run(argv, capture_output=True, text=True, **as_user)
+        result = subprocess.run(with_parent_death_signal(argv, user=self.os_user),
+                                capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed: {result.stdout}{result.stderr}")
 

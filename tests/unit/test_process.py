@@ -1,0 +1,62 @@
+"""How a local venue starts its children: no Python code between fork and exec."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+from pathlib import Path
+
+import pytest
+
+from venue.local.process import Child, wait_until
+
+forks_seen: list[str] = []
+os.register_at_fork(before=lambda: forks_seen.append("before"),
+                    after_in_child=lambda: forks_seen.append("child"))
+
+
+def test_a_child_starts_without_running_the_at_fork_handlers(tmp_path: Path):
+    # A preexec_fn or Popen(user=...) makes Python fork with these handlers (and the
+    # interpreter's locks); with gRPC threads alive in the test process that deadlocked.
+    forks_seen.clear()
+    child = Child("true", ["true"], tmp_path / "true.log").start()
+    assert child.process is not None and child.process.wait(10) == 0
+    assert forks_seen == []
+
+
+def test_a_child_dies_with_the_process_that_started_it(tmp_path: Path):
+    pid_file = tmp_path / "sleeper.pid"
+    # A parent that starts a sleeper, writes its pid and exits without stopping it.
+    parent = Child("parent", [
+        sys.executable, "-c",
+        "import sys; sys.path[:0] = sys.argv[1:2];"
+        "from pathlib import Path; from venue.local.process import Child;"
+        "c = Child('sleep', ['sleep', '600'], Path(sys.argv[2]) / 'sleep.log').start();"
+        "Path(sys.argv[2], 'sleeper.pid').write_text(str(c.pid))",
+        str(Path(__file__).parents[2] / "gateway"), str(tmp_path)], tmp_path / "parent.log")
+    parent.start()
+    assert parent.process is not None and parent.process.wait(30) == 0, \
+        (tmp_path / "parent.log").read_text()
+    sleeper = int(pid_file.read_text())
+
+    def gone() -> bool:
+        try:
+            status = Path(f"/proc/{sleeper}/status").read_text()
+        except FileNotFoundError:
+            return True
+        return "zombie" in status.lower()
+
+    wait_until(gone, "the orphaned sleeper to get SIGTERM", timeout=10)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_child_can_run_as_another_user(tmp_path: Path):
+    nobody = pwd.getpwnam("nobody")
+    log = tmp_path / "id.log"
+    tmp_path.chmod(0o777)
+    child = Child("id", ["sh", "-c", "id -u; id -g; id -G"], log, user="nobody").start()
+    assert child.process is not None and child.process.wait(10) == 0
+    uid, gid, groups = log.read_text().split("\n")[:3]
+    assert (int(uid), int(gid)) == (nobody.pw_uid, nobody.pw_gid)
+    assert groups.split() == [str(nobody.pw_gid)]
