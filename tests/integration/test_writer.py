@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 
 from venue.enginepb import engine_pb2 as pb
@@ -80,4 +82,60 @@ async def test_within_one_run_the_latest_report_of_an_order_wins(database_url: s
                                     "FROM orders")
     assert (row["status"], row["last_sequence"]) == ("filled", 3)
     assert row["created_at"] < row["updated_at"]
+    await connection.close()
+
+
+async def test_an_order_written_before_moves_on_in_a_later_run(database_url: str):
+    connection = await staged(database_url)
+    await write_rows(connection, rows_of(NEW))
+    await write_rows(connection, rows_of(FILLED))
+    row = await connection.fetchrow("SELECT status, cum_qty, last_sequence, created_at, "
+                                    "updated_at FROM orders")
+    assert (row["status"], row["cum_qty"], row["last_sequence"]) == ("filled", 10, 3)
+    assert row["created_at"] < row["updated_at"]
+    assert await table_counts(connection) == (1, 2, 1)
+    await connection.close()
+
+
+async def test_a_run_read_again_with_new_entries_stores_each_once(database_url: str):
+    connection = await staged(database_url)
+    await write_rows(connection, rows_of(NEW))
+    await write_rows(connection, rows_of(NEW, FILLED))  # crash before XACK, more since
+    assert await table_counts(connection) == (1, 2, 1)
+    assert await connection.fetchval("SELECT status FROM orders") == "filled"
+    await connection.close()
+
+
+async def test_rows_hold_every_column_as_the_engine_reported_it(database_url: str):
+    canceled = pb.Event(sequence=4, timestamp_ns=NS + 4_567_891, report=pb.ExecutionReport(
+        order_id=2, client_order_id="c-ü", account_id=7, instrument_id=3, side=pb.SIDE_SELL,
+        type=pb.ORDER_TYPE_MARKET, time_in_force=pb.TIME_IN_FORCE_IOC, post_only=True,
+        price=0, quantity=5, exec_type=pb.EXEC_TYPE_CANCELED,
+        order_status=pb.ORDER_STATUS_CANCELED, cum_qty=2, leaves_qty=0, cum_notional=2 * 99,
+        reject_reason=pb.REJECT_REASON_SELF_TRADE))
+    connection = await staged(database_url)
+    await write_rows(connection, rows_of(NEW, FILLED, pb.ReportBatch(partition=0,
+                                                                      events=[canceled])))
+    at = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=(NS + 4_567_891) // 1000)
+    execution = await connection.fetchrow("SELECT * FROM executions WHERE sequence = 4")
+    assert dict(execution) == {
+        "partition": 0, "sequence": 4, "order_id": 2, "exec_type": "canceled",
+        "order_status": "canceled", "last_qty": 0, "last_px": 0, "cum_qty": 2,
+        "leaves_qty": 0, "cum_notional": 198, "reject_reason": "self_trade", "trade_id": None,
+        "engine_time": at}
+    order = await connection.fetchrow("SELECT * FROM orders WHERE order_id = 2")
+    assert dict(order) == {
+        "order_id": 2, "client_order_id": "c-ü", "account_id": 7, "instrument_id": 3,
+        "side": "sell", "type": "market", "time_in_force": "ioc", "post_only": True,
+        "price": 0, "quantity": 5, "status": "canceled", "cum_qty": 2, "leaves_qty": 0,
+        "cum_notional": 198, "reject_reason": "self_trade", "partition": 0,
+        "last_sequence": 4, "created_at": at, "updated_at": at}
+    fill = await connection.fetchrow("SELECT trade_id, reject_reason, last_qty, last_px "
+                                     "FROM executions WHERE sequence = 3")
+    assert tuple(fill) == (1, None, 10, 100)
+    trade_row = await connection.fetchrow("SELECT * FROM trades")
+    assert dict(trade_row) == {
+        "partition": 0, "trade_id": 1, "sequence": 2, "instrument_id": 1, "price": 100,
+        "quantity": 10, "buy_order_id": 1, "sell_order_id": 2, "aggressor_side": "sell",
+        "engine_time": datetime.fromtimestamp(0, UTC) + timedelta(microseconds=NS // 1000 + 2)}
     await connection.close()
