@@ -138,9 +138,9 @@ def parser() -> argparse.ArgumentParser:
         run=cmd_migrate)
 
     bench = commands.add_parser(
-        "bench", help="benchmarks that print JSON (engine, engine-grpc, e2e, operator)",
+        "bench", help="benchmarks that print JSON (engine, engine-grpc, e2e, writer, operator)",
         description="Run `venue bench WHAT --help` for the flags of one benchmark.")
-    bench.add_argument("what", help="engine | engine-grpc | e2e | operator")
+    bench.add_argument("what", help="engine | engine-grpc | e2e | writer | operator")
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=cmd_bench)
 

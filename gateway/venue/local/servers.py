@@ -65,8 +65,9 @@ class PostgresServer(Service):
     """
 
     def __init__(self, data_dir: Path, port: int | None = None, database: str = "venue",
-                 user: str = "venue"):
+                 user: str = "venue", settings: dict[str, str] | None = None):
         self.data_dir = Path(data_dir).resolve()
+        self.settings = dict(settings or {})  # further `-c` settings, after ours
         self.port = port or free_port()
         self.database = database
         self.user = user
@@ -119,6 +120,8 @@ class PostgresServer(Service):
             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
             "-c", "synchronous_commit=on", "-c", "fsync=on",
         ]
+        for name, value in self.settings.items():
+            argv += ["-c", f"{name}={value}"]
         log = self.data_dir / "postgres.log"
         if not log.exists():
             log.touch()
