@@ -57,8 +57,8 @@ def varint(value: int) -> bytes:
 
 
 def traceparent_field(traceparent: bytes) -> bytes:
-    """Command.traceparent (field 4), encoded: appended to every command of a request."""
-    return b"".join((b"\x22", varint(len(traceparent)), traceparent))
+    """Command.traceparent (field 4), encoded."""
+    return b"".join((b"\x22", varint(len(traceparent)), traceparent)) if traceparent else b""
 
 
 def source_fields(shard: int, stream_ms: int, stream_seq: int) -> bytes:
@@ -69,23 +69,29 @@ def source_fields(shard: int, stream_ms: int, stream_seq: int) -> bytes:
 
 
 def with_traceparent(command: bytes, traceparent: bytes) -> bytes:
-    """`command` with Command.traceparent set: each order keeps its request's trace."""
+    """`command` with Command.traceparent set: an order coalesced into an entry with
+    other requests' orders keeps its own request's trace."""
     return command + traceparent_field(traceparent)
 
 
-def command_batch(batch_id: int, entries: list[tuple[bytes, list[bytes]]]) -> bytes:
+def command_batch(batch_id: int, entries: list[tuple[bytes, bytes, list[bytes]]]) -> bytes:
     """An encoded CommandBatch of gateway-encoded commands, grouped by stream entry.
 
-    `entries` holds (source_fields of the entry, its commands); each command gets the
-    entry's source and its index in the entry appended, nothing else is touched.
+    `entries` holds (traceparent_field of the entry's traceparent, source_fields of the
+    entry, its commands). Each command gets the entry's traceparent put before it, and
+    the entry's source and its index in the entry appended; nothing else is touched.
+    The commands of a batch request carry no traceparent of their own, so the entry's
+    is theirs; an order that has one (with_traceparent) keeps it, as protobuf's last
+    value of a field wins.
     """
     parts = [b"\x08", varint(batch_id)]
     append = parts.append
-    for source, commands in entries:
+    for trace, source, commands in entries:
         for index, command in enumerate(commands):
             tail = _ENTRY_INDEX_FIELDS[index] if index < _SMALL else b"\x28" + varint(index)
             append(b"\x12")
-            append(varint(len(command) + len(source) + len(tail)))
+            append(varint(len(trace) + len(command) + len(source) + len(tail)))
+            append(trace)
             append(command)
             append(source)
             append(tail)

@@ -8,8 +8,10 @@ An order-stream entry holds the commands of one request for one shard: field `cm
 the gateway-encoded engine Commands (bodies only), each preceded by its length as a
 protobuf varint, and field `traceparent` the request's W3C trace context. A batch of a
 thousand orders is one entry, so Redis and the submitter work per request, not per
-order; the submitter splits `cmds` and gives each command its entry's stream id and
-its index within the entry.
+order; the submitter splits `cmds` and gives each command its entry's traceparent,
+stream id and its index within the entry. (Single orders of several requests that
+arrive together share one entry; each of those commands carries its own traceparent,
+which wins over the entry's.)
 """
 
 from __future__ import annotations
@@ -189,8 +191,9 @@ class Keys:
 
 
 class QueuedCommand(NamedTuple):
-    """One command of an entry: its order id, encoded Command (with its traceparent),
-    and dedup claim. (A tuple: a batch makes thousands.)"""
+    """One command of an entry: its order id, encoded Command (with its own traceparent
+    when it shares the entry with other requests' commands), and dedup claim. (A tuple:
+    a batch makes thousands.)"""
 
     order_id: int
     command: bytes
@@ -280,8 +283,8 @@ class OrderQueue:
                             traceparent: str) -> list[Enqueued]:
         """Queue `commands` as one entry of `shard`'s stream, in order, atomically.
 
-        Each command already carries its traceparent (encoded with it); `traceparent`
-        is the entry's. A plain tuple in QueuedCommand's field order will do.
+        `traceparent` is the entry's, which the submitter gives every command that has
+        none of its own. A plain tuple in QueuedCommand's field order will do.
         """
         return await self._append(shard, commands, traceparent.encode())
 
@@ -329,10 +332,8 @@ class OrderQueue:
         accumulated, and one Redis call serves many requests.
         """
         future = asyncio.get_running_loop().create_future()
-        trace = traceparent.encode()
-        command = QueuedCommand(order_id, with_traceparent(command, trace), account_id,
-                                client_order_id, pending)
-        self._waiting.setdefault(shard, []).append((command, trace, future))
+        command = QueuedCommand(order_id, command, account_id, client_order_id, pending)
+        self._waiting.setdefault(shard, []).append((command, traceparent.encode(), future))
         if shard not in self._sending:
             self._sending.add(shard)
             asyncio.get_running_loop().create_task(self._send(shard))
@@ -341,9 +342,13 @@ class OrderQueue:
     async def _send(self, shard: int) -> None:
         try:
             while waiting := self._waiting.pop(shard, None):
+                # The entry takes the first request's traceparent; a command of another
+                # request carries its own.
+                trace = waiting[0][1]
+                commands = [c if own == trace else c._replace(command=with_traceparent(
+                            c.command, own)) for c, own, _ in waiting]
                 try:
-                    answers = await self._append(shard, [c for c, _, _ in waiting],
-                                                 waiting[0][1])
+                    answers = await self._append(shard, commands, trace)
                 except Exception as error:  # each request answers for itself
                     for *_, future in waiting:
                         if not future.done():

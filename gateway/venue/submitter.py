@@ -27,10 +27,10 @@ from redis.exceptions import RedisError, ResponseError
 from venue.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
-from venue.enginewire import GRPC_OPTIONS, command_batch, source_fields
+from venue.enginewire import GRPC_OPTIONS, command_batch, source_fields, traceparent_field
 from venue.leases import ShardLeases
-from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, SUBMITTERS_GROUP, Keys,
-                         parse_stream_id, split_frames)
+from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, FIELD_TRACEPARENT, SUBMITTERS_GROUP,
+                         Keys, parse_stream_id, split_frames)
 
 log = logging.getLogger("venue.submitter")
 
@@ -39,6 +39,7 @@ _BLOCK_MS = 500
 # Confirmed entries stay in the shard stream this long, for inspection, then are trimmed.
 _RETAIN_MS = 60_000
 _COMMANDS = FIELD_COMMANDS.encode()
+_TRACEPARENT = FIELD_TRACEPARENT.encode()
 
 
 def default_instance_name() -> str:
@@ -102,7 +103,7 @@ class PartitionPump:
                                           block=_BLOCK_MS)
             if not read:
                 continue
-            entries: list[tuple[bytes, list[bytes]]] = []
+            entries: list[tuple[bytes, bytes, list[bytes]]] = []
             last: dict[int, str] = {}
             read_count: dict[int, int] = {}
             count = 0
@@ -112,7 +113,8 @@ class PartitionPump:
                 for entry_id, fields in stream_entries:
                     ms, seq = parse_stream_id(entry_id)
                     commands = split_frames(fields[_COMMANDS])
-                    entries.append((source_fields(shard, ms, seq), commands))
+                    entries.append((traceparent_field(fields.get(_TRACEPARENT, b"")),
+                                    source_fields(shard, ms, seq), commands))
                     count += len(commands)
                 last[shard] = entry_id.decode()
             self.batch_id += 1

@@ -167,7 +167,7 @@ async def test_good_order_is_202_and_one_stream_entry_holding_its_command(
     [encoded] = split_frames(fields[b"cmds"])
     command = engine_pb2.Command.FromString(encoded)
     assert command.WhichOneof("body") == "new_order"
-    assert command.traceparent == TRACEPARENT  # the order keeps its request's trace
+    assert command.traceparent == ""  # the entry's, which the submitter gives it
     assert (command.shard, command.stream_ms, command.stream_seq, command.entry_index) == \
         (0, 0, 0, 0)  # the submitter fills these in
     assert command.new_order == engine_pb2.NewOrder(
@@ -269,7 +269,7 @@ async def test_a_good_order_with_a_known_key_is_answered_outside_the_framework(
     commands = [engine_pb2.Command.FromString(split_frames(fields[b"cmds"])[0])
                 for *_, fields in entries]
     assert [c.new_order.client_order_id for c in commands] == ["via-route", "via-lane"]
-    assert commands[1].traceparent == TRACEPARENT
+    assert [c.traceparent for c in commands] == ["", ""]  # their entries' hold theirs
     monkeypatch.undo()  # /metrics is the framework's
     after = await samples(gateway)
     accepted = ("venue_orders_accepted_total", (("channel", "http"),))

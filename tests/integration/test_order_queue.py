@@ -8,7 +8,8 @@ from redis.asyncio import Redis
 
 from venue.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.queue import OrderQueue, QueuedCommand, split_frames
+from venue.enginewire import command_batch, source_fields, traceparent_field
+from venue.queue import OrderQueue, QueuedCommand, parse_stream_id, split_frames
 
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -34,6 +35,28 @@ async def test_concurrent_orders_share_appends_but_keep_their_arrival_order(redi
     assert ids == list(range(1, 501))
     assert entries < 500  # coalesced while earlier appends were at Redis
     assert await queue.pending_command(250) is not None
+    await queue.redis.aclose()
+
+
+async def test_coalesced_orders_each_reach_the_engine_with_their_own_requests_trace(
+        redis_url):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    traces = [f"00-{i:032x}-{i:016x}-01" for i in range(1, 201)]
+    await asyncio.gather(*(queue.enqueue(shard=1, order_id=i, command=command(i),
+                                         traceparent=traces[i - 1]) for i in range(1, 201)))
+    entries = await queue.redis.xrange(queue.keys.orders(1))
+    assert len(entries) < 200
+    # What the submitter sends the engine for these entries (submitter.py does this).
+    batch = pb.CommandBatch.FromString(command_batch(1, [
+        (traceparent_field(fields[b"traceparent"]),
+         source_fields(1, *parse_stream_id(entry_id)), split_frames(fields[b"cmds"]))
+        for entry_id, fields in entries]))
+    assert [(c.new_order.order_id, c.traceparent) for c in batch.commands] == [
+        (i, traces[i - 1]) for i in range(1, 201)]
+    # Only an order that shares an entry with an earlier request carries its own.
+    own = sum(pb.Command.FromString(c).traceparent != ""
+              for _, fields in entries for c in split_frames(fields[b"cmds"]))
+    assert own == 200 - len(entries)
     await queue.redis.aclose()
 
 

@@ -28,7 +28,7 @@ async def submit_unpublished(engine: EngineProcess) -> pb.ReportBatch:
                 for i in range(1, 41)]
     async with grpc.aio.insecure_channel(engine.address) as channel:
         call = channel.stream_stream("/tradingvenue.engine.v1.MatchingEngine/Submit")()
-        await call.write(command_batch(1, [(source_fields(1, 1000, seq), [command])
+        await call.write(command_batch(1, [(b"", source_fields(1, 1000, seq), [command])
                                            for seq, command in enumerate(commands, 1)]))
         reply = pb.ReportBatch.FromString(await call.read())
         await call.done_writing()

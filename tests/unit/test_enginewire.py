@@ -19,21 +19,33 @@ def gateway_command(order_id: int) -> bytes:
         price=3_000_000, quantity=5000)).SerializeToString()
 
 
-def test_appended_source_fields_decode_as_if_encoded_together():
+OTHER_TRACEPARENT = b"00-11111111111111111111111111111111-2222222222222222-01"
+
+
+def test_added_fields_decode_as_if_encoded_together():
     source = source_fields(3, 1_700_000_000_123, 2**40)
-    command = with_traceparent(gateway_command(42), TRACEPARENT)
-    batch = pb.CommandBatch.FromString(command_batch(1, [(source, [command])]))
+    batch = pb.CommandBatch.FromString(command_batch(1, [(
+        traceparent_field(TRACEPARENT), source, [gateway_command(42)])]))
     [command] = batch.commands
     assert (command.shard, command.stream_ms, command.stream_seq, command.entry_index) == (
         3, 1_700_000_000_123, 2**40, 0)
-    assert command.traceparent == TRACEPARENT.decode()
+    assert command.traceparent == TRACEPARENT.decode()  # the entry's
     assert command.new_order.order_id == 42
     assert command.new_order.side == pb.SIDE_SELL
     assert command.new_order.time_in_force == pb.TIME_IN_FORCE_IOC
 
 
+def test_a_command_with_a_traceparent_of_its_own_keeps_it_over_its_entrys():
+    commands = [gateway_command(1), with_traceparent(gateway_command(2), OTHER_TRACEPARENT)]
+    batch = pb.CommandBatch.FromString(command_batch(1, [
+        (traceparent_field(TRACEPARENT), source_fields(0, 1, 1), commands),
+        (traceparent_field(b""), source_fields(0, 1, 2), [gateway_command(3)])]))
+    assert [(c.new_order.order_id, c.traceparent) for c in batch.commands] == [
+        (1, TRACEPARENT.decode()), (2, OTHER_TRACEPARENT.decode()), (3, "")]
+
+
 def test_command_batch_keeps_every_command_in_order_with_its_place_in_its_entry():
-    entries = [(source_fields(0, 1, seq), [gateway_command(seq * 1000 + i)
+    entries = [(b"", source_fields(0, 1, seq), [gateway_command(seq * 1000 + i)
                                                 for i in range(count)])
                for seq, count in ((1, 3), (2, 1), (3, 20000))]
     batch = pb.CommandBatch.FromString(command_batch(2**33, entries))
@@ -63,7 +75,6 @@ def test_an_entry_splits_back_into_its_commands():
 
 def test_hand_encoded_new_orders_are_byte_for_byte_what_protobuf_writes():
     rng = random.Random(7)
-    trace = traceparent_field(TRACEPARENT)
     for _ in range(3000):
         order = SimpleNamespace(side=rng.choice(["buy", "sell"]),
                                 type=rng.choice(["limit", "market"]),
@@ -76,17 +87,13 @@ def test_hand_encoded_new_orders_are_byte_for_byte_what_protobuf_writes():
             numbers["price_ticks"] = 0
         client_order_id = rng.choice(["", "c", "x" * 63, f"client-{rng.random()}"])
         instrument_id = rng.randrange(1, 65536)
-        expected = pb.Command(
-            traceparent=TRACEPARENT.decode(), new_order=pb.NewOrder(
-                order_id=numbers["order_id"], client_order_id=client_order_id,
-                account_id=numbers["account_id"], instrument_id=instrument_id,
-                side=SIDES[order.side], type=ORDER_TYPES[order.type],
-                time_in_force=TIMES_IN_FORCE[order.time_in_force],
-                price=numbers["price_ticks"], quantity=numbers["quantity_lots"],
-                post_only=order.post_only))
+        expected = pb.Command(new_order=pb.NewOrder(
+            order_id=numbers["order_id"], client_order_id=client_order_id,
+            account_id=numbers["account_id"], instrument_id=instrument_id,
+            side=SIDES[order.side], type=ORDER_TYPES[order.type],
+            time_in_force=TIMES_IN_FORCE[order.time_in_force],
+            price=numbers["price_ticks"], quantity=numbers["quantity_lots"],
+            post_only=order.post_only))
         encoded = encode_new_order(order, client_order_id=client_order_id,
-                                   instrument_id=instrument_id, trace=trace, **numbers)
-        assert pb.Command.FromString(encoded) == expected
-        # Fields in number order, traceparent (4) last as it is appended: protobuf's own
-        # bytes with the traceparent moved behind the body.
-        assert encoded == pb.Command(new_order=expected.new_order).SerializeToString() + trace
+                                   instrument_id=instrument_id, **numbers)
+        assert encoded == expected.SerializeToString()

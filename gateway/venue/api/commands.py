@@ -1,7 +1,7 @@
 """Engine commands as the gateway writes them.
 
-The gateway encodes the Command body and its traceparent; the submitter appends shard
-and stream id.
+The gateway encodes the Command body; the submitter adds the stream entry's traceparent,
+shard, stream id and index (see enginewire.command_batch).
 
 New orders are the hot path (a batch request encodes thousands), so they are written
 byte by byte, exactly as protobuf would write them (a unit test holds the two equal):
@@ -41,9 +41,8 @@ def _new_order_fields(account_id: int, instrument_id: int, side: str, order_type
 
 def encode_new_order(order: OrderKind, *, order_id: int, client_order_id: str,
                      account_id: int, instrument_id: int, price_ticks: int,
-                     quantity_lots: int, trace: bytes = b"") -> bytes:
-    """The serialized Command carrying only `new_order`, then `trace` (an encoded
-    traceparent field, see enginewire.traceparent_field). Numbers are >= 0, checked."""
+                     quantity_lots: int) -> bytes:
+    """The serialized Command carrying only `new_order`. Numbers are >= 0, checked."""
     client = client_order_id.encode()
     body = b"".join((
         b"\x08", varint(order_id), b"\x12" + varint(len(client)) + client if client else b"",
@@ -52,7 +51,7 @@ def encode_new_order(order: OrderKind, *, order_id: int, client_order_id: str,
         b"\x40" + varint(price_ticks) if price_ticks else b"",
         b"\x48" + varint(quantity_lots) if quantity_lots else b"",
         _POST_ONLY if order.post_only else b""))
-    return b"".join((_NEW_ORDER_TAG, varint(len(body)), body, trace))
+    return b"".join((_NEW_ORDER_TAG, varint(len(body)), body))
 
 
 def decode_new_order(command: bytes) -> engine_pb2.NewOrder | None:

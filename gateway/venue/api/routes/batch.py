@@ -23,7 +23,6 @@ from venue.api.order_wire import CheckedOrder, WireOrder, check, decode_order
 from venue.api.shard_lag import ShardLag
 from venue.api.trace_context import traceparent_of
 from venue.config import VenueConfig
-from venue.enginewire import traceparent_field
 from venue.metrics import CHANNEL_BATCH, ORDERS_ACCEPTED, ORDERS_DUPLICATE, ORDERS_REJECTED
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -98,8 +97,8 @@ async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQ
     by_shard = _checked(venue, orders, results, shard_lag)
     good = sum(len(shard_orders) for shard_orders in by_shard.values())
     order_ids = iter(await queue.next_order_ids(good)) if good else iter(())
+    # The entry's traceparent is every order's: the submitter puts it on each command.
     traceparent = traceparent_of(traceparent)
-    trace = traceparent_field(traceparent.encode())
 
     async def queue_shard(shard: int, checked: list[tuple[int, WireOrder, int, int, int]]) -> None:
         commands = []
@@ -108,7 +107,7 @@ async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQ
             commands.append((order_id, encode_new_order(  # a QueuedCommand, as a tuple
                 order, order_id=order_id, client_order_id=order.client_order_id or str(order_id),
                 account_id=account_id, instrument_id=instrument_id, price_ticks=price_ticks,
-                quantity_lots=quantity_lots, trace=trace), account_id, order.client_order_id,
+                quantity_lots=quantity_lots), account_id, order.client_order_id,
                 True))
         answers = await queue.enqueue_entry(shard, commands, traceparent)
         for (index, order, *_), (order_id, duplicate, _) in zip(checked, answers):
