@@ -40,7 +40,10 @@ _FIELD_BATCH = FIELD_BATCH.encode()
 _READ_COUNT = 512  # events-stream entries (report batches) per transaction
 _INTERVAL_S = 0.010  # the shortest time from one transaction's start to the next's
 _BLOCK_MS = 500
-_RETAIN_MS = 60_000
+# Persisted entries stay this long for report feeds a little behind (one further behind
+# fills its gap from the engine's Replay), then are trimmed: Redis rewrites its
+# append-only file from all it holds.
+_RETAIN_MS = 10_000
 # A sequence missing this long was not just late: the submitter that had it died.
 _GAP_GRACE_S = 3.0
 _HEAD_CHECK_S = 2.0
