@@ -12,6 +12,9 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Price and quantity texts an instrument remembers as good (see Instrument.order_terms).
+_GOOD_TERMS = 4096
+
 
 class OffGrid(ValueError):
     """A decimal value that is not a whole number of ticks or lots (or not a number)."""
@@ -168,6 +171,32 @@ class Instrument(BaseModel):
         band, over the maximum quantity, or off the tick or lot grid. A market order has
         no price (0 ticks). The one check of order terms, for every way orders arrive.
         """
+        good_prices, good_quantities = self._good_terms
+        quantity_lots = good_quantities.get(quantity)
+        if quantity_lots is not None:
+            if price is None:
+                return 0, quantity_lots, []
+            price_ticks = good_prices.get(price)
+            if price_ticks is not None:
+                return price_ticks, quantity_lots, []
+        price_ticks, quantity_lots, problems = self._check_terms(price, quantity)
+        if not problems:  # remembered: the next order at this price reads it back
+            if len(good_prices) >= _GOOD_TERMS or len(good_quantities) >= _GOOD_TERMS:
+                good_prices.clear()
+                good_quantities.clear()
+            if price is not None:
+                good_prices[price] = price_ticks
+            good_quantities[quantity] = quantity_lots
+        return price_ticks, quantity_lots, problems
+
+    @cached_property
+    def _good_terms(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Price and quantity texts of good orders, with their ticks and lots: the same
+        few prices come again and again, and parsing them was a tenth of a batch."""
+        return {}, {}
+
+    def _check_terms(self, price: str | None,
+                     quantity: str) -> tuple[int, int, list[Problem]]:
         problems: list[Problem] = []
         price_ticks = 0
         if price is not None:

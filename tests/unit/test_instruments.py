@@ -115,3 +115,24 @@ def test_instrument_with_band_off_its_grid_or_inverted_is_refused(override: dict
                   min_price="0.01", max_price="1000000", max_quantity="1000") | override
     with pytest.raises(ValidationError):
         Instrument(**fields)
+
+
+def test_order_terms_read_back_from_memory_are_what_a_first_check_gives(
+        btc: Instrument) -> None:
+    fresh = btc.model_copy()
+    terms = [("100.05", "0.5"), (None, "0.5"), ("100.05", "0"), ("100.055", "0.5"),
+             ("-1", "0.5"), ("100.05", "-0.5"), ("100.05", "1e3"), ("0", "0")]
+    first = [btc.order_terms(price, quantity) for price, quantity in terms]
+    # Good terms are remembered; asked again, in any order, every answer is the same.
+    again = [btc.order_terms(price, quantity) for price, quantity in reversed(terms)]
+    assert again == list(reversed(first))
+    assert [fresh.order_terms(price, quantity) for price, quantity in terms] == first
+    assert first[0] == (btc.price_ticks("100.05"), btc.quantity_lots("0.5"), [])
+
+
+def test_an_instrument_remembers_a_bounded_number_of_good_terms(btc: Instrument) -> None:
+    for cents in range(20_000):
+        price = f"{100 + cents // 100}.{cents % 100:02d}"
+        assert btc.order_terms(price, "1")[2] == []
+    prices, quantities = btc._good_terms
+    assert 0 < len(prices) <= 4096 and 0 < len(quantities) <= 4096
