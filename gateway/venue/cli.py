@@ -61,7 +61,7 @@ def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
     from venue.submitter import Submitter
     _require(settings, "redis_url")
     _logging()
-    _until_signalled(Submitter(settings).run)
+    _until_signalled(Submitter(settings).run, uvloop=True)
     return 0
 
 
