@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from venue.enginepb import engine_pb2 as pb
-from venue.writer import Rows, write_rows
+from venue.writer import Rows, prepare, write_rows
 
 NS = 1_700_000_000_000_000_000
 
@@ -48,9 +48,8 @@ async def table_counts(connection: asyncpg.Connection) -> tuple[int, int, int]:
 
 
 async def staged(database_url: str) -> asyncpg.Connection:
-    from venue.writer import _STAGING
     connection = await asyncpg.connect(database_url)
-    await connection.execute(_STAGING)
+    await prepare(connection)
     return connection
 
 
@@ -89,10 +88,15 @@ async def test_an_order_written_before_moves_on_in_a_later_run(database_url: str
     connection = await staged(database_url)
     await write_rows(connection, rows_of(NEW))
     await write_rows(connection, rows_of(FILLED))
-    row = await connection.fetchrow("SELECT status, cum_qty, last_sequence, created_at, "
-                                    "updated_at FROM orders")
+    plain = await asyncpg.connect(database_url)  # read without the writer's codec
+    row = await plain.fetchrow("SELECT status, cum_qty, last_sequence, created_at, "
+                               "updated_at FROM orders")
+    await plain.close()
     assert (row["status"], row["cum_qty"], row["last_sequence"]) == ("filled", 10, 3)
-    assert row["created_at"] < row["updated_at"]
+    epoch = datetime.fromtimestamp(0, UTC)
+    assert (row["created_at"], row["updated_at"]) == (
+        epoch + timedelta(microseconds=(NS + 1000) // 1000),
+        epoch + timedelta(microseconds=(NS + 3000) // 1000))
     assert await table_counts(connection) == (1, 2, 1)
     await connection.close()
 
