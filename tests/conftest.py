@@ -7,6 +7,7 @@ gets its own database cloned from it. Redis and the engine are started per test.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import itertools
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from _pytest.faulthandler import fault_handler_stderr_fd_key
 
 from venue.config import VenueConfig
 from venue.db.migrate import migrate
@@ -22,6 +24,27 @@ from venue.local.servers import PostgresServer, RedisServer
 
 _TEMPLATE = "venue_template"
 _database_numbers = itertools.count(1)
+
+# Behind pytest-timeout: its SIGALRM cannot stop a test stuck inside C (a deadlock in
+# fork once held CI until it was killed at 90 minutes). This long past a test's limit,
+# faulthandler's own thread prints every thread's stack and ends the run.
+BACKSTOP_S = 120
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    marker = item.get_closest_marker("timeout")
+    limit = item.config.getini("timeout")
+    if marker is not None:
+        limit = marker.kwargs.get("timeout", marker.args[0] if marker.args else limit)
+    if not float(limit or 0) > 0:
+        return (yield)
+    faulthandler.dump_traceback_later(float(limit) + BACKSTOP_S, exit=True,
+                                      file=item.config.stash[fault_handler_stderr_fd_key])
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="session")
