@@ -71,6 +71,39 @@ def test_a_batch_answers_every_order_and_queues_only_the_good_ones(local_venue: 
     assert sorted(len(commands) for commands in queued) == [1, 1]
 
 
+def test_a_repeated_client_order_id_is_answered_with_the_original_order(
+        local_venue: LocalVenue):
+    def order(client_order_id: str | None, price: str = "90.00") -> dict:
+        return {"symbol": "BTC-USD", "side": "buy", "price": price, "quantity": "1",
+                **({"clientOrderId": client_order_id} if client_order_id else {})}
+
+    key = local_venue.keys["alice"]
+    first = post_batch(local_venue, key, [order("rep-1"), order("rep-2"), order("rep-1")])
+    # Another batch repeats one of them, beside orders without a clientOrderId.
+    second = post_batch(local_venue, key, [order(None), order("rep-2", "91.00"), order(None),
+                                           order("rep-3")])
+    # Bob's clientOrderIds are his own.
+    bob = post_batch(local_venue, local_venue.keys["bob"], [order("rep-1")])
+    assert [r.status_code for r in (first, second, bob)] == [200, 200, 200]
+    one, two, again = first.json()["results"]
+    assert (one["duplicate"], two["duplicate"], again["duplicate"]) == (False, False, True)
+    assert again["orderId"] == one["orderId"] and again["clientOrderId"] == "rep-1"
+    plain, repeat, plain_too, three = second.json()["results"]
+    assert repeat == {**two, "index": 1, "duplicate": True}
+    assert [r["duplicate"] for r in (plain, plain_too, three)] == [False, False, False]
+    assert plain["clientOrderId"] == plain["orderId"] != plain_too["orderId"]
+    assert bob.json()["results"][0]["duplicate"] is False
+    assert bob.json()["results"][0]["orderId"] != one["orderId"]
+    assert (first.json()["accepted"], second.json()["accepted"]) == (3, 4)
+
+    redis = Redis.from_url(local_venue.redis_url)
+    keys = Keys(local_venue.venue.name)
+    queued = [c for shard in range(local_venue.venue.shards)
+              for _, fields in redis.xrange(keys.orders(shard))
+              for c in split_frames(fields[b"cmds"])]
+    assert len(queued) == 2 + 3 + 1  # every order once, repeats not again
+
+
 def test_a_batch_of_crossing_orders_trades_in_the_order_given(local_venue: LocalVenue):
     # 300 resting sells at rising prices, then one batch of 300 buys that take them one by
     # one: every order fills only if the batch's orders reach the engine in order.

@@ -101,20 +101,31 @@ async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQ
     traceparent = traceparent_of(traceparent)
 
     async def queue_shard(shard: int, checked: list[tuple[int, WireOrder, int, int, int]]) -> None:
-        commands = []
-        for index, order, instrument_id, price_ticks, quantity_lots in checked:
-            order_id = next(order_ids)
-            commands.append((order_id, encode_new_order(  # a QueuedCommand, as a tuple
-                order, order_id=order_id, client_order_id=order.client_order_id or str(order_id),
-                account_id=account_id, instrument_id=instrument_id, price_ticks=price_ticks,
-                quantity_lots=quantity_lots), account_id, order.client_order_id,
-                True))
-        answers = await queue.enqueue_entry(shard, commands, traceparent)
-        for (index, order, *_), (order_id, duplicate, _) in zip(checked, answers):
-            results[index] = _QUEUED % (index, order_id, order.client_order_id or order_id,
-                                        "true" if duplicate else "false")
-        duplicates = sum(answer.duplicate for answer in answers)
-        _ACCEPTED.inc(len(answers) - duplicates)
+        ids = [next(order_ids) for _ in checked]
+        coids = [order.client_order_id or str(order_id)
+                 for order_id, (_, order, *_) in zip(ids, checked)]
+        commands = [encode_new_order(
+            order, order_id=order_id, client_order_id=coid, account_id=account_id,
+            instrument_id=instrument_id, price_ticks=price_ticks, quantity_lots=quantity_lots)
+            for order_id, coid, (_, order, instrument_id, price_ticks, quantity_lots)
+            in zip(ids, coids, checked)]
+        if all(order.client_order_id is not None for _, order, *_ in checked):
+            _, originals = await queue.enqueue_new_orders(shard, account_id, ids, coids,
+                                                          commands, traceparent)
+        else:  # orders without a clientOrderId claim none
+            answers = await queue.enqueue_entry(shard, [
+                (order_id, command, account_id, order.client_order_id, True)  # QueuedCommand
+                for order_id, command, (_, order, *_) in zip(ids, commands, checked)],
+                traceparent)
+            originals = [str(a.order_id).encode() if a.duplicate else b"" for a in answers]
+        duplicates = 0
+        for (index, *_), order_id, coid, original in zip(checked, ids, coids, originals):
+            if original:
+                duplicates += 1
+                results[index] = _QUEUED % (index, int(original), coid, "true")
+            else:
+                results[index] = _QUEUED % (index, order_id, coid, "false")
+        _ACCEPTED.inc(len(ids) - duplicates)
         _DUPLICATE.inc(duplicates)
 
     await asyncio.gather(*(queue_shard(shard, checked) for shard, checked in by_shard.items()))
