@@ -15,6 +15,8 @@ import gc
 import logging
 import struct
 import time
+from collections import deque
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -39,6 +41,7 @@ log = logging.getLogger("venue.writer")
 _FIELD_BATCH = FIELD_BATCH.encode()
 _READ_COUNT = 512  # events-stream entries (report batches) per transaction
 _INTERVAL_S = 0.010  # the shortest time from one transaction's start to the next's
+_CONNECTIONS = 2  # transactions in flight at once
 _BLOCK_MS = 500
 # Persisted entries stay this long for report feeds a little behind (one further behind
 # fills its gap from the engine's Replay), then are trimmed: Redis rewrites its
@@ -287,9 +290,12 @@ async def _upsert_orders(connection: asyncpg.Connection, values: list[tuple]) ->
 
 
 async def write_rows(connection: asyncpg.Connection, rows: Rows,
-                     through: dict[int, int] | None = None) -> None:
+                     through: dict[int, int] | None = None,
+                     after: Awaitable | None = None) -> None:
     """Write the rows in one transaction, with how far each partition is now persisted
-    without a gap (`through`).
+    without a gap (`through`). With `after` (the write of the run before, on another
+    connection), the new rows go in while it commits; orders already known are updated,
+    and this commits, only once it has.
 
     Executions, trades and new orders are COPYed straight into their tables. When one
     of them is there already (the run is read again after a crash between COMMIT and
@@ -306,6 +312,10 @@ async def write_rows(connection: asyncpg.Connection, rows: Rows,
                 await _copy(connection, "trades", _TRADE_COLUMNS, rows.trades)
             if new_orders:
                 await _copy(connection, "orders", _ORDER_COLUMNS, new_orders)
+            if after is not None:
+                # Not before: an order updated here may be one the run before inserts,
+                # and the insert must not wait on this transaction while it waits here.
+                await after
             if updated_orders:
                 await _upsert_orders(connection, updated_orders)
             if through:
@@ -313,6 +323,8 @@ async def write_rows(connection: asyncpg.Connection, rows: Rows,
         return
     except asyncpg.UniqueViolationError:
         pass
+    if after is not None:
+        await after
     async with connection.transaction():
         if rows.executions:
             await _copy(connection, "stage_executions", _EXECUTION_COLUMNS, rows.executions)
@@ -342,6 +354,24 @@ def rows_of(read) -> Rows:
     finally:
         if collecting:
             gc.enable()
+    return rows
+
+
+async def decode_rows(read) -> Rows:
+    """rows_of, giving the event loop a turn after each entry (a report batch, a
+    millisecond or so of decoding): the write in flight then sends its next statement
+    as soon as Postgres has answered the last, and both work at once."""
+    rows = Rows()
+    collecting = gc.isenabled()
+    for _, entries in read:
+        for _, fields in entries:
+            gc.disable()
+            try:
+                rows.add(pb.ReportBatch.FromString(fields[_FIELD_BATCH]))
+            finally:
+                if collecting:
+                    gc.enable()
+            await asyncio.sleep(0)
     return rows
 
 
@@ -383,18 +413,15 @@ class Writer:
         log.info("writer %s: %d events streams -> postgres", self.consumer, len(self.streams))
         try:
             while not stop.is_set():
+                connections: list[asyncpg.Connection] = []
                 try:
-                    connection = await asyncpg.connect(self.settings.database_url)
-                except (OSError, asyncpg.PostgresError) as error:
-                    log.warning("postgres unreachable (%s); retrying", error)
-                    await asyncio.sleep(0.5)
-                    continue
-                try:
-                    await prepare(connection)
-                    known = await persisted_through(connection)
+                    for _ in range(_CONNECTIONS):
+                        connections.append(await asyncpg.connect(self.settings.database_url))
+                        await prepare(connections[-1])
+                    known = await persisted_through(connections[0])
                     self.progress = {p: SequenceProgress(known.get(p, 0))
                                      for p in range(self.venue.partitions)}
-                    await self._drain(connection, stop)
+                    await self._drain(connections, stop)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
                         asyncpg.InternalClientError, RedisError) as error:
                     # Nothing was acknowledged for what did not commit: it is read again.
@@ -403,12 +430,14 @@ class Writer:
                     log.warning("writer interrupted (%r); resuming", error)
                     await asyncio.sleep(0.5)
                 finally:
-                    if not connection.is_closed():
-                        connection.terminate()
+                    for connection in connections:
+                        if not connection.is_closed():
+                            connection.terminate()
         finally:
             await self.redis.aclose()
 
-    async def _drain(self, connection: asyncpg.Connection, stop: asyncio.Event) -> None:
+    async def _drain(self, connections: list[asyncpg.Connection],
+                     stop: asyncio.Event) -> None:
         await self._ensure_groups()
         # Entries read before a crash and never acknowledged come first.
         for stream in self.streams:
@@ -421,23 +450,56 @@ class Writer:
                     WRITERS_GROUP, self.consumer, {stream: "0"}, count=_READ_COUNT)
                 if not pending or not pending[0][1]:
                     break
-                await self._write(connection, pending)
+                rows = rows_of(pending)
+                await self._write(connections[0], pending, rows, self._advance(rows))
+        # Runs in flight, oldest first, each on its own connection: while one commits,
+        # the next is decoded and sent, so the writer's CPU and Postgres's overlap.
+        # Each commits after the one before it (write_rows' `after`), so `through` and
+        # the acknowledgements move in order.
+        in_flight: deque[tuple[asyncio.Task, asyncpg.Connection]] = deque()
+        free = list(connections)
         started = 0.0  # when the last transaction began
-        while not stop.is_set():
-            # Group commit: a transaction costs the writer and Postgres about a
-            # millisecond whatever it holds, so under load they begin at most every
-            # _INTERVAL_S, each with what arrived meanwhile. An idle writer writes a
-            # lone report at once.
-            wait = started + _INTERVAL_S - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            read = await self.redis.xreadgroup(
-                WRITERS_GROUP, self.consumer, {s: ">" for s in self.streams},
-                count=_READ_COUNT, block=_BLOCK_MS)
-            if read:
-                started = time.monotonic()
-                await self._write(connection, read)
-            await self._fill_gaps(connection)
+        try:
+            while not stop.is_set():
+                # Group commit: a transaction costs the writer and Postgres about a
+                # millisecond whatever it holds, so under load they begin at most every
+                # _INTERVAL_S, each with what arrived meanwhile. An idle writer writes a
+                # lone report at once.
+                wait = started + _INTERVAL_S - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                read = await self.redis.xreadgroup(
+                    WRITERS_GROUP, self.consumer, {s: ">" for s in self.streams},
+                    count=_READ_COUNT, block=_BLOCK_MS)
+                while in_flight and in_flight[0][0].done():
+                    free.append(await self._finished(in_flight))
+                if read:
+                    started = time.monotonic()
+                    rows = await decode_rows(read)
+                    if not free:
+                        free.append(await self._finished(in_flight))
+                    after = in_flight[-1][0] if in_flight else None
+                    connection = free.pop()
+                    in_flight.append((asyncio.create_task(self._write(
+                        connection, read, rows, self._advance(rows), after)), connection))
+                if time.monotonic() - self._checked_heads >= _HEAD_CHECK_S or not read:
+                    while in_flight:  # a replay writes on a connection of its own
+                        free.append(await self._finished(in_flight))
+                    await self._fill_gaps(free[0])
+            while in_flight:  # stopping: what is in flight is finished
+                free.append(await self._finished(in_flight))
+        finally:
+            for task, _ in in_flight:
+                task.cancel()
+            await asyncio.gather(*(task for task, _ in in_flight), return_exceptions=True)
+
+    @staticmethod
+    async def _finished(in_flight: deque) -> asyncpg.Connection:
+        """Wait for the oldest run in flight (raising what it raised); its connection."""
+        task, connection = in_flight[0]
+        await task
+        in_flight.popleft()
+        return connection
 
     def _advance(self, rows: Rows) -> dict[int, int]:
         """Record what `rows` covers; the partitions whose `through` moved."""
@@ -498,9 +560,9 @@ class Writer:
         except grpc.aio.AioRpcError:
             return None  # the engine is away; the events stream is all there is
 
-    async def _write(self, connection: asyncpg.Connection, read) -> None:
-        rows = rows_of(read)
-        await write_rows(connection, rows, self._advance(rows))
+    async def _write(self, connection: asyncpg.Connection, read, rows: Rows,
+                     through: dict[int, int], after: asyncio.Task | None = None) -> None:
+        await write_rows(connection, rows, through, after)
         async with self.redis.pipeline(transaction=False) as pipe:
             # Persisted: their status is read from Postgres from now on.
             order_ids = rows.order_ids
