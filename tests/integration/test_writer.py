@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from redis.asyncio import Redis
 
+from venue import writer as writer_module
+from venue.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.writer import Rows, prepare, write_rows
+from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
+from venue.writer import Rows, Writer, prepare, write_rows
 
 NS = 1_700_000_000_000_000_000
 
@@ -143,3 +149,61 @@ async def test_rows_hold_every_column_as_the_engine_reported_it(database_url: st
         "quantity": 10, "buy_order_id": 1, "sell_order_id": 2, "aggressor_side": "sell",
         "engine_time": datetime.fromtimestamp(0, UTC) + timedelta(microseconds=NS // 1000 + 2)}
     await connection.close()
+
+
+async def test_runs_in_flight_together_commit_every_order_in_order(
+        redis_url: str, database_url: str, monkeypatch):
+    # One entry per run, no pause between runs: two transactions are in flight at once,
+    # and each run fills the order the run before it made, whose insert has not
+    # committed yet. Every other run is heavy (a thousand fills of another order before
+    # its new one), so the light run after it reaches that order first.
+    monkeypatch.setattr(writer_module, "_READ_COUNT", 1)
+    monkeypatch.setattr(writer_module, "_INTERVAL_S", 0.0)
+    redis = Redis.from_url(redis_url)
+    stream = Keys(VenueConfig().name).events(0)
+    sequence, batches = 0, []
+
+    def event(order_id: int, status: int, exec_type: int, cum: int) -> pb.Event:
+        nonlocal sequence
+        sequence += 1
+        return report(sequence, order_id, status, exec_type, cum, 10 - cum)
+
+    for order_id in range(1, 101):
+        events = []
+        if order_id % 2:
+            events += [event(1_000_000 + order_id, pb.ORDER_STATUS_PARTIALLY_FILLED,
+                             pb.EXEC_TYPE_TRADE, 1) for _ in range(1000)]
+        events.append(event(order_id, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0))
+        if order_id > 1:
+            events.append(event(order_id - 1, pb.ORDER_STATUS_FILLED, pb.EXEC_TYPE_TRADE, 10))
+        batches.append(pb.ReportBatch(batch_id=order_id, partition=0, events=events,
+                                      next_sequence=sequence + 1))
+    writer = Writer(Settings(redis_url=redis_url, database_url=database_url,
+                             engines="127.0.0.1:1"))
+    stop = asyncio.Event()
+    running = asyncio.create_task(writer.run(stop))
+    connection = await asyncpg.connect(database_url)
+    try:
+        for batch in batches:
+            await redis.xadd(stream, {FIELD_BATCH: batch.SerializeToString()})
+        deadline = time.monotonic() + 30
+        through = 0
+        while time.monotonic() < deadline and through < sequence and not running.done():
+            await asyncio.sleep(0.1)
+            through = await connection.fetchval(
+                "SELECT persisted_through FROM partition_progress WHERE partition = 0") or 0
+        assert through == sequence
+        statuses = await connection.fetch("SELECT status FROM orders WHERE order_id <= 100 "
+                                          "ORDER BY order_id")
+        assert [r["status"] for r in statuses] == ["filled"] * 99 + ["new"]
+        assert await connection.fetchval("SELECT count(*) FROM executions") == sequence
+        assert await redis.xpending(stream, WRITERS_GROUP) == {
+            "pending": 0, "min": None, "max": None, "consumers": []}
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(running, 10)  # one stuck in a lock wait is cancelled
+        except TimeoutError:
+            pass
+        await connection.close()
+        await redis.aclose()
