@@ -337,30 +337,14 @@ async def write_rows(connection: asyncpg.Connection, rows: Rows,
             await connection.executemany(_PROGRESS, list(through.items()))
 
 
-def rows_of(read) -> Rows:
+async def decode_rows(read) -> Rows:
     """The rows of events-stream entries as XREADGROUP returns them.
 
     Without the cyclic garbage collector meanwhile: nothing here makes a cycle, yet every
     few hundred tuples it would walk the young objects, and the rows of a run are
-    hundreds of thousands of them.
-    """
-    rows = Rows()
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for _, entries in read:
-            for _, fields in entries:
-                rows.add(pb.ReportBatch.FromString(fields[_FIELD_BATCH]))
-    finally:
-        if collecting:
-            gc.enable()
-    return rows
-
-
-async def decode_rows(read) -> Rows:
-    """rows_of, giving the event loop a turn after each entry (a report batch, a
-    millisecond or so of decoding): the write in flight then sends its next statement
-    as soon as Postgres has answered the last, and both work at once."""
+    hundreds of thousands of them. The event loop gets a turn after each entry (a report
+    batch, a millisecond or so of decoding): the write in flight then sends its next
+    statement as soon as Postgres has answered the last, and both work at once."""
     rows = Rows()
     collecting = gc.isenabled()
     for _, entries in read:
@@ -450,7 +434,7 @@ class Writer:
                     WRITERS_GROUP, self.consumer, {stream: "0"}, count=_READ_COUNT)
                 if not pending or not pending[0][1]:
                     break
-                rows = rows_of(pending)
+                rows = await decode_rows(pending)
                 await self._write(connections[0], pending, rows, self._advance(rows))
         # Runs in flight, oldest first, each on its own connection: while one commits,
         # the next is decoded and sent, so the writer's CPU and Postgres's overlap.

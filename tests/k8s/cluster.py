@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from venue.local.process import with_parent_death_signal
+
 HERE = Path(__file__).resolve().parent
 BUILD_SH = HERE / "controlplane" / "build.sh"
 
@@ -114,11 +116,8 @@ def _tail(path: Path, lines: int = 40) -> str:
 
 
 def _die_with_parent(argv: Sequence[str]) -> list[str]:
-    """argv that gets SIGKILL if the test process dies without cleaning up (setpriv sets
-    PR_SET_PDEATHSIG and execs; a preexec_fn would make Python fork with its at-fork
-    handlers while gRPC's threads run, which can deadlock)."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig=KILL", "--", *argv] if setpriv else list(argv)
+    """argv that gets SIGKILL if the test process dies without cleaning up."""
+    return with_parent_death_signal(argv, sig="KILL")
 
 
 @dataclass
