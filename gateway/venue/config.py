@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # A shard whose queue holds more than this many entries refuses new orders (429)
     # until the submitters catch up.
     shard_lag_limit: int = Field(default=100_000, ge=1)
+    # When more than this many orders are queued and not yet in Postgres, every shard
+    # refuses new orders (429) until the writer catches up: Redis holds each of them
+    # (a few hundred bytes with its reports) until then.
+    unpersisted_limit: int = Field(default=500_000, ge=1)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).

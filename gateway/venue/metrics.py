@@ -25,7 +25,7 @@ ORDERS_DUPLICATE = Counter(
     "order was returned and nothing was queued.", ["channel"])
 ORDERS_REJECTED = Counter(
     "venue_orders_rejected", "New orders refused by the gateway with nothing queued, by reason "
-    "(the 422 error type, or shard_busy for backpressure).", ["channel", "reason"])
+    "(the 422 error type, or shard_busy or persistence_behind for backpressure).", ["channel", "reason"])
 ORDER_CHANGES = Counter(
     "venue_order_changes", "Cancels and replaces queued for the engine.", ["channel", "kind"])
 
@@ -44,6 +44,12 @@ SHARD_LAG = Gauge(
 SHARD_REFUSING = Gauge(
     "venue_shard_refusing", "1 while the gateway refuses new orders for a shard because its "
     "lag is over the limit (backpressure), else 0.", ["shard"])
+UNPERSISTED_ORDERS = Gauge(
+    "venue_unpersisted_orders", "Orders queued that the writer has not yet stored in Postgres, "
+    "as the gateway last sampled it.")
+UNPERSISTED_REFUSING = Gauge(
+    "venue_unpersisted_refusing", "1 while the gateway refuses every new order because too many "
+    "orders await Postgres (backpressure), else 0.")
 
 # WebSocket ----------------------------------------------------------------------------
 

@@ -69,6 +69,13 @@ def tiny_lag_limit(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.fixture
+def tiny_unpersisted_limit(monkeypatch: pytest.MonkeyPatch) -> int:
+    """At most 2 orders awaiting Postgres, for gateways made after this fixture."""
+    monkeypatch.setenv("VENUE_UNPERSISTED_LIMIT", "2")
+    return 2
+
+
+@pytest.fixture
 async def gateway(redis_url: str, database_url: str) -> AsyncIterator[Gateway]:
     db = await asyncpg.connect(database_url)
     redis = Redis.from_url(redis_url)

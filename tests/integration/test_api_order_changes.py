@@ -346,6 +346,46 @@ async def test_a_shard_over_its_lag_limit_answers_429_with_retry_after_and_queue
                   reason="shard_busy") >= 1
 
 
+async def test_too_many_orders_awaiting_postgres_refuse_every_new_order_with_retry_after(
+        tiny_unpersisted_limit: int, gateway: Gateway) -> None:
+    for number in range(tiny_unpersisted_limit + 1):  # no writer runs: none is persisted
+        await post_order(gateway, clientOrderId=f"fill-{number}")
+    await gateway.app.state.shard_lag.refresh()
+    before = await gateway.stream_lengths()
+
+    for symbol in ("BTC-USD", "ETH-USD"):  # every shard refuses
+        response = await gateway.client.post(
+            "/v1/orders", headers=gateway.auth(),
+            json=limit_order(symbol=symbol, clientOrderId=f"refused-{symbol}"))
+        assert response.status_code == 429, response.text
+        body = response.json()
+        assert body["reason"] == "persistence_behind"
+        assert body["retryAfter"] == int(response.headers["retry-after"]) >= 1
+        assert "3 orders await Postgres" in body["detail"]
+    batch = await gateway.client.post("/v1/orders/batch", headers=gateway.auth(),
+                                      json={"orders": [limit_order(clientOrderId="b-1")]})
+    assert batch.status_code == 429 and int(batch.headers["retry-after"]) >= 1
+    assert batch.json()["reason"] == "persistence_behind"
+    assert await gateway.stream_lengths() == before
+    assert await gateway.app.state.order_queue.claimed_order_id(
+        gateway.account_id, "refused-BTC-USD") is None
+    # A cancel is never refused: it only lowers risk.
+    cancel = await gateway.client.delete("/v1/orders/by-client-id/fill-0",
+                                         headers=gateway.auth())
+    assert cancel.status_code == 202
+    metrics = (await gateway.client.get("/metrics")).text
+    assert sample(metrics, "venue_unpersisted_orders") == 3
+    assert sample(metrics, "venue_unpersisted_refusing") == 1
+    assert sample(metrics, "venue_orders_rejected_total", channel="batch",
+                  reason="persistence_behind") >= 1
+
+    # The writer stores two of them: orders are taken again.
+    await gateway.redis.hdel(KEYS.pending_orders, *(await gateway.redis.hkeys(
+        KEYS.pending_orders))[:2])
+    await gateway.app.state.shard_lag.refresh()
+    await post_order(gateway, clientOrderId="welcome-back")
+
+
 async def test_a_shard_takes_orders_again_once_its_lag_is_back_under_the_limit(
         tiny_lag_limit: int, gateway: Gateway) -> None:
     for number in range(tiny_lag_limit + 1):

@@ -77,3 +77,41 @@ async def test_a_shard_without_stream_or_submitters_group(redis: Redis) -> None:
     await shard_lag.refresh()
     assert shard_lag.lags[0] == 3
     assert shard_lag.shard_refusal(0) is not None
+
+
+PENDING = Keys(VENUE.name).pending_orders
+
+
+async def test_too_many_unpersisted_orders_refuse_every_shard_until_the_writer_catches_up(
+        redis: Redis) -> None:
+    shard_lag = ShardLag(redis, VenueConfig(shards=4), limit=100, unpersisted_limit=50)
+    await redis.hset(PENDING, mapping={order_id: b"x" for order_id in range(50)})
+    await shard_lag.refresh()
+    assert shard_lag.unpersisted == 50
+    assert shard_lag.venue_refusal is None and shard_lag.shard_refusal(0) is None
+
+    await redis.hset(PENDING, mapping={order_id: b"x" for order_id in range(50, 80)})
+    await shard_lag.refresh()
+    refusal = shard_lag.venue_refusal
+    assert refusal is not None and refusal.reason == "persistence_behind"
+    assert "80 orders await Postgres" in refusal.detail and "limit of 50" in refusal.detail
+    assert refusal.retry_after == 5  # how fast the writer stores is not known yet
+    assert all(shard_lag.shard_refusal(shard) == refusal for shard in range(4))
+
+    await shard_lag.refresh()  # refusing, and nothing was stored: the writer is stalled
+    assert shard_lag.venue_refusal.retry_after == 5
+    await redis.hdel(PENDING, *range(10))  # the writer stores some: 70 left, 20 over
+    await shard_lag.refresh()
+    assert 1 <= shard_lag.venue_refusal.retry_after < 5
+
+    await redis.hdel(PENDING, *range(10, 30))
+    await shard_lag.refresh()
+    assert shard_lag.venue_refusal is None
+    assert all(shard_lag.shard_refusal(shard) is None for shard in range(4))
+
+
+async def test_without_an_unpersisted_limit_only_shard_lag_refuses(redis: Redis) -> None:
+    shard_lag = ShardLag(redis, VENUE, limit=100)
+    await redis.hset(PENDING, mapping={order_id: b"x" for order_id in range(500)})
+    await shard_lag.refresh()
+    assert shard_lag.unpersisted == 500 and shard_lag.shard_refusal(0) is None

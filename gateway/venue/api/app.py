@@ -76,7 +76,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = db
         app.state.order_queue = OrderQueue(client, app.state.venue)
         app.state.api_keys = ApiKeyCache(db)
-        app.state.shard_lag = ShardLag(client, app.state.venue, settings.shard_lag_limit)
+        app.state.shard_lag = ShardLag(client, app.state.venue, settings.shard_lag_limit,
+                                         unpersisted_limit=settings.unpersisted_limit)
         app.state.order_entry = OrderEntry(app.state.order_queue, db, app.state.shard_lag)
         app.state.engines = EngineChannels(settings)
         stack.push_async_callback(app.state.engines.close)

@@ -93,5 +93,5 @@ async def get_shard_lag(request: Request) -> ShardLag:
     return request.app.state.shard_lag
 
 
-# Backpressure: `shard_lag.shard_refusal(shard)` is None, or the Retry-After seconds.
+# Backpressure: `shard_lag.shard_refusal(shard)` is None, or why and for how long not.
 ShardLagDep = Annotated[ShardLag, Depends(get_shard_lag)]

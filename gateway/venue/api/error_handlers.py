@@ -37,11 +37,11 @@ async def _invalid(request: Request, error: RequestValidationError) -> Response:
 
 
 async def _shard_busy(request: Request, error: ShardBusy) -> JSONResponse:
-    ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason="shard_busy").inc()
+    ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason=error.reason).inc()
     return JSONResponse(status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                         headers={"Retry-After": str(error.retry_after)},
-                        content={"detail": str(error), "shard": error.shard,
-                                 "retryAfter": error.retry_after})
+                        content={"detail": str(error), "reason": error.reason,
+                                 "shard": error.shard, "retryAfter": error.retry_after})
 
 
 async def _not_found(request: Request, error: OrderNotFound) -> JSONResponse:

@@ -17,7 +17,7 @@ from venue.api.commands import encode_replace
 from venue.api.models import (Accepted, OrderChangeAccepted, OrderRequest, OrderType,
                               ReplaceRequest, problems_error, unknown_symbol)
 from venue.api.order_wire import CheckedOrder
-from venue.api.shard_lag import ShardLag
+from venue.api.shard_lag import Refusal, ShardLag
 from venue.enginewire import ORDER_TYPE_WORDS
 from venue.instruments import Instrument, Problem
 from venue.metrics import CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES, ORDERS_ACCEPTED
@@ -40,12 +40,14 @@ _DUPLICATE = {c: ORDERS_DUPLICATE.labels(channel=c) for c in (CHANNEL_HTTP, CHAN
 
 
 class ShardBusy(Exception):
-    """The order's shard is over its lag limit: nothing was queued."""
+    """Backpressure: the order's shard is over its lag limit, or the venue has too many
+    orders not yet in Postgres. Nothing was queued."""
 
-    def __init__(self, shard: int, retry_after: int) -> None:
-        super().__init__(f"shard {shard} is over its queue limit; retry after {retry_after} s")
+    def __init__(self, shard: int, refusal: Refusal) -> None:
+        super().__init__(refusal.detail)
         self.shard = shard
-        self.retry_after = retry_after
+        self.retry_after = refusal.retry_after
+        self.reason = refusal.reason
 
 
 class OrderNotFound(Exception):
@@ -116,9 +118,9 @@ class OrderEntry:
         Returns what was queued (or the original order) and the order's clientOrderId."""
         order, instrument, price_ticks, quantity_lots = checked
         shard = self.venue.shard_of(instrument)
-        retry_after = self.shard_lag.shard_refusal(shard)
-        if retry_after is not None:
-            raise ShardBusy(shard, retry_after)
+        refusal = self.shard_lag.shard_refusal(shard)
+        if refusal is not None:
+            raise ShardBusy(shard, refusal)
         order_id = await self.queue.next_order_id()
         client_order_id = order.client_order_id or str(order_id)
         command = encode_new_order(order, order_id=order_id, client_order_id=client_order_id,

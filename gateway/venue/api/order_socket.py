@@ -236,7 +236,7 @@ class OrderSocket:
             raise Reject("type", "unknown_type",
                          f"type must be new, cancel, replace or subscribe, not {kind!r}")
         except ShardBusy as busy:
-            raise Reject(None, "shard_busy", str(busy), shard=busy.shard,
+            raise Reject(None, busy.reason, str(busy), shard=busy.shard,
                          retryAfter=busy.retry_after) from None
         except OrderNotFound as error:
             field = "orderId" if message.get("orderId") is not None else "clientOrderId"

@@ -1,9 +1,14 @@
-"""Shard lag and backpressure: how far the submitters are behind on each shard, and when
-the gateway stops taking new orders for a shard.
+"""Backpressure: how far the venue is behind, and when the gateway stops taking new orders.
 
-One background task per gateway process samples every shard's lag (entries of its order
-stream that the `submitters` group has not confirmed) every REFRESH_S; a request only
-reads the last sample, so backpressure costs the order path one set lookup.
+Two limits, sampled by one background task per gateway process every REFRESH_S; a
+request only reads the last verdict, so backpressure costs the order path a lookup.
+
+- A shard's lag: entries of its order stream that the `submitters` group has not
+  confirmed. Over the limit, that shard refuses new orders (`shard_busy`).
+- The venue's unpersisted orders: orders queued that the writer has not yet put in
+  Postgres (the pending-orders hash). Over the limit, every shard refuses new orders
+  (`persistence_behind`): otherwise a venue taking orders faster than Postgres stores
+  them grows its Redis without bound.
 
 Redis reports the lag itself (XINFO GROUPS `lag`) only while it can count it: after
 XGROUP SETID to an id in the middle of the stream, which is how the submitters confirm,
@@ -19,12 +24,13 @@ import math
 import time
 from bisect import bisect_right
 from collections import deque
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from venue.config import VenueConfig
-from venue.metrics import SHARD_LAG, SHARD_REFUSING
+from venue.metrics import SHARD_LAG, SHARD_REFUSING, UNPERSISTED_ORDERS, UNPERSISTED_REFUSING
 from venue.queue import SUBMITTERS_GROUP, Keys, parse_stream_id
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,19 @@ return n
 
 
 StreamId = tuple[int, int]
+
+SHARD_BUSY = "shard_busy"
+PERSISTENCE_BEHIND = "persistence_behind"
+# The rejection types of backpressure: the order may be sent again after Retry-After.
+BACKPRESSURE_REASONS = frozenset({SHARD_BUSY, PERSISTENCE_BEHIND})
+
+
+class Refusal(NamedTuple):
+    """Why new orders are refused for now, and when to send them again."""
+
+    retry_after: int  # seconds
+    reason: str  # SHARD_BUSY or PERSISTENCE_BEHIND
+    detail: str
 
 
 class StreamHistory:
@@ -88,26 +107,39 @@ class StreamHistory:
 
 
 class ShardLag:
-    """Every shard's lag, refreshed in the background, and the backpressure it implies."""
+    """Every shard's lag and the venue's unpersisted orders, refreshed in the background,
+    and the backpressure they imply."""
 
     def __init__(self, redis: Redis, venue: VenueConfig, limit: int,
-                 refresh_s: float = REFRESH_S) -> None:
+                 refresh_s: float = REFRESH_S, unpersisted_limit: int | None = None) -> None:
         self.redis = redis
         self.keys = Keys(venue.name)
         self.shards = range(venue.shards)
         self.limit = limit
+        self.unpersisted_limit = unpersisted_limit
         self.refresh_s = refresh_s
         self.lags: dict[int, int] = {}
-        self._refusing: dict[int, int] = {}  # shard -> Retry-After seconds
+        self.unpersisted = 0
+        self._refusing: dict[int, Refusal] = {}
+        self._venue_refusal: Refusal | None = None
+        self._unpersisted_seen: tuple[float, int] | None = None  # (when, count)
+        self._persist_rate: float | None = None  # unpersisted orders drained per second
         self._history = {shard: StreamHistory() for shard in self.shards}
         self._read: dict[int, tuple[float, int]] = {}  # shard -> (when, entries read)
         self._drain_rate: dict[int, float] = {}  # shard -> entries confirmed per second
         self._count_after = redis.register_script(_COUNT_AFTER)
 
-    def shard_refusal(self, shard: int) -> int | None:
-        """Seconds to ask a client to wait before sending new orders for `shard` again,
-        or None while the shard takes orders."""
+    def shard_refusal(self, shard: int) -> Refusal | None:
+        """Why new orders for `shard` are refused and when to send them again, or None
+        while the shard takes orders."""
+        if self._venue_refusal is not None:
+            return self._venue_refusal
         return self._refusing.get(shard) if self._refusing else None
+
+    @property
+    def venue_refusal(self) -> Refusal | None:
+        """The refusal of every new order, whatever its shard, or None."""
+        return self._venue_refusal
 
     def start(self) -> None:
         """Sample in the background until close()."""
@@ -135,9 +167,11 @@ class ShardLag:
             for shard in self.shards:
                 pipe.xinfo_stream(self.keys.orders(shard))
                 pipe.xinfo_groups(self.keys.orders(shard))
+            pipe.hlen(self.keys.pending_orders)
             answers = await pipe.execute(raise_on_error=False)
         now = time.monotonic()
-        refusing: dict[int, int] = {}
+        self._note_unpersisted(now, answers[-1])
+        refusing: dict[int, Refusal] = {}
         for shard in self.shards:
             stream, groups = answers[2 * shard], answers[2 * shard + 1]
             lag, read = await self._lag(shard, stream, groups)
@@ -147,8 +181,38 @@ class ShardLag:
             over = lag > self.limit
             SHARD_REFUSING.labels(shard=str(shard)).set(1 if over else 0)
             if over:
-                refusing[shard] = self._retry_after(shard, lag)
+                retry_after = self._retry_after(shard, lag)
+                refusing[shard] = Refusal(retry_after, SHARD_BUSY, (
+                    f"shard {shard} is over its queue limit; retry after {retry_after} s"))
         self._refusing = refusing
+
+    def _note_unpersisted(self, now: float, count: int | Exception) -> None:
+        """The venue's unpersisted orders (HLEN of the pending-orders hash) and, over the
+        limit, the refusal of every new order."""
+        if isinstance(count, Exception):
+            raise count
+        before, self._unpersisted_seen = self._unpersisted_seen, (now, count)
+        self.unpersisted = count
+        UNPERSISTED_ORDERS.set(count)
+        if before is not None and now > before[0] and count < before[1]:
+            # Only a fall says how fast the writer stores: while orders come in, the count
+            # is their difference. Refusing stops them, so then the fall is the writer's.
+            rate = (before[1] - count) / (now - before[0])
+            previous = self._persist_rate
+            self._persist_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
+        limit = self.unpersisted_limit
+        if limit is None or count <= limit:
+            self._venue_refusal = None
+            UNPERSISTED_REFUSING.set(0)
+            return
+        stalled = before is not None and count >= before[1] and self._venue_refusal is not None
+        rate = self._persist_rate
+        retry_after = STALLED_RETRY_AFTER_S if stalled or not rate else max(
+            1, min(MAX_RETRY_AFTER_S, math.ceil((count - limit) / rate)))
+        self._venue_refusal = Refusal(retry_after, PERSISTENCE_BEHIND, (
+            f"{count} orders await Postgres, over the venue's limit of {limit}; "
+            f"retry after {retry_after} s"))
+        UNPERSISTED_REFUSING.set(1)
 
     async def _lag(self, shard: int, stream, groups) -> tuple[int, int]:
         """(lag, entries read) of one shard from its XINFO STREAM and XINFO GROUPS."""

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import msgspec
 import websockets
 
+from venue.api.shard_lag import BACKPRESSURE_REASONS
 from venue.instruments import Instrument
 
 
@@ -26,7 +27,7 @@ class LoadResult:
     requests: int = 0
     accepted_ids: array = field(default_factory=lambda: array("q"))
     rejected: int = 0
-    refused: int = 0  # 429 and other non-2xx answers
+    refused: int = 0  # orders refused for backpressure, and non-2xx answers
     latencies_ms: array = field(default_factory=lambda: array("d"))
     cpu_s: float = 0.0
     reports: int = 0  # execution reports pushed to the load's WebSockets
@@ -99,10 +100,12 @@ async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadR
                 body = orders.order(serial).encode()
             started = time.perf_counter()
             writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-            status, answer = await _read_response(reader)
+            status, retry_after, answer = await _read_response(reader)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.requests += 1
             _count(status, answer, spec, result)
+            if status == 429:  # as a client should: wait as long as the venue asks
+                await asyncio.sleep(min(retry_after, max(0.0, deadline - time.monotonic())))
     finally:
         writer.close()
 
@@ -152,7 +155,7 @@ async def _ws_connection(spec: LoadSpec, index: int, deadline: float,
                 if answer.type == "ack":
                     if not answer.duplicate:
                         result.accepted_ids.append(int(answer.order_id))
-                elif answer.reason == "shard_busy":
+                elif answer.reason in BACKPRESSURE_REASONS:
                     result.refused += 1
                 else:
                     result.rejected += 1
@@ -183,6 +186,7 @@ class _Item(msgspec.Struct):
     status: str
     order_id: str | None = msgspec.field(default=None, name="orderId")
     duplicate: bool = False
+    retry_after: int | None = msgspec.field(default=None, name="retryAfter")  # backpressure
 
 
 class _Batch(msgspec.Struct):
@@ -201,22 +205,28 @@ def _count(status: int, answer: bytes, spec: LoadSpec, result: LoadResult) -> No
         return  # the bare baseline: nothing to count
     items = _decode_batch(answer).results if spec.batch_size else [_decode_item(answer)]
     for item in items:
-        if item.status == "rejected":
+        if item.retry_after is not None:
+            result.refused += 1
+        elif item.status == "rejected":
             result.rejected += 1
         elif not item.duplicate:
             result.accepted_ids.append(int(item.order_id))
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:
+    """Status, Retry-After seconds (0 without one) and body of one answer."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split()[1])
-    length = 0
+    length = retry_after = 0
     for line in lines[1:]:
         name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
+        name = name.lower()
+        if name == b"content-length":
             length = int(value)
-    return status, await reader.readexactly(length) if length else b""
+        elif name == b"retry-after":
+            retry_after = int(value)
+    return status, retry_after, await reader.readexactly(length) if length else b""
 
 
 def run(spec: LoadSpec) -> LoadResult:

@@ -27,6 +27,10 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
         readinessProbe={"httpGet": {"path": "/readyz", "port": "http"},
                         "periodSeconds": 5, "failureThreshold": 2},
     )
+    # Backpressure: the gateway refuses new orders (429) past either limit.
+    container["env"] += [
+        {"name": "VENUE_SHARD_LAG_LIMIT", "value": str(spec["shardLagLimit"])},
+        {"name": "VENUE_UNPERSISTED_LIMIT", "value": str(spec["unpersistedLimit"])}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from venue.config import Settings
 from venue_operator.render.gateway import (
     gateway_deployment,
     gateway_disruption_budget,
@@ -35,6 +36,22 @@ def test_reads_config_engines_redis_and_database_from_the_venue(venue):
                                                                 "key": "url"}
     assert {"name": "venue-config", "mountPath": "/etc/venue", "readOnly": True} in \
         container["volumeMounts"]
+
+
+def test_backpressure_limits_come_from_the_spec(venue, venue_with):
+    env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
+    assert env["VENUE_SHARD_LAG_LIMIT"]["value"] == "100000"
+    assert env["VENUE_UNPERSISTED_LIMIT"]["value"] == "500000"
+    tight = venue_with({"gateway.shardLagLimit": 5000, "gateway.unpersistedLimit": 20000})
+    env = _env(gateway_deployment(tight)["spec"]["template"]["spec"]["containers"][0])
+    assert env["VENUE_SHARD_LAG_LIMIT"]["value"] == "5000"
+    assert env["VENUE_UNPERSISTED_LIMIT"]["value"] == "20000"
+
+
+def test_the_crds_backpressure_defaults_are_the_gateways_own(venue):
+    fields = Settings.model_fields
+    assert venue["spec"]["gateway"]["shardLagLimit"] == fields["shard_lag_limit"].default
+    assert venue["spec"]["gateway"]["unpersistedLimit"] == fields["unpersisted_limit"].default
 
 
 def test_migrates_the_database_before_it_starts(venue):

@@ -20,7 +20,7 @@ from venue.api.deps import AccountIdDep, OrderQueueDep, ShardLagDep
 from venue.api.models import BatchAccepted, OrderBatch
 from venue.api.openapi import request_body
 from venue.api.order_wire import CheckedOrder, WireOrder, check, decode_order
-from venue.api.shard_lag import ShardLag
+from venue.api.shard_lag import Refusal, ShardLag
 from venue.api.trace_context import traceparent_of
 from venue.config import VenueConfig
 from venue.metrics import CHANNEL_BATCH, ORDERS_ACCEPTED, ORDERS_DUPLICATE, ORDERS_REJECTED
@@ -76,12 +76,21 @@ def _decode_error(index: int, error: msgspec.MsgspecError) -> dict:
                 "`orders[i]` was queued (with its orderId) or rejected (with the field and "
                 "the reason). The queued orders of one instrument are queued together, in "
                 "the order given. 200 even when some orders were rejected; 429 only when "
-                "every order was refused for backpressure.",
+                "every order was refused for backpressure (with no `results` when the "
+                "venue as a whole refuses new orders: then the body was not read).",
     openapi_extra=request_body(OrderBatch))
 async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQueueDep,
                        shard_lag: ShardLagDep,
                        traceparent: Annotated[str | None, Header()] = None) -> Response:
     limit = request.app.state.settings.batch_max_orders
+    if (refusal := shard_lag.venue_refusal) is not None:
+        # Every order would be refused: said before the body is even read, as cheaply as
+        # the gateway can, since this is when the venue is short of time.
+        ORDERS_REJECTED.labels(channel=CHANNEL_BATCH, reason=refusal.reason).inc()
+        return Response(msgspec.json.encode({
+            "detail": refusal.detail, "reason": refusal.reason,
+            "retryAfter": refusal.retry_after}), status_code=429,
+            media_type="application/json", headers={"Retry-After": str(refusal.retry_after)})
     body = await request.body()
     try:  # the common case: every order well-formed, decoded in one go
         orders: list[WireOrder | None] = _decode_orders(body).orders
@@ -172,7 +181,7 @@ def _checked(venue: VenueConfig, orders: list[WireOrder | None], results: list,
     """The good orders by shard, as (index, order, instrument id, price ticks, quantity
     lots); each bad or refused one gets its rejection in `results`."""
     by_shard: dict[int, list[tuple[int, WireOrder, int, int, int]]] = {}
-    refusals: dict[int, int | None] = {}
+    refusals: dict[int, Refusal | None] = {}
     for index, order in enumerate(orders):
         if order is None:
             continue
@@ -185,12 +194,11 @@ def _checked(venue: VenueConfig, orders: list[WireOrder | None], results: list,
         shard = venue.shard_of(instrument)
         if shard not in refusals:
             refusals[shard] = shard_lag.shard_refusal(shard)
-        retry_after = refusals[shard]
-        if retry_after is not None:
+        refusal = refusals[shard]
+        if refusal is not None:
             results[index] = _rejected(index, [_error(
-                index, "symbol", "shard_busy",
-                f"shard {shard} ({order.symbol}) is over its queue limit")])
-            results[index]["retryAfter"] = retry_after
+                index, "symbol", refusal.reason, f"{order.symbol}: {refusal.detail}")])
+            results[index]["retryAfter"] = refusal.retry_after
             continue
         by_shard.setdefault(shard, []).append(
             (index, order, instrument.id, price_ticks, quantity_lots))
