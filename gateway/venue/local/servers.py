@@ -16,6 +16,7 @@ from pathlib import Path
 
 from venue.local.process import (Child, Service, free_port, port_open, wait_until,
                                  with_parent_death_signal)
+from venue.queue import REDIS_PERSISTENCE_ARGS
 
 
 def _find_binary(name: str, extra_globs: tuple[str, ...] = ()) -> str:
@@ -46,8 +47,8 @@ class RedisServer(Service):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             _find_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir.resolve()), "--appendonly", "yes",
-            "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
+            "--dir", str(self.data_dir.resolve()), *REDIS_PERSISTENCE_ARGS,
+            "--appendfsync", self.appendfsync, "--daemonize", "no",
             "--protected-mode", "yes", "--logfile", "",
         ]
         self.child = Child("redis", argv, self.data_dir / "redis.log").start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from venue.queue import REDIS_PERSISTENCE_ARGS
 from venue_operator.render.data_store import data_store_service, data_store_statefulset
 from venue_operator.render.environment import secret_env
 from venue_operator.render.labels import Venue, child_name
@@ -22,7 +23,7 @@ def redis_statefulset(venue: Venue) -> dict[str, Any]:
         "imagePullPolicy": venue["spec"]["imagePullPolicy"],
         "command": ["redis-server"],
         # A 202 from the gateway means "in the append-only file"; fsync policy per spec.
-        "args": ["--port", str(REDIS_PORT), "--dir", "/data", "--appendonly", "yes",
+        "args": ["--port", str(REDIS_PORT), "--dir", "/data", *REDIS_PERSISTENCE_ARGS,
                  "--appendfsync", spec["appendfsync"], "--requirepass", "$(REDIS_PASSWORD)"],
         "env": [secret_env("REDIS_PASSWORD", {"name": child_name(venue, PART),
                                               "key": PASSWORD_KEY})],

@@ -18,6 +18,7 @@ def test_managed_redis_keeps_an_append_only_file_on_its_volume(venue):
     args = container["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
     assert args[args.index("--appendfsync") + 1] == "always"  # the sample asks for it
+    assert args[args.index("--save") + 1] == ""  # no RDB snapshots besides the file
     assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
     env = {e["name"]: e for e in container["env"]}
     assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "demo-redis",
