@@ -77,21 +77,21 @@ def _decode_error(index: int, error: msgspec.MsgspecError) -> dict:
                 "the reason). The queued orders of one instrument are queued together, in "
                 "the order given. 200 even when some orders were rejected; 429 only when "
                 "every order was refused for backpressure (with no `results` when the "
-                "venue as a whole refuses new orders: then the body was not read).",
+                "venue as a whole refuses new orders: then no order was looked at).",
     openapi_extra=request_body(OrderBatch))
 async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQueueDep,
                        shard_lag: ShardLagDep,
                        traceparent: Annotated[str | None, Header()] = None) -> Response:
     limit = request.app.state.settings.batch_max_orders
+    body = await request.body()  # read even when refused: the connection goes on
     if (refusal := shard_lag.venue_refusal) is not None:
-        # Every order would be refused: said before the body is even read, as cheaply as
+        # Every order would be refused: said before the body is decoded, as cheaply as
         # the gateway can, since this is when the venue is short of time.
         ORDERS_REJECTED.labels(channel=CHANNEL_BATCH, reason=refusal.reason).inc()
         return Response(msgspec.json.encode({
             "detail": refusal.detail, "reason": refusal.reason,
             "retryAfter": refusal.retry_after}), status_code=429,
             media_type="application/json", headers={"Retry-After": str(refusal.retry_after)})
-    body = await request.body()
     try:  # the common case: every order well-formed, decoded in one go
         orders: list[WireOrder | None] = _decode_orders(body).orders
         results: list[str | dict | None] = [None] * len(orders)
