@@ -49,7 +49,8 @@ system:
 	    --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# The install also compiles venue._orderwire (setup.py): a changed C source reinstalls.
+$(VENV)/.installed: pyproject.toml setup.py gateway/venue/_orderwire.c
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
@@ -66,4 +67,4 @@ engine:
 	cmake --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) gateway/venue/enginepb $(VENV)
+	rm -rf $(BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_orderwire.*.so

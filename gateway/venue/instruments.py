@@ -66,7 +66,7 @@ def _plain_units(text: str, step: Decimal) -> int | None:
     if not (whole.isascii() and whole.isdigit()) or (
             fraction and not (fraction.isascii() and fraction.isdigit())):
         return None
-    places, mantissa = _grid(step)
+    places, mantissa = grid(step)
     if places < 0 or len(fraction) > places:
         return None
     units, remainder = divmod(int(whole + fraction.ljust(places, "0")), mantissa)
@@ -74,7 +74,7 @@ def _plain_units(text: str, step: Decimal) -> int | None:
 
 
 @lru_cache(maxsize=256)
-def _grid(step: Decimal) -> tuple[int, int]:
+def grid(step: Decimal) -> tuple[int, int]:
     """A step as (decimal places, integer mantissa): 0.05 is (2, 5)."""
     _, digits, exponent = step.as_tuple()
     return -exponent, int("".join(map(str, digits)))

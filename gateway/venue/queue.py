@@ -309,12 +309,22 @@ class OrderQueue:
         coids = " ".join(client_order_ids)
         if " " in "".join(client_order_ids):  # the API's pattern has no spaces
             raise ValueError("a clientOrderId has a space")
+        frames = b"".join([b for command in commands for b in (varint(len(command)), command)])
+        return await self.enqueue_encoded(shard, account_id, len(order_ids),
+                                          ",".join(map(str, order_ids)) + ",", coids + " ",
+                                          frames, traceparent)
+
+    async def enqueue_encoded(self, shard: int, account_id: int, count: int,
+                              order_ids: str | bytes, client_order_ids: str | bytes,
+                              frames: bytes, traceparent: str) -> tuple[str | None, list[bytes]]:
+        """enqueue_new_orders of `count` orders whose script strings are made already:
+        `order_ids` each followed by ",", `client_order_ids` (which have no spaces) each
+        followed by " ", and `frames`, each Command after its length as a varint."""
         day = int(time.time()) // DAY_S
         keys = [self.keys.orders(shard), self.keys.pending_orders,
                 *(self.keys.client_order_ids(account_id, day + offset) for offset in (-1, 0, 1))]
-        frames = b"".join([b for command in commands for b in (varint(len(command)), command)])
-        args = [traceparent.encode(), CLAIM_TTL_S, f"1:{len(order_ids)},",
-                ",".join(map(str, order_ids)) + ",", coids + " ", frames]
+        args = [traceparent.encode(), CLAIM_TTL_S, f"1:{count},", order_ids, client_order_ids,
+                frames]
         answer = await self._enqueue(keys=keys, args=args)
         return answer[0].decode() or None, answer[1:]
 

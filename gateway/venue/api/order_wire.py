@@ -9,13 +9,20 @@ documented schema and words the errors of a single order that fails here.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Literal, NamedTuple
 
 import msgspec
 
 from venue.api.models import CLIENT_ORDER_ID_PATTERN, post_only_problem, price_problem
 from venue.config import VenueConfig
-from venue.instruments import Instrument, Problem
+from venue.enginewire import ORDER_TYPES, SIDES, TIMES_IN_FORCE
+from venue.instruments import Instrument, Problem, grid
+
+try:
+    from venue import _orderwire as orderwire
+except ImportError:  # not compiled: every batch takes the Python path
+    orderwire = None
 
 _CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
 
@@ -68,3 +75,22 @@ def accepted_json(order_id: int, client_order_id: str, duplicate: bool) -> bytes
     clientOrderId matches CLIENT_ORDER_ID_PATTERN, so it never needs escaping."""
     return (f'{{"orderId":"{order_id}","clientOrderId":"{client_order_id}",'
             f'"status":"pending_new","duplicate":{"true" if duplicate else "false"}}}').encode()
+
+
+@cache
+def batch_table(venue: VenueConfig) -> object | None:
+    """The venue's instruments as venue._orderwire reads them, or None when it is not
+    built (or an instrument's grid is not one it takes)."""
+    if orderwire is None:
+        return None
+    rows = []
+    for i in venue.instruments:
+        (price_places, price_mantissa), (lot_places, lot_mantissa) = grid(i.tick), grid(i.lot)
+        if min(price_places, lot_places) < 0:
+            return None
+        rows.append((i.symbol, i.id, venue.shard_of(i), price_places, price_mantissa,
+                     lot_places, lot_mantissa, i.min_price_ticks, i.max_price_ticks,
+                     i.max_quantity_lots))
+    return orderwire.make_table(
+        rows, [SIDES[w] for w in ("buy", "sell")], [ORDER_TYPES[w] for w in ("limit", "market")],
+        [TIMES_IN_FORCE[w] for w in ("gtc", "ioc", "fok", "day")])

@@ -98,9 +98,21 @@ async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadR
             else:
                 serial += 1
                 body = orders.order(serial).encode()
+            request = head + str(len(body)).encode() + b"\r\n\r\n" + body
             started = time.perf_counter()
-            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
-            status, retry_after, answer = await _read_response(reader)
+            writer.write(request)
+            try:
+                status, retry_after, answer = await _read_response(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed the connection (idle past its keep-alive while this
+                # one waited out a Retry-After): once more on a new one. The orders'
+                # clientOrderIds make a second send of any the server did take harmless.
+                writer.close()
+                reader, writer = await asyncio.open_connection(parts.hostname,
+                                                               parts.port or 80)
+                started = time.perf_counter()
+                writer.write(request)
+                status, retry_after, answer = await _read_response(reader)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.requests += 1
             _count(status, answer, spec, result)
