@@ -39,9 +39,14 @@ from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
 log = logging.getLogger("venue.writer")
 
 _FIELD_BATCH = FIELD_BATCH.encode()
-_READ_COUNT = 512  # events-stream entries (report batches) per transaction
+_READ_COUNT = 512  # events-stream entries (report batches) per read
+# The most report-batch bytes one transaction takes (about 15,000 orders' reports): a
+# read of a backlog is written as several runs in flight, so each commits (and its
+# orders leave the pending count the gateway's backpressure reads) within a fraction of
+# a second, not after seconds of a run of hundreds of thousands.
+_RUN_BYTES = 4 << 20
 _INTERVAL_S = 0.010  # the shortest time from one transaction's start to the next's
-_CONNECTIONS = 2  # transactions in flight at once
+_CONNECTIONS = 3  # transactions in flight at once
 _BLOCK_MS = 500
 # Persisted entries stay this long for report feeds a little behind (one further behind
 # fills its gap from the engine's Replay), then are trimmed: Redis rewrites its
@@ -337,6 +342,25 @@ async def write_rows(connection: asyncpg.Connection, rows: Rows,
             await connection.executemany(_PROGRESS, list(through.items()))
 
 
+def runs_of(read: list, most_bytes: int) -> list[list]:
+    """An XREADGROUP answer cut into runs of whole entries, in order, each of at most
+    `most_bytes` of report batches (or one larger entry)."""
+    runs: list[list] = []
+    size = most_bytes
+    for stream, entries in read:
+        for entry in entries:
+            grows = len(entry[1][_FIELD_BATCH])
+            if size + grows > most_bytes:
+                runs.append([])
+                size = 0
+            run = runs[-1]
+            if not run or run[-1][0] != stream:
+                run.append((stream, []))
+            run[-1][1].append(entry)
+            size += grows
+    return runs
+
+
 async def decode_rows(read) -> Rows:
     """The rows of events-stream entries as XREADGROUP returns them.
 
@@ -459,13 +483,14 @@ class Writer:
                     free.append(await self._finished(in_flight))
                 if read:
                     started = time.monotonic()
-                    rows = await decode_rows(read)
+                for run in runs_of(read or [], _RUN_BYTES):
+                    rows = await decode_rows(run)
                     if not free:
                         free.append(await self._finished(in_flight))
                     after = in_flight[-1][0] if in_flight else None
                     connection = free.pop()
                     in_flight.append((asyncio.create_task(self._write(
-                        connection, read, rows, self._advance(rows), after)), connection))
+                        connection, run, rows, self._advance(rows), after)), connection))
                 if time.monotonic() - self._checked_heads >= _HEAD_CHECK_S or not read:
                     while in_flight:  # a replay writes on a connection of its own
                         free.append(await self._finished(in_flight))

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from venue.api.shard_lag import ShardLag
+from venue.api.shard_lag import STALL_S, STALLED_RETRY_AFTER_S, ShardLag
 from venue.config import VenueConfig
 from venue.queue import SUBMITTERS_GROUP, Keys
 
@@ -95,11 +95,12 @@ async def test_too_many_unpersisted_orders_refuse_every_shard_until_the_writer_c
     refusal = shard_lag.venue_refusal
     assert refusal is not None and refusal.reason == "persistence_behind"
     assert "80 orders await Postgres" in refusal.detail and "limit of 50" in refusal.detail
-    assert refusal.retry_after == 5  # how fast the writer stores is not known yet
+    assert refusal.retry_after == 1  # how fast the writer stores is not known yet
     assert all(shard_lag.shard_refusal(shard) == refusal for shard in range(4))
 
-    await shard_lag.refresh()  # refusing, and nothing was stored: the writer is stalled
-    assert shard_lag.venue_refusal.retry_after == 5
+    shard_lag._refusing_since -= STALL_S  # refusing a while, and nothing was stored
+    await shard_lag.refresh()
+    assert shard_lag.venue_refusal.retry_after == STALLED_RETRY_AFTER_S
     await redis.hdel(PENDING, *range(10))  # the writer stores some: 70 left, 20 over
     await shard_lag.refresh()
     assert 1 <= shard_lag.venue_refusal.retry_after < 5

@@ -40,6 +40,8 @@ REFRESH_S = 0.5
 # lease expires within seconds and another submitter takes the shard).
 STALLED_RETRY_AFTER_S = 5
 MAX_RETRY_AFTER_S = 30
+# Refusing for this long without the unpersisted count falling: the writer is stalled.
+STALL_S = 2.0
 _HISTORY = 1200  # samples kept per shard: ten minutes at REFRESH_S
 
 # Counts entries after an id, up to a cap: the last resort when the lag can be neither
@@ -124,6 +126,8 @@ class ShardLag:
         self._venue_refusal: Refusal | None = None
         self._unpersisted_seen: tuple[float, int] | None = None  # (when, count)
         self._persist_rate: float | None = None  # unpersisted orders drained per second
+        self._fell_at = float("-inf")  # when the count last fell
+        self._refusing_since: float | None = None
         self._history = {shard: StreamHistory() for shard in self.shards}
         self._read: dict[int, tuple[float, int]] = {}  # shard -> (when, entries read)
         self._drain_rate: dict[int, float] = {}  # shard -> entries confirmed per second
@@ -200,15 +204,24 @@ class ShardLag:
             rate = (before[1] - count) / (now - before[0])
             previous = self._persist_rate
             self._persist_rate = rate if previous is None else 0.5 * previous + 0.5 * rate
+            self._fell_at = now
         limit = self.unpersisted_limit
         if limit is None or count <= limit:
             self._venue_refusal = None
+            self._refusing_since = None
             UNPERSISTED_REFUSING.set(0)
             return
-        stalled = before is not None and count >= before[1] and self._venue_refusal is not None
+        if self._refusing_since is None:
+            self._refusing_since = now
+        # Stalled: refusing for a while, and the count has not fallen in that time.
+        stalled = now - max(self._refusing_since, self._fell_at) >= STALL_S
         rate = self._persist_rate
-        retry_after = STALLED_RETRY_AFTER_S if stalled or not rate else max(
-            1, min(MAX_RETRY_AFTER_S, math.ceil((count - limit) / rate)))
+        if stalled:
+            retry_after = STALLED_RETRY_AFTER_S
+        elif rate:
+            retry_after = max(1, min(MAX_RETRY_AFTER_S, math.ceil((count - limit) / rate)))
+        else:  # the writer commits a run every fraction of a second: look again soon
+            retry_after = 1
         self._venue_refusal = Refusal(retry_after, PERSISTENCE_BEHIND, (
             f"{count} orders await Postgres, over the venue's limit of {limit}; "
             f"retry after {retry_after} s"))
