@@ -174,8 +174,10 @@ class Rows:
     """
 
     def __init__(self) -> None:
-        self.executions: list[bytes] = []
-        self.trades: list[bytes] = []
+        # Encoded COPY rows, one after another: a bytearray grows in place, where a list
+        # of rows cost an object per row, and a tuple and a join of them to send.
+        self.executions = bytearray()
+        self.trades = bytearray()
         # order id -> (sequence, updated_at, created_at, is new, partition, price,
         # quantity, status, reject reason, cum_qty, leaves_qty, cum_notional, (account_id,
         # instrument_id, post_only, client_order_id, side, type, time_in_force)): its
@@ -238,10 +240,11 @@ class Rows:
                 self._report(partition, event.sequence, at, report)
             elif kind == "trade":
                 t = event.trade
-                self.trades.append(_TRADE_ROW.pack(
+                trades = self.trades
+                trades += _TRADE_ROW.pack(
                     10, 4, partition, 8, t.trade_id, 8, event.sequence, 4, t.instrument_id,
                     8, t.price, 8, t.quantity, 8, t.buy_order_id, 8, t.sell_order_id, 8, at)
-                    + _SIDE_TEXT[t.aggressor_side])
+                trades += _SIDE_TEXT[t.aggressor_side]
 
     def _report(self, partition: int, sequence: int, at: int, r: pb.ExecutionReport) -> None:
         order_id, exec_type = r.order_id, r.exec_type
@@ -255,7 +258,9 @@ class Rows:
             row = _EXECUTION_ROW.pack(
                 13, 4, partition, 8, sequence, 8, order_id, 8, r.last_qty, 8, r.last_px,
                 8, cum_qty, 8, leaves_qty, 8, cum_notional, 8, at)
-        self.executions.append(row + _EXECUTION_TEXT[exec_type, status, reason])
+        executions = self.executions
+        executions += row
+        executions += _EXECUTION_TEXT[exec_type, status, reason]
         known = self._orders.get(order_id)
         if known is None:
             self._orders[order_id] = (
@@ -282,11 +287,13 @@ def _order_values(order_id: int, order: tuple) -> tuple:
 
 
 async def _copy(connection: asyncpg.Connection, table: str, columns: tuple[str, ...],
-                rows: list[bytes]) -> None:
+                rows: bytearray | list[bytes]) -> None:
+    """COPY encoded rows (one after another, or a list of them) into `table`."""
     # One buffer, not an async iterator: asyncpg then sends it without a round of its
     # flow control per chunk, which cost more than the copy of the bytes. (A memoryview:
     # asyncpg would take plain bytes for a file name.)
-    data = memoryview(b"".join((_COPY_HEADER, *rows, _COPY_TRAILER)))
+    body = rows if isinstance(rows, bytearray) else b"".join(rows)
+    data = memoryview(b"".join((_COPY_HEADER, body, _COPY_TRAILER)))
     await connection.copy_to_table(table, source=data, columns=columns, format="binary")
 
 
@@ -554,7 +561,7 @@ class Writer:
                 self.replayed_batches += 1
                 if batch.events and batch.events[-1].sequence >= last:
                     break
-                if len(rows.executions) >= 50_000:
+                if len(rows.executions) >= _RUN_BYTES:
                     await write_rows(connection, rows, self._advance(rows))
                     rows = Rows()
             await write_rows(connection, rows, self._advance(rows))
