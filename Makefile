@@ -49,8 +49,9 @@ system:
 	    --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# The install also compiles venue._orderwire (setup.py): a changed C source reinstalls.
-$(VENV)/.installed: pyproject.toml setup.py gateway/venue/_orderwire.c
+# The install also compiles venue._orderwire and _reportwire (setup.py): a changed C
+# source reinstalls.
+$(VENV)/.installed: pyproject.toml setup.py gateway/venue/_orderwire.c gateway/venue/_reportwire.c
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
@@ -67,4 +68,4 @@ engine:
 	cmake --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_orderwire.*.so
+	rm -rf $(BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_*wire.*.so

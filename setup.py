@@ -1,6 +1,10 @@
-"""The one compiled part of the Python package (metadata is in pyproject.toml)."""
+"""The compiled parts of the Python package (metadata is in pyproject.toml)."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("venue._orderwire", ["gateway/venue/_orderwire.c"],
-                             extra_compile_args=["-O2", "-std=c11"])])
+_FLAGS = ["-O2", "-std=c11"]
+
+setup(ext_modules=[
+    Extension("venue._orderwire", ["gateway/venue/_orderwire.c"], extra_compile_args=_FLAGS),
+    Extension("venue._reportwire", ["gateway/venue/_reportwire.c"], extra_compile_args=_FLAGS),
+])

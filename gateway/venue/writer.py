@@ -36,6 +36,11 @@ from venue.enginewire import (EXEC_TYPE_WORDS, GRPC_OPTIONS, ORDER_STATUS_WORDS,
 from venue.progress import SequenceProgress
 from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
 
+try:
+    from venue import _reportwire as reportwire
+except ImportError:  # not compiled: report batches are read with protobuf
+    reportwire = None
+
 log = logging.getLogger("venue.writer")
 
 _FIELD_BATCH = FIELD_BATCH.encode()
@@ -215,6 +220,20 @@ class Rows:
         """The values of every order's row (in _ORDER_COLUMNS order)."""
         return [_order_values(order_id, order) for order_id, order in self._orders.items()]
 
+    def add_serialized(self, data: bytes) -> None:
+        """add() of a serialized ReportBatch: read off the wire in C (venue._reportwire)
+        when built, which is most of the writer's CPU saved."""
+        if reportwire is None:
+            self.add(pb.ReportBatch.FromString(data))
+            return
+        partition, next_sequence, first, last, events = reportwire.add_batch(
+            data, self.executions, self.trades, self._orders, _EXECUTION_TEXT, _SIDE_TEXT,
+            _PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE)
+        if events:
+            self.covered.append((partition, first, last))
+        if next_sequence:
+            self.heads[partition] = max(self.heads.get(partition, 0), next_sequence - 1)
+
     def add(self, batch: pb.ReportBatch) -> None:
         partition = batch.partition
         events = batch.events
@@ -382,7 +401,7 @@ async def decode_rows(read) -> Rows:
         for _, fields in entries:
             gc.disable()
             try:
-                rows.add(pb.ReportBatch.FromString(fields[_FIELD_BATCH]))
+                rows.add_serialized(fields[_FIELD_BATCH])
             finally:
                 if collecting:
                     gc.enable()

@@ -1,0 +1,445 @@
+/* venue._reportwire: the writer's reading of an events-stream entry, in C.
+ *
+ * add_batch() reads one serialized ReportBatch (engine/proto/engine.proto) straight off
+ * the wire and does what venue.writer.Rows.add does with the decoded message: execution
+ * and trade rows appended in COPY's binary format, each order's latest state kept in
+ * the `orders` dict. In Python, reading the reports' fields was most of the writer's
+ * CPU. tests/unit/test_reportwire.py holds the two to the same rows and states.
+ *
+ *   add_batch(data, executions, trades, orders, execution_text, side_text, pg_epoch_us,
+ *             exec_type_new, exec_type_trade)
+ *     -> (partition, next_sequence, first_sequence, last_sequence, events)
+ *
+ * execution_text maps (exec_type, order_status, reject_reason) to the encoded text
+ * columns of an execution row, side_text a side to the trade row's; an unknown key
+ * raises KeyError there, as it does in Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    const uint8_t *at, *end;
+} Reader;
+
+static int fail(const char *why) {
+    PyErr_Format(PyExc_ValueError, "malformed ReportBatch: %s", why);
+    return -1;
+}
+
+static inline int read_varint(Reader *r, uint64_t *value) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->at >= r->end) return fail("truncated varint");
+        uint8_t byte = *r->at++;
+        v |= (uint64_t)(byte & 0x7F) << shift;
+        if (byte < 0x80) {
+            *value = v;
+            return 0;
+        }
+    }
+    return fail("varint too long");
+}
+
+/* The next field: its number and wire type, and for a length-delimited one its bytes. */
+static inline int read_key(Reader *r, uint32_t *field, uint32_t *wire) {
+    uint64_t key;
+    if (read_varint(r, &key) < 0) return -1;
+    *field = (uint32_t)(key >> 3);
+    *wire = (uint32_t)(key & 7);
+    return 0;
+}
+
+static inline int read_bytes(Reader *r, Reader *inner) {
+    uint64_t len;
+    if (read_varint(r, &len) < 0) return -1;
+    if (len > (uint64_t)(r->end - r->at)) return fail("truncated field");
+    inner->at = r->at;
+    inner->end = r->at + len;
+    r->at += len;
+    return 0;
+}
+
+static int skip(Reader *r, uint32_t wire) {
+    uint64_t ignored;
+    Reader inner;
+    switch (wire) {
+    case 0: return read_varint(r, &ignored);
+    case 1:
+        if (r->end - r->at < 8) return fail("truncated fixed64");
+        r->at += 8;
+        return 0;
+    case 2: return read_bytes(r, &inner);
+    case 5:
+        if (r->end - r->at < 4) return fail("truncated fixed32");
+        r->at += 4;
+        return 0;
+    default: return fail("unsupported wire type");
+    }
+}
+
+/* A varint field's value (its wire type checked); protobuf's int32 enums and int64s are
+ * two's complement, so the cast back gives the signed value. */
+static inline int read_number(Reader *r, uint32_t wire, uint64_t *value) {
+    if (wire != 0) return fail("a number field is not a varint");
+    return read_varint(r, value);
+}
+
+typedef struct {
+    uint64_t order_id, account_id, trade_id;
+    int64_t price, quantity, last_qty, last_px, cum_qty, leaves_qty, cum_notional;
+    int64_t side, type, tif, exec_type, status, reason;
+    uint32_t instrument_id;
+    int post_only;
+    const uint8_t *client_order_id;
+    Py_ssize_t client_order_id_len;
+} Report;
+
+typedef struct {
+    uint64_t trade_id, buy_order_id, sell_order_id;
+    uint32_t instrument_id;
+    int64_t price, quantity, aggressor_side;
+} Trade;
+
+static int read_report(Reader r, Report *out) {
+    memset(out, 0, sizeof(*out));
+    out->client_order_id = (const uint8_t *)"";
+    while (r.at < r.end) {
+        uint32_t field, wire;
+        uint64_t v = 0;
+        if (read_key(&r, &field, &wire) < 0) return -1;
+        if (field == 2) {
+            Reader text;
+            if (wire != 2 || read_bytes(&r, &text) < 0) return wire != 2 ? fail("clientOrderId") : -1;
+            out->client_order_id = text.at;
+            out->client_order_id_len = text.end - text.at;
+            continue;
+        }
+        if (field > 22 || field == 0) {
+            if (skip(&r, wire) < 0) return -1;
+            continue;
+        }
+        if (read_number(&r, wire, &v) < 0) return -1;
+        switch (field) {
+        case 1: out->order_id = v; break;
+        case 3: out->account_id = v; break;
+        case 4: out->instrument_id = (uint32_t)v; break;
+        case 5: out->side = (int32_t)v; break;
+        case 6: out->type = (int32_t)v; break;
+        case 7: out->tif = (int32_t)v; break;
+        case 8: out->price = (int64_t)v; break;
+        case 9: out->quantity = (int64_t)v; break;
+        case 10: out->exec_type = (int32_t)v; break;
+        case 11: out->status = (int32_t)v; break;
+        case 12: out->last_qty = (int64_t)v; break;
+        case 13: out->last_px = (int64_t)v; break;
+        case 14: out->cum_qty = (int64_t)v; break;
+        case 15: out->leaves_qty = (int64_t)v; break;
+        case 16: out->cum_notional = (int64_t)v; break;
+        case 17: out->reason = (int32_t)v; break;
+        case 18: out->trade_id = v; break;
+        case 19: out->post_only = v != 0; break;
+        default: break; /* shard, stream_ms, stream_seq: for tracing, not stored */
+        }
+    }
+    return 0;
+}
+
+static int read_trade(Reader r, Trade *out) {
+    memset(out, 0, sizeof(*out));
+    while (r.at < r.end) {
+        uint32_t field, wire;
+        uint64_t v = 0;
+        if (read_key(&r, &field, &wire) < 0) return -1;
+        if (field < 1 || field > 7) {
+            if (skip(&r, wire) < 0) return -1;
+            continue;
+        }
+        if (read_number(&r, wire, &v) < 0) return -1;
+        switch (field) {
+        case 1: out->trade_id = v; break;
+        case 2: out->instrument_id = (uint32_t)v; break;
+        case 3: out->price = (int64_t)v; break;
+        case 4: out->quantity = (int64_t)v; break;
+        case 5: out->buy_order_id = v; break;
+        case 6: out->sell_order_id = v; break;
+        case 7: out->aggressor_side = (int32_t)v; break;
+        }
+    }
+    return 0;
+}
+
+/* --- COPY rows ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *data;
+    Py_ssize_t len;
+} Row;
+
+static inline void put16(Row *row, int16_t v) {
+    row->data[row->len++] = (uint8_t)((uint16_t)v >> 8);
+    row->data[row->len++] = (uint8_t)v;
+}
+
+static inline void put32(Row *row, int32_t v) {
+    uint32_t u = (uint32_t)v;
+    for (int shift = 24; shift >= 0; shift -= 8) row->data[row->len++] = (uint8_t)(u >> shift);
+}
+
+static inline void put64(Row *row, int64_t v) {
+    uint64_t u = (uint64_t)v;
+    for (int shift = 56; shift >= 0; shift -= 8) row->data[row->len++] = (uint8_t)(u >> shift);
+}
+
+static inline void field32(Row *row, int32_t v) {
+    put32(row, 4);
+    put32(row, v);
+}
+
+static inline void field64(Row *row, int64_t v) {
+    put32(row, 8);
+    put64(row, v);
+}
+
+/* Appends `len` bytes to a bytearray. */
+static int extend(PyObject *array, const void *data, Py_ssize_t len) {
+    Py_ssize_t at = PyByteArray_GET_SIZE(array);
+    if (PyByteArray_Resize(array, at + len) < 0) return -1;
+    memcpy(PyByteArray_AS_STRING(array) + at, data, len);
+    return 0;
+}
+
+static int extend_bytes(PyObject *array, PyObject *bytes) {
+    if (!PyBytes_Check(bytes)) {
+        PyErr_SetString(PyExc_TypeError, "an encoded text is not bytes");
+        return -1;
+    }
+    return extend(array, PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
+}
+
+/* Python's floor division, for a clock before 1970 as well. */
+static inline int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+typedef struct {
+    PyObject *executions, *trades, *orders, *execution_text, *side_text;
+    int64_t pg_epoch_us, exec_type_new, exec_type_trade;
+    uint32_t partition;
+    /* The last (exec_type, status, reason) looked up, and its text (borrowed). */
+    int64_t last_key[3];
+    PyObject *last_text;
+} Sink;
+
+static PyObject *order_terms(const Report *r) {
+    PyObject *coid = PyUnicode_DecodeUTF8((const char *)r->client_order_id,
+                                          r->client_order_id_len, NULL);
+    if (coid == NULL) return NULL;
+    return Py_BuildValue("(KkONLLL)", (unsigned long long)r->account_id,
+                         (unsigned long)r->instrument_id, r->post_only ? Py_True : Py_False,
+                         coid, (long long)r->side, (long long)r->type, (long long)r->tif);
+}
+
+static int add_report(Sink *sink, uint64_t sequence, int64_t at, const Report *r) {
+    uint8_t buffer[2 + 8 + 9 * 12];
+    Row row = {buffer, 0};
+    int trade = r->exec_type == sink->exec_type_trade;
+    put16(&row, 13);
+    field32(&row, (int32_t)sink->partition);
+    field64(&row, (int64_t)sequence);
+    field64(&row, (int64_t)r->order_id);
+    field64(&row, r->last_qty);
+    field64(&row, r->last_px);
+    field64(&row, r->cum_qty);
+    field64(&row, r->leaves_qty);
+    field64(&row, r->cum_notional);
+    field64(&row, at);
+    if (trade) field64(&row, (int64_t)r->trade_id);
+    if (extend(sink->executions, buffer, row.len) < 0) return -1;
+    if (sink->last_text == NULL || sink->last_key[0] != r->exec_type ||
+        sink->last_key[1] != r->status || sink->last_key[2] != r->reason) {
+        PyObject *key = Py_BuildValue("(LLL)", (long long)r->exec_type, (long long)r->status,
+                                      (long long)r->reason);
+        if (key == NULL) return -1;
+        PyObject *text = PyObject_GetItem(sink->execution_text, key);
+        Py_DECREF(key);
+        if (text == NULL) return -1;
+        Py_DECREF(text); /* the mapping keeps it */
+        sink->last_text = text;
+        sink->last_key[0] = r->exec_type;
+        sink->last_key[1] = r->status;
+        sink->last_key[2] = r->reason;
+    }
+    if (extend_bytes(sink->executions, sink->last_text) < 0) return -1;
+
+    /* The order's latest state (venue.writer.Rows._report). */
+    PyObject *order_id = PyLong_FromUnsignedLongLong(r->order_id);
+    if (order_id == NULL) return -1;
+    PyObject *known = PyDict_GetItemWithError(sink->orders, order_id); /* borrowed */
+    PyObject *state = NULL;
+    if (known == NULL) {
+        if (PyErr_Occurred()) goto fail;
+        PyObject *terms = order_terms(r);
+        if (terms == NULL) goto fail;
+        state = Py_BuildValue("(KLLOkLLLLLLLN)", (unsigned long long)sequence, (long long)at,
+                              (long long)at, r->exec_type == sink->exec_type_new ? Py_True : Py_False,
+                              (unsigned long)sink->partition, (long long)r->price,
+                              (long long)r->quantity, (long long)r->status,
+                              (long long)r->reason, (long long)r->cum_qty,
+                              (long long)r->leaves_qty, (long long)r->cum_notional, terms);
+    } else {
+        if (!PyTuple_Check(known) || PyTuple_GET_SIZE(known) != 13) {
+            PyErr_SetString(PyExc_TypeError, "an order's state is not Rows'");
+            goto fail;
+        }
+        unsigned long long seen = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(known, 0));
+        if (seen == (unsigned long long)-1 && PyErr_Occurred()) goto fail;
+        if (seen >= sequence) {
+            Py_DECREF(order_id);
+            return 0;
+        }
+        state = Py_BuildValue("(KLOOkLLLLLLLO)", (unsigned long long)sequence, (long long)at,
+                              PyTuple_GET_ITEM(known, 2), PyTuple_GET_ITEM(known, 3),
+                              (unsigned long)sink->partition, (long long)r->price,
+                              (long long)r->quantity, (long long)r->status,
+                              (long long)r->reason, (long long)r->cum_qty,
+                              (long long)r->leaves_qty, (long long)r->cum_notional,
+                              PyTuple_GET_ITEM(known, 12));
+    }
+    if (state == NULL || PyDict_SetItem(sink->orders, order_id, state) < 0) goto fail;
+    Py_DECREF(state);
+    Py_DECREF(order_id);
+    return 0;
+fail:
+    Py_XDECREF(state);
+    Py_DECREF(order_id);
+    return -1;
+}
+
+static int add_trade(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) {
+    uint8_t buffer[2 + 8 * 12];
+    Row row = {buffer, 0};
+    put16(&row, 10);
+    field32(&row, (int32_t)sink->partition);
+    field64(&row, (int64_t)t->trade_id);
+    field64(&row, (int64_t)sequence);
+    field32(&row, (int32_t)t->instrument_id);
+    field64(&row, t->price);
+    field64(&row, t->quantity);
+    field64(&row, (int64_t)t->buy_order_id);
+    field64(&row, (int64_t)t->sell_order_id);
+    field64(&row, at);
+    if (extend(sink->trades, buffer, row.len) < 0) return -1;
+    PyObject *side = PyLong_FromLongLong(t->aggressor_side);
+    if (side == NULL) return -1;
+    PyObject *text = PyObject_GetItem(sink->side_text, side);
+    Py_DECREF(side);
+    if (text == NULL) return -1;
+    int result = extend_bytes(sink->trades, text);
+    Py_DECREF(text);
+    return result;
+}
+
+enum { BODY_NONE, BODY_REPORT, BODY_TRADE, BODY_LEVEL };
+
+static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
+    uint64_t sequence = 0, v;
+    int64_t timestamp_ns = 0;
+    int body = BODY_NONE;
+    Reader body_bytes = {NULL, NULL};
+    while (r.at < r.end) {
+        uint32_t field, wire;
+        if (read_key(&r, &field, &wire) < 0) return -1;
+        if (field == 1 || field == 2) {
+            if (read_number(&r, wire, &v) < 0) return -1;
+            if (field == 1) sequence = v;
+            else timestamp_ns = (int64_t)v;
+        } else if (field >= 10 && field <= 12) {
+            if (wire != 2) return fail("an event body is not a message");
+            if (read_bytes(&r, &body_bytes) < 0) return -1;
+            body = field == 10 ? BODY_REPORT : field == 11 ? BODY_TRADE : BODY_LEVEL;
+        } else if (skip(&r, wire) < 0) {
+            return -1;
+        }
+    }
+    *sequence_out = sequence;
+    int64_t at = floor_div(timestamp_ns, 1000) - sink->pg_epoch_us;
+    if (body == BODY_REPORT) {
+        Report report;
+        if (read_report(body_bytes, &report) < 0) return -1;
+        return add_report(sink, sequence, at, &report);
+    }
+    if (body == BODY_TRADE) {
+        Trade trade;
+        if (read_trade(body_bytes, &trade) < 0) return -1;
+        return add_trade(sink, sequence, at, &trade);
+    }
+    return 0; /* a level update (market data) or nothing: not for the database */
+}
+
+static PyObject *add_batch(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer data;
+    Sink sink = {0};
+    long long pg_epoch_us, exec_type_new, exec_type_trade;
+    if (!PyArg_ParseTuple(args, "y*O!O!O!OOLLL", &data, &PyByteArray_Type, &sink.executions,
+                          &PyByteArray_Type, &sink.trades, &PyDict_Type, &sink.orders,
+                          &sink.execution_text, &sink.side_text, &pg_epoch_us,
+                          &exec_type_new, &exec_type_trade))
+        return NULL;
+    sink.pg_epoch_us = pg_epoch_us;
+    sink.exec_type_new = exec_type_new;
+    sink.exec_type_trade = exec_type_trade;
+    PyObject *result = NULL;
+    Reader r = {data.buf, (const uint8_t *)data.buf + data.len};
+    uint64_t partition = 0, next_sequence = 0, first = 0, last = 0;
+    int events = 0;
+    /* The partition comes before the events on the engine's wire; read it first anyway,
+     * whatever the order of the fields. */
+    Reader scan = r;
+    while (scan.at < scan.end) {
+        uint32_t field, wire;
+        uint64_t v;
+        if (read_key(&scan, &field, &wire) < 0) goto done;
+        if ((field == 2 || field == 4) && wire == 0) {
+            if (read_varint(&scan, &v) < 0) goto done;
+            if (field == 2) partition = v;
+            else next_sequence = v;
+        } else if (skip(&scan, wire) < 0) {
+            goto done;
+        }
+    }
+    sink.partition = (uint32_t)partition;
+    while (r.at < r.end) {
+        uint32_t field, wire;
+        if (read_key(&r, &field, &wire) < 0) goto done;
+        if (field == 3 && wire == 2) {
+            Reader event;
+            uint64_t sequence;
+            if (read_bytes(&r, &event) < 0 || add_event(&sink, event, &sequence) < 0) goto done;
+            if (!events++) first = sequence;
+            last = sequence;
+        } else if (skip(&r, wire) < 0) {
+            goto done;
+        }
+    }
+    result = Py_BuildValue("(KKKKi)", (unsigned long long)partition,
+                           (unsigned long long)next_sequence, (unsigned long long)first,
+                           (unsigned long long)last, events);
+done:
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"add_batch", add_batch, METH_VARARGS, "Rows.add of one serialized ReportBatch."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "venue._reportwire",
+                                    "The writer's reading of report batches, in C.", -1,
+                                    methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__reportwire(void) { return PyModule_Create(&module); }
