@@ -36,6 +36,8 @@ def test_managed_postgres_initialises_its_database_with_the_generated_password(v
     assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "demo-postgres",
                                                                      "key": "password"}
     assert env["PGDATA"]["value"].startswith("/var/lib/postgresql/data/")
+    args = container["args"]
+    assert args[0] == "postgres" and "max_wal_size=4GB" in args  # checkpoints far apart
     [claim] = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
 
