@@ -119,7 +119,7 @@ class PostgresServer(Service):
         argv = [
             self._bin("postgres"), "-D", str(self.pgdata), "-p", str(self.port),
             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.socket_dir}",
-            "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+            "-c", "max_connections=200", "-c", "shared_buffers=1GB",
             "-c", "synchronous_commit=on", "-c", "fsync=on",
         ]
         for name, value in WRITE_HEAVY_SETTINGS.items():
