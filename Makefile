@@ -8,7 +8,7 @@ BUILD := engine/build
 STUBS := gateway/venue/enginepb/engine_pb2.py
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libprotobuf-dev \
 	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
-	postgresql-client openssl
+	postgresql-client openssl python3-dev
 
 .PHONY: run test test-engine test-python fuzz deps system engine proto clean
 
