@@ -149,6 +149,22 @@ async def test_malformed_json_is_422_and_queues_nothing(gateway: Gateway) -> Non
     assert await gateway.redis.keys("*") == []
 
 
+async def test_a_body_that_is_not_utf8_is_422_and_queues_nothing(gateway: Gateway) -> None:
+    headers = gateway.auth() | {"Content-Type": "application/json"}
+    response = await gateway.client.post("/v1/orders", headers=headers, content=(
+        b'{"symbol": "\xfdTC-USD", "side": "buy", "price": "1", "quantity": "1"}'))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    # In a batch, the order that is not UTF-8 is rejected on its own, as any malformed one.
+    response = await gateway.client.post("/v1/orders/batch", headers=headers, content=(
+        b'{"orders": [{"symbol": "BTC-USD", "side": "b\xffy", "price": "1", "quantity": "1",'
+        b' "clientOrderId": "u-1"}]}'))
+    assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    assert (result["status"], result["errors"][0]["type"]) == ("rejected", "json_invalid")
+    assert await gateway.redis.keys("*") == []
+
+
 # --- order entry: accepted orders --------------------------------------------------------
 
 async def test_good_order_is_202_and_one_stream_entry_holding_its_command(

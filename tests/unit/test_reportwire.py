@@ -86,3 +86,20 @@ def test_an_empty_batch_and_a_malformed_one() -> None:
     assert (rows.covered, rows.heads, bytes(rows.executions)) == ([], {2: 8}, b"")
     with pytest.raises(ValueError, match="malformed ReportBatch"):
         rows.add_serialized(b"\x1a\x05\x08")  # an event that ends early
+
+
+def test_mangled_batches_raise_or_read_and_never_crash() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        data = bytearray(random_batch(rng, 1, 100, [7, 8, 9]).SerializeToString())
+        for _ in range(rng.randint(1, 3)):
+            if data:
+                at = rng.randrange(len(data))
+                if rng.random() < 0.5:
+                    data[at] = rng.randrange(256)
+                else:
+                    del data[at:]
+        try:
+            Rows().add_serialized(bytes(data))
+        except (ValueError, KeyError, UnicodeDecodeError):
+            pass  # malformed, an unknown enum, or a clientOrderId that is not UTF-8

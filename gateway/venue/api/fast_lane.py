@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venue.api.error_handlers import queue_unavailable_detail
 from venue.api.order_entry import ShardBusy
-from venue.api.order_wire import CheckedOrder, accepted_json, check, decode_order
+from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, accepted_json, check
+from venue.api.order_wire import decode_order
 from venue.api.trace_context import traceparent_of
 from venue.metrics import REQUEST_LATENCY
 
@@ -48,7 +49,7 @@ class OrderFastLane:
         if account_id is not None:
             try:
                 checked = check(state.venue, decode_order(body))
-            except msgspec.MsgspecError:
+            except DECODE_ERRORS:
                 pass
         if not isinstance(checked, CheckedOrder):
             await self.app(scope, _replay(body, complete, receive), send)

@@ -50,6 +50,9 @@ class CheckedOrder(NamedTuple):
 
 
 decode_order = msgspec.json.Decoder(WireOrder).decode
+# What decoding a body may raise: msgspec's errors, and UnicodeDecodeError for a string
+# that is not UTF-8 (msgspec lets that one through as it is).
+DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError)
 
 
 def check(venue: VenueConfig, order: WireOrder) -> CheckedOrder | list[Problem]:

@@ -21,8 +21,8 @@ from venue.api.commands import encode_new_order
 from venue.api.deps import AccountIdDep, OrderQueueDep, ShardLagDep
 from venue.api.models import BatchAccepted, OrderBatch
 from venue.api.openapi import request_body
-from venue.api.order_wire import CheckedOrder, WireOrder, batch_table, check, decode_order
-from venue.api.order_wire import orderwire
+from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, WireOrder, batch_table, check
+from venue.api.order_wire import decode_order, orderwire
 from venue.api.shard_lag import Refusal, ShardLag
 from venue.api.trace_context import traceparent_of
 from venue.config import VenueConfig
@@ -61,7 +61,7 @@ def _rejected(index: int, errors: list[dict]) -> dict:
     return {"index": index, "status": "rejected", "errors": errors}
 
 
-def _decode_error(index: int, error: msgspec.MsgspecError) -> dict:
+def _decode_error(index: int, error: Exception) -> dict:
     text = str(error)
     at = _AT_PATH.search(text)
     field = at.group(1) if at else ""
@@ -107,7 +107,7 @@ async def submit_batch(request: Request, account_id: AccountIdDep, queue: OrderQ
     try:  # the common case: every order well-formed, decoded in one go
         orders: list[WireOrder | None] = _decode_orders(body).orders
         results: list[str | dict | None] = [None] * len(orders)
-    except msgspec.MsgspecError:
+    except DECODE_ERRORS:
         orders, results = _decode_one_by_one(body)
     if not 1 <= len(orders) <= limit:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
@@ -193,7 +193,7 @@ def _decode_one_by_one(body: bytes) -> tuple[list[WireOrder | None], list[str | 
     rejection in the results."""
     try:
         raws = _decode_body(body).orders
-    except msgspec.MsgspecError as error:
+    except DECODE_ERRORS as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
             "loc": ["body"], "msg": str(error), "type": "json_invalid"}]) from None
     orders: list[WireOrder | None] = []
@@ -201,7 +201,7 @@ def _decode_one_by_one(body: bytes) -> tuple[list[WireOrder | None], list[str | 
     for index, raw in enumerate(raws):
         try:
             orders.append(decode_order(raw))
-        except msgspec.MsgspecError as error:
+        except DECODE_ERRORS as error:
             orders.append(None)
             results[index] = _rejected(index, [_decode_error(index, error)])
     return orders, results

@@ -18,7 +18,8 @@ from venue.api.models import (CLIENT_ORDER_ID_PATTERN, Accepted, Order, OrderCha
                               ReplaceRequest)
 from venue.api.openapi import request_body
 from venue.api.order_entry import OrderEntry, OrderRef
-from venue.api.order_wire import CheckedOrder, accepted_json, check, decode_order
+from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, accepted_json, check
+from venue.api.order_wire import decode_order
 from venue.api.trace_context import traceparent_of
 from venue.config import VenueConfig
 from venue.enginepb import engine_pb2
@@ -72,7 +73,7 @@ async def submit_order(request: Request, account_id: AccountIdDep,
     entry: OrderEntry = request.app.state.order_entry
     try:
         checked = check(entry.venue, decode_order(body))
-    except msgspec.MsgspecError:
+    except DECODE_ERRORS:
         checked = None
     if not isinstance(checked, CheckedOrder):
         accepted = await entry.submit(_validated(body), account_id, traceparent_of(traceparent))
@@ -90,8 +91,14 @@ def _validated(body: bytes) -> OrderRequest:
         return OrderRequest.model_validate_json(body)
     except ValidationError as error:
         raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)],
-            body=body) from None
+            [{**e, "loc": ("body", *e["loc"]), "input": _printable(e.get("input"))}
+             for e in error.errors(include_url=False)], body=body) from None
+
+
+def _printable(value):
+    """An error's input as the 422 can show it: a body that is not UTF-8 as text with
+    its bad bytes replaced (FastAPI's encoder would fail on it, answering 500)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 @router.get("", summary="The account's orders, newest first",
