@@ -236,8 +236,8 @@ static int64_t grid_units(const char *text, Py_ssize_t len, int places, int64_t 
     Py_ssize_t i = 0, whole = 0, fraction = 0;
     int64_t value = 0;
     while (i < len && text[i] >= '0' && text[i] <= '9') {
-        value = value * 10 + (text[i++] - '0');
         if (++whole + places > MAX_DIGITS) return -1;
+        value = value * 10 + (text[i++] - '0');
     }
     if (whole == 0) return -1;
     if (i < len && text[i] == '.') {
@@ -376,7 +376,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         goto done;
     }
     Py_ssize_t count = 0, capacity = 64;
-    orders = PyMem_Malloc(capacity * sizeof(Order));
+    orders = PyMem_Calloc(capacity, sizeof(Order)); /* padding too: the plan is bytes */
     if (orders == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -391,6 +391,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 goto done;
             }
             orders = grown;
+            memset(orders + count, 0, (capacity - count) * sizeof(Order));
         }
         if (!scan_order(table, &c, &orders[count])) {
             ok = 0;
@@ -488,13 +489,24 @@ static inline void put_decimal(Buffer *b, int64_t v) {
     while (n) b->data[b->len++] = digits[--n];
 }
 
-static const Order *plan_orders(PyObject *plan, Py_ssize_t *count) {
+/* The orders of a plan, each checked against the table and the body it was made of:
+ * a plan with another body never reads outside it. */
+static const Order *plan_orders(PyObject *plan, const Table *table, Py_ssize_t body_len,
+                                Py_ssize_t *count) {
     if (!PyBytes_Check(plan) || PyBytes_GET_SIZE(plan) % sizeof(Order) != 0) {
         PyErr_SetString(PyExc_TypeError, "plan must be scan()'s");
         return NULL;
     }
     *count = PyBytes_GET_SIZE(plan) / sizeof(Order);
-    return (const Order *)PyBytes_AS_STRING(plan);
+    const Order *orders = (const Order *)PyBytes_AS_STRING(plan);
+    for (Py_ssize_t i = 0; i < *count; i++) {
+        if (orders[i].instrument >= table->count ||
+            (Py_ssize_t)orders[i].coid_at + orders[i].coid_len > body_len) {
+            PyErr_SetString(PyExc_ValueError, "plan does not belong to this table and body");
+            return NULL;
+        }
+    }
+    return orders;
 }
 
 static int64_t *read_ids(PyObject *ids, Py_ssize_t count) {
@@ -527,8 +539,9 @@ static int shard_positions(PyObject *shards, int16_t *position) {
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(shards); i++) {
         long shard = PyLong_AsLong(PyList_GET_ITEM(shards, i));
-        if (shard < 0 || shard >= MAX_SHARDS) {
-            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "shard out of range");
+        if (shard < 0 || shard >= MAX_SHARDS || position[shard] != -1) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "shards must be distinct and in range");
             return -1;
         }
         position[shard] = (int16_t)i;
@@ -553,8 +566,12 @@ static PyObject *encode(PyObject *self, PyObject *args) {
     Py_ssize_t count, groups = 0;
     int16_t position[MAX_SHARDS];
     Table *table = table_of(capsule);
-    const Order *orders = table ? plan_orders(plan, &count) : NULL;
-    if (orders == NULL || account_id < 0 || shard_positions(shards, position) < 0) goto done;
+    const Order *orders = table ? plan_orders(plan, table, body.len, &count) : NULL;
+    if (orders != NULL && account_id < 0) {
+        PyErr_SetString(PyExc_ValueError, "account_id is negative");
+        orders = NULL;
+    }
+    if (orders == NULL || shard_positions(shards, position) < 0) goto done;
     if ((ids = read_ids(ids_list, count)) == NULL) goto done;
     groups = PyList_GET_SIZE(shards);
     buffers = PyMem_Calloc(groups * 3 + 1, sizeof(Buffer)); /* ids, coids, frames */
@@ -656,7 +673,7 @@ static PyObject *answer(PyObject *self, PyObject *args) {
     Py_ssize_t count, cursor[MAX_SHARDS] = {0};
     int16_t position[MAX_SHARDS];
     Table *table = table_of(capsule);
-    const Order *orders = table ? plan_orders(plan, &count) : NULL;
+    const Order *orders = table ? plan_orders(plan, table, body.len, &count) : NULL;
     if (orders == NULL || shard_positions(shards, position) < 0) goto done;
     if (!PyList_Check(originals) || PyList_GET_SIZE(originals) != PyList_GET_SIZE(shards)) {
         PyErr_SetString(PyExc_ValueError, "originals must hold a list per shard");

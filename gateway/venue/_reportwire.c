@@ -243,7 +243,8 @@ static PyObject *order_terms(const Report *r) {
 }
 
 static int add_report(Sink *sink, uint64_t sequence, int64_t at, const Report *r) {
-    uint8_t buffer[2 + 8 + 9 * 12];
+    /* field count, partition (4 + 4), then 8 or 9 eight-byte fields (4 + 8 each) */
+    uint8_t buffer[2 + (4 + 4) + 9 * (4 + 8)];
     Row row = {buffer, 0};
     int trade = r->exec_type == sink->exec_type_trade;
     put16(&row, 13);
@@ -319,7 +320,8 @@ fail:
 }
 
 static int add_trade(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) {
-    uint8_t buffer[2 + 8 * 12];
+    /* field count, two four-byte fields (4 + 4 each), seven eight-byte (4 + 8 each) */
+    uint8_t buffer[2 + 2 * (4 + 4) + 7 * (4 + 8)];
     Row row = {buffer, 0};
     put16(&row, 10);
     field32(&row, (int32_t)sink->partition);

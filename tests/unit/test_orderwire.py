@@ -220,3 +220,28 @@ def test_mangled_bodies_never_crash_and_any_taken_agrees_with_python() -> None:
             else:
                 del body[at:]
         assert_same_as_python(bytes(body))
+
+
+def test_a_grid_beyond_the_c_path_leaves_every_batch_to_python() -> None:
+    fine = VenueConfig(instruments=(Instrument(
+        symbol="SAT", id=9, tick_size="0.00000001", lot_size="0.00000001",
+        min_price="0.00000001", max_price="100000000000", max_quantity="21000000"),))
+    assert batch_table(fine) is None
+
+
+def test_a_plan_with_another_body_is_refused_not_read_past() -> None:
+    body = body_of(order(clientOrderId="x" * 60))
+    count, plan, shards = orderwire.scan(TABLE, body)
+    with pytest.raises(ValueError, match="plan does not belong"):
+        orderwire.encode(TABLE, b"{}", plan, [1], ACCOUNT, shards)
+    with pytest.raises(ValueError, match="plan does not belong"):
+        orderwire.answer(TABLE, b"{}", plan, [1], shards, [[b""]])
+    with pytest.raises(ValueError, match="distinct"):
+        orderwire.encode(TABLE, body, plan, [1], ACCOUNT, shards * 2)
+    with pytest.raises(ValueError, match="negative"):
+        orderwire.encode(TABLE, body, plan, [1], -1, shards)
+
+
+def test_nineteen_digits_are_left_to_python() -> None:
+    assert orderwire.scan(TABLE, body_of(order(symbol="AAPL", price="1",
+                                               quantity="9999999999999999999"))) is None

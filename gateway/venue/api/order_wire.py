@@ -94,6 +94,10 @@ def batch_table(venue: VenueConfig) -> object | None:
         rows.append((i.symbol, i.id, venue.shard_of(i), price_places, price_mantissa,
                      lot_places, lot_mantissa, i.min_price_ticks, i.max_price_ticks,
                      i.max_quantity_lots))
-    return orderwire.make_table(
-        rows, [SIDES[w] for w in ("buy", "sell")], [ORDER_TYPES[w] for w in ("limit", "market")],
-        [TIMES_IN_FORCE[w] for w in ("gtc", "ioc", "fok", "day")])
+    try:
+        return orderwire.make_table(
+            rows, [SIDES[w] for w in ("buy", "sell")],
+            [ORDER_TYPES[w] for w in ("limit", "market")],
+            [TIMES_IN_FORCE[w] for w in ("gtc", "ioc", "fok", "day")])
+    except (ValueError, OverflowError):  # a grid finer or a band wider than C's int64s
+        return None
