@@ -310,16 +310,17 @@ class OrderQueue:
         if " " in "".join(client_order_ids):  # the API's pattern has no spaces
             raise ValueError("a clientOrderId has a space")
         frames = b"".join([b for command in commands for b in (varint(len(command)), command)])
-        return await self.enqueue_encoded(shard, account_id, len(order_ids),
-                                          ",".join(map(str, order_ids)) + ",", coids + " ",
-                                          frames, traceparent)
+        return await self.enqueue_encoded(shard, account_id,
+                                          (",".join(map(str, order_ids)) + ",").encode(),
+                                          (coids + " ").encode(), frames, traceparent)
 
-    async def enqueue_encoded(self, shard: int, account_id: int, count: int,
-                              order_ids: str | bytes, client_order_ids: str | bytes,
-                              frames: bytes, traceparent: str) -> tuple[str | None, list[bytes]]:
-        """enqueue_new_orders of `count` orders whose script strings are made already:
-        `order_ids` each followed by ",", `client_order_ids` (which have no spaces) each
-        followed by " ", and `frames`, each Command after its length as a varint."""
+    async def enqueue_encoded(self, shard: int, account_id: int, order_ids: bytes,
+                              client_order_ids: bytes, frames: bytes,
+                              traceparent: str) -> tuple[str | None, list[bytes]]:
+        """enqueue_new_orders with the script's strings made already: `order_ids` each
+        followed by ",", `client_order_ids` (which have no spaces) each followed by " ",
+        and `frames`, each Command after its length as a varint."""
+        count = order_ids.count(b",")
         day = int(time.time()) // DAY_S
         keys = [self.keys.orders(shard), self.keys.pending_orders,
                 *(self.keys.client_order_ids(account_id, day + offset) for offset in (-1, 0, 1))]

@@ -195,10 +195,10 @@ class Rows:
     def order_ids(self) -> list[int]:
         return list(self._orders)
 
-    def order_rows(self) -> tuple[list[bytes], list[tuple]]:
-        """The encoded rows of the orders first reported here; the values of the others'
-        (in _ORDER_COLUMNS order)."""
-        new, updated = [], []
+    def order_rows(self) -> tuple[bytearray, list[tuple]]:
+        """The encoded rows of the orders first reported here, one after another; the
+        values of the others' (in _ORDER_COLUMNS order)."""
+        new, updated = bytearray(), []
         pack, terms, states = _ORDER_ROW.pack, _ORDER_TERMS_TEXT, _ORDER_STATE_TEXT
         for order_id, order in self._orders.items():
             (sequence, updated_at, created_at, is_new, partition, price, quantity, status,
@@ -208,12 +208,13 @@ class Rows:
                 updated.append(_order_values(order_id, order))
                 continue
             client_order_id = client_order_id.encode()
-            new.append(b"".join((
-                pack(19, 8, order_id, 8, account_id, 4, instrument_id, 1, post_only,
-                     8, price, 8, quantity, 8, cum_qty, 8, leaves_qty, 8, cum_notional,
-                     4, partition, 8, sequence, 8, created_at, 8, updated_at,
-                     len(client_order_id)),
-                client_order_id, terms[side, type_, time_in_force], states[status, reason])))
+            new += pack(19, 8, order_id, 8, account_id, 4, instrument_id, 1, post_only,
+                        8, price, 8, quantity, 8, cum_qty, 8, leaves_qty, 8, cum_notional,
+                        4, partition, 8, sequence, 8, created_at, 8, updated_at,
+                        len(client_order_id))
+            new += client_order_id
+            new += terms[side, type_, time_in_force]
+            new += states[status, reason]
         return new, updated
 
     def order_values(self) -> list[tuple]:
@@ -306,13 +307,12 @@ def _order_values(order_id: int, order: tuple) -> tuple:
 
 
 async def _copy(connection: asyncpg.Connection, table: str, columns: tuple[str, ...],
-                rows: bytearray | list[bytes]) -> None:
-    """COPY encoded rows (one after another, or a list of them) into `table`."""
+                rows: bytearray) -> None:
+    """COPY encoded rows, one after another, into `table`."""
     # One buffer, not an async iterator: asyncpg then sends it without a round of its
     # flow control per chunk, which cost more than the copy of the bytes. (A memoryview:
     # asyncpg would take plain bytes for a file name.)
-    body = rows if isinstance(rows, bytearray) else b"".join(rows)
-    data = memoryview(b"".join((_COPY_HEADER, body, _COPY_TRAILER)))
+    data = memoryview(b"".join((_COPY_HEADER, rows, _COPY_TRAILER)))
     await connection.copy_to_table(table, source=data, columns=columns, format="binary")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from venue.db import WRITE_HEAVY_SETTINGS
+from venue.db import WRITE_HEAVY_ARGS
 from venue_operator.render.data_store import data_store_service, data_store_statefulset
 from venue_operator.render.environment import secret_env
 from venue_operator.render.labels import Venue, child_name
@@ -23,8 +23,7 @@ def postgres_statefulset(venue: Venue) -> dict[str, Any]:
         "image": spec["image"],
         "imagePullPolicy": venue["spec"]["imagePullPolicy"],
         # The image's entrypoint runs these as the server's command line.
-        "args": ["postgres", *(part for name, value in WRITE_HEAVY_SETTINGS.items()
-                               for part in ("-c", f"{name}={value}"))],
+        "args": ["postgres", *WRITE_HEAVY_ARGS],
         "env": [
             {"name": "POSTGRES_USER", "value": POSTGRES_USER},
             {"name": "POSTGRES_DB", "value": POSTGRES_DB},

@@ -176,10 +176,8 @@ async def _queue_scanned(queue: OrderQueue, table: object, body: bytes, count: i
     ids = await queue.next_order_ids(count)
     groups = orderwire.encode(table, body, plan, ids, account_id, shards)
     answers = await asyncio.gather(*(
-        queue.enqueue_encoded(shard, account_id, count_of, order_ids, coids, frames,
-                              traceparent)
-        for shard, (order_ids, coids, frames), count_of
-        in zip(shards, groups, (order_ids.count(b",") for order_ids, _, _ in groups))))
+        queue.enqueue_encoded(shard, account_id, order_ids, coids, frames, traceparent)
+        for shard, (order_ids, coids, frames) in zip(shards, groups)))
     originals = [found for _, found in answers]
     duplicates = sum(1 for found in originals for original in found if original)
     _ACCEPTED.inc(count - duplicates)
