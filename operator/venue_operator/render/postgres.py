@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from venue.db import WRITE_HEAVY_ARGS
+from venue.db import max_wal_size_mb, write_heavy_args
 from venue_operator.render.data_store import data_store_service, data_store_statefulset
 from venue_operator.render.environment import secret_env
 from venue_operator.render.labels import Venue, child_name
 from venue_operator.render.secrets import PASSWORD_KEY, POSTGRES_DB, POSTGRES_PORT, POSTGRES_USER
+from venue_operator.render.volumes import quantity_bytes
 
 PART = "postgres"
 _DATA = "/var/lib/postgresql/data"
@@ -22,8 +23,10 @@ def postgres_statefulset(venue: Venue) -> dict[str, Any]:
         "name": PART,
         "image": spec["image"],
         "imagePullPolicy": venue["spec"]["imagePullPolicy"],
-        # The image's entrypoint runs these as the server's command line.
-        "args": ["postgres", *WRITE_HEAVY_ARGS],
+        # The image's entrypoint runs these as the server's command line; the WAL kept
+        # between checkpoints is sized to the volume.
+        "args": ["postgres",
+                 *write_heavy_args(max_wal_size_mb(quantity_bytes(spec["storage"]["size"])))],
         "env": [
             {"name": "POSTGRES_USER", "value": POSTGRES_USER},
             {"name": "POSTGRES_DB", "value": POSTGRES_DB},

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from venue.db import LOCAL_MAX_WAL_SIZE_MB, MIN_MAX_WAL_SIZE_MB, max_wal_size_mb
 from venue_operator import render
 from venue_operator.render.postgres import postgres_service, postgres_statefulset
 from venue_operator.render.redis import redis_service, redis_statefulset
+from venue_operator.render.volumes import quantity_bytes
 
 EXTERNAL = {"redis": {"mode": "External", "external": {"urlSecret": {"name": "queue"}}},
             "postgres": {"mode": "External", "external": {"urlSecret": {"name": "db"}}}}
@@ -37,7 +41,8 @@ def test_managed_postgres_initialises_its_database_with_the_generated_password(v
                                                                      "key": "password"}
     assert env["PGDATA"]["value"].startswith("/var/lib/postgresql/data/")
     args = container["args"]
-    assert args[0] == "postgres" and "max_wal_size=4GB" in args  # checkpoints far apart
+    # Checkpoints far apart, within two fifths of the 10Gi volume.
+    assert args[0] == "postgres" and "max_wal_size=4096MB" in args
     [claim] = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
 
@@ -91,3 +96,22 @@ def test_every_pod_template_refers_to_an_account_that_exists(venue):
             pod = child["spec"]["template"]["spec"]
             assert pod["serviceAccountName"] in accounts
             assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize(("quantity", "size"), [
+    ("10Gi", 10 << 30), ("500Mi", 500 << 20), ("1.5Ti", 3 << 39), ("100G", 10**11),
+    ("1e9", 10**9), ("2E", 2 * 10**18), ("1500m", 1), ("  64Ki ", 65536), ("12", 12)])
+def test_quantities_of_bytes(quantity, size):
+    assert quantity_bytes(quantity) == size
+
+
+@pytest.mark.parametrize("quantity", ["", "Gi", "10 Gi", "10GB", "-1Gi", "ten"])
+def test_a_quantity_that_is_not_one_is_refused(quantity):
+    with pytest.raises(ValueError, match="is not a quantity"):
+        quantity_bytes(quantity)
+
+
+def test_postgres_keeps_wal_in_proportion_to_its_volume():
+    assert max_wal_size_mb(10 << 30) == 4096
+    assert max_wal_size_mb(1 << 30) == MIN_MAX_WAL_SIZE_MB  # never below 1GB
+    assert max_wal_size_mb(1 << 40) == LOCAL_MAX_WAL_SIZE_MB  # nor above a local one's
