@@ -13,6 +13,13 @@
  * execution_text maps (exec_type, order_status, reject_reason) to the encoded text
  * columns of an execution row, side_text a side to the trade row's; an unknown key
  * raises KeyError there, as it does in Python.
+ *
+ *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
+ *
+ * does what Rows.order_rows does with those states: the COPY row of each order first
+ * reported in the run is appended to new_rows, and the ids of the others (whose rows
+ * are updated) are returned, in the dict's order. terms_text maps (side, type,
+ * time_in_force) and state_text (status, reject_reason) to the encoded text columns.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -435,8 +442,143 @@ done:
     return result;
 }
 
+/* --- orders' rows ------------------------------------------------------------------- */
+
+/* The integer at `index` of a tuple into *out; -1 with an exception when it is not one. */
+static inline int item_int(PyObject *tuple, Py_ssize_t index, long long *out) {
+    *out = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple, index));
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* The encoded text `mapping` holds for the key (a, b[, c]); a new reference. The last
+ * key and text are remembered in last_key/last_text (a borrowed text the mapping keeps). */
+static PyObject *text_of(PyObject *mapping, PyObject *key_tuple, PyObject **last_key,
+                         PyObject **last_text) {
+    if (*last_key != NULL) {
+        int same = PyObject_RichCompareBool(*last_key, key_tuple, Py_EQ);
+        if (same < 0) return NULL;
+        if (same) return Py_NewRef(*last_text);
+    }
+    PyObject *text = PyObject_GetItem(mapping, key_tuple);
+    if (text == NULL) return NULL;
+    Py_XSETREF(*last_key, Py_NewRef(key_tuple));
+    *last_text = text; /* borrowed: the mapping keeps it */
+    return Py_NewRef(text);
+}
+
+/* One new order's COPY row (venue.writer._ORDER_ROW and its text columns). */
+static int add_order_row(PyObject *rows, PyObject *order_id, PyObject *state,
+                         PyObject *terms_text, PyObject *state_text, PyObject **last[4]) {
+    /* state: (sequence, updated_at, created_at, is new, partition, price, quantity,
+     * status, reason, cum_qty, leaves_qty, cum_notional, (account_id, instrument_id,
+     * post_only, client_order_id, side, type, time_in_force)) */
+    PyObject *terms = PyTuple_GET_ITEM(state, 12);
+    if (!PyTuple_Check(terms) || PyTuple_GET_SIZE(terms) != 7) {
+        PyErr_SetString(PyExc_TypeError, "an order's terms are not Rows'");
+        return -1;
+    }
+    long long id, sequence, updated_at, created_at, partition, price, quantity, cum_qty,
+        leaves_qty, cum_notional, account_id, instrument_id;
+    id = PyLong_AsLongLong(order_id);
+    if (id == -1 && PyErr_Occurred()) return -1;
+    if (item_int(state, 0, &sequence) < 0 || item_int(state, 1, &updated_at) < 0 ||
+        item_int(state, 2, &created_at) < 0 || item_int(state, 4, &partition) < 0 ||
+        item_int(state, 5, &price) < 0 || item_int(state, 6, &quantity) < 0 ||
+        item_int(state, 9, &cum_qty) < 0 || item_int(state, 10, &leaves_qty) < 0 ||
+        item_int(state, 11, &cum_notional) < 0 || item_int(terms, 0, &account_id) < 0 ||
+        item_int(terms, 1, &instrument_id) < 0)
+        return -1;
+    if (instrument_id < INT32_MIN || instrument_id > INT32_MAX || partition < INT32_MIN ||
+        partition > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "an order's instrument or partition is out of range");
+        return -1;
+    }
+    int post_only = PyObject_IsTrue(PyTuple_GET_ITEM(terms, 2));
+    if (post_only < 0) return -1;
+    Py_ssize_t coid_len;
+    const char *coid = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(terms, 3), &coid_len);
+    if (coid == NULL) return -1;
+    /* field count, 5 + 1 + 5 + 2 eight-byte fields... as _ORDER_ROW: q q i ? q*5 i q*3 */
+    uint8_t buffer[2 + 2 * (4 + 8) + (4 + 4) + (4 + 1) + 5 * (4 + 8) + (4 + 4) + 3 * (4 + 8) + 4];
+    Row row = {buffer, 0};
+    put16(&row, 19);
+    field64(&row, id);
+    field64(&row, account_id);
+    field32(&row, (int32_t)instrument_id);
+    put32(&row, 1);
+    row.data[row.len++] = (uint8_t)post_only;
+    field64(&row, price);
+    field64(&row, quantity);
+    field64(&row, cum_qty);
+    field64(&row, leaves_qty);
+    field64(&row, cum_notional);
+    field32(&row, (int32_t)partition);
+    field64(&row, sequence);
+    field64(&row, created_at);
+    field64(&row, updated_at);
+    if (coid_len > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a clientOrderId is too long");
+        return -1;
+    }
+    put32(&row, (int32_t)coid_len);
+    if (extend(rows, buffer, row.len) < 0 || extend(rows, coid, coid_len) < 0) return -1;
+    PyObject *key = PyTuple_Pack(3, PyTuple_GET_ITEM(terms, 4), PyTuple_GET_ITEM(terms, 5),
+                                 PyTuple_GET_ITEM(terms, 6));
+    if (key == NULL) return -1;
+    PyObject *text = text_of(terms_text, key, last[0], last[1]);
+    Py_DECREF(key);
+    if (text == NULL) return -1;
+    int result = extend_bytes(rows, text);
+    Py_DECREF(text);
+    if (result < 0) return -1;
+    key = PyTuple_Pack(2, PyTuple_GET_ITEM(state, 7), PyTuple_GET_ITEM(state, 8));
+    if (key == NULL) return -1;
+    text = text_of(state_text, key, last[2], last[3]);
+    Py_DECREF(key);
+    if (text == NULL) return -1;
+    result = extend_bytes(rows, text);
+    Py_DECREF(text);
+    return result;
+}
+
+static PyObject *order_rows(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *orders, *rows, *terms_text, *state_text;
+    if (!PyArg_ParseTuple(args, "O!O!OO", &PyDict_Type, &orders, &PyByteArray_Type, &rows,
+                          &terms_text, &state_text))
+        return NULL;
+    PyObject *updated = PyList_New(0);
+    if (updated == NULL) return NULL;
+    PyObject *terms_key = NULL, *terms_last = NULL, *state_key = NULL, *state_last = NULL;
+    PyObject **last[4] = {&terms_key, &terms_last, &state_key, &state_last};
+    Py_ssize_t at = 0;
+    PyObject *order_id, *state;
+    while (PyDict_Next(orders, &at, &order_id, &state)) {
+        if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 13) {
+            PyErr_SetString(PyExc_TypeError, "an order's state is not Rows'");
+            goto fail;
+        }
+        int is_new = PyObject_IsTrue(PyTuple_GET_ITEM(state, 3));
+        if (is_new < 0) goto fail;
+        if (!is_new) {
+            if (PyList_Append(updated, order_id) < 0) goto fail;
+        } else if (add_order_row(rows, order_id, state, terms_text, state_text, last) < 0) {
+            goto fail;
+        }
+    }
+    Py_XDECREF(terms_key);
+    Py_XDECREF(state_key);
+    return updated;
+fail:
+    Py_XDECREF(terms_key);
+    Py_XDECREF(state_key);
+    Py_DECREF(updated);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"add_batch", add_batch, METH_VARARGS, "Rows.add of one serialized ReportBatch."},
+    {"order_rows", order_rows, METH_VARARGS, "Rows.order_rows: new orders' COPY rows."},
     {NULL, NULL, 0, NULL},
 };
 

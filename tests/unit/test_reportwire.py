@@ -1,5 +1,6 @@
-"""venue._reportwire (C) against the protobuf path it stands in for: the same report
-batches give the same COPY rows, order states, covered sequences and heads."""
+"""venue._reportwire (C) against the protobuf and Python paths it stands in for: the same
+report batches give the same COPY rows, order states, covered sequences and heads, and
+the same orders' rows."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def test_random_report_batches_read_the_same_in_c_and_in_python() -> None:
         assert bytes(by_c.executions) == bytes(by_python.executions)
         assert bytes(by_c.trades) == bytes(by_python.trades)
         assert by_c._orders == by_python._orders
-        assert by_c.order_rows() == by_python.order_rows()
+        # The orders' rows made in C (order_rows) and in Python (_order_rows).
+        assert by_c.order_rows() == by_python._order_rows()
         assert (by_c.covered, by_c.heads) == (by_python.covered, by_python.heads)
 
 
@@ -103,3 +105,14 @@ def test_mangled_batches_raise_or_read_and_never_crash() -> None:
             Rows().add_serialized(bytes(data))
         except (ValueError, KeyError, UnicodeDecodeError):
             pass  # malformed, an unknown enum, or a clientOrderId that is not UTF-8
+
+
+def test_an_order_state_that_is_not_rows_raises() -> None:
+    rows = Rows()
+    rows._orders[5] = (1, 2)
+    with pytest.raises(TypeError, match="not Rows'"):
+        rows.order_rows()
+    rows._orders[5] = (1, 0, 0, True, 1 << 40, 1, 1, 1, 0, 0, 0, 0,
+                       (1, 1, False, "c", 1, 1, 1))
+    with pytest.raises(OverflowError, match="out of range"):
+        rows.order_rows()
