@@ -67,29 +67,34 @@ REDIS_PERSISTENCE_ARGS = ("--appendonly", "yes", "--save", "",
 # HSET per hash for the whole append: commands per order were most of Redis's time.
 _ENQUEUE_SCRIPT = """
 local CHUNK = 1000  -- unpack() is bounded by Lua's C stack
+local byte, sub, gmatch = string.byte, string.sub, string.gmatch
 local frames = ARGV[6]
-local next_id = string.gmatch(ARGV[4], '([^,]*),')
-local next_coid = string.gmatch(ARGV[5], '([^ ]*) ')
+local next_id = gmatch(ARGV[4], '([^,]*),')
+local next_coid = gmatch(ARGV[5], '([^ ]*) ')
 local at = 1  -- the next frame in `frames`
+-- Tables filled through counters: Lua's # is a search of the table each time.
 local parts, pending, answer = {}, {}, {''}
+local n_parts, n_pending, n_answer = 0, 0, 1
 local dropped = false
-local known, claims = {}, {}  -- per account: clientOrderId -> order id; new claims
-local function lookup(account, coids)
+local known, claims, n_claims = {}, {}, {}  -- per account: clientOrderId -> order id; new claims
+local function lookup(account, coids, n)
   local found = known[account]
   if found == nil then
     found = {}
     known[account] = found
     claims[account] = {}
+    n_claims[account] = 0
   end
   for day = 0, 2 do
     local key = KEYS[3 * account + day]
-    if #coids > 0 and redis.call('EXISTS', key) == 1 then
-      for j = 1, #coids, CHUNK do
-        local last = math.min(j + CHUNK - 1, #coids)
+    if n > 0 and redis.call('EXISTS', key) == 1 then
+      for j = 1, n, CHUNK do
+        local last = math.min(j + CHUNK - 1, n)
         local values = redis.call('HMGET', key, unpack(coids, j, last))
-        for k = 1, #values do
-          if values[k] and not found[coids[j + k - 1]] then
-            found[coids[j + k - 1]] = values[k]
+        for k = 1, last - j + 1 do
+          local value = values[k]
+          if value and not found[coids[j + k - 1]] then
+            found[coids[j + k - 1]] = value
           end
         end
       end
@@ -97,29 +102,32 @@ local function lookup(account, coids)
   end
   return found
 end
-for account, n in string.gmatch(ARGV[3], '(%d+):(%d+),') do
+for account, n in gmatch(ARGV[3], '(%d+):(%d+),') do
   account, n = tonumber(account), tonumber(n)
   local ids, coids, framed = {}, {}, {}
   for i = 1, n do
     ids[i], coids[i] = next_id(), next_coid()
-    local length, scale, byte, start = 0, 1, 0, at
+    local length, scale, b, start = 0, 1, 0, at
     repeat
-      byte = string.byte(frames, at)
+      b = byte(frames, at)
       at = at + 1
-      length = length + (byte % 128) * scale
+      length = length + (b % 128) * scale
       scale = scale * 128
-    until byte < 128
+    until b < 128
     at = at + length
-    framed[i] = string.sub(frames, start, at - 1)
+    framed[i] = sub(frames, start, at - 1)
   end
-  local found, claim = nil, nil
+  local found, claim, n_claim = nil, nil, 0
   if account > 0 then
-    local wanted = {}
+    local wanted, n_wanted = {}, 0
     for i = 1, n do
-      if coids[i] ~= '' then wanted[#wanted + 1] = coids[i] end
+      if coids[i] ~= '' then
+        n_wanted = n_wanted + 1
+        wanted[n_wanted] = coids[i]
+      end
     end
-    found = lookup(account, wanted)
-    claim = claims[account]
+    found = lookup(account, wanted, n_wanted)
+    claim, n_claim = claims[account], n_claims[account]
   end
   for i = 1, n do
     local order_id, coid = ids[i], coids[i]
@@ -128,35 +136,39 @@ for account, n in string.gmatch(ARGV[3], '(%d+):(%d+),') do
       original = found[coid]
       if not original then  -- a repeat later in this append is a duplicate of this one
         found[coid] = order_id
-        claim[#claim + 1] = coid
-        claim[#claim + 1] = order_id
+        claim[n_claim + 1], claim[n_claim + 2] = coid, order_id
+        n_claim = n_claim + 2
       end
     end
+    n_answer = n_answer + 1
     if original then
-      answer[#answer + 1] = original
+      answer[n_answer] = original
       dropped = true
     else
-      answer[#answer + 1] = ''
-      parts[#parts + 1] = framed[i]
+      answer[n_answer] = ''
+      n_parts = n_parts + 1
+      parts[n_parts] = framed[i]
       if order_id ~= '' then
-        pending[#pending + 1] = order_id
-        pending[#pending + 1] = framed[i]
+        pending[n_pending + 1], pending[n_pending + 2] = order_id, framed[i]
+        n_pending = n_pending + 2
       end
     end
   end
+  if account > 0 then n_claims[account] = n_claim end
 end
-if #parts > 0 then
+if n_parts > 0 then
   answer[1] = redis.call('XADD', KEYS[1], '*', 'cmds',
                          dropped and table.concat(parts) or frames, 'traceparent', ARGV[1])
-  for j = 1, #pending, 2 * CHUNK do
-    redis.call('HSET', KEYS[2], unpack(pending, j, math.min(j + 2 * CHUNK - 1, #pending)))
+  for j = 1, n_pending, 2 * CHUNK do
+    redis.call('HSET', KEYS[2], unpack(pending, j, math.min(j + 2 * CHUNK - 1, n_pending)))
   end
 end
 for account, claim in pairs(claims) do
-  if #claim > 0 then
+  local n = n_claims[account]
+  if n > 0 then
     local key = KEYS[3 * account + 1]
-    for j = 1, #claim, 2 * CHUNK do
-      redis.call('HSET', key, unpack(claim, j, math.min(j + 2 * CHUNK - 1, #claim)))
+    for j = 1, n, 2 * CHUNK do
+      redis.call('HSET', key, unpack(claim, j, math.min(j + 2 * CHUNK - 1, n)))
     end
     redis.call('EXPIRE', key, ARGV[2])
   end
