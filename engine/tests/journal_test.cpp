@@ -8,11 +8,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "command_generator.h"
 #include "event_text.h"
+#include "journal/byte_codec.h"
 #include "journal/partition_store.h"
 #include "journal/snapshot.h"
 #include "recording_sink.h"
@@ -88,6 +90,25 @@ std::vector<Event> run(Partition& partition, CommandGenerator& generator, int ba
     partition.apply(generator.batch(size), 1'000 + static_cast<std::int64_t>(partition.exchange.commands_applied()));
   }
   return partition.sink.take();
+}
+
+TEST(Journal, Crc32cIsCastagnolisWithOrWithoutTheCpusInstruction) {
+  const std::string check = "123456789";
+  EXPECT_EQ(crc32c(check.data(), check.size()), 0xE3069283u);  // the standard check value
+  EXPECT_EQ(crc32c_portable(check.data(), check.size()), 0xE3069283u);
+  EXPECT_EQ(crc32c(nullptr, 0), 0u);
+  std::mt19937_64 random(3);
+  std::string bytes(4099, '\0');
+  for (char& c : bytes) c = static_cast<char>(random());
+  for (std::size_t size : {1u, 7u, 8u, 9u, 63u, 64u, 4099u}) {
+    for (std::size_t offset : {0u, 1u, 3u}) {
+      if (offset + size > bytes.size()) continue;
+      const char* at = bytes.data() + offset;
+      EXPECT_EQ(crc32c(at, size), crc32c_portable(at, size)) << size << " at " << offset;
+      const std::size_t half = size / 2;  // a checksum continued over a second part
+      EXPECT_EQ(crc32c(at + half, size - half, crc32c(at, half)), crc32c_portable(at, size));
+    }
+  }
 }
 
 TEST(Journal, EveryCommandKindComesBackAsWritten) {
@@ -171,6 +192,48 @@ TEST(Journal, EveryFsyncPolicyJournalsWhatARestartNeeds) {
     Partition after(dir.str(), 0);
     EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
   }
+}
+
+// Resting buy orders that never meet a seller, `count` of them, one command per batch.
+void rest_buys(Partition& partition, OrderId first_id, int count) {
+  for (int i = 0; i < count; ++i) {
+    NewOrder order;
+    order.order_id = first_id + static_cast<OrderId>(i);
+    order.client_order_id = "rest";
+    order.account_id = 1;
+    order.instrument_id = 1;
+    order.side = Side::Buy;
+    order.type = OrderType::Limit;
+    order.time_in_force = TimeInForce::Gtc;
+    order.price = 1 + i % 100;
+    order.quantity = 1;
+    CommandOrigin origin{0, 1'700'000'000'000, static_cast<std::uint64_t>(first_id) + static_cast<std::uint64_t>(i)};
+    partition.apply({Command::make(origin, order)}, 1'000 + i);
+  }
+}
+
+TEST(Journal, SnapshotsWaitForAsManyCommandsAsTheLastOneHeldOrders) {
+  TempDir dir;
+  {
+    Partition partition(dir.str(), 10);
+    rest_buys(partition, 1, 25);  // due at 10 commands (it holds 10 orders), and at 20
+    EXPECT_EQ(partition.store.snapshots_written(), 2u);
+    rest_buys(partition, 26, 14);  // the one at 20 holds 20 orders: 19 commands since is not
+    EXPECT_EQ(partition.store.snapshots_written(), 2u);  // enough
+    rest_buys(partition, 40, 1);  // 20 is
+    EXPECT_EQ(partition.store.snapshots_written(), 3u);
+    rest_buys(partition, 41, 39);  // it holds 40
+    EXPECT_EQ(partition.store.snapshots_written(), 3u);
+    rest_buys(partition, 80, 1);
+    EXPECT_EQ(partition.store.snapshots_written(), 4u);
+  }
+  Partition after(dir.str(), 10);
+  EXPECT_EQ(after.recovery.snapshot_commands, 80u);
+  // Recovered with 80 resting orders: the next snapshot waits 80 commands.
+  rest_buys(after, 81, 79);
+  EXPECT_EQ(after.store.snapshots_written(), 0u);
+  rest_buys(after, 160, 1);
+  EXPECT_EQ(after.store.snapshots_written(), 1u);
 }
 
 TEST(Journal, RestartFromSnapshotPlusJournalReachesTheSameState) {

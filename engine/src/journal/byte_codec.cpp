@@ -1,6 +1,7 @@
 #include "journal/byte_codec.h"
 
 #include <array>
+#include <cstring>
 
 namespace venue {
 
@@ -25,9 +26,37 @@ constexpr Tables make_tables() {
 
 constexpr Tables kTables = make_tables();
 
+#if defined(__x86_64__)
+// The same CRC with SSE4.2's crc32 instruction: eight bytes in about three cycles, twice
+// the tables' pace. A snapshot of a few million resting orders is hundreds of megabytes.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const unsigned char* bytes, std::size_t size,
+                                                               std::uint32_t crc) {
+  std::uint64_t wide = ~crc;
+  while (size >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, bytes, 8);
+    wide = __builtin_ia32_crc32di(wide, word);
+    bytes += 8;
+    size -= 8;
+  }
+  auto narrow = static_cast<std::uint32_t>(wide);
+  while (size-- > 0) narrow = __builtin_ia32_crc32qi(narrow, *bytes++);
+  return ~narrow;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
 }  // namespace
 
 std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc) {
+#if defined(__x86_64__)
+  if (kHaveSse42) return crc32c_sse42(static_cast<const unsigned char*>(data), size, crc);
+#endif
+  return crc32c_portable(data, size, crc);
+}
+
+std::uint32_t crc32c_portable(const void* data, std::size_t size, std::uint32_t crc) {
   const auto* bytes = static_cast<const unsigned char*>(data);
   crc = ~crc;
   while (size >= 8) {

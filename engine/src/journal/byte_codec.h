@@ -13,8 +13,12 @@
 namespace venue {
 
 // CRC32C (Castagnoli), the checksum of iSCSI, ext4 and LevelDB's log: it detects a torn
-// or partly written record. Slicing-by-8 in software: no CPU feature assumed.
+// or partly written record. With SSE4.2's crc32 instruction where the CPU has it, else
+// slicing-by-8 tables. `crc` continues a checksum: crc32c(b, crc32c(a)) is that of a + b.
 std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc = 0);
+// The same from tables alone, whatever the CPU (crc32c uses the CPU's instruction when
+// it has one).
+std::uint32_t crc32c_portable(const void* data, std::size_t size, std::uint32_t crc = 0);
 
 class ByteWriter {
  public:

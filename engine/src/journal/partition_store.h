@@ -58,7 +58,8 @@ class PartitionStore {
   void commit() { writer_.commit(); }
 
   // After a commit: writes a snapshot and starts a new segment when --snapshot-every
-  // commands went by since the last one. True when it did.
+  // commands went by since the last one, and at least as many as the last one held
+  // resting orders. True when it did.
   bool maybe_snapshot(const Exchange& exchange);
 
   // Any thread: the events with sequence in [from, until), rebuilt from the snapshot
@@ -93,6 +94,8 @@ class PartitionStore {
   ExchangeOptions exchange_options_;
   JournalWriter writer_;
   std::uint64_t last_snapshot_ = 0;
+  std::uint64_t last_snapshot_orders_ = 0;  // resting orders the last snapshot held
+  std::string snapshot_bytes_;  // every snapshot is encoded here, in memory already faulted in
   std::uint64_t snapshots_written_ = 0;
 };
 

@@ -78,7 +78,14 @@ bool parse_snapshot_file_name(std::string_view name, std::uint64_t& commands_app
 
 std::string encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments,
                             const Exchange& exchange) {
-  std::string bytes(kMagic, sizeof kMagic);
+  std::string bytes;
+  encode_snapshot(partition, instruments, exchange, bytes);
+  return bytes;
+}
+
+void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments, const Exchange& exchange,
+                     std::string& bytes) {
+  bytes.assign(kMagic, sizeof kMagic);
   bytes.append(8, '\0');
   ByteWriter out(bytes);
   // Counters first, at fixed offsets: peek_snapshot reads just these.
@@ -128,7 +135,6 @@ std::string encode_snapshot(std::uint32_t partition, const std::vector<Instrumen
   const std::uint32_t crc = crc32c(bytes.data() + kHeader, length);
   std::memcpy(bytes.data() + sizeof kMagic, &length, 4);
   std::memcpy(bytes.data() + sizeof kMagic + 4, &crc, 4);
-  return bytes;
 }
 
 void write_snapshot_file(const std::string& dir, std::uint64_t commands_applied, const std::string& bytes) {
