@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ class LoadSpec:
     tag: str  # makes clientOrderIds unique across processes and runs
 
 
+# Distinct random batches each connection's batch requests cycle through, in random order.
+BATCH_TEMPLATES = 64
+
+
 def mid_ticks(instrument: Instrument) -> int:
     """Where the generator's prices centre: a round price well inside the band."""
     return max(instrument.min_price_ticks + 100, instrument.max_price_ticks // 20)
@@ -72,12 +77,32 @@ class _Orders:
                     [instrument.price_text(mid + sign * offset) for offset in range(-10, 11)],
                     [instrument.quantity_text(lots) for lots in range(1, 6)]))
         self.instruments = len(spec.instruments)
+        self._size = 0
+        self._templates: list[bytes] = []
 
     def order(self, serial: int) -> str:
+        return self._order(serial, f"{self.tag}{serial}")
+
+    def _order(self, serial: int, client_order_id: str) -> str:
         rng = self.rng.random
         head, prices, quantities = self.kinds[(serial % self.instruments) * 2 + (rng() < 0.5)]
         return (f'{head}{prices[int(rng() * 21)]}","quantity":"{quantities[int(rng() * 5)]}",'
-                f'"clientOrderId":"{self.tag}{serial}"}}')
+                f'"clientOrderId":"{client_order_id}"}}')
+
+    def batch(self, first_serial: int, size: int) -> bytes:
+        """A batch request's body: `size` orders, clientOrderIds ending in first_serial
+        + 1 onwards. Their sides, prices and sizes are one of BATCH_TEMPLATES random
+        batches made at the first call, picked at random: the clientOrderIds are then
+        put in by one %-format in C. Writing every order's JSON in Python was a
+        microsecond an order, 5% of the CPU a 100,000 orders/s run has."""
+        if self._size != size:
+            # "\0" marks where each clientOrderId's serial goes; any "%" is a literal one.
+            self._templates = [("{\"orders\":[" + ",".join(
+                self._order(i, f"{self.tag}\0") for i in range(1, size + 1)) + "]}").replace(
+                "%", "%%").replace("\0", "%d").encode() for _ in range(BATCH_TEMPLATES)]
+            self._size = size
+        template = self._templates[int(self.rng.random() * BATCH_TEMPLATES)]
+        return template % tuple(range(first_serial + 1, first_serial + size + 1))
 
 
 async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadResult) -> None:
@@ -92,8 +117,7 @@ async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadR
     try:
         while time.monotonic() < deadline:
             if spec.batch_size:
-                body = ('{"orders":[' + ",".join(orders.order(serial + i) for i in range(
-                    1, spec.batch_size + 1)) + "]}").encode()
+                body = orders.batch(serial, spec.batch_size)
                 serial += spec.batch_size
             else:
                 serial += 1
@@ -206,6 +230,7 @@ class _Batch(msgspec.Struct):
 
 
 _decode_batch = msgspec.json.Decoder(_Batch).decode
+_ORDER_ID = re.compile(rb'"orderId":"(\d+)"')
 _decode_item = msgspec.json.Decoder(_Item).decode
 
 
@@ -215,6 +240,12 @@ def _count(status: int, answer: bytes, spec: LoadSpec, result: LoadResult) -> No
         return
     if not spec.path.startswith("/v1/"):
         return  # the bare baseline: nothing to count
+    if spec.batch_size and answer.startswith(b'{"accepted":') and b'"rejected":0,' in answer \
+            and b'"duplicate":true' not in answer:
+        # Every order taken, none a duplicate (the usual answer): the ids are read off the
+        # bytes in C rather than decoded into an object per order.
+        result.accepted_ids.extend(map(int, _ORDER_ID.findall(answer)))
+        return
     items = _decode_batch(answer).results if spec.batch_size else [_decode_item(answer)]
     for item in items:
         if item.retry_after is not None:
