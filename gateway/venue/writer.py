@@ -592,8 +592,21 @@ class Writer:
                     break
                 if len(rows.executions) >= _RUN_BYTES:
                     await write_rows(connection, rows, self._advance(rows))
+                    await self._persisted(rows.order_ids)
                     rows = Rows()
             await write_rows(connection, rows, self._advance(rows))
+            await self._persisted(rows.order_ids)
+
+    async def _persisted(self, order_ids: list[int]) -> None:
+        """Orders replayed into Postgres leave the pending hash, as written ones do."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._forget_pending(pipe, order_ids)
+            await pipe.execute()
+
+    def _forget_pending(self, pipe, order_ids: list[int]) -> None:
+        # Persisted: their status is read from Postgres from now on.
+        for start in range(0, len(order_ids), 10_000):
+            pipe.hdel(self.keys.pending_orders, *order_ids[start:start + 10_000])
 
     async def _engine_head(self, partition: int) -> int | None:
         try:
@@ -609,10 +622,7 @@ class Writer:
                      through: dict[int, int], after: asyncio.Task | None = None) -> None:
         await write_rows(connection, rows, through, after)
         async with self.redis.pipeline(transaction=False) as pipe:
-            # Persisted: their status is read from Postgres from now on.
-            order_ids = rows.order_ids
-            for start in range(0, len(order_ids), 10_000):
-                pipe.hdel(self.keys.pending_orders, *order_ids[start:start + 10_000])
+            self._forget_pending(pipe, rows.order_ids)
             for stream, entries in read:
                 ids = [entry_id for entry_id, _ in entries]
                 pipe.xack(stream, WRITERS_GROUP, *ids)
