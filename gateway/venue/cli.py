@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -69,6 +70,7 @@ def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
     from venue.writer import Writer
     _require(settings, "redis_url", "database_url")
     _logging()
+    os.nice(settings.writer_niceness)  # adds to what it inherited; never raises priority
     # uvloop: asyncpg's COPYs and the Redis round trips cost the writer less CPU on it.
     _until_signalled(Writer(settings).run, uvloop=True)
     return 0

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # refuses new orders (429) until the writer catches up: Redis holds each of them
     # (a few hundred bytes with its reports) until then.
     unpersisted_limit: int = Field(default=500_000, ge=1)
+    # The writer runs at this niceness (0 to 19): on a machine it shares, the gateway
+    # answering clients and the submitters feeding the engine go first, and the writer
+    # takes the CPU they leave, in larger transactions. Persistence waits; nothing that
+    # answers a client or matches an order waits on it.
+    writer_niceness: int = Field(default=10, ge=0, le=19)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).

@@ -45,6 +45,23 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def venue_parts(pids: set[int]) -> dict[str, int]:
+    """The Python parts among `pids` (`venue.cli gateway` and the like), by name."""
+    parts = {}
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"venue.cli" in argv and argv.index(b"venue.cli") + 1 < len(argv):
+            parts[argv[argv.index(b"venue.cli") + 1].decode()] = pid
+    return parts
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def start_venue(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["VENUE_DATA_DIR"] = str(data_dir)
@@ -77,6 +94,9 @@ def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
     try:
         children = descendants(process.pid)
         assert len(children) >= 5  # redis, postgres, engine, gateway, submitter, writer
+        # The writer yields the CPU to the gateway and the submitters.
+        assert {part: niceness(pid) for part, pid in venue_parts(children).items()} == {
+            "gateway": 0, "submitter": 0, "writer": 10}
         key = re.search(r"account alice: key (\S+)", "".join(lines)).group(1)
         assert httpx.get(f"{url}/healthz").status_code == 200
         instruments = httpx.get(f"{url}/v1/instruments",
