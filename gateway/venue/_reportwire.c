@@ -462,8 +462,8 @@ static PyObject *text_of(PyObject *mapping, PyObject *key_tuple, PyObject **last
     PyObject *text = PyObject_GetItem(mapping, key_tuple);
     if (text == NULL) return NULL;
     Py_XSETREF(*last_key, Py_NewRef(key_tuple));
-    *last_text = text; /* borrowed: the mapping keeps it */
-    return Py_NewRef(text);
+    *last_text = text; /* borrowed from here on: the mapping keeps it */
+    return text;       /* GetItem's reference, the caller's */
 }
 
 /* One new order's COPY row (venue.writer._ORDER_ROW and its text columns). */

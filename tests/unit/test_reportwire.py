@@ -5,11 +5,12 @@ the same orders' rows."""
 from __future__ import annotations
 
 import random
+import sys
 
 import pytest
 
 from venue.enginepb import engine_pb2 as pb
-from venue.writer import Rows, reportwire
+from venue.writer import _ORDER_STATE_TEXT, Rows, reportwire
 
 pytestmark = pytest.mark.skipif(reportwire is None, reason="never: the build compiles it")
 
@@ -116,3 +117,13 @@ def test_an_order_state_that_is_not_rows_raises() -> None:
                        (1, 1, False, "c", 1, 1, 1))
     with pytest.raises(OverflowError, match="out of range"):
         rows.order_rows()
+
+
+def test_order_rows_keep_no_reference_to_the_texts_they_look_up() -> None:
+    rows = Rows()
+    rows._orders[1] = (1, 0, 0, True, 1, 1, 1, 1, 0, 0, 0, 0, (1, 1, False, "c", 1, 1, 1))
+    text = _ORDER_STATE_TEXT[1, 0]
+    before = sys.getrefcount(text)
+    for _ in range(50):
+        rows.order_rows()
+    assert sys.getrefcount(text) == before
