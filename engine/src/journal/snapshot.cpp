@@ -76,13 +76,6 @@ bool parse_snapshot_file_name(std::string_view name, std::uint64_t& commands_app
   return parse_numbered_file_name(name, "snapshot-", ".snap", commands_applied);
 }
 
-std::string encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments,
-                            const Exchange& exchange) {
-  std::string bytes;
-  encode_snapshot(partition, instruments, exchange, bytes);
-  return bytes;
-}
-
 void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments, const Exchange& exchange,
                      std::string& bytes) {
   bytes.assign(kMagic, sizeof kMagic);

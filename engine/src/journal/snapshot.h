@@ -18,12 +18,10 @@ namespace venue {
 std::string snapshot_file_name(std::uint64_t commands_applied);
 bool parse_snapshot_file_name(std::string_view name, std::uint64_t& commands_applied);
 
-// The exchange's state as snapshot bytes.
-std::string encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments,
-                            const Exchange& exchange);
-// The same into `bytes`, replacing what it held but keeping its memory: a store that
-// encodes every snapshot into one string has the kernel zero its pages once, not for
-// each snapshot (that was a tenth of the engine's CPU with millions of resting orders).
+// The exchange's state as snapshot bytes, into `bytes`: replacing what it held but
+// keeping its memory, so a store that encodes every snapshot into one string has the
+// kernel zero its pages once, not for each snapshot (that was a tenth of the engine's
+// CPU with millions of resting orders).
 void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments, const Exchange& exchange,
                      std::string& bytes);
 
