@@ -11,7 +11,9 @@ from venue_operator.render.labels import Venue
 _SUFFIXES = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50,
              "Ei": 1 << 60, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
              "E": 10**18, "m": Fraction(1, 1000), "": 1}
-_QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?)")
+_QUANTITY = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+)|("
+                       + "|".join(sorted(filter(None, _SUFFIXES), key=len, reverse=True))
+                       + ")?)")
 
 
 def quantity_bytes(quantity: str) -> int:
