@@ -509,25 +509,48 @@ static const Order *plan_orders(PyObject *plan, const Table *table, Py_ssize_t b
     return orders;
 }
 
-static int64_t *read_ids(PyObject *ids, Py_ssize_t count) {
+/* Each order's id, in batch order, from `ids` grouped by shard: the orders of shards[0]
+ * in batch order, then those of shards[1], and so on. Consecutive ids then make each
+ * shard's entry one run of them, which is what Redis keeps to find a queued order. */
+static int64_t *read_ids(PyObject *ids, const Order *orders, Py_ssize_t count,
+                         const Table *table, const int16_t *position, Py_ssize_t groups) {
     if (!PyList_Check(ids) || PyList_GET_SIZE(ids) != count) {
         PyErr_SetString(PyExc_ValueError, "ids must be a list of one id per order");
         return NULL;
     }
     int64_t *out = PyMem_Malloc((count ? count : 1) * sizeof(int64_t));
-    if (out == NULL) {
+    Py_ssize_t *next = PyMem_Calloc(groups + 1, sizeof(Py_ssize_t));
+    if (out == NULL || next == NULL) {
         PyErr_NoMemory();
-        return NULL;
+        goto fail;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        out[i] = PyLong_AsLongLong(PyList_GET_ITEM(ids, i));
+        int16_t at = position[table->instruments[orders[i].instrument].shard];
+        if (at < 0) {
+            PyErr_SetString(PyExc_ValueError, "an order's shard is not in shards");
+            goto fail;
+        }
+        next[at]++;
+    }
+    for (Py_ssize_t g = 0, start = 0; g < groups; g++) {
+        Py_ssize_t orders_of_group = next[g];
+        next[g] = start;
+        start += orders_of_group;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int16_t at = position[table->instruments[orders[i].instrument].shard];
+        out[i] = PyLong_AsLongLong(PyList_GET_ITEM(ids, next[at]++));
         if (out[i] < 0) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an order id is negative");
-            PyMem_Free(out);
-            return NULL;
+            goto fail;
         }
     }
+    PyMem_Free(next);
     return out;
+fail:
+    PyMem_Free(next);
+    PyMem_Free(out);
+    return NULL;
 }
 
 /* Position of each shard in `shards` (-1 for others), which must hold every order's. */
@@ -552,7 +575,7 @@ static int shard_positions(PyObject *shards, int16_t *position) {
 /* encode(table, body, plan, ids, account_id, shards): per shard of `shards`, the enqueue
  * script's strings for its orders in batch order: order ids each followed by ",",
  * clientOrderIds each followed by " ", and the Commands each framed by its length
- * (venue.queue.OrderQueue.enqueue_new_orders). ids[i] is the i-th order's. */
+ * (venue.queue.OrderQueue.enqueue_new_orders). `ids` are grouped by shard (read_ids). */
 static PyObject *encode(PyObject *self, PyObject *args) {
     PyObject *capsule, *plan, *ids_list, *shards;
     Py_buffer body;
@@ -572,8 +595,8 @@ static PyObject *encode(PyObject *self, PyObject *args) {
         orders = NULL;
     }
     if (orders == NULL || shard_positions(shards, position) < 0) goto done;
-    if ((ids = read_ids(ids_list, count)) == NULL) goto done;
     groups = PyList_GET_SIZE(shards);
+    if ((ids = read_ids(ids_list, orders, count, table, position, groups)) == NULL) goto done;
     buffers = PyMem_Calloc(groups * 3 + 1, sizeof(Buffer)); /* ids, coids, frames */
     if (buffers == NULL) {
         PyErr_NoMemory();
@@ -660,7 +683,7 @@ done:
 /* answer(table, body, plan, ids, shards, originals): the response body of a batch whose
  * every order was queued or found a duplicate (venue.api.routes.batch's results).
  * originals[g] holds, per order of shards[g] in batch order, b"" when it was queued or
- * the original order's id when its clientOrderId was taken. */
+ * the original order's id when its clientOrderId was taken; `ids` are as encode()'s. */
 static PyObject *answer(PyObject *self, PyObject *args) {
     PyObject *capsule, *plan, *ids_list, *shards, *originals;
     Py_buffer body;
@@ -679,7 +702,9 @@ static PyObject *answer(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "originals must hold a list per shard");
         goto done;
     }
-    if ((ids = read_ids(ids_list, count)) == NULL) goto done;
+    if ((ids = read_ids(ids_list, orders, count, table, position,
+                        PyList_GET_SIZE(shards))) == NULL)
+        goto done;
     static const char head[] = "{\"accepted\":", middle[] = ",\"rejected\":0,\"results\":[";
     if (reserve(&out, 64) < 0) goto done;
     put(&out, head, sizeof(head) - 1);

@@ -11,7 +11,12 @@ thousand orders is one entry, so Redis and the submitter work per request, not p
 order; the submitter splits `cmds` and gives each command its entry's traceparent,
 stream id and its index within the entry. (Single orders of several requests that
 arrive together share one entry; each of those commands carries its own traceparent,
-which wins over the entry's.)
+which wins over the entry's.) Field `n` counts the new orders the shard has queued.
+
+Until the writer has persisted them, queued orders are found by their order id through
+the queued runs (runs of consecutive ids, each naming its entry), and the venue's
+unpersisted orders are the shards' queued counts less their persisted marks: what Redis
+keeps per order is its entry, not a record of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 
 from venue.config import VenueConfig
+from venue.enginepb import engine_pb2 as pb
 from venue.enginewire import varint, with_traceparent
 
 SUBMITTERS_GROUP = "submitters"
@@ -33,6 +39,11 @@ WRITERS_GROUP = "writers"
 FIELD_COMMANDS = "cmds"
 FIELD_TRACEPARENT = "traceparent"
 FIELD_BATCH = "batch"
+# An orders-stream entry's count of the new orders its shard has queued, its own included.
+FIELD_QUEUED = "n"
+# An events entry's marks: per shard, the last orders-stream entry the batch answered,
+# and that entry's count (FIELD_QUEUED), as "shard ms-seq count;" each.
+FIELD_MARKS = "marks"
 
 # How long the gateway remembers a clientOrderId: a repeat within a day of its first
 # use returns the original order. Claims live in one hash per account and UTC day; an
@@ -47,34 +58,36 @@ ORDER_ID_BLOCK = 4096
 # How every Redis the venue starts (local and operator-managed) keeps the queue: in its
 # append-only file alone, no RDB snapshots. The file is rewritten when it has grown to
 # five times its last rewritten size, not twice (Redis's default): a rewrite forks and
-# writes out every claim and pending order, and under load rewrites were a third of
+# writes out every claim and queued entry, and under load rewrites were a third of
 # Redis's CPU. Their RDB base is written uncompressed, which was a third of each one.
 REDIS_PERSISTENCE_ARGS = ("--appendonly", "yes", "--save", "",
                           "--auto-aof-rewrite-percentage", "400", "--rdbcompression", "no")
 
 # Appends one entry of commands atomically with their clientOrderId claims, so a
 # duplicate never reaches the stream and a claim never exists without its order.
-# KEYS: stream, pending-orders hash, then per account with claims in this append its
-#   claim hashes of the day before, the day, and the day after.
+# KEYS: stream, queued-runs sorted set, the shard's runs list, queued-orders counts, then
+#   per account with claims in this append its claim hashes of the day before, the day,
+#   and the day after.
 # ARGV: traceparent, claim ttl, then four strings covering every command in order:
 #   runs of consecutive commands as "account:count," each (account: the n-th account
 #   of KEYS, 0 for commands without a claim); per command "order id," for a new order
-#   (pending until persisted) or "," for another; per command "clientOrderId " or " "
-#   (a clientOrderId has no spaces); the framed commands, concatenated.
+#   (readable as queued until persisted) or "," for another; per command
+#   "clientOrderId " or " " (a clientOrderId has no spaces); the framed commands,
+#   concatenated; then the shard.
 # Returns the stream id ("" when every command was a duplicate), then per command the
 # original order id of a duplicate, or "" for a command that was queued.
-# A few strings rather than arguments per command, and one HMGET per claim hash and one
-# HSET per hash for the whole append: commands per order were most of Redis's time.
+# A few strings rather than arguments per command, one HMGET per claim hash and one HSET
+# per hash for the whole append, and what makes the queued orders findable is per run
+# of consecutive order ids, not per order: commands per order were most of Redis's time.
 _ENQUEUE_SCRIPT = """
 local CHUNK = 1000  -- unpack() is bounded by Lua's C stack
-local byte, sub, gmatch = string.byte, string.sub, string.gmatch
-local frames = ARGV[6]
+local byte, sub, gmatch, tonumber = string.byte, string.sub, string.gmatch, tonumber
+local frames, shard = ARGV[6], ARGV[7]
 local next_id = gmatch(ARGV[4], '([^,]*),')
 local next_coid = gmatch(ARGV[5], '([^ ]*) ')
-local at = 1  -- the next frame in `frames`
 -- Tables filled through counters: Lua's # is a search of the table each time.
-local parts, pending, answer = {}, {}, {''}
-local n_parts, n_pending, n_answer = 0, 0, 1
+local answer, n_answer = {''}, 1
+local queued, n_queued = {}, 0  -- the new orders' ids (text), in entry order
 local dropped = false
 local known, claims, n_claims = {}, {}, {}  -- per account: clientOrderId -> order id; new claims
 local function lookup(account, coids, n)
@@ -86,7 +99,7 @@ local function lookup(account, coids, n)
     n_claims[account] = 0
   end
   for day = 0, 2 do
-    local key = KEYS[3 * account + day]
+    local key = KEYS[3 * account + 2 + day]
     if n > 0 and redis.call('EXISTS', key) == 1 then
       for j = 1, n, CHUNK do
         local last = math.min(j + CHUNK - 1, n)
@@ -104,18 +117,9 @@ local function lookup(account, coids, n)
 end
 for account, n in gmatch(ARGV[3], '(%d+):(%d+),') do
   account, n = tonumber(account), tonumber(n)
-  local ids, coids, framed = {}, {}, {}
+  local ids, coids = {}, {}
   for i = 1, n do
     ids[i], coids[i] = next_id(), next_coid()
-    local length, scale, b, start = 0, 1, 0, at
-    repeat
-      b = byte(frames, at)
-      at = at + 1
-      length = length + (b % 128) * scale
-      scale = scale * 128
-    until b < 128
-    at = at + length
-    framed[i] = sub(frames, start, at - 1)
   end
   local found, claim, n_claim = nil, nil, 0
   if account > 0 then
@@ -146,27 +150,64 @@ for account, n in gmatch(ARGV[3], '(%d+):(%d+),') do
       dropped = true
     else
       answer[n_answer] = ''
-      n_parts = n_parts + 1
-      parts[n_parts] = framed[i]
       if order_id ~= '' then
-        pending[n_pending + 1], pending[n_pending + 2] = order_id, framed[i]
-        n_pending = n_pending + 2
+        n_queued = n_queued + 1
+        queued[n_queued] = order_id
       end
     end
   end
   if account > 0 then n_claims[account] = n_claim end
 end
-if n_parts > 0 then
-  answer[1] = redis.call('XADD', KEYS[1], '*', 'cmds',
-                         dropped and table.concat(parts) or frames, 'traceparent', ARGV[1])
-  for j = 1, n_pending, 2 * CHUNK do
-    redis.call('HSET', KEYS[2], unpack(pending, j, math.min(j + 2 * CHUNK - 1, n_pending)))
+-- Only when a duplicate is dropped are the frames looked at, to keep the others.
+local commands = frames
+if dropped then
+  local parts, n_parts, at = {}, 0, 1
+  for i = 2, n_answer do
+    local length, scale, b, start = 0, 1, 0, at
+    repeat
+      b = byte(frames, at)
+      at = at + 1
+      length = length + (b % 128) * scale
+      scale = scale * 128
+    until b < 128
+    at = at + length
+    if answer[i] == '' then
+      n_parts = n_parts + 1
+      parts[n_parts] = sub(frames, start, at - 1)
+    end
+  end
+  commands = table.concat(parts)
+end
+if commands ~= '' then
+  -- The entry carries how many orders its shard has queued, itself included: the writer
+  -- says how far the shard is persisted by the last entry it has stored.
+  local total = redis.call('HINCRBY', KEYS[4], shard, n_queued)
+  local entry = redis.call('XADD', KEYS[1], '*', 'cmds', commands, 'traceparent', ARGV[1],
+                           'n', total)
+  answer[1] = entry
+  -- Each run of consecutive order ids, as "first:last:shard:entry", scored by its first.
+  local scored, runs, n_runs, first, previous = {}, {}, 0, nil, nil
+  for i = 1, n_queued + 1 do
+    local id = queued[i] and tonumber(queued[i])
+    if first and id ~= previous + 1 then
+      n_runs = n_runs + 1
+      runs[n_runs] = first .. ':' .. queued[i - 1] .. ':' .. shard .. ':' .. entry
+      scored[2 * n_runs - 1], scored[2 * n_runs] = first, runs[n_runs]
+      first = nil
+    end
+    if id and not first then first = queued[i] end
+    previous = id
+  end
+  for j = 1, n_runs, CHUNK do
+    local last = math.min(j + CHUNK - 1, n_runs)
+    redis.call('ZADD', KEYS[2], unpack(scored, 2 * j - 1, 2 * last))
+    redis.call('RPUSH', KEYS[3], unpack(runs, j, last))
   end
 end
 for account, claim in pairs(claims) do
   local n = n_claims[account]
   if n > 0 then
-    local key = KEYS[3 * account + 1]
+    local key = KEYS[3 * account + 3]
     for j = 1, n, 2 * CHUNK do
       redis.call('HSET', key, unpack(claim, j, math.min(j + 2 * CHUNK - 1, n)))
     end
@@ -175,6 +216,100 @@ for account, claim in pairs(claims) do
 end
 return answer
 """
+
+
+# Records how far shards are persisted, once the writer has committed it: per shard the
+# last orders-stream entry all of whose orders are in Postgres, with its count
+# (FIELD_QUEUED). The runs of the entries up to there leave the queued runs, and the
+# stream keeps every entry after it, and those before it for ARGV[1] ms.
+# KEYS: persisted marks, queued runs, then per shard its runs list and orders stream.
+# ARGV: retain ms, then per shard: shard, entry ms, entry seq, count.
+_PERSIST_SCRIPT = """
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local retain = tonumber(ARGV[1])
+local function after(ms, seq, than_ms, than_seq)
+  return ms > than_ms or (ms == than_ms and seq > than_seq)
+end
+for i = 0, (#KEYS - 2) / 2 - 1 do
+  local runs, stream = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local shard, ms_text, seq_text = ARGV[2 + 4 * i], ARGV[3 + 4 * i], ARGV[4 + 4 * i]
+  local ms, seq = tonumber(ms_text), tonumber(seq_text)
+  local before = redis.call('HGET', KEYS[1], shard)
+  local newer = true
+  if before then
+    local before_ms, before_seq = string.match(before, '^(%d+)%-(%d+) ')
+    newer = after(ms, seq, tonumber(before_ms), tonumber(before_seq))
+  end
+  if newer then
+    redis.call('HSET', KEYS[1], shard, ms_text .. '-' .. seq_text .. ' ' .. ARGV[5 + 4 * i])
+    while true do
+      local run = redis.call('LINDEX', runs, 0)
+      if not run then break end
+      local run_ms, run_seq = string.match(run, ':(%d+)%-(%d+)$')
+      if after(tonumber(run_ms), tonumber(run_seq), ms, seq) then break end
+      redis.call('LPOP', runs)
+      redis.call('ZREM', KEYS[2], run)
+    end
+    local keep = math.min(ms, now_ms - retain)
+    if keep > 0 then redis.call('XTRIM', stream, 'MINID', '~', keep) end
+  end
+end
+return 0
+"""
+
+
+class Mark(NamedTuple):
+    """How far a shard's orders are answered by the engine (in an events entry's marks)
+    or persisted (in the persisted marks): through `entry` of its stream, `queued` new
+    orders in all."""
+
+    shard: int
+    entry: tuple[int, int]
+    queued: int
+
+
+def format_marks(marks: list[Mark]) -> bytes:
+    return "".join(f"{m.shard} {m.entry[0]}-{m.entry[1]} {m.queued};" for m in marks).encode()
+
+
+def parse_marks(data: bytes) -> list[Mark]:
+    marks = []
+    for part in data.decode().split(";"):
+        if part:
+            shard, entry, queued = part.split(" ")
+            marks.append(Mark(int(shard), parse_stream_id(entry), int(queued)))
+    return marks
+
+
+def unpersisted_orders(queued: dict, persisted: dict) -> int:
+    """New orders queued and not yet in Postgres, from HGETALL of the queued counts and
+    of the persisted marks."""
+    total = 0
+    for shard, count in queued.items():
+        mark = persisted.get(shard)
+        total += max(0, int(count) - (int(mark.split(b" ")[1]) if mark else 0))
+    return total
+
+
+class PersistedMarks:
+    """The writer's record of how far each shard is persisted (_PERSIST_SCRIPT)."""
+
+    def __init__(self, redis: Redis, keys: Keys, retain_ms: int) -> None:
+        self.keys = keys
+        self.retain_ms = retain_ms
+        self._script = redis.register_script(_PERSIST_SCRIPT)
+
+    async def record(self, pipe, marks: list[Mark]) -> None:
+        """Queue the script on `pipe` (a pipeline of the same Redis), for `marks`."""
+        if not marks:
+            return
+        keys = [self.keys.persisted_marks, self.keys.queued_runs]
+        args: list = [self.retain_ms]
+        for mark in marks:
+            keys += [self.keys.shard_runs(mark.shard), self.keys.orders(mark.shard)]
+            args += [mark.shard, mark.entry[0], mark.entry[1], mark.queued]
+        await self._script(keys=keys, args=args, client=pipe)
 
 
 @dataclass(frozen=True)
@@ -201,9 +336,25 @@ class Keys:
         return f"{self.prefix}:coids:{account_id}:{day}"
 
     @property
-    def pending_orders(self) -> str:
-        """Hash: order id -> framed Command, from queueing until the writer persisted it."""
-        return f"{self.prefix}:pending"
+    def queued_runs(self) -> str:
+        """Sorted set: runs of consecutive order ids queued and not yet persisted, as
+        "first:last:shard:entry id", scored by the first: where a queued order is read."""
+        return f"{self.prefix}:queued-runs"
+
+    def shard_runs(self, shard: int) -> str:
+        """List: the queued runs of `shard` in stream order, dropped once persisted."""
+        return f"{self.prefix}:queued-runs:{shard}"
+
+    @property
+    def queued_counts(self) -> str:
+        """Hash: shard -> how many new orders it has ever queued."""
+        return f"{self.prefix}:queued"
+
+    @property
+    def persisted_marks(self) -> str:
+        """Hash: shard -> "entry id count": every order of the shard's entries up to that
+        id is in Postgres, `count` of them in all (see persist_marks)."""
+        return f"{self.prefix}:persisted"
 
     @property
     def order_id_counter(self) -> str:
@@ -219,7 +370,7 @@ class QueuedCommand(NamedTuple):
     command: bytes
     account_id: int | None = None
     client_order_id: str | None = None
-    pending: bool = True  # readable as pending_new until persisted (new orders only)
+    pending: bool = True  # a new order: readable as pending_new until persisted
 
 
 class Enqueued(NamedTuple):
@@ -285,10 +436,24 @@ class OrderQueue:
     async def next_order_id(self) -> int:
         return (await self.next_order_ids(1))[0]
 
-    async def pending_command(self, order_id: int) -> bytes | None:
-        """The encoded Command of an order queued but not yet persisted, if any."""
-        framed = await self.redis.hget(self.keys.pending_orders, order_id)
-        return split_frames(framed)[0] if framed is not None else None
+    async def queued_command(self, order_id: int) -> bytes | None:
+        """The encoded Command of a new order queued and not yet persisted, if any: found
+        through the run of order ids it was queued in, then in that run's entry."""
+        runs = await self.redis.zrange(self.keys.queued_runs, order_id, "-inf", desc=True,
+                                       byscore=True, offset=0, num=1)
+        if not runs:
+            return None
+        _, last, shard, entry_id = runs[0].decode().split(":")
+        if order_id > int(last):
+            return None
+        entries = await self.redis.xrange(self.keys.orders(int(shard)), entry_id, entry_id)
+        if not entries:  # persisted and trimmed meanwhile
+            return None
+        for command in split_frames(entries[0][1][FIELD_COMMANDS.encode()]):
+            decoded = pb.Command.FromString(command)
+            if decoded.WhichOneof("body") == "new_order" and decoded.new_order.order_id == order_id:
+                return command
+        return None
 
     async def claimed_order_id(self, account_id: int, client_order_id: str) -> int | None:
         """The order that holds `client_order_id` of the account, while it is claimed."""
@@ -334,16 +499,21 @@ class OrderQueue:
         and `frames`, each Command after its length as a varint."""
         count = order_ids.count(b",")
         day = int(time.time()) // DAY_S
-        keys = [self.keys.orders(shard), self.keys.pending_orders,
+        keys = [*self._entry_keys(shard),
                 *(self.keys.client_order_ids(account_id, day + offset) for offset in (-1, 0, 1))]
         args = [traceparent.encode(), CLAIM_TTL_S, f"1:{count},", order_ids, client_order_ids,
-                frames]
+                frames, shard]
         answer = await self._enqueue(keys=keys, args=args)
         return answer[0].decode() or None, answer[1:]
 
+    def _entry_keys(self, shard: int) -> list[str]:
+        """The enqueue script's KEYS before the claim hashes."""
+        return [self.keys.orders(shard), self.keys.queued_runs, self.keys.shard_runs(shard),
+                self.keys.queued_counts]
+
     async def _append(self, shard: int, commands: list[QueuedCommand],
                       traceparent: bytes) -> list[Enqueued]:
-        keys = [self.keys.orders(shard), self.keys.pending_orders]
+        keys = self._entry_keys(shard)
         accounts: dict[int, int] = {}  # account id -> its number in KEYS
         day = int(time.time()) // DAY_S
         runs: list[list[int]] = []  # [account number, count]
@@ -368,7 +538,7 @@ class OrderQueue:
                 coids.append(f"{client_order_id} ")
             frames += (varint(len(command)), command)
         args = [traceparent, CLAIM_TTL_S, "".join(f"{a}:{n}," for a, n in runs),
-                "".join(ids), "".join(coids), b"".join(frames)]
+                "".join(ids), "".join(coids), b"".join(frames), shard]
         answer = await self._enqueue(keys=keys, args=args)
         stream_id = answer[0].decode() or None
         return [Enqueued(int(original), True, None) if original

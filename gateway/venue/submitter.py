@@ -29,18 +29,17 @@ from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
 from venue.enginewire import GRPC_OPTIONS, command_batch, source_fields, traceparent_field
 from venue.leases import ShardLeases
-from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, FIELD_TRACEPARENT, SUBMITTERS_GROUP,
-                         Keys, parse_stream_id, split_frames)
+from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
+                         FIELD_TRACEPARENT, SUBMITTERS_GROUP, Keys, Mark, format_marks,
+                         parse_stream_id, split_frames)
 
 log = logging.getLogger("venue.submitter")
 
 _SUBMIT = "/tradingvenue.engine.v1.MatchingEngine/Submit"
 _BLOCK_MS = 500
-# Confirmed entries stay in the shard stream this long, for inspection, then are trimmed:
-# Redis rewrites its append-only file from all it holds, so what stays costs CPU.
-_RETAIN_MS = 10_000
 _COMMANDS = FIELD_COMMANDS.encode()
 _TRACEPARENT = FIELD_TRACEPARENT.encode()
+_QUEUED = FIELD_QUEUED.encode()
 
 
 def default_instance_name() -> str:
@@ -107,6 +106,7 @@ class PartitionPump:
             entries: list[tuple[bytes, bytes, list[bytes]]] = []
             last: dict[int, str] = {}
             read_count: dict[int, int] = {}
+            marks: list[Mark] = []
             count = 0
             for stream, stream_entries in read:
                 shard = int(stream.rsplit(b":", 1)[1])
@@ -118,31 +118,34 @@ class PartitionPump:
                                     source_fields(shard, ms, seq), commands))
                     count += len(commands)
                 last[shard] = entry_id.decode()
+                if (queued := fields.get(_QUEUED)) is not None:
+                    marks.append(Mark(shard, (ms, seq), int(queued)))
             self.batch_id += 1
             await call.write(command_batch(self.batch_id, entries))
             reply = await call.read()
             if reply is grpc.aio.EOF:
                 raise EngineStreamEnded("engine closed the Submit stream")
-            await self._confirm(reply, last, read_count)
+            await self._confirm(reply, last, read_count, marks)
             self.batches += 1
             self.commands += count
         await call.done_writing()
 
-    async def _confirm(self, reply: bytes, last: dict[int, str],
-                       read_count: dict[int, int]) -> None:
-        """Publish the engine's events, then move each shard's confirmed position."""
+    async def _confirm(self, reply: bytes, last: dict[int, str], read_count: dict[int, int],
+                       marks: list[Mark]) -> None:
+        """Publish the engine's events, with the shards' marks they answer (the writer,
+        having stored them, trims the shard streams), then move each shard's confirmed
+        position."""
+        fields = {FIELD_BATCH: reply}
+        if marks:
+            fields[FIELD_MARKS] = format_marks(marks)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.events(self.partition), {FIELD_BATCH: reply})
+            pipe.xadd(self.keys.events(self.partition), fields)
             for shard, entry_id in last.items():
                 self.entries_read[shard] += read_count[shard]
                 if shard not in self.submitter.held:
                     continue  # given up meanwhile: its new holder moves it now
                 pipe.xgroup_setid(self.keys.orders(shard), SUBMITTERS_GROUP, entry_id,
                                   entries_read=self.entries_read[shard])
-                if self.batches % 64 == 0:
-                    ms, _ = parse_stream_id(entry_id)
-                    pipe.xtrim(self.keys.orders(shard), minid=max(0, ms - _RETAIN_MS),
-                               approximate=True)
             await pipe.execute()
         self.cursors.update(last)
 
@@ -156,8 +159,9 @@ class PartitionPump:
         new = [s for s in held if s not in self.cursors]
         if not new:
             return
-        marks = {m.shard: f"{m.stream_ms}-{m.stream_seq}"
-                 for m in (await health.Health(pb.HealthRequest(), timeout=10)).shard_marks}
+        engine = await health.Health(pb.HealthRequest(), timeout=10)
+        marks = {m.shard: f"{m.stream_ms}-{m.stream_seq}" for m in engine.shard_marks}
+        resumed: list[Mark] = []
         for shard in new:
             confirmed, entries_read = await self._confirmed_position(shard)
             engine_mark = marks.get(shard, "0-0")
@@ -176,6 +180,19 @@ class PartitionPump:
             self.cursors[shard] = cursor
             self.entries_read[shard] = entries_read
             log.info("shard %d: resuming after %s", shard, cursor)
+            if cursor != "0-0" and (entry := await self.redis.xrange(stream, cursor, cursor)):
+                if (queued := entry[0][1].get(_QUEUED)) is not None:
+                    resumed.append(Mark(shard, parse_stream_id(cursor), int(queued)))
+        if resumed:
+            # Every entry up to the cursor is answered, within the events before the
+            # engine's next sequence: said as a batch of no events, for the writer to
+            # mark those shards persisted once it holds them. (The batch whose events a
+            # killed holder never published is one the writer replays, without marks.)
+            await self.redis.xadd(self.keys.events(self.partition), {
+                FIELD_BATCH: pb.ReportBatch(partition=self.partition,
+                                            next_sequence=engine.next_sequence
+                                            ).SerializeToString(),
+                FIELD_MARKS: format_marks(resumed)})
 
     async def _confirmed_position(self, shard: int) -> tuple[str, int | None]:
         """The group's confirmed position of `shard` and the entries read up to it."""

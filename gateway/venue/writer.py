@@ -34,7 +34,8 @@ from venue.enginewire import (EXEC_TYPE_WORDS, GRPC_OPTIONS, ORDER_STATUS_WORDS,
                               ORDER_TYPE_WORDS, REJECT_REASON_WORDS, SIDE_WORDS,
                               TIME_IN_FORCE_WORDS)
 from venue.progress import SequenceProgress
-from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
+from venue.queue import (FIELD_BATCH, FIELD_MARKS, WRITERS_GROUP, Keys, Mark, PersistedMarks,
+                         parse_marks)
 
 try:
     from venue import _reportwire as reportwire
@@ -44,18 +45,20 @@ except ImportError:  # not compiled: report batches are read with protobuf
 log = logging.getLogger("venue.writer")
 
 _FIELD_BATCH = FIELD_BATCH.encode()
+_FIELD_MARKS = FIELD_MARKS.encode()
 _READ_COUNT = 512  # events-stream entries (report batches) per read
 # The most report-batch bytes one transaction takes (about 15,000 orders' reports): a
 # read of a backlog is written as several runs in flight, so each commits (and its
-# orders leave the pending count the gateway's backpressure reads) within a fraction of
-# a second, not after seconds of a run of hundreds of thousands.
+# orders leave the unpersisted count the gateway's backpressure reads) within a fraction
+# of a second, not after seconds of a run of hundreds of thousands.
 _RUN_BYTES = 4 << 20
 _INTERVAL_S = 0.010  # the shortest time from one transaction's start to the next's
 _CONNECTIONS = 3  # transactions in flight at once
 _BLOCK_MS = 500
-# Persisted entries stay this long for report feeds a little behind (one further behind
-# fills its gap from the engine's Replay), then are trimmed: Redis rewrites its
-# append-only file from all it holds.
+# Persisted entries (of the events streams and the shards' order streams) stay this long,
+# for report feeds a little behind (one further behind fills its gap from the engine's
+# Replay) and for inspection, then are trimmed: Redis rewrites its append-only file from
+# all it holds.
 _RETAIN_MS = 10_000
 # A sequence missing this long was not just late: the submitter that had it died.
 _GAP_GRACE_S = 3.0
@@ -190,6 +193,9 @@ class Rows:
         self._orders: dict[int, tuple] = {}
         self.covered: list[tuple[int, int, int]] = []  # (partition, first, last)
         self.heads: dict[int, int] = {}  # partition -> highest sequence it has assigned
+        # (partition, sequence, marks): the shards' marks of a batch (FIELD_MARKS), true
+        # once its partition is persisted through `sequence`, the batch's last
+        self.marks: list[tuple[int, int, bytes]] = []
 
     @property
     def order_ids(self) -> list[int]:
@@ -231,19 +237,24 @@ class Rows:
         """The values of every order's row (in _ORDER_COLUMNS order)."""
         return [_order_values(order_id, order) for order_id, order in self._orders.items()]
 
-    def add_serialized(self, data: bytes) -> None:
-        """add() of a serialized ReportBatch: read off the wire in C (venue._reportwire)
-        when built, which is most of the writer's CPU saved."""
+    def add_serialized(self, data: bytes, marks: bytes | None = None) -> None:
+        """add() of a serialized ReportBatch (and the shards' marks it answers): read off
+        the wire in C (venue._reportwire) when built, which is most of the writer's CPU
+        saved."""
         if reportwire is None:
-            self.add(pb.ReportBatch.FromString(data))
-            return
-        partition, next_sequence, first, last, events = reportwire.add_batch(
-            data, self.executions, self.trades, self._orders, _EXECUTION_TEXT, _SIDE_TEXT,
-            _PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE)
-        if events:
-            self.covered.append((partition, first, last))
-        if next_sequence:
-            self.heads[partition] = max(self.heads.get(partition, 0), next_sequence - 1)
+            batch = pb.ReportBatch.FromString(data)
+            self.add(batch)
+            partition, next_sequence = batch.partition, batch.next_sequence
+        else:
+            partition, next_sequence, first, last, events = reportwire.add_batch(
+                data, self.executions, self.trades, self._orders, _EXECUTION_TEXT, _SIDE_TEXT,
+                _PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE)
+            if events:
+                self.covered.append((partition, first, last))
+            if next_sequence:
+                self.heads[partition] = max(self.heads.get(partition, 0), next_sequence - 1)
+        if marks and next_sequence:
+            self.marks.append((partition, next_sequence - 1, marks))
 
     def add(self, batch: pb.ReportBatch) -> None:
         partition = batch.partition
@@ -411,7 +422,7 @@ async def decode_rows(read) -> Rows:
         for _, fields in entries:
             gc.disable()
             try:
-                rows.add_serialized(fields[_FIELD_BATCH])
+                rows.add_serialized(fields[_FIELD_BATCH], fields.get(_FIELD_MARKS))
             finally:
                 if collecting:
                     gc.enable()
@@ -451,6 +462,11 @@ class Writer:
         self.replayed_batches = 0
         self.progress: dict[int, SequenceProgress] = {}
         self._checked_heads = 0.0
+        self.marks = PersistedMarks(self.redis, self.keys, _RETAIN_MS)
+        # Per partition: how far it is persisted in Postgres (committed), and the marks of
+        # batches read (in order) whose partition is not yet persisted through them.
+        self._committed: dict[int, int] = {}
+        self._waiting_marks: dict[int, deque[tuple[int, bytes]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         await migrate(self.settings.database_url)
@@ -462,9 +478,7 @@ class Writer:
                     for _ in range(_CONNECTIONS):
                         connections.append(await asyncpg.connect(self.settings.database_url))
                         await prepare(connections[-1])
-                    known = await persisted_through(connections[0])
-                    self.progress = {p: SequenceProgress(known.get(p, 0))
-                                     for p in range(self.venue.partitions)}
+                    self.resume_from(await persisted_through(connections[0]))
                     await self._drain(connections, stop)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
                         asyncpg.InternalClientError, RedisError) as error:
@@ -479,6 +493,14 @@ class Writer:
                             connection.terminate()
         finally:
             await self.redis.aclose()
+
+    def resume_from(self, persisted: dict[int, int]) -> None:
+        """Start over from how far Postgres holds each partition: what is not
+        acknowledged is read again."""
+        partitions = range(self.venue.partitions)
+        self.progress = {p: SequenceProgress(persisted.get(p, 0)) for p in partitions}
+        self._committed = {p: persisted.get(p, 0) for p in partitions}
+        self._waiting_marks = {p: deque() for p in partitions}
 
     async def _drain(self, connections: list[asyncpg.Connection],
                      stop: asyncio.Event) -> None:
@@ -553,6 +575,8 @@ class Writer:
             self.progress[partition].saw_head(head)
         for partition, first, last in rows.covered:
             self.progress[partition].add(first, last)
+        for partition, sequence, marks in rows.marks:
+            self._waiting_marks[partition].append((sequence, marks))
         return {p: progress.through for p, progress in self.progress.items()
                 if progress.through != before[p]}
 
@@ -591,22 +615,33 @@ class Writer:
                 if batch.events and batch.events[-1].sequence >= last:
                     break
                 if len(rows.executions) >= _RUN_BYTES:
-                    await write_rows(connection, rows, self._advance(rows))
-                    await self._persisted(rows.order_ids)
+                    await self._write_replayed(connection, rows)
                     rows = Rows()
-            await write_rows(connection, rows, self._advance(rows))
-            await self._persisted(rows.order_ids)
+            await self._write_replayed(connection, rows)
 
-    async def _persisted(self, order_ids: list[int]) -> None:
-        """Orders replayed into Postgres leave the pending hash, as written ones do."""
+    async def _write_replayed(self, connection: asyncpg.Connection, rows: Rows) -> None:
+        through = self._advance(rows)
+        await write_rows(connection, rows, through)
+        # A gap filled: the marks of batches after it may hold now.
         async with self.redis.pipeline(transaction=False) as pipe:
-            self._forget_pending(pipe, order_ids)
+            await self.marks.record(pipe, self._persisted_marks(through))
             await pipe.execute()
 
-    def _forget_pending(self, pipe, order_ids: list[int]) -> None:
-        # Persisted: their status is read from Postgres from now on.
-        for start in range(0, len(order_ids), 10_000):
-            pipe.hdel(self.keys.pending_orders, *order_ids[start:start + 10_000])
+    def _persisted_marks(self, through: dict[int, int]) -> list[Mark]:
+        """Note that Postgres now holds each partition through `through`; per shard, the
+        latest mark that is now true."""
+        for partition, sequence in through.items():
+            self._committed[partition] = max(self._committed[partition], sequence)
+        latest: dict[int, Mark] = {}
+        # Every partition's: a batch of no events may be read after its partition is
+        # persisted through it, and then nothing moves `through` for it.
+        for partition, waiting in self._waiting_marks.items():
+            committed = self._committed[partition]
+            while waiting and waiting[0][0] <= committed:
+                for mark in parse_marks(waiting.popleft()[1]):
+                    if mark.shard not in latest or mark.entry > latest[mark.shard].entry:
+                        latest[mark.shard] = mark
+        return list(latest.values())
 
     async def _engine_head(self, partition: int) -> int | None:
         try:
@@ -622,7 +657,8 @@ class Writer:
                      through: dict[int, int], after: asyncio.Task | None = None) -> None:
         await write_rows(connection, rows, through, after)
         async with self.redis.pipeline(transaction=False) as pipe:
-            self._forget_pending(pipe, rows.order_ids)
+            # Persisted: their status is read from Postgres from now on.
+            await self.marks.record(pipe, self._persisted_marks(through))
             for stream, entries in read:
                 ids = [entry_id for entry_id, _ in entries]
                 pipe.xack(stream, WRITERS_GROUP, *ids)

@@ -380,8 +380,10 @@ async def test_too_many_orders_awaiting_postgres_refuse_every_new_order_with_ret
                   reason="persistence_behind") >= 1
 
     # The writer stores two of them: orders are taken again.
-    await gateway.redis.hdel(KEYS.pending_orders, *(await gateway.redis.hkeys(
-        KEYS.pending_orders))[:2])
+    shard = VENUE.shard_of(BTC)
+    entry_id, fields = (await gateway.redis.xrange(KEYS.orders(shard)))[1]
+    assert fields[b"n"] == b"2"
+    await gateway.redis.hset(KEYS.persisted_marks, shard, f"{entry_id.decode()} 2")
     await gateway.app.state.shard_lag.refresh()
     await post_order(gateway, clientOrderId="welcome-back")
 

@@ -79,18 +79,29 @@ async def test_a_shard_without_stream_or_submitters_group(redis: Redis) -> None:
     assert shard_lag.shard_refusal(0) is not None
 
 
-PENDING = Keys(VENUE.name).pending_orders
+KEYS = Keys(VENUE.name)
+
+
+async def queued(redis: Redis, shard: int, count: int) -> None:
+    """The gateway has queued `count` new orders on `shard` in all."""
+    await redis.hset(KEYS.queued_counts, shard, count)
+
+
+async def persisted(redis: Redis, shard: int, count: int) -> None:
+    """The writer has stored `count` of them (with a mark at an entry of the shard)."""
+    await redis.hset(KEYS.persisted_marks, shard, f"1-{count} {count}")
 
 
 async def test_too_many_unpersisted_orders_refuse_every_shard_until_the_writer_catches_up(
         redis: Redis) -> None:
     shard_lag = ShardLag(redis, VenueConfig(shards=4), limit=100, unpersisted_limit=50)
-    await redis.hset(PENDING, mapping={order_id: b"x" for order_id in range(50)})
+    await queued(redis, 0, 30)
+    await queued(redis, 2, 20)
     await shard_lag.refresh()
     assert shard_lag.unpersisted == 50
     assert shard_lag.venue_refusal is None and shard_lag.shard_refusal(0) is None
 
-    await redis.hset(PENDING, mapping={order_id: b"x" for order_id in range(50, 80)})
+    await queued(redis, 2, 50)
     await shard_lag.refresh()
     refusal = shard_lag.venue_refusal
     assert refusal is not None and refusal.reason == "persistence_behind"
@@ -101,18 +112,18 @@ async def test_too_many_unpersisted_orders_refuse_every_shard_until_the_writer_c
     shard_lag._refusing_since -= STALL_S  # refusing a while, and nothing was stored
     await shard_lag.refresh()
     assert shard_lag.venue_refusal.retry_after == STALLED_RETRY_AFTER_S
-    await redis.hdel(PENDING, *range(10))  # the writer stores some: 70 left, 20 over
+    await persisted(redis, 0, 10)  # the writer stores some: 70 left, 20 over
     await shard_lag.refresh()
     assert 1 <= shard_lag.venue_refusal.retry_after < 5
 
-    await redis.hdel(PENDING, *range(10, 30))
+    await persisted(redis, 2, 20)
     await shard_lag.refresh()
-    assert shard_lag.venue_refusal is None
+    assert shard_lag.unpersisted == 50 and shard_lag.venue_refusal is None
     assert all(shard_lag.shard_refusal(shard) is None for shard in range(4))
 
 
 async def test_without_an_unpersisted_limit_only_shard_lag_refuses(redis: Redis) -> None:
     shard_lag = ShardLag(redis, VENUE, limit=100)
-    await redis.hset(PENDING, mapping={order_id: b"x" for order_id in range(500)})
+    await queued(redis, 1, 500)
     await shard_lag.refresh()
     assert shard_lag.unpersisted == 500 and shard_lag.shard_refusal(0) is None

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from venue.audit import audit_orders
 from venue.config import Settings, VenueConfig
 from venue.local.process import free_port
 from venue.local.venue import LocalVenue
+from venue.queue import Keys, unpersisted_orders
 
+KEYS = Keys(VenueConfig().name)
 STATUS_ORDER = {"pending_new": 0, "new": 1, "partially_filled": 2, "filled": 3,
                 "canceled": 3, "rejected": 3, "expired": 3}
 
@@ -117,6 +120,23 @@ def kill_and_restart(venue: LocalVenue, part: str) -> None:
         venue.children[part].start()
 
 
+async def left_unpersisted(venue: LocalVenue, wait_s: float = 20) -> tuple[int, int]:
+    """What Redis still counts as unpersisted, and the queued runs it still keeps to read
+    queued orders by, once they are nothing or `wait_s` has passed."""
+    redis = Redis.from_url(venue.redis_url)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            left = (unpersisted_orders(await redis.hgetall(KEYS.queued_counts),
+                                       await redis.hgetall(KEYS.persisted_marks)),
+                    await redis.zcard(KEYS.queued_runs))
+            if left == (0, 0) or time.monotonic() > deadline:
+                return left
+            await asyncio.sleep(0.5)
+    finally:
+        await redis.aclose()
+
+
 def log_tails(venue: LocalVenue, lines: int = 12) -> str:
     """The last lines of every part's log: what a failed audit is read with."""
     logs = sorted((venue.data_dir / "logs").glob("*.log")) + sorted(
@@ -146,6 +166,8 @@ def test_a_part_killed_mid_load_loses_nothing(venue: LocalVenue, part: str):
     assert audit["duplicated"] == 0, audit
     assert audit["persisted_orders"] == len(client.accepted), audit
     assert audit["unbalanced_instruments"] == 0, audit
+    # And Redis knows it: no order counts as unpersisted, none is kept to be read queued.
+    assert asyncio.run(left_unpersisted(venue)) == (0, 0), log_tails(venue)
 
     # What a client saw never goes back: a later status, never an earlier one.
     with httpx.Client(base_url=venue.gateway_url, timeout=10) as http:

@@ -178,7 +178,8 @@ async def test_good_order_is_202_and_one_stream_entry_holding_its_command(
 
     [(shard, _, fields)] = await gateway.stream_entries()
     assert shard == VENUE.shard_of(BTC)
-    assert set(fields) == {b"cmds", b"traceparent"}
+    assert set(fields) == {b"cmds", b"traceparent", b"n"}
+    assert fields[b"n"] == b"1"  # the shard's first new order
     assert fields[b"traceparent"] == TRACEPARENT.encode()
     [encoded] = split_frames(fields[b"cmds"])
     command = engine_pb2.Command.FromString(encoded)

@@ -1,4 +1,5 @@
-"""The order queue against a real Redis: order kept, claims atomic, requests coalesced."""
+"""The order queue against a real Redis: order kept, claims atomic, requests coalesced,
+queued orders found until the writer says they are persisted."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from redis.asyncio import Redis
 from venue.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
 from venue.enginewire import command_batch, source_fields, traceparent_field
-from venue.queue import OrderQueue, QueuedCommand, parse_stream_id, split_frames
+from venue.queue import (Mark, OrderQueue, PersistedMarks, QueuedCommand, parse_stream_id,
+                         split_frames, unpersisted_orders)
 
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def command(order_id: int) -> bytes:
     return pb.Command(new_order=pb.NewOrder(order_id=order_id)).SerializeToString()
+
+
+def cancel(order_id: int) -> bytes:
+    return pb.Command(cancel=pb.CancelOrder(order_id=order_id)).SerializeToString()
 
 
 async def queued_order_ids(queue: OrderQueue, shard: int) -> tuple[int, list[int]]:
@@ -34,7 +40,7 @@ async def test_concurrent_orders_share_appends_but_keep_their_arrival_order(redi
     entries, ids = await queued_order_ids(queue, 1)
     assert ids == list(range(1, 501))
     assert entries < 500  # coalesced while earlier appends were at Redis
-    assert await queue.pending_command(250) is not None
+    assert await queue.queued_command(250) is not None
     await queue.redis.aclose()
 
 
@@ -69,7 +75,7 @@ async def test_a_repeated_client_order_id_in_one_append_is_queued_once(redis_url
     assert (first.duplicate, again.duplicate, other.duplicate) == (False, True, False)
     assert again.order_id == 1 and again.stream_id is None
     assert (await queued_order_ids(queue, 1))[1] == [1, 3]
-    assert await queue.pending_command(2) is None
+    assert await queue.queued_command(2) is None
     await queue.redis.aclose()
 
 
@@ -77,7 +83,7 @@ async def test_claims_hold_across_runs_of_accounts_and_commands_without_claims(r
     queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
     answers = await queue.enqueue_entry(2, [
         QueuedCommand(1, command(1), 7, "a"),
-        QueuedCommand(1, b"cancel of 1", pending=False),
+        QueuedCommand(1, cancel(1), pending=False),
         QueuedCommand(2, command(2), 8, "a"),
         QueuedCommand(3, command(3), 7, "a"),  # 7's "a" again, two runs later
         QueuedCommand(4, command(4), 7, None),
@@ -85,13 +91,13 @@ async def test_claims_hold_across_runs_of_accounts_and_commands_without_claims(r
     assert [(a.order_id, a.duplicate) for a in answers] == [
         (1, False), (1, False), (2, False), (1, True), (4, False), (5, False)]
     [(_, fields)] = await queue.redis.xrange(queue.keys.orders(2))
-    assert split_frames(fields[b"cmds"]) == [command(1), b"cancel of 1", command(2),
+    assert split_frames(fields[b"cmds"]) == [command(1), cancel(1), command(2),
                                               command(4), command(5)]
     assert [await queue.claimed_order_id(account, coid)
             for account, coid in ((7, "a"), (8, "a"), (8, "b"), (7, "b"))] == [1, 2, 5, None]
-    assert await queue.pending_command(1) == command(1)
-    assert await queue.pending_command(3) is None  # the duplicate: never queued
-    assert await queue.pending_command(4) == command(4)
+    assert await queue.queued_command(1) == command(1)
+    assert await queue.queued_command(3) is None  # the duplicate: never queued
+    assert await queue.queued_command(4) == command(4)
     await queue.redis.aclose()
 
 
@@ -112,3 +118,82 @@ async def test_order_ids_are_unique_across_gateways(redis_url):
     assert len(set(ids)) == len(ids)
     await first.redis.aclose()
     await second.redis.aclose()
+
+
+async def unpersisted(queue: OrderQueue) -> int:
+    return unpersisted_orders(await queue.redis.hgetall(queue.keys.queued_counts),
+                              await queue.redis.hgetall(queue.keys.persisted_marks))
+
+
+async def test_queued_orders_are_found_through_their_runs_of_consecutive_ids(redis_url):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    ids = [10, 11, 12, 20, 21, 22]
+    answers = await queue.enqueue_entry(3, [
+        *(QueuedCommand(i, command(i), 7, f"c{i}") for i in ids[:5]),
+        QueuedCommand(11, cancel(11), pending=False),  # not an order of the run
+        QueuedCommand(22, command(22), 7, "c22"),
+        QueuedCommand(23, command(23), 7, "c10")], TRACE)  # a duplicate: not queued
+    entry = answers[0].stream_id
+    assert await queue.redis.zrange(queue.keys.queued_runs, 0, -1, withscores=True) == [
+        (f"10:12:3:{entry}".encode(), 10), (f"20:22:3:{entry}".encode(), 20)]
+    assert await queue.redis.lrange(queue.keys.shard_runs(3), 0, -1) == [
+        f"10:12:3:{entry}".encode(), f"20:22:3:{entry}".encode()]
+    for order_id in range(5, 30):
+        expected = command(order_id) if order_id in ids else None
+        assert await queue.queued_command(order_id) == expected, order_id
+    [(_, fields)] = await queue.redis.xrange(queue.keys.orders(3))
+    assert fields[b"n"] == b"6" and await unpersisted(queue) == 6
+    await queue.redis.aclose()
+
+
+async def test_a_persisted_mark_forgets_the_runs_through_it_and_counts_the_rest(redis_url):
+    redis = Redis.from_url(redis_url)
+    queue = OrderQueue(redis, VenueConfig())
+    entries = []
+    for first in (1, 101, 201):  # three entries of shard 0, of 100 orders each
+        answers = await queue.enqueue_entry(0, [QueuedCommand(i, command(i))
+                                                for i in range(first, first + 100)], TRACE)
+        entries.append(parse_stream_id(answers[0].stream_id))
+    [other] = await queue.enqueue_entry(1, [QueuedCommand(500, command(500))], TRACE)
+    assert await unpersisted(queue) == 301
+    marks = PersistedMarks(redis, queue.keys, retain_ms=0)
+
+    async def record(*marks_of_shards: Mark) -> None:
+        async with redis.pipeline(transaction=False) as pipe:
+            await marks.record(pipe, list(marks_of_shards))
+            await pipe.execute()
+
+    await record(Mark(0, entries[1], 200))
+    assert await unpersisted(queue) == 101
+    assert await queue.queued_command(150) is None  # read from Postgres from now on
+    assert await queue.queued_command(250) == command(250)
+    assert await queue.queued_command(500) == command(500)
+    assert await redis.llen(queue.keys.shard_runs(0)) == 1
+    remaining = [parse_stream_id(i) for i, _ in await redis.xrange(queue.keys.orders(0))]
+    assert entries[2] in remaining
+    await record(Mark(0, entries[0], 100))  # an older mark (a batch read again) moves nothing
+    assert await unpersisted(queue) == 101
+    await record(Mark(0, entries[2], 300), Mark(1, parse_stream_id(other.stream_id), 1))
+    assert await unpersisted(queue) == 0
+    assert await redis.zcard(queue.keys.queued_runs) == 0
+    await redis.aclose()
+
+
+async def test_a_persisted_mark_trims_its_shard_stream_up_to_it_and_no_further(redis_url):
+    redis = Redis.from_url(redis_url)
+    queue = OrderQueue(redis, VenueConfig())
+    entries = []
+    for order_id in range(1, 1001):
+        [answer] = await queue.enqueue_entry(0, [QueuedCommand(order_id, command(order_id))],
+                                             TRACE)
+        entries.append(parse_stream_id(answer.stream_id))
+    async with redis.pipeline(transaction=False) as pipe:
+        await PersistedMarks(redis, queue.keys, retain_ms=0).record(
+            pipe, [Mark(0, entries[799], 800)])
+        await pipe.execute()
+    remaining = [parse_stream_id(i) for i, _ in await redis.xrange(queue.keys.orders(0))]
+    # Trimmed a node of entries at a time (~): never past the mark's millisecond.
+    assert len(remaining) < 1000 and set(entries[800:]) <= set(remaining)
+    assert min(remaining)[0] <= entries[799][0]
+    assert await queue.queued_command(801) == command(801)
+    await redis.aclose()

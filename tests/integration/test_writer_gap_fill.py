@@ -39,10 +39,6 @@ async def submit_unpublished(engine: EngineProcess) -> pb.ReportBatch:
 
 async def test_the_writer_replays_what_no_submitter_published(
         engine: EngineProcess, redis_url: str, database_url: str):
-    # The gateway had them pending (queued, not yet in Postgres).
-    keys = Keys(Settings().venue().name)
-    redis = Redis.from_url(redis_url)
-    await redis.hset(keys.pending_orders, mapping={i: b"queued" for i in range(1, 41)})
     reply = await submit_unpublished(engine)
     head = reply.next_sequence - 1
     kinds = [event.WhichOneof("body") for event in reply.events]
@@ -64,10 +60,7 @@ async def test_the_writer_replays_what_no_submitter_published(
             kinds.count("report")
         assert await connection.fetchval("SELECT count(*) FROM trades") == kinds.count("trade")
         assert kinds.count("trade") > 0
-        # Persisted by the replay, none is pending any longer.
-        assert await redis.hlen(keys.pending_orders) == 0
     finally:
         stop.set()
         await running
         await connection.close()
-        await redis.aclose()

@@ -76,8 +76,13 @@ def assert_same_as_python(body: bytes) -> bool:
     count, plan, shards = scanned
     assert count == len(checked)
     assert shards == list(dict.fromkeys(VENUE.shard_of(c.instrument) for c in checked))
-    ids = [10_000_000_000 + 7 * i for i in range(count)]
-    encoded = orderwire.encode(TABLE, body, plan, ids, ACCOUNT, shards)
+    grouped = [10_000_000_000 + 7 * i for i in range(count)]
+    # The ids come grouped by shard: each shard's orders take the next ones, in batch order.
+    order_shards = [VENUE.shard_of(c.instrument) for c in checked]
+    taken = iter(grouped)
+    of_shard = {s: [next(taken) for _ in range(order_shards.count(s))] for s in shards}
+    ids = [of_shard[s].pop(0) for s in order_shards]  # the i-th order's
+    encoded = orderwire.encode(TABLE, body, plan, grouped, ACCOUNT, shards)
     expected = python_encoding(checked, ids)
     assert dict(zip(shards, encoded)) == expected
     # Some orders found an original: the answer says so, as the Python route writes it.
@@ -91,7 +96,8 @@ def assert_same_as_python(body: bytes) -> bool:
         positions[shard] += 1
         items.append(_QUEUED % (index, int(original) if original else order_id,
                                 c.order.client_order_id, "true" if original else "false"))
-    answer = orderwire.answer(TABLE, body, plan, ids, shards, [originals[s] for s in shards])
+    answer = orderwire.answer(TABLE, body, plan, grouped, shards,
+                              [originals[s] for s in shards])
     assert answer == (f'{{"accepted":{count},"rejected":0,"results":[{",".join(items)}]}}'
                       ).encode()
     json.loads(answer)

@@ -1,8 +1,12 @@
-"""How the writer cuts what it read into transactions."""
+"""How the writer cuts what it read into transactions, and when it says a shard's orders
+are persisted."""
 
 from __future__ import annotations
 
-from venue.writer import runs_of
+from venue.config import Settings, VenueConfig
+from venue.enginepb import engine_pb2 as pb
+from venue.queue import Mark
+from venue.writer import Rows, Writer, runs_of
 
 
 def entry(number: int, size: int) -> tuple[bytes, dict[bytes, bytes]]:
@@ -26,3 +30,30 @@ def test_a_small_read_is_one_run_and_nothing_read_is_none() -> None:
     read = [(b"events:0", [entry(1, 10), entry(2, 10)])]
     assert runs_of(read, 4 << 20) == [read]
     assert runs_of([], 100) == []
+
+
+def batch(partition: int, next_sequence: int) -> bytes:
+    return pb.ReportBatch(partition=partition, next_sequence=next_sequence).SerializeToString()
+
+
+def test_a_shards_mark_holds_once_its_partition_is_persisted_through_its_batch() -> None:
+    writer = Writer(Settings(redis_url="redis://127.0.0.1:1"), VenueConfig(partitions=2))
+    writer.resume_from({})
+    rows = Rows()
+    rows.add_serialized(batch(0, 11), b"1 5-0 100;")
+    rows.add_serialized(batch(0, 21), b"1 6-0 150;2 6-1 30;")
+    rows.add_serialized(batch(1, 4), b"3 7-0 9;")
+    rows.add_serialized(batch(0, 31))  # no marks: a replayed batch
+    writer._advance(rows)
+    assert writer._persisted_marks({0: 15}) == [Mark(1, (5, 0), 100)]
+    assert writer._persisted_marks({0: 12}) == []  # an older through moves nothing
+    assert writer._persisted_marks({1: 3}) == [Mark(3, (7, 0), 9)]
+    assert sorted(writer._persisted_marks({0: 40})) == [Mark(1, (6, 0), 150),
+                                                        Mark(2, (6, 1), 30)]
+    assert writer._committed == {0: 40, 1: 3}
+    # A batch of no events read once its partition is persisted through it: its marks
+    # hold at the next write, whichever partition that one moves.
+    rows = Rows()
+    rows.add_serialized(batch(0, 35), b"1 8-0 160;")
+    writer._advance(rows)
+    assert writer._persisted_marks({1: 5}) == [Mark(1, (8, 0), 160)]

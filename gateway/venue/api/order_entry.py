@@ -175,7 +175,7 @@ class OrderEntry:
         if known is not None:
             return known
         # The writer may have persisted it between the two looks (and dropped it from
-        # the pending orders): one more look at Postgres settles it.
+        # the queued runs): one more look at Postgres settles it.
         known = await self._reported(ref, account_id)
         if known is None:
             raise OrderNotFound(str(ref))
@@ -226,7 +226,7 @@ class OrderEntry:
                 order_id = int(ref.client_order_id)
             else:
                 return None
-        command = await self.queue.pending_command(order_id)
+        command = await self.queue.queued_command(order_id)
         new_order = decode_new_order(command) if command is not None else None
         if new_order is None or new_order.account_id != account_id:
             return None

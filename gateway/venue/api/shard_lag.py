@@ -6,9 +6,9 @@ request only reads the last verdict, so backpressure costs the order path a look
 - A shard's lag: entries of its order stream that the `submitters` group has not
   confirmed. Over the limit, that shard refuses new orders (`shard_busy`).
 - The venue's unpersisted orders: orders queued that the writer has not yet put in
-  Postgres (the pending-orders hash). Over the limit, every shard refuses new orders
-  (`persistence_behind`): otherwise a venue taking orders faster than Postgres stores
-  them grows its Redis without bound.
+  Postgres (each shard's queued count less its persisted mark's). Over the limit, every
+  shard refuses new orders (`persistence_behind`): otherwise a venue taking orders
+  faster than Postgres stores them grows its Redis without bound.
 
 Redis reports the lag itself (XINFO GROUPS `lag`) only while it can count it: after
 XGROUP SETID to an id in the middle of the stream, which is how the submitters confirm,
@@ -31,7 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from venue.config import VenueConfig
 from venue.metrics import SHARD_LAG, SHARD_REFUSING, UNPERSISTED_ORDERS, UNPERSISTED_REFUSING
-from venue.queue import SUBMITTERS_GROUP, Keys, parse_stream_id
+from venue.queue import SUBMITTERS_GROUP, Keys, parse_stream_id, unpersisted_orders
 
 log = logging.getLogger(__name__)
 
@@ -171,10 +171,14 @@ class ShardLag:
             for shard in self.shards:
                 pipe.xinfo_stream(self.keys.orders(shard))
                 pipe.xinfo_groups(self.keys.orders(shard))
-            pipe.hlen(self.keys.pending_orders)
+            pipe.hgetall(self.keys.queued_counts)
+            pipe.hgetall(self.keys.persisted_marks)
             answers = await pipe.execute(raise_on_error=False)
         now = time.monotonic()
-        self._note_unpersisted(now, answers[-1])
+        for answer in answers[-2:]:
+            if isinstance(answer, Exception):
+                raise answer
+        self._note_unpersisted(now, unpersisted_orders(answers[-2], answers[-1]))
         refusing: dict[int, Refusal] = {}
         for shard in self.shards:
             stream, groups = answers[2 * shard], answers[2 * shard + 1]
@@ -190,11 +194,9 @@ class ShardLag:
                     f"shard {shard} is over its queue limit; retry after {retry_after} s"))
         self._refusing = refusing
 
-    def _note_unpersisted(self, now: float, count: int | Exception) -> None:
-        """The venue's unpersisted orders (HLEN of the pending-orders hash) and, over the
-        limit, the refusal of every new order."""
-        if isinstance(count, Exception):
-            raise count
+    def _note_unpersisted(self, now: float, count: int) -> None:
+        """The venue's unpersisted orders and, over the limit, the refusal of every new
+        order."""
         before, self._unpersisted_seen = self._unpersisted_seen, (now, count)
         self.unpersisted = count
         UNPERSISTED_ORDERS.set(count)

@@ -145,16 +145,19 @@ async def list_orders(
             responses={404: {"description": "No such order for this account"}})
 async def get_order(order_id: OrderIdPath, account_id: AccountIdDep, venue: VenueDep,
                     db: DbDep, queue: OrderQueueDep) -> Order:
-    row = await db.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders "
-                            "WHERE order_id = $1 AND account_id = $2", order_id, account_id)
-    if row is not None:
-        return _reported_order(row, _instrument(venue, row["instrument_id"], order_id))
-    # Not reported on by the engine yet: the queued command is all there is.
-    command = await queue.pending_command(order_id)
-    pending = decode_new_order(command) if command is not None else None
-    if pending is None or pending.account_id != account_id:
+    query = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE order_id = $1 AND account_id = $2"
+    row = await db.fetchrow(query, order_id, account_id)
+    if row is None:
+        # Not in Postgres yet: the queued command is all there is, unless the writer
+        # persisted it (and dropped it from the queued runs) between the two looks.
+        command = await queue.queued_command(order_id)
+        pending = decode_new_order(command) if command is not None else None
+        if pending is not None and pending.account_id == account_id:
+            return _pending_order(pending, _instrument(venue, pending.instrument_id, order_id))
+        row = await db.fetchrow(query, order_id, account_id)
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id} not found")
-    return _pending_order(pending, _instrument(venue, pending.instrument_id, order_id))
+    return _reported_order(row, _instrument(venue, row["instrument_id"], order_id))
 
 
 @router.delete("/{order_id}", status_code=status.HTTP_202_ACCEPTED,
