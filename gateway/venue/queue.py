@@ -415,26 +415,29 @@ class OrderQueue:
         self.venue = venue
         self.keys = Keys(venue.name)
         self._enqueue = redis.register_script(_ENQUEUE_SCRIPT)
-        self._next_id = 0
-        self._last_id = -1
+        # Per shard (None: any), the next id of its block and the block's last.
+        self._blocks: dict[int | None, list[int]] = {}
         self._waiting: dict[int, list[tuple[QueuedCommand, bytes, asyncio.Future]]] = {}
         self._sending: set[int] = set()
 
-    async def next_order_ids(self, count: int) -> list[int]:
-        """`count` venue-wide unique order ids, reserved from Redis a block at a time."""
+    async def next_order_ids(self, count: int, shard: int | None = None) -> list[int]:
+        """`count` venue-wide unique order ids, reserved from Redis a block at a time;
+        with `shard`, from a block of that shard's own, so that the orders one gateway
+        queues on a shard have consecutive ids (one queued run per entry)."""
         ids: list[int] = []
+        block = self._blocks.setdefault(shard, [0, -1])
         while len(ids) < count:
-            if self._next_id > self._last_id:
-                block = max(ORDER_ID_BLOCK, count - len(ids))
-                last = await self.redis.incrby(self.keys.order_id_counter, block)
-                self._next_id, self._last_id = last - block + 1, last
-            take = min(count - len(ids), self._last_id - self._next_id + 1)
-            ids.extend(range(self._next_id, self._next_id + take))
-            self._next_id += take
+            if block[0] > block[1]:
+                size = max(ORDER_ID_BLOCK, count - len(ids))
+                last = await self.redis.incrby(self.keys.order_id_counter, size)
+                block[:] = [last - size + 1, last]
+            take = min(count - len(ids), block[1] - block[0] + 1)
+            ids.extend(range(block[0], block[0] + take))
+            block[0] += take
         return ids
 
-    async def next_order_id(self) -> int:
-        return (await self.next_order_ids(1))[0]
+    async def next_order_id(self, shard: int | None = None) -> int:
+        return (await self.next_order_ids(1, shard))[0]
 
     async def queued_command(self, order_id: int) -> bytes | None:
         """The encoded Command of a new order queued and not yet persisted, if any: found

@@ -116,6 +116,13 @@ async def test_order_ids_are_unique_across_gateways(redis_url):
     ids = await first.next_order_ids(5000) + await second.next_order_ids(3) + \
         [await first.next_order_id() for _ in range(10)]
     assert len(set(ids)) == len(ids)
+    # A shard's ids come from a block of its own: consecutive, whatever other shards take.
+    shard_ids = []
+    for _ in range(5):
+        shard_ids.append(await first.next_order_id(2))
+        ids.append(await first.next_order_id(3))
+    assert shard_ids == list(range(shard_ids[0], shard_ids[0] + 5))
+    assert len(set(ids + shard_ids)) == len(ids) + len(shard_ids)
     await first.redis.aclose()
     await second.redis.aclose()
 

@@ -121,7 +121,7 @@ class OrderEntry:
         refusal = self.shard_lag.shard_refusal(shard)
         if refusal is not None:
             raise ShardBusy(shard, refusal)
-        order_id = await self.queue.next_order_id()
+        order_id = await self.queue.next_order_id(shard)
         client_order_id = order.client_order_id or str(order_id)
         command = encode_new_order(order, order_id=order_id, client_order_id=client_order_id,
                                    account_id=account_id, instrument_id=instrument.id,
