@@ -353,7 +353,7 @@ class Keys:
     @property
     def persisted_marks(self) -> str:
         """Hash: shard -> "entry id count": every order of the shard's entries up to that
-        id is in Postgres, `count` of them in all (see persist_marks)."""
+        id is in Postgres, `count` of them in all (see PersistedMarks)."""
         return f"{self.prefix}:persisted"
 
     @property
