@@ -149,12 +149,23 @@ def conditions_of(venue: dict | None) -> dict[str, dict]:
 
 
 def wait_ready(kube, namespace, operator, timeout=120) -> dict:
+    last: dict[str, dict] = {}
+
     def ready():
         venue = get(kube, namespace, "tv", VENUE)
-        if conditions_of(venue).get("Ready", {}).get("status") == "True":
+        last.update(conditions_of(venue))
+        if last.get("Ready", {}).get("status") == "True":
             return venue
         return None
-    return wait_until(f"venue {VENUE} Ready", ready, timeout=timeout, checks=[operator.check])
+    try:
+        return wait_until(f"venue {VENUE} Ready", ready, timeout=timeout,
+                          checks=[operator.check])
+    except ControlPlaneError as error:
+        # Say where it stood: which condition held it back, and what the operator did.
+        conditions = "\n".join(f"  {kind}: {c.get('status')} {c.get('reason')} "
+                               f"{c.get('message')}" for kind, c in last.items())
+        raise ControlPlaneError(f"{error}\nconditions:\n{conditions or '  none'}\n"
+                                f"operator log ({operator.log}):\n{operator.tail()}") from None
 
 
 def events_of(kube, namespace) -> list[dict]:
