@@ -149,10 +149,11 @@ def conditions_of(venue: dict | None) -> dict[str, dict]:
 
 
 def wait_ready(kube, namespace, operator, timeout=120) -> dict:
-    last: dict[str, dict] = {}
+    last: dict[str, dict] = {}  # the conditions of the last look, for the timeout's message
 
     def ready():
         venue = get(kube, namespace, "tv", VENUE)
+        last.clear()
         last.update(conditions_of(venue))
         if last.get("Ready", {}).get("status") == "True":
             return venue
@@ -161,7 +162,8 @@ def wait_ready(kube, namespace, operator, timeout=120) -> dict:
         return wait_until(f"venue {VENUE} Ready", ready, timeout=timeout,
                           checks=[operator.check])
     except ControlPlaneError as error:
-        # Say where it stood: which condition held it back, and what the operator did.
+        # Say where it stood: which condition held it back, and what the operator did
+        # (the operator fixture's own print of its log is not shown for a setup error).
         conditions = "\n".join(f"  {kind}: {c.get('status')} {c.get('reason')} "
                                f"{c.get('message')}" for kind, c in last.items())
         raise ControlPlaneError(f"{error}\nconditions:\n{conditions or '  none'}\n"
