@@ -17,8 +17,8 @@
  *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
  *
  * does what Rows.order_rows does with those states: the COPY row of each order first
- * reported in the run is appended to new_rows, and the ids of the others (whose rows
- * are updated) are returned, in the dict's order. terms_text maps (side, type,
+ * reported in the run is appended to new_rows, in order id order, and the ids of the
+ * others (whose rows are updated) are returned, in the dict's order. terms_text maps (side, type,
  * time_in_force) and state_text (status, reject_reason) to the encoded text columns.
  */
 #define PY_SSIZE_T_CLEAN
@@ -541,6 +541,16 @@ static int add_order_row(PyObject *rows, PyObject *order_id, PyObject *state,
     return result;
 }
 
+typedef struct {
+    long long id;
+    PyObject *order_id, *state; /* borrowed from the orders dict */
+} NewOrder;
+
+static int by_id(const void *a, const void *b) {
+    long long x = ((const NewOrder *)a)->id, y = ((const NewOrder *)b)->id;
+    return (x > y) - (x < y);
+}
+
 static PyObject *order_rows(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *orders, *rows, *terms_text, *state_text;
@@ -551,7 +561,14 @@ static PyObject *order_rows(PyObject *self, PyObject *args) {
     if (updated == NULL) return NULL;
     PyObject *terms_key = NULL, *terms_last = NULL, *state_key = NULL, *state_last = NULL;
     PyObject **last[4] = {&terms_key, &terms_last, &state_key, &state_last};
-    Py_ssize_t at = 0;
+    /* The new orders in order id order: the run's inserts then append to the end of
+     * every index led by the order id, rather than split pages in its middle. */
+    NewOrder *fresh = PyMem_Malloc(sizeof(NewOrder) * (size_t)(PyDict_GET_SIZE(orders) + 1));
+    if (fresh == NULL) {
+        Py_DECREF(updated);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t at = 0, n_fresh = 0;
     PyObject *order_id, *state;
     while (PyDict_Next(orders, &at, &order_id, &state)) {
         if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 13) {
@@ -562,14 +579,24 @@ static PyObject *order_rows(PyObject *self, PyObject *args) {
         if (is_new < 0) goto fail;
         if (!is_new) {
             if (PyList_Append(updated, order_id) < 0) goto fail;
-        } else if (add_order_row(rows, order_id, state, terms_text, state_text, last) < 0) {
-            goto fail;
+            continue;
         }
+        long long id = PyLong_AsLongLong(order_id);
+        if (id == -1 && PyErr_Occurred()) goto fail;
+        fresh[n_fresh++] = (NewOrder){id, order_id, state};
     }
+    qsort(fresh, (size_t)n_fresh, sizeof(NewOrder), by_id);
+    for (Py_ssize_t i = 0; i < n_fresh; i++) {
+        if (add_order_row(rows, fresh[i].order_id, fresh[i].state, terms_text, state_text,
+                          last) < 0)
+            goto fail;
+    }
+    PyMem_Free(fresh);
     Py_XDECREF(terms_key);
     Py_XDECREF(state_key);
     return updated;
 fail:
+    PyMem_Free(fresh);
     Py_XDECREF(terms_key);
     Py_XDECREF(state_key);
     Py_DECREF(updated);
