@@ -18,8 +18,9 @@
  *
  * does what Rows.order_rows does with those states: the COPY row of each order first
  * reported in the run is appended to new_rows, in order id order, and the ids of the
- * others (whose rows are updated) are returned, in the dict's order. terms_text maps (side, type,
- * time_in_force) and state_text (status, reject_reason) to the encoded text columns.
+ * others (whose rows are updated) are returned, in the dict's order. terms_text maps
+ * (side, type, time_in_force) and state_text (status, reject_reason) to the encoded text
+ * columns.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -467,7 +468,7 @@ static PyObject *text_of(PyObject *mapping, PyObject *key_tuple, PyObject **last
 }
 
 /* One new order's COPY row (venue.writer._ORDER_ROW and its text columns). */
-static int add_order_row(PyObject *rows, PyObject *order_id, PyObject *state,
+static int add_order_row(PyObject *rows, long long id, PyObject *state,
                          PyObject *terms_text, PyObject *state_text, PyObject **last[4]) {
     /* state: (sequence, updated_at, created_at, is new, partition, price, quantity,
      * status, reason, cum_qty, leaves_qty, cum_notional, (account_id, instrument_id,
@@ -477,10 +478,8 @@ static int add_order_row(PyObject *rows, PyObject *order_id, PyObject *state,
         PyErr_SetString(PyExc_TypeError, "an order's terms are not Rows'");
         return -1;
     }
-    long long id, sequence, updated_at, created_at, partition, price, quantity, cum_qty,
+    long long sequence, updated_at, created_at, partition, price, quantity, cum_qty,
         leaves_qty, cum_notional, account_id, instrument_id;
-    id = PyLong_AsLongLong(order_id);
-    if (id == -1 && PyErr_Occurred()) return -1;
     if (item_int(state, 0, &sequence) < 0 || item_int(state, 1, &updated_at) < 0 ||
         item_int(state, 2, &created_at) < 0 || item_int(state, 4, &partition) < 0 ||
         item_int(state, 5, &price) < 0 || item_int(state, 6, &quantity) < 0 ||
@@ -543,7 +542,7 @@ static int add_order_row(PyObject *rows, PyObject *order_id, PyObject *state,
 
 typedef struct {
     long long id;
-    PyObject *order_id, *state; /* borrowed from the orders dict */
+    PyObject *state; /* borrowed from the orders dict */
 } NewOrder;
 
 static int by_id(const void *a, const void *b) {
@@ -583,12 +582,11 @@ static PyObject *order_rows(PyObject *self, PyObject *args) {
         }
         long long id = PyLong_AsLongLong(order_id);
         if (id == -1 && PyErr_Occurred()) goto fail;
-        fresh[n_fresh++] = (NewOrder){id, order_id, state};
+        fresh[n_fresh++] = (NewOrder){id, state};
     }
     qsort(fresh, (size_t)n_fresh, sizeof(NewOrder), by_id);
     for (Py_ssize_t i = 0; i < n_fresh; i++) {
-        if (add_order_row(rows, fresh[i].order_id, fresh[i].state, terms_text, state_text,
-                          last) < 0)
+        if (add_order_row(rows, fresh[i].id, fresh[i].state, terms_text, state_text, last) < 0)
             goto fail;
     }
     PyMem_Free(fresh);
