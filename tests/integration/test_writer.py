@@ -207,3 +207,17 @@ async def test_runs_in_flight_together_commit_every_order_in_order(
             pass
         await connection.close()
         await redis.aclose()
+
+
+def test_a_local_postgres_keeps_minimal_wal(database_url: str):
+    """Nothing reads a local venue's WAL but crash recovery: it keeps the least, and so
+    drops each finished segment from the page cache (see venue.db.LOCAL_WAL_ARGS)."""
+    async def settings() -> dict[str, str]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            return {name: await connection.fetchval(f"SHOW {name}")
+                    for name in ("wal_level", "max_wal_senders")}
+        finally:
+            await connection.close()
+
+    assert asyncio.run(settings()) == {"wal_level": "minimal", "max_wal_senders": "0"}

@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from venue.db import LOCAL_MAX_WAL_SIZE_MB, write_heavy_args
+from venue.db import LOCAL_MAX_WAL_SIZE_MB, LOCAL_WAL_ARGS, write_heavy_args
 from venue.local.process import (Child, Service, free_port, port_open, wait_until,
                                  with_parent_death_signal)
 from venue.queue import REDIS_PERSISTENCE_ARGS
@@ -122,7 +122,7 @@ class PostgresServer(Service):
             "-c", "max_connections=200", "-c", "shared_buffers=1GB",
             "-c", "synchronous_commit=on", "-c", "fsync=on",
         ]
-        argv += write_heavy_args(LOCAL_MAX_WAL_SIZE_MB)
+        argv += write_heavy_args(LOCAL_MAX_WAL_SIZE_MB) + LOCAL_WAL_ARGS
         for name, value in self.settings.items():
             argv += ["-c", f"{name}={value}"]
         log = self.data_dir / "postgres.log"

@@ -43,6 +43,8 @@ def test_managed_postgres_initialises_its_database_with_the_generated_password(v
     args = container["args"]
     # Checkpoints far apart, within two fifths of the 10Gi volume.
     assert args[0] == "postgres" and "max_wal_size=4096MB" in args
+    # Replica-level WAL, for backups and standbys (a local Postgres keeps minimal).
+    assert not any(arg.startswith("wal_level=") for arg in args)
     [claim] = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
 
