@@ -67,9 +67,10 @@ def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
-    from venue.writer import Writer
+    from venue.writer import Writer, collect_rarely
     _require(settings, "redis_url", "database_url")
     _logging()
+    collect_rarely()
     os.nice(settings.writer_niceness)  # adds to what it inherited; never raises priority
     # uvloop: asyncpg's COPYs and the Redis round trips cost the writer less CPU on it.
     _until_signalled(Writer(settings).run, uvloop=True)
