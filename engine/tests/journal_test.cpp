@@ -263,6 +263,46 @@ TEST(Journal, RestartFromSnapshotPlusJournalReachesTheSameState) {
   });
 }
 
+TEST(Journal, ASnapshotOfManyChunksComesBackWhole) {
+  // 150,000 resting orders, bids below asks on two instruments: a snapshot of about
+  // 12MB, written in several chunks (each sent to the disk and dropped from the page
+  // cache before the next is encoded), then one last batch in the journal after it.
+  TempDir dir;
+  constexpr std::uint64_t kOrders = 150'000;
+  const auto resting = [](std::uint64_t n) {
+    NewOrder order;
+    order.order_id = n + 1;
+    order.client_order_id = "resting-" + std::to_string(n);
+    order.account_id = 1 + n % 7;
+    order.instrument_id = kInstruments[n % 2].id;
+    order.side = n % 4 < 2 ? Side::Buy : Side::Sell;
+    order.type = OrderType::Limit;
+    order.time_in_force = TimeInForce::Gtc;
+    order.price = order.side == Side::Buy ? 1 + static_cast<Price>(n % 400) : 600 + static_cast<Price>(n % 400);
+    order.quantity = 1 + static_cast<Quantity>(n % 9);
+    return Command::make(CommandOrigin{static_cast<std::uint32_t>(n % 3), 1'700'000'000'000, n + 1, 0}, order);
+  };
+  std::string before_state;
+  {
+    Partition before(dir.str(), kOrders);
+    for (std::uint64_t first = 0; first < kOrders + 500; first += 500) {
+      std::vector<Command> batch;
+      for (std::uint64_t n = first; n < first + 500; ++n) batch.push_back(resting(n));
+      before.apply(batch, 1'000 + static_cast<std::int64_t>(first));
+    }
+    EXPECT_EQ(before.store.snapshots_written(), 1u);
+    before_state = exchange_state_text(before.exchange);
+  }
+  const std::string snapshot = dir.str() + "/" + snapshot_file_name(kOrders);
+  ASSERT_TRUE(fs::exists(snapshot));
+  EXPECT_GT(fs::file_size(snapshot), 2u * (4u << 20));  // more than two chunks
+  Partition after(dir.str(), kOrders);
+  EXPECT_TRUE(after.recovery.from_snapshot) << (after.recovery.notes.empty() ? "" : after.recovery.notes[0]);
+  EXPECT_EQ(after.recovery.snapshot_commands, kOrders);
+  EXPECT_EQ(after.recovery.replayed_commands, 500u);
+  EXPECT_EQ(exchange_state_text(after.exchange), before_state);
+}
+
 TEST(Journal, TornLastRecordIsDetectedByItsChecksumAndTruncated) {
   TempDir dir;
   CommandGenerator generator(13);

@@ -112,8 +112,7 @@ bool PartitionStore::maybe_snapshot(const Exchange& exchange) {
   // commands was most of the engine's CPU); and recovery replays no more commands after
   // a snapshot than the one before it held orders.
   if (since < last_snapshot_orders_) return false;
-  encode_snapshot(partition_, instruments_, exchange, snapshot_bytes_);
-  write_snapshot_file(options_.dir, exchange.commands_applied(), snapshot_bytes_);
+  write_snapshot(options_.dir, partition_, instruments_, exchange, snapshot_buffer_);
   // A fresh segment per snapshot: recovery and history start reading at a file boundary.
   writer_.open_segment(options_.dir, header_for(exchange));
   last_snapshot_ = exchange.commands_applied();

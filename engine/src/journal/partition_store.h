@@ -95,7 +95,7 @@ class PartitionStore {
   JournalWriter writer_;
   std::uint64_t last_snapshot_ = 0;
   std::uint64_t last_snapshot_orders_ = 0;  // resting orders the last snapshot held
-  std::string snapshot_bytes_;  // every snapshot is encoded here, in memory already faulted in
+  std::string snapshot_buffer_;  // snapshots are encoded through it, a chunk at a time
   std::uint64_t snapshots_written_ = 0;
 };
 

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
+#include <utility>
 #include <system_error>
 
 #include "journal/byte_codec.h"
@@ -76,11 +78,113 @@ bool parse_snapshot_file_name(std::string_view name, std::uint64_t& commands_app
   return parse_numbered_file_name(name, "snapshot-", ".snap", commands_applied);
 }
 
-void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments, const Exchange& exchange,
-                     std::string& bytes) {
-  bytes.assign(kMagic, sizeof kMagic);
-  bytes.append(8, '\0');
-  ByteWriter out(bytes);
+namespace {
+
+// A snapshot file written while it is encoded, a chunk at a time through one buffer the
+// store keeps. Each chunk is sent to the disk as soon as it is written, and the one
+// before it, once on the disk, is dropped from the page cache: the file's next chunks
+// are written into pages just freed. Built whole in memory and then written, a snapshot
+// of two million resting orders (170MB) took that much fresh memory twice, for the
+// encoding and for the page cache; on a VM whose host takes back free guest memory a
+// page first written costs about 5 µs, and the two were 4% of all the CPU of a 60 s
+// `venue bench e2e` while the engine wrote one.
+class SnapshotWriter {
+ public:
+  static constexpr std::size_t kChunk = 4 << 20;
+
+  SnapshotWriter(std::string temp, std::string& buffer) : temp_(std::move(temp)), buffer_(buffer), out_(buffer) {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw io_error("create " + temp_);
+    buffer_.clear();
+    buffer_.reserve(kChunk + 4096);
+  }
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+  ~SnapshotWriter() {
+    if (fd_ >= 0) {  // not finished: an exception is on its way; no half file stays
+      ::close(fd_);
+      ::unlink(temp_.c_str());
+    }
+  }
+
+  ByteWriter& out() { return out_; }
+  // Called between records: the chunk goes out once it is full.
+  void maybe_flush() {
+    if (buffer_.size() >= kChunk) flush();
+  }
+
+  // The rest, then the header's length and CRC; synced and closed.
+  void finish() {
+    flush();
+    const auto length = static_cast<std::uint32_t>(offset_ - kHeader);
+    char header[8];
+    std::memcpy(header, &length, 4);
+    std::memcpy(header + 4, &crc_, 4);
+    if (::pwrite(fd_, header, sizeof header, sizeof kMagic) != static_cast<ssize_t>(sizeof header)) fail("write");
+    if (::fdatasync(fd_) != 0) fail("sync");
+    (void)::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);  // recovery reads it, if ever
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  void flush() {
+    if (buffer_.empty()) return;
+    // The CRC covers what follows the header: the first chunk starts with it.
+    const std::size_t skip = offset_ == 0 ? kHeader : 0;
+    crc_ = crc32c(buffer_.data() + skip, buffer_.size() - skip, crc_);
+    const char* data = buffer_.data();
+    std::size_t left = buffer_.size();
+    while (left > 0) {
+      const ssize_t written = ::write(fd_, data, left);
+      if (written < 0 && errno == EINTR) continue;
+      if (written < 0) fail("write");
+      data += written;
+      left -= static_cast<std::size_t>(written);
+    }
+    const auto start = static_cast<off_t>(offset_);
+    const auto length = static_cast<off_t>(buffer_.size());
+    ::sync_file_range(fd_, start, length, SYNC_FILE_RANGE_WRITE);
+    if (written_before_ > 0) {
+      // The chunk before: wait for its writeback (begun a chunk ago), then drop it.
+      ::sync_file_range(fd_, previous_, written_before_,
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      (void)::posix_fadvise(fd_, previous_, written_before_, POSIX_FADV_DONTNEED);
+    }
+    previous_ = start;
+    written_before_ = length;
+    offset_ += buffer_.size();
+    buffer_.clear();
+  }
+
+  [[noreturn]] void fail(const char* what) {
+    const int saved = errno;
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(temp_.c_str());
+    errno = saved;
+    throw io_error(std::string(what) + " " + temp_);
+  }
+
+  std::string temp_;
+  std::string& buffer_;
+  ByteWriter out_;
+  int fd_ = -1;
+  std::size_t offset_ = 0;  // bytes written to the file
+  std::uint32_t crc_ = 0;
+  off_t previous_ = 0;  // the last chunk written
+  off_t written_before_ = 0;
+};
+
+}  // namespace
+
+void write_snapshot(const std::string& dir, std::uint32_t partition, const std::vector<Instrument>& instruments,
+                    const Exchange& exchange, std::string& buffer) {
+  const std::string path = dir + "/" + snapshot_file_name(exchange.commands_applied());
+  SnapshotWriter file(path + ".tmp", buffer);
+  ByteWriter& out = file.out();
+  out.buffer().assign(kMagic, sizeof kMagic);
+  out.buffer().append(8, '\0');  // length and CRC, written last
   // Counters first, at fixed offsets: peek_snapshot reads just these.
   out.u64(exchange.commands_applied());
   out.u64(exchange.next_sequence());
@@ -99,7 +203,9 @@ void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& ins
     out.u64(mark.seq);
     out.u32(mark.index);
   });
-  const std::size_t index_count_at = bytes.size();
+  // The command index is bounded (a ring per shard): it is counted in the buffer,
+  // before the first chunk goes out.
+  const std::size_t index_count_at = out.size();
   out.u64(0);
   std::uint64_t index_count = 0;
   exchange.command_index().for_each([&](std::uint32_t shard, const StreamId& id, const EventRange& events) {
@@ -111,52 +217,27 @@ void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& ins
     out.u64(events.count);
     ++index_count;
   });
-  std::memcpy(bytes.data() + index_count_at, &index_count, 8);
-  const std::size_t order_count_at = bytes.size();
-  out.u64(0);
+  std::memcpy(out.buffer().data() + index_count_at, &index_count, 8);
+  // The orders are counted by their books, as they will be written.
   std::uint64_t order_count = 0;
+  exchange.for_each_book([&](const OrderBook& book) { order_count += book.order_count(); });
+  out.u64(order_count);
+  std::uint64_t written = 0;
   exchange.for_each_book([&](const OrderBook& book) {
     for (Side side : {Side::Buy, Side::Sell}) {
       book.for_each_order(side, [&](const Order& order) {
         encode_order(order, out);
-        ++order_count;
+        ++written;
+        file.maybe_flush();
       });
     }
   });
-  std::memcpy(bytes.data() + order_count_at, &order_count, 8);
-  const auto length = static_cast<std::uint32_t>(bytes.size() - kHeader);
-  const std::uint32_t crc = crc32c(bytes.data() + kHeader, length);
-  std::memcpy(bytes.data() + sizeof kMagic, &length, 4);
-  std::memcpy(bytes.data() + sizeof kMagic + 4, &crc, 4);
-}
-
-void write_snapshot_file(const std::string& dir, std::uint64_t commands_applied, const std::string& bytes) {
-  const std::string path = dir + "/" + snapshot_file_name(commands_applied);
-  const std::string temp = path + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw io_error("create " + temp);
-  const char* data = bytes.data();
-  std::size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t written = ::write(fd, data, left);
-    if (written < 0 && errno == EINTR) continue;
-    if (written < 0) {
-      const int saved = errno;
-      ::close(fd);
-      errno = saved;
-      throw io_error("write " + temp);
-    }
-    data += written;
-    left -= static_cast<std::size_t>(written);
+  if (written != order_count) {
+    throw std::logic_error("snapshot: the books hold " + std::to_string(written) + " resting orders, their counts " +
+                           std::to_string(order_count));
   }
-  if (::fdatasync(fd) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    errno = saved;
-    throw io_error("sync " + temp);
-  }
-  ::close(fd);
-  if (::rename(temp.c_str(), path.c_str()) != 0) throw io_error("rename " + temp);
+  file.finish();
+  if (::rename((path + ".tmp").c_str(), path.c_str()) != 0) throw io_error("rename " + path + ".tmp");
   sync_directory(dir);
 }
 

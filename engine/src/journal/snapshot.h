@@ -18,16 +18,12 @@ namespace venue {
 std::string snapshot_file_name(std::uint64_t commands_applied);
 bool parse_snapshot_file_name(std::string_view name, std::uint64_t& commands_applied);
 
-// The exchange's state as snapshot bytes, into `bytes`: replacing what it held but
-// keeping its memory, so a store that encodes every snapshot into one string has the
-// kernel zero its pages once, not for each snapshot (that was a tenth of the engine's
-// CPU with millions of resting orders).
-void encode_snapshot(std::uint32_t partition, const std::vector<Instrument>& instruments, const Exchange& exchange,
-                     std::string& bytes);
-
-// Writes `bytes` as `dir`/snapshot-<commands_applied>.snap, durably. Throws
-// std::system_error on failure (the previous snapshot and the journal still hold).
-void write_snapshot_file(const std::string& dir, std::uint64_t commands_applied, const std::string& bytes);
+// Writes the exchange's state as `dir`/snapshot-<commands applied>.snap, durably,
+// encoding it a chunk at a time into `buffer` (kept by the caller, so its memory is
+// reused snapshot after snapshot). Throws std::system_error on failure, leaving no file
+// (the previous snapshot and the journal still hold).
+void write_snapshot(const std::string& dir, std::uint32_t partition, const std::vector<Instrument>& instruments,
+                    const Exchange& exchange, std::string& buffer);
 
 // The counters of a snapshot file without loading it; false when unreadable.
 bool peek_snapshot(const std::string& path, ExchangeCounters& counters);
