@@ -145,14 +145,14 @@ class SnapshotWriter {
     const auto start = static_cast<off_t>(offset_);
     const auto length = static_cast<off_t>(buffer_.size());
     ::sync_file_range(fd_, start, length, SYNC_FILE_RANGE_WRITE);
-    if (written_before_ > 0) {
+    if (previous_length_ > 0) {
       // The chunk before: wait for its writeback (begun a chunk ago), then drop it.
-      ::sync_file_range(fd_, previous_, written_before_,
+      ::sync_file_range(fd_, previous_start_, previous_length_,
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      (void)::posix_fadvise(fd_, previous_, written_before_, POSIX_FADV_DONTNEED);
+      (void)::posix_fadvise(fd_, previous_start_, previous_length_, POSIX_FADV_DONTNEED);
     }
-    previous_ = start;
-    written_before_ = length;
+    previous_start_ = start;
+    previous_length_ = length;
     offset_ += buffer_.size();
     buffer_.clear();
   }
@@ -172,8 +172,8 @@ class SnapshotWriter {
   int fd_ = -1;
   std::size_t offset_ = 0;  // bytes written to the file
   std::uint32_t crc_ = 0;
-  off_t previous_ = 0;  // the last chunk written
-  off_t written_before_ = 0;
+  off_t previous_start_ = 0;  // the chunk written last
+  off_t previous_length_ = 0;
 };
 
 }  // namespace
