@@ -1,4 +1,5 @@
 #include "journal/journal.h"
+#include "journal/file_io.h"
 #include "journal/numbered_file.h"
 
 #include <fcntl.h>
@@ -20,10 +21,6 @@ constexpr char kMagic[8] = {'V', 'N', 'J', 'R', 'N', 'L', '0', '1'};
 constexpr std::size_t kFrame = 8;  // u32 length + u32 crc
 // A record larger than this is garbage from a torn length field, not a batch.
 constexpr std::uint32_t kMaxRecord = 1u << 30;
-
-std::system_error io_error(const std::string& what) {
-  return std::system_error(errno, std::generic_category(), what);
-}
 
 void put_frame(std::string& out, std::size_t frame_at) {
   const std::size_t payload = out.size() - frame_at - kFrame;
@@ -328,16 +325,8 @@ void JournalWriter::commit() {
 }
 
 void JournalWriter::write_all(const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd_, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw io_error("write journal");
-    }
-    data += written;
-    size -= static_cast<std::size_t>(written);
-    bytes_written_ += static_cast<std::uint64_t>(written);
-  }
+  if (!write_fully(fd_, data, size)) throw io_error("write journal");
+  bytes_written_ += size;
 }
 
 void JournalWriter::sync_loop() {

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "journal/byte_codec.h"
+#include "journal/file_io.h"
 #include "journal/journal.h"
 #include "journal/numbered_file.h"
 
@@ -22,10 +23,6 @@ namespace {
 
 constexpr char kMagic[8] = {'V', 'N', 'S', 'N', 'A', 'P', '0', '1'};
 constexpr std::size_t kHeader = sizeof kMagic + 8;  // magic, u32 length, u32 crc
-
-std::system_error io_error(const std::string& what) {
-  return std::system_error(errno, std::generic_category(), what);
-}
 
 void encode_order(const Order& order, ByteWriter& out) {
   out.u64(order.id);
@@ -133,15 +130,7 @@ class SnapshotWriter {
     // The CRC covers what follows the header: the first chunk starts with it.
     const std::size_t skip = offset_ == 0 ? kHeader : 0;
     crc_ = crc32c(buffer_.data() + skip, buffer_.size() - skip, crc_);
-    const char* data = buffer_.data();
-    std::size_t left = buffer_.size();
-    while (left > 0) {
-      const ssize_t written = ::write(fd_, data, left);
-      if (written < 0 && errno == EINTR) continue;
-      if (written < 0) fail("write");
-      data += written;
-      left -= static_cast<std::size_t>(written);
-    }
+    if (!write_fully(fd_, buffer_.data(), buffer_.size())) fail("write");
     const auto start = static_cast<off_t>(offset_);
     const auto length = static_cast<off_t>(buffer_.size());
     ::sync_file_range(fd_, start, length, SYNC_FILE_RANGE_WRITE);
