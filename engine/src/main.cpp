@@ -43,6 +43,7 @@ int serve(const venue::EngineOptions& options) {
   worker_options.exchange.stp_mode = options.stp;
   worker_options.exchange.hugepages = options.hugepages;
   worker_options.exchange.command_index_per_shard = options.command_index;
+  worker_options.exchange.done_order_capacity = options.done_orders;
   if (!options.data_dir.empty()) {
     venue::StoreOptions store;
     store.dir = options.data_dir;

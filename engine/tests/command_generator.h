@@ -140,6 +140,12 @@ inline std::string exchange_state_text(const Exchange& exchange) {
       });
     }
   });
+  exchange.memory().done.for_each([&out](const DoneOrder& o) {
+    out << "done " << o.instrument_id << " id=" << o.id << " status=" << int(o.status)
+        << " coid=" << o.client_order_id.view() << " acct=" << o.account_id << " side=" << int(o.side)
+        << " px=" << o.price << " qty=" << o.quantity << " cum=" << o.cum_qty << " notional=" << o.cum_notional
+        << "\n";
+  });
   return out.str();
 }
 

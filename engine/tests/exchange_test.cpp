@@ -80,7 +80,7 @@ TEST_F(ExchangeTest, OrderIdLiveOnAnotherInstrumentIsADuplicate) {
 TEST_F(ExchangeTest, CancelNamingAnotherInstrumentIsUnknownOrder) {
   apply(limit_order(1, Side::Buy, 100, 5));
   auto out = apply(cancel_order(1, kOwnAccount, /*instrument=*/2));
-  EXPECT_EQ(labels(out), (S{"REJECTED 1"}));
+  EXPECT_EQ(labels(out), (S{"CANCEL_REJECTED 1"}));
   EXPECT_EQ(out[0].report.reject_reason, RejectReason::UnknownOrder);
   EXPECT_EQ(labels(apply(cancel_order(1, kOwnAccount, 1))), (S{"CANCELED 1", "level DELETE"}));
 }

@@ -56,6 +56,7 @@ struct Partition {
     out.level_capacity = 16;
     out.stp_mode = stp;
     out.command_index_per_shard = 128;
+    out.done_order_capacity = 32;  // full, and forgetting, within a test's commands
     return out;
   }
   static StoreOptions store_options(const std::string& dir, std::uint64_t snapshot_every) {

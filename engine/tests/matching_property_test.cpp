@@ -33,6 +33,7 @@ struct Case {
   const char* name;
   StpMode stp;
   GeneratorShape shape;
+  std::size_t done_orders = ExchangeOptions{}.done_order_capacity;  // small: forgetting runs too
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -51,7 +52,9 @@ std::vector<Case> cases() {
   return {{"newest", StpMode::CancelNewest, GeneratorShape{}},  {"oldest", StpMode::CancelOldest, GeneratorShape{}},
           {"both", StpMode::CancelBoth, GeneratorShape{}},      {"crowded_newest", StpMode::CancelNewest, crowded},
           {"crowded_oldest", StpMode::CancelOldest, crowded},   {"crowded_both", StpMode::CancelBoth, crowded},
-          {"wide_newest", StpMode::CancelNewest, wide},         {"sessions_oldest", StpMode::CancelOldest, sessions}};
+          {"wide_newest", StpMode::CancelNewest, wide},         {"sessions_oldest", StpMode::CancelOldest, sessions},
+          {"forgetful_newest", StpMode::CancelNewest, GeneratorShape{}, 16},
+          {"forgetful_both", StpMode::CancelBoth, crowded, 0}};
 }
 
 class MatchingProperty : public ::testing::TestWithParam<Case> {};
@@ -82,8 +85,9 @@ TEST_P(MatchingProperty, EngineEmitsWhatTheReferenceModelEmitsAndHoldsTheSameBoo
   options.order_capacity = 8;  // small pools: growth runs too
   options.level_capacity = 4;
   options.stp_mode = c.stp;
+  options.done_order_capacity = c.done_orders;
   Exchange engine(sink, options);
-  ReferenceExchange reference(c.stp);
+  ReferenceExchange reference(c.stp, c.done_orders);
   for (InstrumentId id : c.shape.instruments) {
     const Instrument instrument{id, c.shape.low, c.shape.high};
     ASSERT_TRUE(engine.add_instrument(instrument));
@@ -110,6 +114,8 @@ TEST_P(MatchingProperty, EngineEmitsWhatTheReferenceModelEmitsAndHoldsTheSameBoo
       if (r.reject_reason == RejectReason::FokNotFillable) ++tally["fok_rejected"];
       if (r.reject_reason == RejectReason::WouldTakeLiquidity) ++tally["post_only_rejected"];
       if (r.reject_reason == RejectReason::ReplaceBelowFilled) ++tally["replace_below_filled"];
+      if (r.reject_reason == RejectReason::TooLateToCancel) ++tally["too_late"];
+      if (r.reject_reason == RejectReason::UnknownOrder) ++tally["unknown_order"];
       if (r.order_status == OrderStatus::New || r.order_status == OrderStatus::PartiallyFilled ||
           r.order_status == OrderStatus::Filled) {
         ASSERT_EQ(r.quantity, r.cum_qty + r.leaves_qty) << event_text(event);
@@ -128,6 +134,10 @@ TEST_P(MatchingProperty, EngineEmitsWhatTheReferenceModelEmitsAndHoldsTheSameBoo
   // Coverage of the generator, once the run is long enough to expect it of each case.
   for (const char* must : {"fills", "self_trade_cancels", "replaced", "canceled", "fok_rejected"}) {
     if (commands >= 20'000) EXPECT_GT(tally[must], 0u) << must << " never happened: the generator does not cover it";
+  }
+  if (commands >= 20'000) {
+    EXPECT_GT(tally["unknown_order"], 0u);
+    if (c.done_orders > 0) EXPECT_GT(tally["too_late"], 0u) << "no request came after its order was done";
   }
 }
 

@@ -319,20 +319,21 @@ TEST_F(OrderBookTest, CancelOfPartiallyFilledOrderReportsItsFills) {
 TEST_F(OrderBookTest, CancelOfAnotherAccountsOrderIsUnknownOrderAndLeavesIt) {
   submit(limit_order(1, Side::Buy, 100, 5, TimeInForce::Gtc, /*account=*/7));
   auto out = cancel(cancel_order(1, /*account=*/8));
-  EXPECT_EQ(labels(out), (S{"REJECTED 1"}));
+  EXPECT_EQ(labels(out), (S{"CANCEL_REJECTED 1"}));
   const ExecutionReport& r = report_of(out[0]);
   EXPECT_EQ(r.reject_reason, RejectReason::UnknownOrder);
-  EXPECT_EQ(r.order_status, OrderStatus::Unspecified);
+  EXPECT_EQ(r.order_status, OrderStatus::Rejected);  // FIX's OrdStatus for an unknown order
   EXPECT_EQ(r.account_id, 8u);
   EXPECT_EQ(r.quantity, 0);  // nothing of account 7's order leaks
   EXPECT_EQ(side(Side::Buy), (std::vector<LevelView>{{100, 5, 1}}));
 }
 
-TEST_F(OrderBookTest, CancelOfAFilledOrderIsUnknownOrder) {
+TEST_F(OrderBookTest, CancelOfAFilledOrderNotRememberedIsUnknownOrder) {
+  // This book's memory keeps no done orders (see late_request_test.cpp for those that do).
   submit(limit_order(1, Side::Buy, 100, 5));
   submit(limit_order(2, Side::Sell, 100, 5));
   auto out = cancel(cancel_order(1));
-  EXPECT_EQ(labels(out), (S{"REJECTED 1"}));
+  EXPECT_EQ(labels(out), (S{"CANCEL_REJECTED 1"}));
   EXPECT_EQ(report_of(out[0]).reject_reason, RejectReason::UnknownOrder);
 }
 

@@ -19,6 +19,31 @@
 namespace venue::testing {
 namespace {
 
+TEST(PartitionWorker, AnOrderIsReadLiveDoneOrUnknownWithItsState) {
+  PartitionWorker worker(0, {Instrument{1, 1, 1000}}, 1 << 10);
+  std::vector<Event> events;
+  std::uint64_t next = 0;
+  ASSERT_TRUE(worker.apply({Command::make(CommandOrigin{}, limit_order(1, Side::Sell, 100, 5)),
+                            Command::make(CommandOrigin{}, limit_order(2, Side::Buy, 100, 3))},
+                           events, next));
+  OrderView live;
+  ASSERT_TRUE(worker.order(1, live));
+  EXPECT_EQ(live.known, OrderKnown::Live);
+  EXPECT_EQ(live.state.order_status, OrderStatus::PartiallyFilled);
+  EXPECT_EQ(live.state.leaves_qty, 2);
+  EXPECT_EQ(live.sequence, next - 1);
+  OrderView done;
+  ASSERT_TRUE(worker.order(2, done));
+  EXPECT_EQ(done.known, OrderKnown::Done);
+  EXPECT_EQ(done.state.order_status, OrderStatus::Filled);
+  EXPECT_EQ(done.state.cum_qty, 3);
+  EXPECT_EQ(done.state.leaves_qty, 0);
+  EXPECT_EQ(done.state.cum_notional, 300);
+  OrderView unknown;
+  ASSERT_TRUE(worker.order(3, unknown));
+  EXPECT_EQ(unknown.known, OrderKnown::Unknown);
+}
+
 TEST(PartitionWorker, BatchesFromManyThreadsAreAppliedWholeAndInOneSequence) {
   PartitionWorker worker(0, {Instrument{1, 1, 1000}}, 1 << 16);
   constexpr int kThreads = 4;

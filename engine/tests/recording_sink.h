@@ -72,7 +72,8 @@ inline std::string label(const Event& event) {
       return std::string("level ") + actions[static_cast<int>(event.level.action)];
     }
     case EventType::Report: {
-      static const char* types[] = {"?", "NEW", "TRADE", "CANCELED", "REPLACED", "REJECTED", "EXPIRED"};
+      static const char* types[] = {"?",        "NEW",     "TRADE",           "CANCELED",        "REPLACED",
+                                    "REJECTED", "EXPIRED", "CANCEL_REJECTED", "REPLACE_REJECTED"};
       return std::string(types[static_cast<int>(event.report.exec_type)]) + " " +
              std::to_string(event.report.order_id);
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,12 +20,15 @@
 #include "book/command.h"
 #include "book/event.h"
 #include "book/instrument.h"
+#include "matching/exchange.h"
 
 namespace venue::testing {
 
 class ReferenceExchange {
  public:
-  explicit ReferenceExchange(StpMode stp) : stp_(stp) {}
+  // `done_capacity`: done orders remembered (ExchangeOptions::done_order_capacity).
+  explicit ReferenceExchange(StpMode stp, std::size_t done_capacity = ExchangeOptions{}.done_order_capacity)
+      : stp_(stp), done_capacity_(done_capacity) {}
 
   void add_instrument(const Instrument& instrument) { books_[instrument.id].instrument = instrument; }
 
@@ -50,16 +54,16 @@ class ReferenceExchange {
         break;
       case CommandType::Cancel:
         if (books_.count(command.cancel.instrument_id) == 0) {
-          reject_request(command.cancel.order_id, command.cancel.account_id, command.cancel.instrument_id,
-                         RejectReason::UnknownInstrument, nullptr);
+          reject_unknown(ExecType::CancelRejected, command.cancel.order_id, command.cancel.account_id,
+                         command.cancel.instrument_id, RejectReason::UnknownInstrument);
         } else {
           cancel(books_[command.cancel.instrument_id], command.cancel);
         }
         break;
       case CommandType::Replace:
         if (books_.count(command.replace.instrument_id) == 0) {
-          reject_request(command.replace.order_id, command.replace.account_id, command.replace.instrument_id,
-                         RejectReason::UnknownInstrument, nullptr);
+          reject_unknown(ExecType::ReplaceRejected, command.replace.order_id, command.replace.account_id,
+                         command.replace.instrument_id, RejectReason::UnknownInstrument);
         } else {
           replace(books_[command.replace.instrument_id], command.replace);
         }
@@ -68,13 +72,13 @@ class ReferenceExchange {
         if (command.expire_day.instrument_id == 0) {
           for (auto& [id, book] : books_) expire_day(book);  // std::map: ascending id
         } else if (books_.count(command.expire_day.instrument_id) == 0) {
-          reject_request(0, 0, command.expire_day.instrument_id, RejectReason::UnknownInstrument, nullptr);
+          reject_unknown(ExecType::Rejected, 0, 0, command.expire_day.instrument_id, RejectReason::UnknownInstrument);
         } else {
           expire_day(books_[command.expire_day.instrument_id]);
         }
         break;
       case CommandType::Unknown:
-        reject_request(0, 0, 0, RejectReason::Unsupported, nullptr);
+        reject_unknown(ExecType::Rejected, 0, 0, 0, RejectReason::Unsupported);
         break;
     }
     return out_;
@@ -124,8 +128,10 @@ class ReferenceExchange {
     Quantity cum_qty = 0;
     Quantity leaves_qty = 0;
     std::int64_t cum_notional = 0;
+    OrderStatus done_status = OrderStatus::Unspecified;  // set once done
 
     OrderStatus status() const {
+      if (done_status != OrderStatus::Unspecified) return done_status;
       if (leaves_qty == 0 && cum_qty > 0) return OrderStatus::Filled;
       return cum_qty > 0 ? OrderStatus::PartiallyFilled : OrderStatus::New;
     }
@@ -218,23 +224,47 @@ class ReferenceExchange {
     stamp(r);
     emit(event);
   }
-  void reject_request(OrderId id, AccountId account, InstrumentId instrument, RejectReason reason,
-                      const RefOrder* live) {
+  void reject_unknown(ExecType exec, OrderId id, AccountId account, InstrumentId instrument, RejectReason reason) {
     Event event;
     event.type = EventType::Report;
     ExecutionReport& r = event.report;
-    if (live != nullptr) {
-      copy(r, *live);
-      r.order_status = live->status();
-    } else {
-      r.order_id = id;
-      r.account_id = account;
-      r.instrument_id = instrument;
-    }
-    r.exec_type = ExecType::Rejected;
+    r.order_id = id;
+    r.account_id = account;
+    r.instrument_id = instrument;
+    r.exec_type = exec;
+    r.order_status = OrderStatus::Rejected;
     r.reject_reason = reason;
     stamp(r);
     emit(event);
+  }
+  // A refused cancel or replace of the account's order: live (unchanged, `reason`),
+  // done (too late), or unknown.
+  void reject_change(ExecType exec, const Book& book, OrderId id, AccountId account, const RefOrder* live,
+                     RejectReason reason) {
+    if (live != nullptr) return report(*live, exec, live->status(), reason);
+    auto done = done_capacity_ == 0 ? done_.end() : done_.find(id % std::bit_ceil(done_capacity_));
+    if (done != done_.end() && done->second.id == id && done->second.account == account &&
+        done->second.instrument == book.instrument.id) {
+      return report(done->second, exec, done->second.done_status, RejectReason::TooLateToCancel);
+    }
+    reject_unknown(exec, id, account, book.instrument.id, RejectReason::UnknownOrder);
+  }
+
+  // A done order: remembered in its slot (its id modulo the capacity, a power of two),
+  // where it takes the place of the one before.
+  void remember(RefOrder order, OrderStatus status) {
+    order.done_status = status;
+    order.leaves_qty = 0;
+    if (done_capacity_ > 0) done_[order.id % std::bit_ceil(done_capacity_)] = order;
+  }
+  // A live order is done: remembered, and no longer live.
+  void finish(const RefOrder& order, OrderStatus status) {
+    const OrderId id = order.id;
+    remember(order, status);
+    orders_.erase(id);
+  }
+  static OrderStatus final_status(const RefOrder& order) {
+    return order.cum_qty == order.quantity ? OrderStatus::Filled : OrderStatus::Canceled;
   }
 
   // ---- levels touched by the command, reported at its end ----
@@ -345,7 +375,7 @@ class ReferenceExchange {
             take_off(book, maker);
             maker.leaves_qty = 0;
             report(maker, ExecType::Canceled, OrderStatus::Canceled, RejectReason::SelfTrade);
-            orders_.erase(maker.id);
+            finish(maker, OrderStatus::Canceled);
           }
           if (stp_ == StpMode::CancelNewest || stp_ == StpMode::CancelBoth) {
             taker.leaves_qty = 0;
@@ -377,19 +407,40 @@ class ReferenceExchange {
           auto& queue = side_of(book, other).at(price);
           queue.pop_front();
           if (queue.empty()) side_of(book, other).erase(price);
-          orders_.erase(maker.id);
+          finish(maker, OrderStatus::Filled);
         }
       }
     }
   }
 
+  RefOrder order_of(const Book& book, const NewOrder& c) {
+    RefOrder order;
+    order.id = c.order_id;
+    order.client_order_id = std::string(c.client_order_id.substr(0, 63));
+    order.account = c.account_id;
+    order.instrument = book.instrument.id;
+    order.side = c.side;
+    order.type = c.type;
+    order.tif = c.time_in_force;
+    order.post_only = c.post_only;
+    order.price = c.price;
+    order.quantity = c.quantity;
+    return order;
+  }
+
+  // A new order refused, remembered as done (rejected) unless its id is another's.
+  void refuse_new(const Book& book, const NewOrder& c, RejectReason reason) {
+    reject_new(c, reason);
+    if (reason != RejectReason::DuplicateOrderId) remember(order_of(book, c), OrderStatus::Rejected);
+  }
+
   void new_order(Book& book, const NewOrder& c) {
-    if (RejectReason r = check_new(book, c); r != RejectReason::None) return reject_new(c, r);
+    if (RejectReason r = check_new(book, c); r != RejectReason::None) return refuse_new(book, c, r);
     const bool market = c.type == OrderType::Market;
     const Price limit = market ? (c.side == Side::Buy ? book.instrument.max_price : book.instrument.min_price) : c.price;
-    if (c.post_only && would_take(book, c.side, limit)) return reject_new(c, RejectReason::WouldTakeLiquidity);
+    if (c.post_only && would_take(book, c.side, limit)) return refuse_new(book, c, RejectReason::WouldTakeLiquidity);
     if (c.time_in_force == TimeInForce::Fok && fillable(book, c.side, c.account_id, limit, c.quantity) < c.quantity) {
-      return reject_new(c, RejectReason::FokNotFillable);
+      return refuse_new(book, c, RejectReason::FokNotFillable);
     }
     RefOrder order;
     order.id = c.order_id;
@@ -405,14 +456,15 @@ class ReferenceExchange {
     order.leaves_qty = c.quantity;
     report(order, ExecType::New, OrderStatus::New);
     match(book, order, limit);
-    if (order.leaves_qty > 0) {
-      if (market || !rests(order.tif)) {
-        order.leaves_qty = 0;
-        report(order, ExecType::Canceled, OrderStatus::Canceled, market ? RejectReason::NoLiquidity : RejectReason::None);
-      } else {
-        orders_[order.id] = order;
-        rest(book, orders_[order.id]);
-      }
+    if (order.leaves_qty == 0) {
+      finish(order, final_status(order));
+    } else if (market || !rests(order.tif)) {
+      order.leaves_qty = 0;
+      report(order, ExecType::Canceled, OrderStatus::Canceled, market ? RejectReason::NoLiquidity : RejectReason::None);
+      finish(order, OrderStatus::Canceled);
+    } else {
+      orders_[order.id] = order;
+      rest(book, orders_[order.id]);
     }
     publish(book);
   }
@@ -427,21 +479,17 @@ class ReferenceExchange {
 
   void cancel(Book& book, const CancelOrder& c) {
     RefOrder* order = find_own(book, c.order_id, c.account_id);
-    if (order == nullptr) {
-      return reject_request(c.order_id, c.account_id, c.instrument_id, RejectReason::UnknownOrder, nullptr);
-    }
+    if (order == nullptr) return reject_change(ExecType::CancelRejected, book, c.order_id, c.account_id, nullptr, {});
     take_off(book, *order);
     order->leaves_qty = 0;
     report(*order, ExecType::Canceled, OrderStatus::Canceled);
-    orders_.erase(c.order_id);
+    finish(*order, OrderStatus::Canceled);
     publish(book);
   }
 
   void replace(Book& book, const ReplaceOrder& c) {
     RefOrder* order = find_own(book, c.order_id, c.account_id);
-    if (order == nullptr) {
-      return reject_request(c.order_id, c.account_id, c.instrument_id, RejectReason::UnknownOrder, nullptr);
-    }
+    if (order == nullptr) return reject_change(ExecType::ReplaceRejected, book, c.order_id, c.account_id, nullptr, {});
     RejectReason reason = check_quantity(book, c.quantity);
     if (reason == RejectReason::None) {
       if (c.price <= 0) {
@@ -455,7 +503,7 @@ class ReferenceExchange {
       }
     }
     if (reason != RejectReason::None) {
-      return reject_request(c.order_id, c.account_id, c.instrument_id, reason, order);
+      return reject_change(ExecType::ReplaceRejected, book, c.order_id, c.account_id, order, reason);
     }
     if (c.price == order->price && c.quantity <= order->quantity) {
       // Less (or the same) at the same price: stays where it is in the queue.
@@ -478,6 +526,8 @@ class ReferenceExchange {
     if (moved.leaves_qty > 0) {
       orders_[moved.id] = moved;
       rest(book, orders_[moved.id]);
+    } else {
+      finish(moved, final_status(moved));
     }
     publish(book);
   }
@@ -492,7 +542,7 @@ class ReferenceExchange {
           take_off(book, order);
           order.leaves_qty = 0;
           report(order, ExecType::Expired, OrderStatus::Expired);
-          orders_.erase(id);
+          finish(order, OrderStatus::Expired);
         }
       }
     }
@@ -502,6 +552,8 @@ class ReferenceExchange {
   StpMode stp_;
   std::map<InstrumentId, Book> books_;
   std::map<OrderId, RefOrder> orders_;  // live orders of every instrument
+  std::size_t done_capacity_;
+  std::map<OrderId, RefOrder> done_;    // slot -> the done order last remembered there
   std::map<std::uint32_t, std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>> marks_;
   std::vector<Touched> touched_;
   std::vector<Event> out_;

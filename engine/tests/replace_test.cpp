@@ -78,7 +78,7 @@ TEST_F(ReplaceTest, QuantityAtOrBelowFilledIsRejectedAndTheOrderLivesOn) {
   submit(limit_order(1, Side::Buy, 100, 10));
   submit(limit_order(2, Side::Sell, 100, 4));
   auto out = replace(replace_order(1, 100, 4));
-  EXPECT_EQ(labels(out), (S{"REJECTED 1"}));
+  EXPECT_EQ(labels(out), (S{"REPLACE_REJECTED 1"}));
   const ExecutionReport& r = out[0].report;
   EXPECT_EQ(r.reject_reason, RejectReason::ReplaceBelowFilled);
   EXPECT_EQ(r.order_status, OrderStatus::PartiallyFilled);  // the order's state, unchanged
@@ -106,8 +106,8 @@ TEST_F(ReplaceTest, ReplaceThatFillsCompletelyRetiresTheOrder) {
   submit(limit_order(2, Side::Buy, 100, 10));
   auto out = replace(replace_order(2, 105, 10));
   EXPECT_EQ(out[3].report.order_status, OrderStatus::Filled);
-  EXPECT_EQ(labels(cancel(cancel_order(2))), (S{"REJECTED 2"}));
-  EXPECT_EQ(memory.orders.in_use(), 0u);
+  EXPECT_EQ(labels(cancel(cancel_order(2))), (S{"CANCEL_REJECTED 2"}));
+  EXPECT_EQ(memory.orders.in_use(), 0u);  // this book remembers no done orders
 }
 
 TEST_F(ReplaceTest, PostOnlyReplaceThatWouldTakeIsRejected) {
@@ -116,7 +116,7 @@ TEST_F(ReplaceTest, PostOnlyReplaceThatWouldTakeIsRejected) {
   post.post_only = true;
   submit(post);
   auto out = replace(replace_order(2, 105, 10));
-  EXPECT_EQ(labels(out), (S{"REJECTED 2"}));
+  EXPECT_EQ(labels(out), (S{"REPLACE_REJECTED 2"}));
   EXPECT_EQ(out[0].report.reject_reason, RejectReason::WouldTakeLiquidity);
   EXPECT_EQ(out[0].report.price, 100);
   EXPECT_EQ(side(Side::Buy), (std::vector<LevelView>{{100, 10, 1}}));

@@ -22,6 +22,13 @@ void copy_order(ExecutionReport& report, const Order& order) {
 
 }  // namespace
 
+ExecutionReport state_of(const Order& order) {
+  ExecutionReport report;
+  copy_order(report, order);
+  report.order_status = order.status();
+  return report;
+}
+
 void EventStream::report(const Order& order, ExecType exec_type, OrderStatus status, RejectReason reason,
                          Quantity last_qty, Price last_px, std::uint64_t trade_id) {
   Event event;
@@ -59,21 +66,16 @@ void EventStream::reject_new_order(const NewOrder& command, RejectReason reason)
   emit(event);
 }
 
-void EventStream::reject_request(OrderId order_id, AccountId account_id, InstrumentId instrument_id,
-                                 RejectReason reason, const Order* live) {
+void EventStream::reject_unknown_order(ExecType exec_type, OrderId order_id, AccountId account_id,
+                                       InstrumentId instrument_id, RejectReason reason) {
   Event event;
   event.type = EventType::Report;
   ExecutionReport& report = event.report;
-  if (live != nullptr) {
-    copy_order(report, *live);
-    report.order_status = live->status();  // the order lives on, unchanged
-  } else {
-    report.order_id = order_id;
-    report.account_id = account_id;
-    report.instrument_id = instrument_id;
-    report.order_status = OrderStatus::Unspecified;  // no order of this account to state
-  }
-  report.exec_type = ExecType::Rejected;
+  report.order_id = order_id;
+  report.account_id = account_id;
+  report.instrument_id = instrument_id;
+  report.exec_type = exec_type;
+  report.order_status = OrderStatus::Rejected;
   report.reject_reason = reason;
   stamp_origin(report);
   emit(event);

@@ -11,6 +11,9 @@
 
 namespace venue {
 
+// An order's state as a report states it (no exec type): for queries, not the stream.
+ExecutionReport state_of(const Order& order);
+
 class EventStream {
  public:
   explicit EventStream(EventSink& sink, std::uint64_t next_sequence = 1, std::uint64_t next_trade_id = 1)
@@ -38,10 +41,11 @@ class EventStream {
   // A new order refused before it became an order: nothing of it remains.
   void reject_new_order(const NewOrder& command, RejectReason reason);
 
-  // A cancel or replace refused. With `live` (the account's order, left unchanged) the
-  // report states that order as it is; without, the order is unknown to the account.
-  void reject_request(OrderId order_id, AccountId account_id, InstrumentId instrument_id, RejectReason reason,
-                      const Order* live);
+  // A cancel or replace (exec_type CancelRejected or ReplaceRejected) of an order the
+  // account does not have: status Rejected, as FIX's OrderCancelReject states it.
+  // (A refused change of a known order is report() of that order, unchanged.)
+  void reject_unknown_order(ExecType exec_type, OrderId order_id, AccountId account_id, InstrumentId instrument_id,
+                            RejectReason reason);
 
   void trade(const Trade& trade);
   void level(const LevelUpdate& update);

@@ -107,11 +107,38 @@ Order* OrderBook::find_own(OrderId order_id, AccountId account_id) const {
   return order;
 }
 
+void OrderBook::reject_change(ExecType exec_type, OrderId order_id, AccountId account_id) {
+  const DoneOrder* done = memory_.done.find(order_id);
+  if (done != nullptr && done->account_id == account_id && done->instrument_id == instrument_.id) {
+    events_.report(done->order(), exec_type, done->status, RejectReason::TooLateToCancel);
+  } else {
+    events_.reject_unknown_order(exec_type, order_id, account_id, instrument_.id, RejectReason::UnknownOrder);
+  }
+}
+
+void OrderBook::reject_new_order(const NewOrder& command, RejectReason reason) {
+  events_.reject_new_order(command, reason);
+  if (reason == RejectReason::DuplicateOrderId) return;  // the id is a live order's
+  // Remembered like any done order: a cancel that follows it is too late, not unknown.
+  Order order;
+  order.id = command.order_id;
+  order.client_order_id.assign(command.client_order_id);
+  order.account_id = command.account_id;
+  order.instrument_id = instrument_.id;
+  order.side = command.side;
+  order.type = command.type;
+  order.time_in_force = command.time_in_force;
+  order.post_only = command.post_only;
+  order.price = command.price;
+  order.quantity = command.quantity;
+  memory_.done.remember(order, OrderStatus::Rejected);
+}
+
 // ---- commands ----
 
 void OrderBook::new_order(const NewOrder& command) {
   if (RejectReason reason = check_new_order(command); reason != RejectReason::None) {
-    events_.reject_new_order(command, reason);
+    reject_new_order(command, reason);
     return;
   }
   const bool market = command.type == OrderType::Market;
@@ -119,11 +146,11 @@ void OrderBook::new_order(const NewOrder& command) {
   const Price limit = market ? (command.side == Side::Buy ? instrument_.max_price : instrument_.min_price)
                              : command.price;
   if (command.post_only && would_take(command.side, limit)) {
-    events_.reject_new_order(command, RejectReason::WouldTakeLiquidity);
+    reject_new_order(command, RejectReason::WouldTakeLiquidity);
     return;
   }
   if (command.time_in_force == TimeInForce::Fok && fillable(command, limit) < command.quantity) {
-    events_.reject_new_order(command, RejectReason::FokNotFillable);
+    reject_new_order(command, RejectReason::FokNotFillable);
     return;
   }
 
@@ -143,11 +170,14 @@ void OrderBook::new_order(const NewOrder& command) {
 
   match(order, limit);
   if (order.leaves_qty == 0) {
-    memory_.orders.release(&order);  // filled or self-trade canceled: its last report said so
+    // Filled or self-trade canceled: its last report said so.
+    memory_.done.remember(order, final_status(order));
+    memory_.orders.release(&order);
   } else if (market || !rests(order.time_in_force)) {
     order.leaves_qty = 0;
     events_.report(order, ExecType::Canceled, OrderStatus::Canceled,
                    market ? RejectReason::NoLiquidity : RejectReason::None);
+    memory_.done.remember(order, OrderStatus::Canceled);
     memory_.orders.release(&order);
   } else {
     memory_.live_orders.insert(order.id, &order);
@@ -159,22 +189,20 @@ void OrderBook::new_order(const NewOrder& command) {
 void OrderBook::cancel(const CancelOrder& command) {
   Order* order = find_own(command.order_id, command.account_id);
   if (order == nullptr) {
-    events_.reject_request(command.order_id, command.account_id, command.instrument_id, RejectReason::UnknownOrder,
-                           nullptr);
+    reject_change(ExecType::CancelRejected, command.order_id, command.account_id);
     return;
   }
   unlink(*order);
   order->leaves_qty = 0;
   events_.report(*order, ExecType::Canceled, OrderStatus::Canceled);
-  retire(*order);
+  retire(*order, OrderStatus::Canceled);
   publish_level_updates();
 }
 
 void OrderBook::replace(const ReplaceOrder& command) {
   Order* order = find_own(command.order_id, command.account_id);
   if (order == nullptr) {
-    events_.reject_request(command.order_id, command.account_id, command.instrument_id, RejectReason::UnknownOrder,
-                           nullptr);
+    reject_change(ExecType::ReplaceRejected, command.order_id, command.account_id);
     return;
   }
   RejectReason reason = check_quantity(command.quantity);
@@ -189,7 +217,7 @@ void OrderBook::replace(const ReplaceOrder& command) {
     reason = RejectReason::WouldTakeLiquidity;  // post-only is never repriced, nor made to take
   }
   if (reason != RejectReason::None) {
-    events_.reject_request(command.order_id, command.account_id, command.instrument_id, reason, order);
+    events_.report(*order, ExecType::ReplaceRejected, order->status(), reason);  // unchanged, it lives on
     return;
   }
 
@@ -216,7 +244,7 @@ void OrderBook::replace(const ReplaceOrder& command) {
   events_.report(*order, ExecType::Replaced, order->status());
   match(*order, order->price);
   if (order->leaves_qty == 0) {
-    retire(*order);
+    retire(*order, final_status(*order));
   } else {
     rest(*order);
   }
@@ -234,7 +262,7 @@ void OrderBook::expire_day() {
           unlink(*order);
           order->leaves_qty = 0;
           events_.report(*order, ExecType::Expired, OrderStatus::Expired);
-          retire(*order);
+          retire(*order, OrderStatus::Expired);
         }
         order = next;
       }
@@ -315,8 +343,7 @@ void OrderBook::match(Order& taker, Price limit) {
         level->orders.erase(&maker);
         --level->order_count;
         --order_count_;
-        memory_.live_orders.erase(maker.id);
-        memory_.orders.release(&maker);
+        retire(maker, OrderStatus::Filled);
       }
     }
     if (level->orders.empty()) other.erase(level);
@@ -334,7 +361,7 @@ void OrderBook::cancel_self_trade(Order& order) {
   order.level = nullptr;
   order.leaves_qty = 0;
   events_.report(order, ExecType::Canceled, OrderStatus::Canceled, RejectReason::SelfTrade);
-  retire(order);
+  retire(order, OrderStatus::Canceled);
 }
 
 void OrderBook::rest(Order& order) {
@@ -361,10 +388,18 @@ void OrderBook::unlink(Order& order) {
   if (level->orders.empty()) book_side(order.side).erase(level);
 }
 
-// A live order that is done: forgotten by id and returned to the pool.
-void OrderBook::retire(Order& order) {
+// A live order that is done, its last report emitted: remembered as done, forgotten as
+// live, and returned to the pool.
+void OrderBook::retire(Order& order, OrderStatus status) {
+  memory_.done.remember(order, status);
   memory_.live_orders.erase(order.id);
   memory_.orders.release(&order);
+}
+
+// The status of an order off every level with nothing left: filled, or its remainder
+// canceled by self-trade prevention.
+OrderStatus OrderBook::final_status(const Order& order) {
+  return order.cum_qty == order.quantity ? OrderStatus::Filled : OrderStatus::Canceled;
 }
 
 // ---- market data ----

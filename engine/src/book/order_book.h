@@ -83,12 +83,18 @@ class OrderBook {
   bool would_take(Side side, Price price) const;
   Quantity fillable(const NewOrder& taker, Price limit) const;
   Order* find_own(OrderId order_id, AccountId account_id) const;
+  // A cancel (CancelRejected) or replace (ReplaceRejected) of no live order of the
+  // account: too late to cancel when the account's order is remembered done, else unknown.
+  void reject_change(ExecType exec_type, OrderId order_id, AccountId account_id);
+  // A new order refused; remembered as a done (rejected) order.
+  void reject_new_order(const NewOrder& command, RejectReason reason);
+  static OrderStatus final_status(const Order& order);
 
   void match(Order& taker, Price limit);
   void rest(Order& order);
   void unlink(Order& order);
   void cancel_self_trade(Order& order);
-  void retire(Order& order);
+  void retire(Order& order, OrderStatus status);
   void touch(Side side, Price price, bool existed_before);
   void publish_level_updates();
 

@@ -26,6 +26,8 @@ enum class ExecType : std::uint8_t {
   Replaced = 4,
   Rejected = 5,
   Expired = 6,
+  CancelRejected = 7,   // a cancel refused; the order as it is (FIX OrderCancelReject)
+  ReplaceRejected = 8,  // a replace refused; the order as it is, unchanged
 };
 
 enum class OrderStatus : std::uint8_t {
@@ -52,6 +54,7 @@ enum class RejectReason : std::uint8_t {
   ReplaceBelowFilled = 10,
   SelfTrade = 11,
   NoLiquidity = 12,
+  TooLateToCancel = 13,  // a cancel or replace of an order already done
 };
 
 // Largest order quantity the engine accepts, whatever the gateway says: with it, a

@@ -21,7 +21,9 @@ namespace venue {
 
 namespace {
 
-constexpr char kMagic[8] = {'V', 'N', 'S', 'N', 'A', 'P', '0', '1'};
+// 02 adds the done orders after the resting ones; a 01 file (none) still loads.
+constexpr char kMagic[8] = {'V', 'N', 'S', 'N', 'A', 'P', '0', '2'};
+constexpr char kMagic01[8] = {'V', 'N', 'S', 'N', 'A', 'P', '0', '1'};
 constexpr std::size_t kHeader = sizeof kMagic + 8;  // magic, u32 length, u32 crc
 
 void encode_order(const Order& order, ByteWriter& out) {
@@ -225,6 +227,13 @@ void write_snapshot(const std::string& dir, std::uint32_t partition, const std::
     throw std::logic_error("snapshot: the books hold " + std::to_string(written) + " resting orders, their counts " +
                            std::to_string(order_count));
   }
+  // The done orders the partition remembers, each with its final status.
+  out.u64(exchange.memory().done.size());
+  exchange.memory().done.for_each([&](const DoneOrder& done) {
+    encode_order(done.order(), out);
+    out.u8(static_cast<std::uint8_t>(done.status));
+    file.maybe_flush();
+  });
   file.finish();
   if (::rename((path + ".tmp").c_str(), path.c_str()) != 0) throw io_error("rename " + path + ".tmp");
   sync_directory(dir);
@@ -233,7 +242,10 @@ void write_snapshot(const std::string& dir, std::uint32_t partition, const std::
 bool peek_snapshot(const std::string& path, ExchangeCounters& counters) {
   std::ifstream file(path, std::ios::binary);
   char head[kHeader + 24];
-  if (!file.read(head, sizeof head) || std::memcmp(head, kMagic, sizeof kMagic) != 0) return false;
+  if (!file.read(head, sizeof head) ||
+      (std::memcmp(head, kMagic, sizeof kMagic) != 0 && std::memcmp(head, kMagic01, sizeof kMagic01) != 0)) {
+    return false;
+  }
   std::memcpy(&counters.commands_applied, head + kHeader, 8);
   std::memcpy(&counters.next_sequence, head + kHeader + 8, 8);
   std::memcpy(&counters.next_trade_id, head + kHeader + 16, 8);
@@ -250,7 +262,8 @@ bool load_snapshot(const std::string& path, std::uint32_t partition, const std::
   const std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   std::uint32_t length = 0;
   std::uint32_t crc = 0;
-  if (bytes.size() < kHeader || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+  const bool with_done = bytes.size() >= kHeader && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
+  if (bytes.size() < kHeader || (!with_done && std::memcmp(bytes.data(), kMagic01, sizeof kMagic01) != 0)) {
     why = "not a snapshot";
     return false;
   }
@@ -305,6 +318,29 @@ bool load_snapshot(const std::string& path, std::uint32_t partition, const std::
       why = "order " + std::to_string(order.id) + " does not fit its book";
       return false;
     }
+  }
+  for (std::uint64_t orders = with_done ? in.u64() : 0; orders > 0 && !in.failed(); --orders) {
+    const Order order = decode_order(in);
+    const std::uint8_t status = in.u8();
+    if (status < static_cast<std::uint8_t>(OrderStatus::Filled) || status > static_cast<std::uint8_t>(OrderStatus::Expired)) {
+      why = "done order " + std::to_string(order.id) + " has no final status";
+      return false;
+    }
+    DoneOrder done;
+    done.id = order.id;
+    done.account_id = order.account_id;
+    done.price = order.price;
+    done.quantity = order.quantity;
+    done.cum_qty = order.cum_qty;
+    done.cum_notional = order.cum_notional;
+    done.instrument_id = order.instrument_id;
+    done.side = order.side;
+    done.type = order.type;
+    done.time_in_force = order.time_in_force;
+    done.post_only = order.post_only;
+    done.status = static_cast<OrderStatus>(status);
+    done.client_order_id = order.client_order_id;
+    exchange.restore_done_order(done);
   }
   if (in.failed() || !in.at_end()) {
     why = "truncated or malformed";

@@ -1,7 +1,7 @@
 // A partition's state at a point of its journal, in `snapshot-<commands applied>.snap`:
-// counters (next sequence, next trade id, commands applied), every resting order in
-// priority order (book by book, bids then asks, best level first, FIFO), the shard
-// marks and the command index. Written to a temporary file, synced, then renamed: a
+// counters (next sequence, next trade id, commands applied), the shard marks, the
+// command index, every resting order in priority order (book by book, bids then asks,
+// best level first, FIFO), then the done orders the engine remembers, oldest first. Written to a temporary file, synced, then renamed: a
 // snapshot file is whole or absent. One CRC32C covers the payload.
 #pragma once
 

@@ -11,7 +11,7 @@ StreamId stream_id(const CommandOrigin& origin) { return StreamId{origin.stream_
 }  // namespace
 
 Exchange::Exchange(EventSink& sink, const ExchangeOptions& options)
-    : memory_(options.order_capacity, options.level_capacity, options.hugepages),
+    : memory_(options.order_capacity, options.level_capacity, options.hugepages, options.done_order_capacity),
       events_(sink),
       command_index_(options.command_index_per_shard),
       stp_mode_(options.stp_mode) {}
@@ -58,8 +58,8 @@ ApplyResult Exchange::apply(const Command& command, std::int64_t timestamp_ns, E
       if (OrderBook* book = books_by_id_.find(cancel.instrument_id)) {
         book->cancel(cancel);
       } else {
-        events_.reject_request(cancel.order_id, cancel.account_id, cancel.instrument_id,
-                               RejectReason::UnknownInstrument, nullptr);
+        events_.reject_unknown_order(ExecType::CancelRejected, cancel.order_id, cancel.account_id,
+                                     cancel.instrument_id, RejectReason::UnknownInstrument);
       }
       break;
     }
@@ -68,8 +68,8 @@ ApplyResult Exchange::apply(const Command& command, std::int64_t timestamp_ns, E
       if (OrderBook* book = books_by_id_.find(replace.instrument_id)) {
         book->replace(replace);
       } else {
-        events_.reject_request(replace.order_id, replace.account_id, replace.instrument_id,
-                               RejectReason::UnknownInstrument, nullptr);
+        events_.reject_unknown_order(ExecType::ReplaceRejected, replace.order_id, replace.account_id,
+                                     replace.instrument_id, RejectReason::UnknownInstrument);
       }
       break;
     }
@@ -80,13 +80,13 @@ ApplyResult Exchange::apply(const Command& command, std::int64_t timestamp_ns, E
       } else if (OrderBook* book = books_by_id_.find(id)) {
         book->expire_day();
       } else {
-        events_.reject_request(0, 0, id, RejectReason::UnknownInstrument, nullptr);
+        events_.reject_unknown_order(ExecType::Rejected, 0, 0, id, RejectReason::UnknownInstrument);
       }
       break;
     }
     case CommandType::Unknown:
       // No body: still answered, so the command's stream id is accounted for.
-      events_.reject_request(0, 0, 0, RejectReason::Unsupported, nullptr);
+      events_.reject_unknown_order(ExecType::Rejected, 0, 0, 0, RejectReason::Unsupported);
       break;
   }
   if (command.origin.from_stream()) {

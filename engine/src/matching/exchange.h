@@ -26,6 +26,9 @@ struct ExchangeOptions {
   StpMode stp_mode = StpMode::CancelNewest;
   std::size_t command_index_per_shard = 1 << 16;  // recent commands whose events a resend can get again
   HugePages hugepages = HugePages::Try;             // where the order and level pools live
+  // Done orders remembered (see book/done_orders.h): a cancel of one is too late, not
+  // unknown. 128 bytes each, preallocated; rounded up to a power of two.
+  std::size_t done_order_capacity = 1 << 18;
 };
 
 enum class ApplyResult : std::uint8_t { Applied, Duplicate };
@@ -72,6 +75,9 @@ class Exchange {
   }
 
   const OrderBook* book(InstrumentId id) const { return books_by_id_.find(id); }
+  // A live order by id, or a done one the partition remembers; nullptr if neither.
+  const Order* live_order(OrderId order_id) const { return memory_.live_orders.find(order_id); }
+  const DoneOrder* done_order(OrderId order_id) const { return memory_.done.find(order_id); }
   std::size_t instrument_count() const { return books_.size(); }
   // Books in ascending instrument id: the order session end and snapshots use.
   template <typename F>
@@ -94,6 +100,7 @@ class Exchange {
   // ---- recovery: state as a snapshot saved it; no events ----
   void restore_counters(const ExchangeCounters& counters);
   bool restore_order(const Order& order);
+  void restore_done_order(const DoneOrder& order) { memory_.done.restore(order); }
   void restore_shard_mark(std::uint32_t shard, StreamId mark) {
     shard_marks_.advance(CommandOrigin{shard, mark.ms, mark.seq, mark.index});
   }

@@ -128,6 +128,9 @@ std::string engine_usage() {
          "                            (default 65536)\n"
          "  --event-log-events N      events kept in memory for Replay (default 1048576, about\n"
          "                            200 bytes each); older ones answer OUT_OF_RANGE\n"
+         "  --done-orders N           done orders remembered, so a cancel that comes after the\n"
+         "                            fill is answered too late to cancel with the order's real\n"
+         "                            state, not unknown (default 262144, about 200 bytes each)\n"
          "  --help                    this text\n"
          "\n"
          "Stops cleanly on SIGTERM or SIGINT. Exits 2 on a bad flag.\n";
@@ -158,7 +161,8 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     const bool known = flag == "--listen" || flag == "--partition" || flag == "--instrument" ||
                        flag == "--data-dir" || flag == "--event-log-events" || flag == "--fsync" ||
                        flag == "--fsync-interval-ms" || flag == "--snapshot-every" || flag == "--stp" ||
-                       flag == "--cpus" || flag == "--hugepages" || flag == "--command-index";
+                       flag == "--cpus" || flag == "--hugepages" || flag == "--command-index" ||
+                       flag == "--done-orders";
     if (!known) return fail("unknown flag " + flag);
     if (!has_value) {
       if (i + 1 >= args.size()) return fail(flag + " needs a value");
@@ -236,6 +240,10 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     } else if (flag == "--command-index") {
       if (!parse_integer<std::size_t>(value, 1, std::size_t{1} << 24, options.command_index)) {
         return fail("--command-index " + value + ": expected an integer from 1 to 16777216");
+      }
+    } else if (flag == "--done-orders") {
+      if (!parse_integer<std::size_t>(value, 0, std::size_t{1} << 24, options.done_orders)) {
+        return fail("--done-orders " + value + ": expected an integer from 0 to 16777216");
       }
     }
   }

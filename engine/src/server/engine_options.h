@@ -10,6 +10,7 @@
 #include "book/types.h"
 #include "book/page_memory.h"
 #include "journal/journal.h"
+#include "matching/exchange.h"
 
 namespace venue {
 
@@ -26,6 +27,7 @@ struct EngineOptions {
   std::string cpus = "auto";  // auto | none | a list such as 2,4-5
   HugePages hugepages = HugePages::Try;
   std::size_t command_index = 1 << 16;  // per shard: recent commands a resend is answered from
+  std::size_t done_orders = ExchangeOptions{}.done_order_capacity;  // done orders remembered
 };
 
 struct ParsedOptions {

@@ -226,6 +226,26 @@ grpc::Status MatchingService::GetBook(grpc::ServerContext* /*context*/, const pb
   return grpc::Status::OK;
 }
 
+grpc::Status MatchingService::GetOrder(grpc::ServerContext* /*context*/, const pb::OrderRequest* request,
+                                       pb::OrderState* response) {
+  OrderView view;
+  if (!worker_.order(request->order_id(), view)) return stopped();
+  response->set_sequence(view.sequence);
+  switch (view.known) {
+    case OrderKnown::Unknown:
+      response->set_known(pb::OrderState::KNOWN_UNKNOWN);
+      return grpc::Status::OK;
+    case OrderKnown::Live:
+      response->set_known(pb::OrderState::KNOWN_LIVE);
+      break;
+    case OrderKnown::Done:
+      response->set_known(pb::OrderState::KNOWN_DONE);
+      break;
+  }
+  report_to_proto(view.state, *response->mutable_order());
+  return grpc::Status::OK;
+}
+
 grpc::Status MatchingService::Health(grpc::ServerContext* /*context*/, const pb::HealthRequest* /*request*/,
                                      pb::HealthResponse* response) {
   HealthView view;

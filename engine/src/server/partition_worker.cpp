@@ -240,6 +240,20 @@ bool PartitionWorker::book(InstrumentId instrument_id, std::size_t depth, BookVi
   });
 }
 
+bool PartitionWorker::order(OrderId order_id, OrderView& out) {
+  return run([&] {
+    out.sequence = exchange_.next_sequence() - 1;
+    if (const Order* live = exchange_.live_order(order_id)) {
+      out.known = OrderKnown::Live;
+      out.state = state_of(*live);
+    } else if (const DoneOrder* done = exchange_.done_order(order_id)) {
+      out.known = OrderKnown::Done;
+      out.state = state_of(done->order());
+      out.state.order_status = done->status;
+    }
+  });
+}
+
 bool PartitionWorker::health(HealthView& out) {
   return run([&] {
     out.next_sequence = exchange_.next_sequence();

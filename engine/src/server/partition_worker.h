@@ -39,6 +39,14 @@ struct BookView {
   std::uint64_t sequence = 0;       // the last sequence applied when it was taken
 };
 
+enum class OrderKnown : std::uint8_t { Unknown, Live, Done };
+
+struct OrderView {
+  OrderKnown known = OrderKnown::Unknown;
+  ExecutionReport state;       // set unless unknown
+  std::uint64_t sequence = 0;  // the last sequence applied when it was read
+};
+
 struct HealthView {
   std::uint64_t next_sequence = 0;
   std::uint64_t commands_applied = 0;
@@ -127,6 +135,9 @@ class PartitionWorker {
   bool book(InstrumentId instrument_id, std::size_t depth, BookView& out, bool& found);
 
   bool health(HealthView& out);
+
+  // One order, live or recently done.
+  bool order(OrderId order_id, OrderView& out);
 
   // Finishes queued work, then stops the thread. Idempotent.
   void stop();

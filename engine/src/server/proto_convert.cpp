@@ -11,12 +11,15 @@ static_assert(static_cast<int>(TimeInForce::Ioc) == pb::TIME_IN_FORCE_IOC &&
               static_cast<int>(TimeInForce::Fok) == pb::TIME_IN_FORCE_FOK &&
               static_cast<int>(TimeInForce::Day) == pb::TIME_IN_FORCE_DAY);
 static_assert(static_cast<int>(ExecType::Replaced) == pb::EXEC_TYPE_REPLACED &&
-              static_cast<int>(ExecType::Expired) == pb::EXEC_TYPE_EXPIRED);
+              static_cast<int>(ExecType::Expired) == pb::EXEC_TYPE_EXPIRED &&
+              static_cast<int>(ExecType::CancelRejected) == pb::EXEC_TYPE_CANCEL_REJECTED &&
+              static_cast<int>(ExecType::ReplaceRejected) == pb::EXEC_TYPE_REPLACE_REJECTED);
 static_assert(static_cast<int>(OrderStatus::PartiallyFilled) == pb::ORDER_STATUS_PARTIALLY_FILLED &&
               static_cast<int>(OrderStatus::Expired) == pb::ORDER_STATUS_EXPIRED);
 static_assert(static_cast<int>(RejectReason::FokNotFillable) == pb::REJECT_REASON_FOK_NOT_FILLABLE &&
               static_cast<int>(RejectReason::NoLiquidity) == pb::REJECT_REASON_NO_LIQUIDITY &&
-              static_cast<int>(RejectReason::SelfTrade) == pb::REJECT_REASON_SELF_TRADE);
+              static_cast<int>(RejectReason::SelfTrade) == pb::REJECT_REASON_SELF_TRADE &&
+              static_cast<int>(RejectReason::TooLateToCancel) == pb::REJECT_REASON_TOO_LATE_TO_CANCEL);
 static_assert(static_cast<int>(LevelAction::Delete) == pb::LevelUpdate::ACTION_DELETE);
 
 Side side_from(int value) {
@@ -78,38 +81,39 @@ Command command_from_proto(const pb::Command& in) {
   return unknown;
 }
 
+void report_to_proto(const ExecutionReport& r, pb::ExecutionReport& report) {
+  report.set_order_id(r.order_id);
+  const std::string_view client_order_id = r.client_order_id.view();
+  report.set_client_order_id(client_order_id.data(), client_order_id.size());
+  report.set_account_id(r.account_id);
+  report.set_instrument_id(r.instrument_id);
+  report.set_side(to_proto<pb::Side>(r.side));
+  report.set_type(to_proto<pb::OrderType>(r.type));
+  report.set_time_in_force(to_proto<pb::TimeInForce>(r.time_in_force));
+  report.set_price(r.price);
+  report.set_quantity(r.quantity);
+  report.set_exec_type(to_proto<pb::ExecType>(r.exec_type));
+  report.set_order_status(to_proto<pb::OrderStatus>(r.order_status));
+  report.set_last_qty(r.last_qty);
+  report.set_last_px(r.last_px);
+  report.set_cum_qty(r.cum_qty);
+  report.set_leaves_qty(r.leaves_qty);
+  report.set_cum_notional(r.cum_notional);
+  report.set_reject_reason(to_proto<pb::RejectReason>(r.reject_reason));
+  report.set_trade_id(r.trade_id);
+  report.set_post_only(r.post_only);
+  report.set_shard(r.shard);
+  report.set_stream_ms(r.stream_ms);
+  report.set_stream_seq(r.stream_seq);
+}
+
 void event_to_proto(const Event& in, pb::Event& out) {
   out.set_sequence(in.sequence);
   out.set_timestamp_ns(in.timestamp_ns);
   switch (in.type) {
-    case EventType::Report: {
-      const ExecutionReport& r = in.report;
-      pb::ExecutionReport& report = *out.mutable_report();
-      report.set_order_id(r.order_id);
-      const std::string_view client_order_id = r.client_order_id.view();
-      report.set_client_order_id(client_order_id.data(), client_order_id.size());
-      report.set_account_id(r.account_id);
-      report.set_instrument_id(r.instrument_id);
-      report.set_side(to_proto<pb::Side>(r.side));
-      report.set_type(to_proto<pb::OrderType>(r.type));
-      report.set_time_in_force(to_proto<pb::TimeInForce>(r.time_in_force));
-      report.set_price(r.price);
-      report.set_quantity(r.quantity);
-      report.set_exec_type(to_proto<pb::ExecType>(r.exec_type));
-      report.set_order_status(to_proto<pb::OrderStatus>(r.order_status));
-      report.set_last_qty(r.last_qty);
-      report.set_last_px(r.last_px);
-      report.set_cum_qty(r.cum_qty);
-      report.set_leaves_qty(r.leaves_qty);
-      report.set_cum_notional(r.cum_notional);
-      report.set_reject_reason(to_proto<pb::RejectReason>(r.reject_reason));
-      report.set_trade_id(r.trade_id);
-      report.set_post_only(r.post_only);
-      report.set_shard(r.shard);
-      report.set_stream_ms(r.stream_ms);
-      report.set_stream_seq(r.stream_seq);
+    case EventType::Report:
+      report_to_proto(in.report, *out.mutable_report());
       break;
-    }
     case EventType::Trade: {
       const Trade& t = in.trade;
       pb::Trade& trade = *out.mutable_trade();

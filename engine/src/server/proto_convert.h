@@ -15,5 +15,6 @@ namespace pb = ::tradingvenue::engine::v1;
 Command command_from_proto(const pb::Command& in);
 
 void event_to_proto(const Event& in, pb::Event& out);
+void report_to_proto(const ExecutionReport& in, pb::ExecutionReport& out);
 
 }  // namespace venue
