@@ -7,12 +7,20 @@
  * CPU. tests/unit/test_reportwire.py holds the two to the same rows and states.
  *
  *   add_batch(data, executions, trades, orders, execution_text, side_text, pg_epoch_us,
- *             exec_type_new, exec_type_trade)
+ *             exec_type_new, exec_type_trade, stateless_exec_types, set_aside)
  *     -> (partition, next_sequence, first_sequence, last_sequence, events)
  *
  * execution_text maps (exec_type, order_status, reject_reason) to the encoded text
  * columns of an execution row, side_text a side to the trade row's; an unknown key
- * raises KeyError there, as it does in Python.
+ * raises KeyError there, as it does in Python. A report whose exec type is a bit of
+ * stateless_exec_types (a refused cancel or replace), or that names no order, is an
+ * execution row but changes no order's state.
+ *
+ * An event that cannot be stored (an enum value the mappings do not know, a
+ * clientOrderId that is not UTF-8, a malformed body) is set aside: nothing of it is
+ * kept, (sequence, its bytes, the error) is appended to the list set_aside, and the
+ * rest of the batch is read on; its sequence counts as covered. A batch whose framing
+ * is broken, or an event without a sequence, raises ValueError: nothing of it is placed.
  *
  *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
  *
@@ -235,6 +243,7 @@ static inline int64_t floor_div(int64_t a, int64_t b) {
 typedef struct {
     PyObject *executions, *trades, *orders, *execution_text, *side_text;
     int64_t pg_epoch_us, exec_type_new, exec_type_trade;
+    uint64_t stateless_exec_types; /* bit n: exec type n changes no order's state */
     uint32_t partition;
     /* The last (exec_type, status, reason) looked up, and its text (borrowed). */
     int64_t last_key[3];
@@ -282,6 +291,9 @@ static int add_report(Sink *sink, uint64_t sequence, int64_t at, const Report *r
         sink->last_key[2] = r->reason;
     }
     if (extend_bytes(sink->executions, sink->last_text) < 0) return -1;
+    if (r->order_id == 0 || (r->exec_type >= 0 && r->exec_type < 64 &&
+                             (sink->stateless_exec_types >> r->exec_type) & 1))
+        return 0;
 
     /* The order's latest state (venue.writer.Rows._report). */
     PyObject *order_id = PyLong_FromUnsignedLongLong(r->order_id);
@@ -354,8 +366,11 @@ static int add_trade(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) 
 
 enum { BODY_NONE, BODY_REPORT, BODY_TRADE, BODY_LEVEL };
 
+/* One event into the sink; *sequence_out is its sequence as soon as it is read (0 while
+ * it is not). */
 static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
     uint64_t sequence = 0, v;
+    *sequence_out = 0;
     int64_t timestamp_ns = 0;
     int body = BODY_NONE;
     Reader body_bytes = {NULL, NULL};
@@ -364,7 +379,7 @@ static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
         if (read_key(&r, &field, &wire) < 0) return -1;
         if (field == 1 || field == 2) {
             if (read_number(&r, wire, &v) < 0) return -1;
-            if (field == 1) sequence = v;
+            if (field == 1) *sequence_out = sequence = v;
             else timestamp_ns = (int64_t)v;
         } else if (field >= 10 && field <= 12) {
             if (wire != 2) return fail("an event body is not a message");
@@ -374,7 +389,6 @@ static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
             return -1;
         }
     }
-    *sequence_out = sequence;
     int64_t at = floor_div(timestamp_ns, 1000) - sink->pg_epoch_us;
     if (body == BODY_REPORT) {
         Report report;
@@ -389,19 +403,47 @@ static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
     return 0; /* a level update (market data) or nothing: not for the database */
 }
 
+/* The event just tried is set aside: what it added is taken back, and (sequence, its
+ * bytes, the error's text) goes to `set_aside`. -1 when even that fails. */
+static int set_event_aside(Sink *sink, PyObject *set_aside, uint64_t sequence, Reader event,
+                           Py_ssize_t executions_len, Py_ssize_t trades_len) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    PyObject *why = value != NULL ? PyObject_Repr(value) : PyUnicode_FromString("error");
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    if (why == NULL) return -1;
+    PyObject *entry = Py_BuildValue("(Ky#N)", (unsigned long long)sequence, event.at,
+                                    (Py_ssize_t)(event.end - event.at), why);
+    if (entry == NULL) return -1;
+    int result = PyByteArray_Resize(sink->executions, executions_len) < 0 ||
+                         PyByteArray_Resize(sink->trades, trades_len) < 0 ||
+                         PyList_Append(set_aside, entry) < 0
+                     ? -1
+                     : 0;
+    Py_DECREF(entry);
+    return result;
+}
+
 static PyObject *add_batch(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer data;
     Sink sink = {0};
     long long pg_epoch_us, exec_type_new, exec_type_trade;
-    if (!PyArg_ParseTuple(args, "y*O!O!O!OOLLL", &data, &PyByteArray_Type, &sink.executions,
+    unsigned long long stateless;
+    PyObject *set_aside;
+    if (!PyArg_ParseTuple(args, "y*O!O!O!OOLLLKO!", &data, &PyByteArray_Type, &sink.executions,
                           &PyByteArray_Type, &sink.trades, &PyDict_Type, &sink.orders,
                           &sink.execution_text, &sink.side_text, &pg_epoch_us,
-                          &exec_type_new, &exec_type_trade))
+                          &exec_type_new, &exec_type_trade, &stateless, &PyList_Type,
+                          &set_aside))
         return NULL;
     sink.pg_epoch_us = pg_epoch_us;
     sink.exec_type_new = exec_type_new;
     sink.exec_type_trade = exec_type_trade;
+    sink.stateless_exec_types = stateless;
     PyObject *result = NULL;
     Reader r = {data.buf, (const uint8_t *)data.buf + data.len};
     uint64_t partition = 0, next_sequence = 0, first = 0, last = 0;
@@ -428,7 +470,17 @@ static PyObject *add_batch(PyObject *self, PyObject *args) {
         if (field == 3 && wire == 2) {
             Reader event;
             uint64_t sequence;
-            if (read_bytes(&r, &event) < 0 || add_event(&sink, event, &sequence) < 0) goto done;
+            if (read_bytes(&r, &event) < 0) goto done;
+            Py_ssize_t executions_len = PyByteArray_GET_SIZE(sink.executions);
+            Py_ssize_t trades_len = PyByteArray_GET_SIZE(sink.trades);
+            if (add_event(&sink, event, &sequence) < 0) {
+                /* Without a sequence it cannot even be placed; out of memory is no fault
+                 * of the event's. */
+                if (sequence == 0 || PyErr_ExceptionMatches(PyExc_MemoryError)) goto done;
+                if (set_event_aside(&sink, set_aside, sequence, event, executions_len,
+                                    trades_len) < 0)
+                    goto done;
+            }
             if (!events++) first = sequence;
             last = sequence;
         } else if (skip(&r, wire) < 0) {

@@ -51,6 +51,13 @@ UNPERSISTED_REFUSING = Gauge(
     "venue_unpersisted_refusing", "1 while the gateway refuses every new order because too many "
     "orders await Postgres (backpressure), else 0.")
 
+# Dead letters -------------------------------------------------------------------------
+
+DEAD_LETTERS = Counter(
+    "venue_dead_letters", "Messages a part could not process and set aside in the venue's "
+    "dead-letter stream, by part and reason; the part went on with the rest.",
+    ["part", "reason"])
+
 # WebSocket ----------------------------------------------------------------------------
 
 WS_CONNECTIONS = Gauge("venue_ws_connections", "Open order-entry WebSockets.")

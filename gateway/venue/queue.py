@@ -360,6 +360,16 @@ class Keys:
     def order_id_counter(self) -> str:
         return f"{self.prefix}:order-id"
 
+    @property
+    def dead_letters(self) -> str:
+        """Stream: messages a part could not process, set aside (venue.dead_letters)."""
+        return f"{self.prefix}:dead-letters"
+
+    @property
+    def health(self) -> str:
+        """Hash: what each part last said of its own health (venue.part_health)."""
+        return f"{self.prefix}:health"
+
 
 class QueuedCommand(NamedTuple):
     """One command of an entry: its order id, encoded Command (with its own traceparent

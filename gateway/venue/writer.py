@@ -6,6 +6,12 @@ are keyed by the engine's own numbering (partition, sequence / trade id), and an
 row only ever moves to a later sequence, so an entry written twice (a crash between
 COMMIT and XACK) changes nothing: a COPY that meets a row already there is undone, and
 that run goes through staging tables, from which only what is missing is moved.
+
+Nothing the writer reads can stop it: an event it cannot store (an enum value it does
+not know, a malformed report) is set aside in the venue's dead-letter stream and the
+rest of its batch is written; an entry that does not decode is set aside whole (the
+engine's replay then fills its sequences); and a run Postgres refuses for its data is
+written entry by entry, the entry it still refuses set aside (venue.dead_letters).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import grpc
+from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 from redis import connection as redis_connection
 from redis.exceptions import RedisError, ResponseError
@@ -28,11 +35,14 @@ from redis.utils import HIREDIS_AVAILABLE
 
 from venue.config import Settings, VenueConfig
 from venue.db.migrate import migrate
+from venue.dead_letters import (MALFORMED_ENTRY, UNDECODABLE, UNKNOWN_VALUE, UNSTORABLE,
+                                DeadLetter, set_aside)
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
 from venue.enginewire import (EXEC_TYPE_WORDS, GRPC_OPTIONS, ORDER_STATUS_WORDS,
                               ORDER_TYPE_WORDS, REJECT_REASON_WORDS, SIDE_WORDS,
                               TIME_IN_FORCE_WORDS)
+from venue import part_health
 from venue.progress import SequenceProgress
 from venue.queue import (FIELD_BATCH, FIELD_MARKS, WRITERS_GROUP, Keys, Mark, PersistedMarks,
                          parse_marks)
@@ -52,6 +62,7 @@ _READ_COUNT = 512  # events-stream entries (report batches) per read
 # orders leave the unpersisted count the gateway's backpressure reads) within a fraction
 # of a second, not after seconds of a run of hundreds of thousands.
 _RUN_BYTES = 4 << 20
+_PART = "writer"
 _INTERVAL_S = 0.010  # the shortest time from one transaction's start to the next's
 _CONNECTIONS = 3  # transactions in flight at once
 _BLOCK_MS = 500
@@ -168,17 +179,29 @@ class _Encoded(dict):
         return value
 
 
+def _reason_word(reason: int) -> str | None:
+    """The word of a reject reason, None for none; KeyError for one the writer does not
+    know (an engine newer than the writer): such a report is set aside, not stored
+    without its reason."""
+    return None if reason == pb.REJECT_REASON_NONE else REJECT_REASON_WORDS[reason]
+
+
 # exec_type, order_status, reject_reason (and trade_id's NULL before them when not a
-# trade); side, type, time_in_force; status, reject_reason. An unknown exec type or
-# status raises KeyError, an unknown order term is the default, as ever.
+# trade); side, type, time_in_force; status, reject_reason. An unknown exec type, status
+# or reason raises KeyError (the event is set aside); an unknown order term is the
+# default, as the engine rejects such an order and the orders table takes no other.
 _EXECUTION_TEXT = _Encoded(lambda exec_type, status, reason: b"".join((
     b"" if exec_type == pb.EXEC_TYPE_TRADE else _NULL, _text(EXEC_TYPE_WORDS[exec_type]),
-    _text(ORDER_STATUS_WORDS[status]), _text(REJECT_REASON_WORDS.get(reason)))))
+    _text(ORDER_STATUS_WORDS[status]), _text(_reason_word(reason)))))
 _ORDER_TERMS_TEXT = _Encoded(lambda side, type_, time_in_force: b"".join((
     _text(SIDE_WORDS.get(side, "buy")), _text(ORDER_TYPE_WORDS.get(type_, "limit")),
     _text(TIME_IN_FORCE_WORDS.get(time_in_force, "gtc")))))
 _ORDER_STATE_TEXT = _Encoded(lambda status, reason: _text(ORDER_STATUS_WORDS[status])
-                             + _text(REJECT_REASON_WORDS.get(reason)))
+                             + _text(_reason_word(reason)))
+# A refused cancel or replace is an execution, and leaves its order as it is: the
+# report states the order, and a forgotten one's state is not the order's (bit n:
+# exec type n).
+_STATELESS_EXEC_TYPES = (1 << pb.EXEC_TYPE_CANCEL_REJECTED) | (1 << pb.EXEC_TYPE_REPLACE_REJECTED)
 _SIDE_TEXT = {number: _text(word) for number, word in SIDE_WORDS.items()}
 
 
@@ -206,7 +229,9 @@ class Rows:
         self.heads: dict[int, int] = {}  # partition -> highest sequence it has assigned
         # (partition, sequence, marks): the shards' marks of a batch (FIELD_MARKS), true
         # once its partition is persisted through `sequence`, the batch's last
-        self.marks: list[tuple[int, int, bytes]] = []
+        self.marks: list[tuple[int, int, list[Mark]]] = []
+        # What could not be stored: sent to the dead-letter stream once the rest is.
+        self.set_aside: list[DeadLetter] = []
 
     @property
     def order_ids(self) -> list[int]:
@@ -254,26 +279,42 @@ class Rows:
         """The values of every order's row (in _ORDER_COLUMNS order)."""
         return [_order_values(order_id, order) for order_id, order in self._orders.items()]
 
-    def add_serialized(self, data: bytes, marks: bytes | None = None) -> None:
-        """add() of a serialized ReportBatch (and the shards' marks it answers): read off
-        the wire in C (venue._reportwire) when built, which is most of the writer's CPU
-        saved."""
+    def add_serialized(self, data: bytes, marks: bytes | None = None, source: str = "",
+                       entry: str = "") -> None:
+        """add() of a serialized ReportBatch (and the shards' marks it answers), read from
+        `source` (its entry id `entry`): read off the wire in C (venue._reportwire) when
+        built, which is most of the writer's CPU saved. Raises ValueError, leaving this
+        Rows to be made again without it, when the batch does not decode."""
         if reportwire is None:
-            batch = pb.ReportBatch.FromString(data)
-            self.add(batch)
+            try:
+                batch = pb.ReportBatch.FromString(data)
+            except DecodeError as error:
+                raise ValueError(f"malformed ReportBatch: {error}") from None
+            self.add(batch, source, entry)
             partition, next_sequence = batch.partition, batch.next_sequence
         else:
+            events_set_aside: list[tuple[int, bytes, str]] = []
             partition, next_sequence, first, last, events = reportwire.add_batch(
                 data, self.executions, self.trades, self._orders, _EXECUTION_TEXT, _SIDE_TEXT,
-                _PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE)
+                _PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE, _STATELESS_EXEC_TYPES,
+                events_set_aside)
             if events:
                 self.covered.append((partition, first, last))
             if next_sequence:
                 self.heads[partition] = max(self.heads.get(partition, 0), next_sequence - 1)
+            for sequence, event, error in events_set_aside:
+                self.set_aside.append(DeadLetter(_PART, UNKNOWN_VALUE, error, event, source,
+                                                 entry, partition, sequence))
         if marks and next_sequence:
-            self.marks.append((partition, next_sequence - 1, marks))
+            try:
+                parsed = parse_marks(marks)
+            except ValueError as error:  # the batch stands; its shards' marks move later
+                self.set_aside.append(DeadLetter(_PART, MALFORMED_ENTRY, f"marks: {error!r}",
+                                                 marks, source, entry, partition))
+            else:
+                self.marks.append((partition, next_sequence - 1, parsed))
 
-    def add(self, batch: pb.ReportBatch) -> None:
+    def add(self, batch: pb.ReportBatch, source: str = "", entry: str = "") -> None:
         partition = batch.partition
         events = batch.events
         if events:
@@ -294,20 +335,27 @@ class Rows:
             if timestamp_ns != stamp:  # the events of one command share their time
                 stamp = timestamp_ns
                 at = stamp // 1000 - _PG_EPOCH_US  # exact to the microsecond Postgres keeps
-            if kind == "report":
-                self._report(partition, event.sequence, at, report)
-            elif kind == "trade":
-                t = event.trade
-                trades = self.trades
-                trades += _TRADE_ROW.pack(
-                    10, 4, partition, 8, t.trade_id, 8, event.sequence, 4, t.instrument_id,
-                    8, t.price, 8, t.quantity, 8, t.buy_order_id, 8, t.sell_order_id, 8, at)
-                trades += _SIDE_TEXT[t.aggressor_side]
+            try:
+                if kind == "report":
+                    self._report(partition, event.sequence, at, report)
+                elif kind == "trade":
+                    t = event.trade
+                    side = _SIDE_TEXT[t.aggressor_side]
+                    trades = self.trades
+                    trades += _TRADE_ROW.pack(
+                        10, 4, partition, 8, t.trade_id, 8, event.sequence, 4, t.instrument_id,
+                        8, t.price, 8, t.quantity, 8, t.buy_order_id, 8, t.sell_order_id, 8, at)
+                    trades += side
+            except (KeyError, ValueError, struct.error) as error:
+                self.set_aside.append(DeadLetter(_PART, UNKNOWN_VALUE, repr(error),
+                                                 event.SerializeToString(), source, entry,
+                                                 partition, event.sequence))
 
     def _report(self, partition: int, sequence: int, at: int, r: pb.ExecutionReport) -> None:
         order_id, exec_type = r.order_id, r.exec_type
         status, reason = r.order_status, r.reject_reason
         cum_qty, leaves_qty, cum_notional = r.cum_qty, r.leaves_qty, r.cum_notional
+        text = _EXECUTION_TEXT[exec_type, status, reason]  # first: it may refuse the report
         if exec_type == _EXEC_TYPE_TRADE:
             row = _TRADE_EXECUTION_ROW.pack(
                 13, 4, partition, 8, sequence, 8, order_id, 8, r.last_qty, 8, r.last_px,
@@ -318,7 +366,9 @@ class Rows:
                 8, cum_qty, 8, leaves_qty, 8, cum_notional, 8, at)
         executions = self.executions
         executions += row
-        executions += _EXECUTION_TEXT[exec_type, status, reason]
+        executions += text
+        if not order_id or _STATELESS_EXEC_TYPES >> exec_type & 1:
+            return
         known = self._orders.get(order_id)
         if known is None:
             self._orders[order_id] = (
@@ -341,7 +391,7 @@ def _order_values(order_id: int, order: tuple) -> tuple:
             created_at, updated_at, client_order_id,
             SIDE_WORDS.get(side, "buy"), ORDER_TYPE_WORDS.get(type_, "limit"),
             TIME_IN_FORCE_WORDS.get(time_in_force, "gtc"), ORDER_STATUS_WORDS[status],
-            REJECT_REASON_WORDS.get(reason))
+            _reason_word(reason))
 
 
 async def _copy(connection: asyncpg.Connection, table: str, columns: tuple[str, ...],
@@ -413,7 +463,7 @@ def runs_of(read: list, most_bytes: int) -> list[list]:
     size = most_bytes
     for stream, entries in read:
         for entry in entries:
-            grows = len(entry[1][_FIELD_BATCH])
+            grows = len(entry[1].get(_FIELD_BATCH, b""))
             if size + grows > most_bytes:
                 runs.append([])
                 size = 0
@@ -432,19 +482,51 @@ async def decode_rows(read) -> Rows:
     few hundred tuples it would walk the young objects, and the rows of a run are
     hundreds of thousands of them. The event loop gets a turn after each entry (a report
     batch, a millisecond or so of decoding): the write in flight then sends its next
-    statement as soon as Postgres has answered the last, and both work at once."""
-    rows = Rows()
-    collecting = gc.isenabled()
-    for _, entries in read:
-        for _, fields in entries:
-            gc.disable()
-            try:
-                rows.add_serialized(fields[_FIELD_BATCH], fields.get(_FIELD_MARKS))
-            finally:
-                if collecting:
-                    gc.enable()
-            await asyncio.sleep(0)
-    return rows
+    statement as soon as Postgres has answered the last, and both work at once.
+
+    An entry that does not decode is set aside whole, and the rows are made again
+    without it (it may have left part of itself in them); the sequences it held are
+    then missing, and the engine's replay fills them."""
+    undecodable: dict[bytes, DeadLetter] = {}
+    while True:
+        rows = Rows()
+        collecting = gc.isenabled()
+        try:
+            for stream, entries in read:
+                for entry_id, fields in entries:
+                    if entry_id in undecodable:
+                        continue
+                    batch = fields.get(_FIELD_BATCH)
+                    if batch is None:
+                        undecodable[entry_id] = DeadLetter(
+                            _PART, MALFORMED_ENTRY, f"no field {FIELD_BATCH!r}",
+                            repr(fields).encode(), _text_of(stream), _text_of(entry_id))
+                        continue
+                    gc.disable()
+                    try:
+                        rows.add_serialized(batch, fields.get(_FIELD_MARKS), _text_of(stream),
+                                            _text_of(entry_id))
+                    except ValueError as error:
+                        undecodable[entry_id] = DeadLetter(
+                            _PART, UNDECODABLE, repr(error), batch, _text_of(stream),
+                            _text_of(entry_id))
+                        raise _MadeAgain from None
+                    finally:
+                        if collecting:
+                            gc.enable()
+                    await asyncio.sleep(0)
+        except _MadeAgain:
+            continue
+        rows.set_aside[:0] = undecodable.values()
+        return rows
+
+
+class _MadeAgain(Exception):
+    """decode_rows met an entry that does not decode: the rows are made again."""
+
+
+def _text_of(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def persisted_through(connection: asyncpg.Connection) -> dict[int, int]:
@@ -467,6 +549,12 @@ def _packed_by_hiredis(redis: Redis) -> Redis:
     return redis
 
 
+def _cannot_store(error: BaseException) -> bool:
+    """Postgres refused the data itself (SQLSTATE class 22, data exception, or 23,
+    integrity constraint): sending it again fails again. Anything else may heal."""
+    return isinstance(error, asyncpg.PostgresError) and (error.sqlstate or "")[:2] in ("22", "23")
+
+
 class Writer:
     def __init__(self, settings: Settings, venue: VenueConfig | None = None) -> None:
         self.settings = settings
@@ -483,11 +571,19 @@ class Writer:
         # Per partition: how far it is persisted in Postgres (committed), and the marks of
         # batches read (in order) whose partition is not yet persisted through them.
         self._committed: dict[int, int] = {}
-        self._waiting_marks: dict[int, deque[tuple[int, bytes]]] = {}
+        self._waiting_marks: dict[int, deque[tuple[int, list[Mark]]]] = {}
+        # Postgres refused a run's data: the pending entries go one by one next time.
+        self._one_by_one = False
+        self._health_field = part_health.writer_field(self.consumer)
+        self._reported_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         await migrate(self.settings.database_url)
         log.info("writer %s: %d events streams -> postgres", self.consumer, len(self.streams))
+        try:
+            await part_health.forget_old(self.redis, self.keys, part_health.WRITER)
+        except RedisError:
+            pass
         try:
             while not stop.is_set():
                 connections: list[asyncpg.Connection] = []
@@ -502,7 +598,13 @@ class Writer:
                     # Nothing was acknowledged for what did not commit: it is read again.
                     # (InternalClientError: a connection left mid-operation when its
                     # server died; a new connection starts clean.)
-                    log.warning("writer interrupted (%r); resuming", error)
+                    if _cannot_store(error):
+                        log.error("postgres refused a run (%r): its entries go one by one, "
+                                  "and the one refused is set aside", error)
+                        self._one_by_one = True
+                    else:
+                        log.warning("writer interrupted (%r); resuming", error)
+                    await self._report_health(ok=False, detail=repr(error), force=True)
                     await asyncio.sleep(0.5)
                 finally:
                     for connection in connections:
@@ -510,6 +612,21 @@ class Writer:
                             connection.terminate()
         finally:
             await self.redis.aclose()
+
+    async def _report_health(self, ok: bool = True, detail: str = "", force: bool = False
+                             ) -> None:
+        """Say how the writer is (part_health), at most every HEARTBEAT_S unless forced:
+        running, and for how long persistence has not moved while events await it."""
+        now = time.monotonic()
+        if not force and now - self._reported_at < part_health.HEARTBEAT_S:
+            return
+        self._reported_at = now
+        stalled = max((p.missing_for(now) for p in self.progress.values()), default=0.0)
+        try:
+            await part_health.report(self.redis, self.keys, self._health_field, ok, detail,
+                                     stalledS=round(stalled, 1))
+        except RedisError:
+            pass  # Redis is away: the silence says it
 
     def resume_from(self, persisted: dict[int, int]) -> None:
         """Start over from how far Postgres holds each partition: what is not
@@ -533,8 +650,12 @@ class Writer:
                     WRITERS_GROUP, self.consumer, {stream: "0"}, count=_READ_COUNT)
                 if not pending or not pending[0][1]:
                     break
-                rows = await decode_rows(pending)
-                await self._write(connections[0], pending, rows, self._advance(rows))
+                if self._one_by_one:
+                    await self._write_one_by_one(connections[0], pending)
+                else:
+                    rows = await decode_rows(pending)
+                    await self._write(connections[0], pending, rows, self._advance(rows))
+        self._one_by_one = False
         # Runs in flight, oldest first, each on its own connection: while one commits,
         # the next is decoded and sent, so the writer's CPU and Postgres's overlap.
         # Each commits after the one before it (write_rows' `after`), so `through` and
@@ -544,6 +665,7 @@ class Writer:
         started = 0.0  # when the last transaction began
         try:
             while not stop.is_set():
+                await self._report_health()
                 # Group commit: a transaction costs the writer and Postgres about a
                 # millisecond whatever it holds, so under load they begin at most every
                 # _INTERVAL_S, each with what arrived meanwhile. An idle writer writes a
@@ -577,6 +699,28 @@ class Writer:
                 task.cancel()
             await asyncio.gather(*(task for task, _ in in_flight), return_exceptions=True)
 
+    async def _write_one_by_one(self, connection: asyncpg.Connection, read) -> None:
+        """Write entries one transaction each; an entry Postgres refuses for its data is
+        set aside whole, and its sequences count as persisted, so nothing waits on it."""
+        for stream, entries in read:
+            for entry in entries:
+                one = [(stream, [entry])]
+                rows = await decode_rows(one)
+                through = self._advance(rows)
+                try:
+                    await self._write(connection, one, rows, through)
+                except asyncpg.PostgresError as error:
+                    if not _cannot_store(error):
+                        raise
+                    refused = Rows()
+                    refused.covered, refused.heads, refused.marks = (
+                        rows.covered, rows.heads, rows.marks)
+                    entry_id, fields = entry
+                    refused.set_aside = [*rows.set_aside, DeadLetter(
+                        _PART, UNSTORABLE, repr(error), fields.get(_FIELD_BATCH, b""),
+                        _text_of(stream), _text_of(entry_id))]
+                    await self._write(connection, one, refused, through)
+
     @staticmethod
     async def _finished(in_flight: deque) -> asyncpg.Connection:
         """Wait for the oldest run in flight (raising what it raised); its connection."""
@@ -589,13 +733,20 @@ class Writer:
         """Record what `rows` covers; the partitions whose `through` moved."""
         before = {p: progress.through for p, progress in self.progress.items()}
         for partition, head in rows.heads.items():
-            self.progress[partition].saw_head(head)
+            self._progress_of(partition).saw_head(head)
         for partition, first, last in rows.covered:
-            self.progress[partition].add(first, last)
+            self._progress_of(partition).add(first, last)
         for partition, sequence, marks in rows.marks:
-            self._waiting_marks[partition].append((sequence, marks))
+            if partition in self._waiting_marks:
+                self._waiting_marks[partition].append((sequence, marks))
         return {p: progress.through for p, progress in self.progress.items()
-                if progress.through != before[p]}
+                if progress.through != before.get(p)}
+
+    def _progress_of(self, partition: int) -> SequenceProgress:
+        """A partition's progress; one the venue does not have (a corrupt batch naming
+        it) is tracked apart and never moves the venue's own."""
+        progress = self.progress.get(partition)
+        return progress if progress is not None else SequenceProgress()
 
     async def _fill_gaps(self, connection: asyncpg.Connection) -> None:
         """Ask the engine again for sequences missing for longer than a submitter needs
@@ -621,19 +772,40 @@ class Writer:
 
     async def _replay(self, connection: asyncpg.Connection, partition: int, first: int,
                       last: int) -> None:
+        """Sequences first..last of a partition from the engine's Replay, read as the
+        bytes it sends, as the events stream's are (what cannot be stored is set aside)."""
+        source = f"replay {first}..{last}"
         async with grpc.aio.insecure_channel(self.settings.engine_address(partition),
                                              options=GRPC_OPTIONS) as channel:
-            stub = engine_pb2_grpc.MatchingEngineStub(channel)
-            rows = Rows()
-            async for batch in stub.Replay(pb.ReplayRequest(from_sequence=first), timeout=30):
-                batch.partition = partition
-                rows.add(batch)
+            replay = channel.unary_stream(_REPLAY, request_serializer=_serialize,
+                                          response_deserializer=None)
+            rows, batches, reached = Rows(), [], first - 1
+            async for batch in replay(pb.ReplayRequest(from_sequence=first), timeout=30):
                 self.replayed_batches += 1
-                if batch.events and batch.events[-1].sequence >= last:
+                try:
+                    rows.add_serialized(batch, entry=source)
+                except ValueError as error:
+                    # The engine's own answer does not decode, and nothing else holds
+                    # these sequences: set aside, and counted as persisted, so the venue
+                    # goes on. (The batches before it are read again: this one may have
+                    # left part of itself in the rows.)
+                    rows = Rows()
+                    for good in batches:
+                        rows.add_serialized(good, entry=source)
+                    rows.covered.append((partition, reached + 1, last))
+                    rows.set_aside.append(DeadLetter(
+                        _PART, UNDECODABLE, f"replayed sequences {reached + 1}..{last}: "
+                        f"{error!r}", batch, partition=partition))
+                    break
+                batches.append(batch)
+                if not rows.covered or rows.covered[-1][2] <= reached:
+                    break  # nothing more to come
+                reached = rows.covered[-1][2]
+                if reached >= last:
                     break
                 if len(rows.executions) >= _RUN_BYTES:
                     await self._write_replayed(connection, rows)
-                    rows = Rows()
+                    rows, batches = Rows(), []
             await self._write_replayed(connection, rows)
 
     async def _write_replayed(self, connection: asyncpg.Connection, rows: Rows) -> None:
@@ -641,6 +813,7 @@ class Writer:
         await write_rows(connection, rows, through)
         # A gap filled: the marks of batches after it may hold now.
         async with self.redis.pipeline(transaction=False) as pipe:
+            set_aside(pipe, self.keys, rows.set_aside)
             await self.marks.record(pipe, self._persisted_marks(through))
             await pipe.execute()
 
@@ -655,7 +828,7 @@ class Writer:
         for partition, waiting in self._waiting_marks.items():
             committed = self._committed[partition]
             while waiting and waiting[0][0] <= committed:
-                for mark in parse_marks(waiting.popleft()[1]):
+                for mark in waiting.popleft()[1]:
                     if mark.shard not in latest or mark.entry > latest[mark.shard].entry:
                         latest[mark.shard] = mark
         return list(latest.values())
@@ -674,6 +847,8 @@ class Writer:
                      through: dict[int, int], after: asyncio.Task | None = None) -> None:
         await write_rows(connection, rows, through, after)
         async with self.redis.pipeline(transaction=False) as pipe:
+            # Before the acknowledgement: a crash between the two sets them aside again.
+            set_aside(pipe, self.keys, rows.set_aside)
             # Persisted: their status is read from Postgres from now on.
             await self.marks.record(pipe, self._persisted_marks(through))
             for stream, entries in read:
@@ -691,3 +866,10 @@ class Writer:
             except ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
+
+
+_REPLAY = "/tradingvenue.engine.v1.MatchingEngine/Replay"
+
+
+def _serialize(message) -> bytes:
+    return message.SerializeToString()

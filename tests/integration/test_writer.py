@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from venue import writer as writer_module
 from venue.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.queue import FIELD_BATCH, WRITERS_GROUP, Keys
+from venue.dead_letters import dead_letter_count
+from venue.queue import FIELD_BATCH, FIELD_MARKS, WRITERS_GROUP, Keys
 from venue.writer import Rows, Writer, prepare, write_rows
 
 NS = 1_700_000_000_000_000_000
@@ -221,3 +222,72 @@ def test_a_local_postgres_keeps_minimal_wal(database_url: str):
             await connection.close()
 
     assert asyncio.run(settings()) == {"wal_level": "minimal", "max_wal_senders": "0"}
+
+
+async def test_what_cannot_be_stored_is_set_aside_and_the_rest_is_written(
+        redis_url: str, database_url: str):
+    """A corrupt entry, one without its batch, a report with an exec type the writer does
+    not know, one Postgres refuses (a NUL in its clientOrderId) and malformed marks:
+    each goes to the dead-letter stream with its error, and every good report around
+    them is in Postgres."""
+    redis = Redis.from_url(redis_url)
+    keys = Keys(VenueConfig().name)
+    stream = keys.events(0)
+
+    def batch(*events: pb.Event) -> bytes:
+        return pb.ReportBatch(partition=0, events=events,
+                              next_sequence=events[-1].sequence + 1).SerializeToString()
+
+    unknown = report(3, 3, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10)
+    unknown.report.exec_type = 77
+    nul = report(5, 5, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10)
+    nul.report.client_order_id = "a\x00b"
+    entries = [
+        {FIELD_BATCH: batch(report(1, 1, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10))},
+        {FIELD_BATCH: b"\x1a\xff\xff\x08garbage"},
+        {"something": b"else"},
+        {FIELD_BATCH: batch(report(2, 2, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10),
+                            unknown, report(4, 4, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10))},
+        {FIELD_BATCH: batch(nul)},
+        {FIELD_BATCH: batch(report(6, 6, pb.ORDER_STATUS_NEW, pb.EXEC_TYPE_NEW, 0, 10)),
+         FIELD_MARKS: b"not marks;"},
+        {FIELD_BATCH: batch(report(7, 1, pb.ORDER_STATUS_FILLED, pb.EXEC_TYPE_TRADE, 10, 0,
+                                   10, 100, trade_id=1))},
+    ]
+    for fields in entries:
+        await redis.xadd(stream, fields)
+    writer = Writer(Settings(redis_url=redis_url, database_url=database_url,
+                             engines="127.0.0.1:1"))
+    stop = asyncio.Event()
+    running = asyncio.create_task(writer.run(stop))
+    connection = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + 30
+        through = 0
+        while time.monotonic() < deadline and through < 7 and not running.done():
+            await asyncio.sleep(0.1)
+            through = await connection.fetchval(
+                "SELECT persisted_through FROM partition_progress WHERE partition = 0") or 0
+        assert through == 7 and not running.done()
+        orders = await connection.fetch("SELECT order_id, status FROM orders ORDER BY order_id")
+        assert [(r["order_id"], r["status"]) for r in orders] == [
+            (1, "filled"), (2, "new"), (4, "new"), (6, "new")]
+        sequences = await connection.fetch("SELECT sequence FROM executions ORDER BY sequence")
+        assert [r["sequence"] for r in sequences] == [1, 2, 4, 6, 7]
+        letters = [fields for _, fields in await redis.xrange(keys.dead_letters)]
+        assert sorted((f[b"reason"], f.get(b"sequence")) for f in letters) == sorted([
+            (b"undecodable", None), (b"malformed_entry", None), (b"unknown_value", b"3"),
+            (b"unstorable", None), (b"malformed_entry", None)])
+        assert all(f[b"part"] == b"writer" and f[b"error"] and f[b"at"] for f in letters)
+        by_reason = {f[b"reason"]: f for f in letters}
+        assert by_reason[b"unknown_value"][b"data"] == unknown.SerializeToString()
+        assert b"22021" in by_reason[b"unstorable"][b"error"] or \
+            b"0x00" in by_reason[b"unstorable"][b"error"]
+        assert await redis.xpending(stream, WRITERS_GROUP) == {
+            "pending": 0, "min": None, "max": None, "consumers": []}
+        assert await dead_letter_count(redis, keys) == 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+        await connection.close()
+        await redis.aclose()

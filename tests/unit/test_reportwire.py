@@ -23,7 +23,9 @@ def test_the_extension_is_built() -> None:
 
 
 def random_batch(rng: random.Random, partition: int, sequence: int,
-                 order_ids: list[int]) -> pb.ReportBatch:
+                 order_ids: list[int], unknown: int = 0) -> pb.ReportBatch:
+    """`unknown`: how often (against the known ones) an enum takes a value the writer
+    does not know."""
     batch = pb.ReportBatch(batch_id=rng.randint(0, 1 << 40), partition=partition)
     now = 1_795_000_000_000_000_000 + rng.randint(0, 10**12)
     for _ in range(rng.randint(0, 40)):
@@ -31,9 +33,10 @@ def random_batch(rng: random.Random, partition: int, sequence: int,
         event = batch.events.add(sequence=sequence, timestamp_ns=now + rng.randint(0, 5000))
         kind = rng.random()
         if kind < 0.7:
-            order_id = rng.choice(order_ids)
-            exec_type = rng.choice([pb.EXEC_TYPE_NEW, pb.EXEC_TYPE_TRADE,
-                                    pb.EXEC_TYPE_CANCELED, pb.EXEC_TYPE_REJECTED])
+            order_id = rng.choice(order_ids + [0])
+            exec_type = rng.choice([pb.EXEC_TYPE_NEW, pb.EXEC_TYPE_TRADE, pb.EXEC_TYPE_CANCELED,
+                                    pb.EXEC_TYPE_REJECTED, pb.EXEC_TYPE_CANCEL_REJECTED,
+                                    pb.EXEC_TYPE_REPLACE_REJECTED])
             event.report.CopyFrom(pb.ExecutionReport(
                 order_id=order_id, client_order_id=rng.choice(["c-1", "x" * 63, "é-ü", ""]),
                 account_id=rng.randint(1, 1 << 40), instrument_id=rng.randint(1, 65535),
@@ -42,10 +45,12 @@ def random_batch(rng: random.Random, partition: int, sequence: int,
                 time_in_force=rng.choice([pb.TIME_IN_FORCE_GTC, pb.TIME_IN_FORCE_IOC]),
                 price=rng.choice([0, 1, 10_000, (1 << 62) + 5, -7]),
                 quantity=rng.randint(0, 1 << 33), exec_type=exec_type,
-                order_status=rng.choice(STATUSES), last_qty=rng.randint(0, 1000),
+                order_status=rng.choice(STATUSES + [0] * unknown),
+                last_qty=rng.randint(0, 1000),
                 last_px=rng.randint(0, 1 << 40), cum_qty=rng.randint(0, 10**6),
                 leaves_qty=rng.randint(0, 10**6), cum_notional=rng.randint(0, 1 << 60),
-                reject_reason=rng.choice([0, 0, 1, 2]),
+                reject_reason=rng.choice([0, 0, 1, 2, pb.REJECT_REASON_TOO_LATE_TO_CANCEL]
+                                         + [99] * unknown),
                 trade_id=rng.randint(1, 1 << 50) if exec_type == pb.EXEC_TYPE_TRADE else 0,
                 post_only=rng.random() < 0.3, shard=rng.randint(0, 3),
                 stream_ms=rng.randint(0, 1 << 41), stream_seq=rng.randint(0, 9)))
@@ -54,7 +59,7 @@ def random_batch(rng: random.Random, partition: int, sequence: int,
                 trade_id=rng.randint(1, 1 << 50), instrument_id=rng.randint(1, 65535),
                 price=rng.randint(1, 1 << 40), quantity=rng.randint(1, 1 << 30),
                 buy_order_id=rng.choice(order_ids), sell_order_id=rng.choice(order_ids),
-                aggressor_side=rng.choice([pb.SIDE_BUY, pb.SIDE_SELL])))
+                aggressor_side=rng.choice([pb.SIDE_BUY, pb.SIDE_SELL] + [7] * unknown)))
         elif kind < 0.95:
             event.level.CopyFrom(pb.LevelUpdate(instrument_id=3, side=pb.SIDE_BUY, price=5,
                                                 quantity=9, action=1))
@@ -71,11 +76,12 @@ def test_random_report_batches_read_the_same_in_c_and_in_python() -> None:
         sequence = rng.randint(0, 10**6)
         order_ids = [rng.randint(1, 1 << 50) for _ in range(rng.randint(1, 30))]
         for _ in range(rng.randint(1, 8)):
-            batch = random_batch(rng, rng.randint(0, 3), sequence, order_ids)
+            batch = random_batch(rng, rng.randint(0, 3), sequence, order_ids, unknown=run % 2)
             sequence += len(batch.events) + rng.choice([0, 0, 5])  # gaps happen
             by_python.add(batch)
             by_c.add_serialized(batch.SerializeToString())
         assert bytes(by_c.executions) == bytes(by_python.executions)
+        assert by_c.set_aside == by_python.set_aside
         assert bytes(by_c.trades) == bytes(by_python.trades)
         assert by_c._orders == by_python._orders
         # The orders' rows made in C (order_rows) and in Python (_order_rows).
@@ -91,8 +97,9 @@ def test_an_empty_batch_and_a_malformed_one() -> None:
         rows.add_serialized(b"\x1a\x05\x08")  # an event that ends early
 
 
-def test_mangled_batches_raise_or_read_and_never_crash() -> None:
+def test_mangled_batches_are_set_aside_or_raise_value_error_and_never_crash() -> None:
     rng = random.Random(5)
+    set_aside = raised = 0
     for _ in range(3000):
         data = bytearray(random_batch(rng, 1, 100, [7, 8, 9]).SerializeToString())
         for _ in range(rng.randint(1, 3)):
@@ -102,10 +109,68 @@ def test_mangled_batches_raise_or_read_and_never_crash() -> None:
                     data[at] = rng.randrange(256)
                 else:
                     del data[at:]
+        rows = Rows()
         try:
-            Rows().add_serialized(bytes(data))
-        except (ValueError, KeyError, UnicodeDecodeError):
-            pass  # malformed, an unknown enum, or a clientOrderId that is not UTF-8
+            rows.add_serialized(bytes(data))
+        except ValueError:  # the framing is broken: the caller sets the whole batch aside
+            raised += 1
+            continue
+        for letter in rows.set_aside:  # an unknown enum, a clientOrderId that is not UTF-8
+            assert letter.sequence and letter.data and letter.error
+            set_aside += 1
+    assert set_aside > 50 and raised > 50
+
+
+def test_an_event_set_aside_leaves_nothing_of_itself_in_the_rows() -> None:
+    good = pb.ReportBatch(partition=1, next_sequence=3, events=[pb.Event(
+        sequence=1, timestamp_ns=10**18, report=pb.ExecutionReport(
+            order_id=5, client_order_id="a", exec_type=pb.EXEC_TYPE_NEW,
+            order_status=pb.ORDER_STATUS_NEW, side=pb.SIDE_BUY, quantity=3, leaves_qty=3))])
+    only_good = Rows()
+    only_good.add_serialized(good.SerializeToString())
+    bad = pb.Event(sequence=2, timestamp_ns=10**18, report=pb.ExecutionReport(
+        order_id=6, client_order_id="b", exec_type=42, order_status=pb.ORDER_STATUS_NEW))
+    with_bad = pb.ReportBatch()
+    with_bad.CopyFrom(good)
+    with_bad.events.append(bad)
+    rows = Rows()
+    rows.add_serialized(with_bad.SerializeToString(), source="tv:x:events:1", entry="9-0")
+    assert bytes(rows.executions) == bytes(only_good.executions)
+    assert rows._orders == only_good._orders
+    assert rows.covered == [(1, 1, 2)]  # the sequence is accounted for: in the dead letter
+    [letter] = rows.set_aside
+    assert (letter.partition, letter.sequence, letter.data, letter.source, letter.entry) == (
+        1, 2, bad.SerializeToString(), "tv:x:events:1", "9-0")
+    assert "KeyError" in letter.error
+
+
+def test_a_client_order_id_that_is_not_utf8_sets_its_report_aside() -> None:
+    event = pb.Event(sequence=4, timestamp_ns=10**18, report=pb.ExecutionReport(
+        order_id=5, client_order_id="XX", exec_type=pb.EXEC_TYPE_NEW,
+        order_status=pb.ORDER_STATUS_NEW)).SerializeToString().replace(b"XX", b"\xff\xfe")
+    data = pb.ReportBatch(partition=0).SerializeToString() + b"\x1a" + bytes([len(event)]) + event
+    rows = Rows()
+    rows.add_serialized(data)
+    assert [(letter.sequence, letter.data) for letter in rows.set_aside] == [(4, event)]
+    assert not rows.executions and not rows._orders
+
+
+def test_a_refused_cancel_is_an_execution_and_leaves_its_order_as_it_was() -> None:
+    new = pb.Event(sequence=1, timestamp_ns=10**18, report=pb.ExecutionReport(
+        order_id=5, client_order_id="a", exec_type=pb.EXEC_TYPE_NEW,
+        order_status=pb.ORDER_STATUS_NEW, quantity=3, leaves_qty=3, price=10))
+    late = pb.Event(sequence=2, timestamp_ns=10**18 + 5000, report=pb.ExecutionReport(
+        order_id=5, exec_type=pb.EXEC_TYPE_CANCEL_REJECTED,
+        order_status=pb.ORDER_STATUS_REJECTED, reject_reason=pb.REJECT_REASON_UNKNOWN_ORDER))
+    batch = pb.ReportBatch(partition=0, events=[new, late]).SerializeToString()
+    only_new = Rows()
+    only_new.add_serialized(pb.ReportBatch(partition=0, events=[new]).SerializeToString())
+    by_c, by_python = Rows(), Rows()
+    by_c.add_serialized(batch)
+    by_python.add(pb.ReportBatch.FromString(batch))
+    for rows in (by_c, by_python):
+        assert rows._orders == only_new._orders
+        assert len(rows.executions) > len(only_new.executions)
 
 
 def test_an_order_state_that_is_not_rows_raises() -> None:
