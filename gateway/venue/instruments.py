@@ -6,6 +6,7 @@ and lots. A value off the instrument's grid is an error, never rounded.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
 from typing import NamedTuple
@@ -16,16 +17,33 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 _GOOD_TERMS = 4096
 
 
+# The one rule for a decimal string, wherever one comes in (an order, an instrument):
+# ASCII digits, an optional sign and at most one point. No exponent, no NaN or
+# Infinity, no spaces, no digits of other scripts: Python's Decimal takes all of those.
+DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+_DECIMAL = re.compile(DECIMAL_PATTERN.removesuffix("$") + r"\Z")
+
+
 class OffGrid(ValueError):
     """A decimal value that is not a whole number of ticks or lots (or not a number)."""
 
 
+class NotDecimal(OffGrid):
+    """A text that is not a decimal string by DECIMAL_PATTERN."""
+
+
+def parse_decimal(value: object, what: str) -> Decimal:
+    """`value`, a decimal string by DECIMAL_PATTERN, as a Decimal; NotDecimal naming
+    `what` otherwise."""
+    if not isinstance(value, str) or _DECIMAL.match(value) is None:
+        raise NotDecimal(f"{what} must be a decimal string of ASCII digits with an optional "
+                         f"sign and point, got {value!r}")
+    return Decimal(value)
+
+
 def _positive_decimal(value: str, what: str) -> Decimal:
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, TypeError):
-        raise ValueError(f"{what} must be a decimal string, got {value!r}") from None
-    if not number.is_finite() or number <= 0:
+    number = parse_decimal(value, what)
+    if number <= 0:
         raise ValueError(f"{what} must be a positive decimal, got {value!r}")
     return number
 
@@ -36,15 +54,7 @@ def to_units(value: str | Decimal, step: Decimal, what: str) -> int:
         units = _plain_units(value, step)
         if units is not None:
             return units
-    if isinstance(value, Decimal):
-        number = value
-    else:
-        if not isinstance(value, str):
-            raise OffGrid(f"{what} must be a decimal string")
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise OffGrid(f"{what} {value!r} is not a decimal number") from None
+    number = value if isinstance(value, Decimal) else parse_decimal(value, what)
     if not number.is_finite():
         raise OffGrid(f"{what} {value!r} is not a finite number")
     try:
@@ -233,13 +243,13 @@ class Instrument(BaseModel):
         return price_ticks, quantity_lots, problems
 
     def _sign_problem(self, field: str, value: str) -> Problem | None:
-        """Off the grid and also not positive, or beyond any band: say that first."""
+        """Not a decimal string; or off the grid and also not positive, or beyond any
+        band: say that first."""
         try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return Problem(field, "decimal_parsing",
-                           f"{field} must be a decimal string, got {value!r}")
-        if number.is_finite() and number <= 0:
+            number = parse_decimal(value, field)
+        except NotDecimal as error:
+            return Problem(field, "decimal_parsing", str(error))
+        if number <= 0:
             return Problem(field, "not_positive", f"{field} {value} must be greater than 0")
         if field == "price" and not Decimal(self.min_price) <= number <= Decimal(self.max_price):
             return Problem("price", "price_out_of_band",

@@ -401,17 +401,23 @@ def frame(command: bytes) -> bytes:
 
 
 def split_frames(data: bytes) -> list[bytes]:
-    """The commands of an entry's `cmds` field, in order."""
+    """The commands of an entry's `cmds` field, in order; ValueError when the framing
+    is broken (a length cut short, or past the end)."""
     commands, at, end = [], 0, len(data)
     while at < end:
         length, shift = 0, 0
         while True:
+            if at >= end or shift > 35:
+                raise ValueError(f"a command's length at byte {at} is cut short")
             byte = data[at]
             at += 1
             length |= (byte & 0x7F) << shift
             if byte < 0x80:
                 break
             shift += 7
+        if at + length > end:
+            raise ValueError(f"a command of {length} bytes at byte {at} runs past the end "
+                             f"({end})")
         commands.append(data[at:at + length])
         at += length
     return commands

@@ -24,7 +24,9 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from venue import part_health
 from venue.config import Settings, VenueConfig
+from venue.dead_letters import MALFORMED_ENTRY, DeadLetter, set_aside
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
 from venue.enginewire import GRPC_OPTIONS, command_batch, source_fields, traceparent_field
@@ -34,6 +36,7 @@ from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
                          parse_stream_id, split_frames)
 
 log = logging.getLogger("venue.submitter")
+_PART = "submitter"
 
 _SUBMIT = "/tradingvenue.engine.v1.MatchingEngine/Submit"
 _BLOCK_MS = 500
@@ -67,6 +70,7 @@ class PartitionPump:
         self.batch_id = 0
         self.batches = 0
         self.commands = 0
+        self._reported_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.1
@@ -83,9 +87,26 @@ class PartitionPump:
                 # what it already applied.
                 log.warning("engine %s (partition %d): %s; reconnecting", self.address,
                             self.partition, error)
+                await self._report_health(False, f"{type(error).__name__}: {error}",
+                                          force=True)
                 self.cursors.clear()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+
+    async def _report_health(self, ok: bool, detail: str = "", force: bool = False) -> None:
+        """Say whether this submitter reaches the partition's engine (part_health), at
+        most every HEARTBEAT_S unless forced."""
+        now = asyncio.get_running_loop().time()
+        if not force and now - self._reported_at < part_health.HEARTBEAT_S:
+            return
+        self._reported_at = now
+        try:
+            await part_health.report(
+                self.redis, self.keys,
+                part_health.engine_field(self.partition, self.submitter.instance), ok,
+                detail[:500])
+        except RedisError:
+            pass  # Redis is away: the silence says it
 
     async def _pump(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
         await asyncio.wait_for(channel.channel_ready(), timeout=10)
@@ -93,6 +114,7 @@ class PartitionPump:
         call = channel.stream_stream(_SUBMIT)()  # raw bytes both ways: nothing re-encoded
         log.info("submitting to engine %s (partition %d)", self.address, self.partition)
         while not stop.is_set():
+            await self._report_health(True)
             held = [s for s in self.shards if s in self.submitter.held]
             await self._sync_cursors(held, health)
             if not held:
@@ -107,19 +129,35 @@ class PartitionPump:
             last: dict[int, str] = {}
             read_count: dict[int, int] = {}
             marks: list[Mark] = []
+            malformed: list[DeadLetter] = []
             count = 0
             for stream, stream_entries in read:
                 shard = int(stream.rsplit(b":", 1)[1])
                 read_count[shard] = len(stream_entries)
+                mark = None
                 for entry_id, fields in stream_entries:
                     ms, seq = parse_stream_id(entry_id)
-                    commands = split_frames(fields[_COMMANDS])
+                    try:
+                        commands = split_frames(fields[_COMMANDS])
+                        queued = fields.get(_QUEUED)
+                        queued = int(queued) if queued is not None else None
+                    except (KeyError, ValueError) as error:
+                        # Never sent: the engine would refuse the whole batch over it.
+                        malformed.append(DeadLetter(
+                            _PART, MALFORMED_ENTRY, repr(error), repr(fields).encode(),
+                            stream.decode(), entry_id.decode()))
+                        continue
                     entries.append((traceparent_field(fields.get(_TRACEPARENT, b"")),
                                     source_fields(shard, ms, seq), commands))
                     count += len(commands)
+                    mark = Mark(shard, (ms, seq), queued) if queued is not None else None
                 last[shard] = entry_id.decode()
-                if (queued := fields.get(_QUEUED)) is not None:
-                    marks.append(Mark(shard, (ms, seq), int(queued)))
+                if mark is not None:  # the shard's last entry's: the writer takes the latest
+                    marks.append(mark)
+            if malformed:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    set_aside(pipe, self.keys, malformed)
+                    await pipe.execute()
             self.batch_id += 1
             await call.write(command_batch(self.batch_id, entries))
             reply = await call.read()
@@ -231,6 +269,10 @@ class Submitter:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("submitter %s for venue %s: %d shards, %d partitions", self.instance,
                  self.venue.name, self.venue.shards, self.venue.partitions)
+        try:
+            await part_health.forget_old(self.redis, self.keys, part_health.ENGINE)
+        except RedisError:
+            pass
         leasing = asyncio.create_task(self._keep_leases(stop))
         try:
             await asyncio.gather(*(pump.run(stop) for pump in self.pumps))

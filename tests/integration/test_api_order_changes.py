@@ -171,6 +171,9 @@ BAD_REPLACES = [
     pytest.param({"quantity": "0.2"}, "quantity", "replace_below_filled",
                  id="quantity-below-filled"),
     pytest.param({"price": "abc"}, "price", "decimal_parsing", id="price-not-a-number"),
+    pytest.param({"quantity": "NaN"}, "quantity", "decimal_parsing", id="quantity-nan"),
+    pytest.param({"price": "\u0665\u0660.00"}, "price", "decimal_parsing",
+                 id="price-arabic-indic-digits"),
     pytest.param({"price": 99.5}, "price", "string_type", id="price-as-json-number"),
     pytest.param({"side": "sell"}, "side", "extra_forbidden", id="unknown-field"),
 ]

@@ -149,3 +149,16 @@ async def test_orders_for_a_shard_over_its_limit_are_refused_with_retry_after(
     only_refused = await gateway.client.post("/v1/orders/batch", json={"orders": btc[:1]},
                                              headers=gateway.auth())
     assert only_refused.status_code == 429
+
+
+def test_a_batch_refuses_every_text_that_is_not_an_ascii_decimal(local_venue: LocalVenue):
+    bad = ["NaN", "Infinity", "1e2", "\u0665\u0660.00", " 5 ", "\uff15", "-0x1"]
+    orders = [{"symbol": "AAPL", "side": "buy", "price": value, "quantity": "1"} for value in bad]
+    orders += [{"symbol": "AAPL", "side": "buy", "price": "50.00", "quantity": value}
+               for value in bad]
+    response = post_batch(local_venue, local_venue.keys["alice"], orders)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (0, len(orders))
+    assert [(e["loc"][-1], e["type"]) for r in answer["results"] for e in r["errors"]] == (
+        [("price", "decimal_parsing")] * len(bad) + [("quantity", "decimal_parsing")] * len(bad))

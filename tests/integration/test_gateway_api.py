@@ -11,6 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from venue import part_health
 from venue.accounts import account_for_key, issue_key
 from venue.api.app import create_app
 from venue.api.fast_lane import OrderFastLane
@@ -118,6 +119,12 @@ BAD_ORDERS = [
     pytest.param(limit_order(price=64250.5), "price", "string_type", id="price-as-json-number"),
     pytest.param(limit_order(clientOrderId="no spaces"), "clientOrderId",
                  "string_pattern_mismatch", id="bad-client-order-id"),
+    *(pytest.param(limit_order(**{field: value}), field, "decimal_parsing",
+                   id=f"{field}-{name}")
+      for field in ("price", "quantity")
+      for name, value in (("nan", "NaN"), ("infinity", "Infinity"), ("exponent", "1e2"),
+                          ("arabic-indic-digits", "\u0665\u0660.00"), ("spaces", " 5 "),
+                          ("fullwidth-digits", "\uff15"))),
 ]
 
 
@@ -394,11 +401,35 @@ async def test_instruments_list_the_venue_grid(gateway: Gateway) -> None:
     assert [i["symbol"] for i in response.json()] == [i.symbol for i in VENUE.instruments]
 
 
-async def test_probes_answer_ok_when_redis_and_postgres_do(gateway: Gateway) -> None:
+async def test_ready_only_while_a_writer_persists_and_submitters_reach_the_engine(
+        gateway: Gateway) -> None:
     assert (await gateway.client.get("/healthz")).json() == {"status": "ok"}
+    response = await gateway.client.get("/readyz")  # Redis and Postgres answer; no other part
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert (checks["redis"], checks["postgres"]) == ("ok", "ok")
+    assert "no writer has reported" in checks["persistence"]
+    assert "no submitter has reported on engine partition 0" in checks["matching"]
+
+    await part_health.report(gateway.redis, KEYS, part_health.writer_field("w"), True,
+                             stalledS=0.0)
+    await part_health.report(gateway.redis, KEYS, part_health.engine_field(0, "s"), True)
     response = await gateway.client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"redis": "ok", "postgres": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {
+        "redis": "ok", "postgres": "ok", "persistence": "ok", "matching": "ok"}}
+
+    await part_health.report(gateway.redis, KEYS, part_health.engine_field(0, "s"), False,
+                             "StatusCode.UNAVAILABLE: connection refused")
+    await part_health.report(gateway.redis, KEYS, part_health.writer_field("w"), True,
+                             stalledS=42.0)
+    response = await gateway.client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["persistence"] == ("persistence has not moved for 42 s while engine events "
+                                     "await it")
+    assert checks["matching"] == ("submitter s cannot reach engine partition 0: "
+                                  "StatusCode.UNAVAILABLE: connection refused")
 
 
 async def test_readiness_fails_naming_redis_when_redis_is_down(gateway: Gateway,

@@ -46,9 +46,12 @@ def test_limit_order_is_priced_in_ticks_and_lots() -> None:
         == (6425050, 2500)
 
 
-def test_exponent_forms_are_accepted_when_on_the_grid() -> None:
-    assert OrderRequest.model_validate(limit(price="1e3", quantity="1E-4")).on_grid(BTC) \
-        == (100000, 1)
+@pytest.mark.parametrize(("field", "value"), [
+    ("price", "1e3"), ("quantity", "1E-4"), ("price", "NaN"), ("quantity", "Infinity"),
+    ("price", "\u0665\u0660.00"), ("quantity", " 1")])
+def test_exponents_nan_and_non_ascii_digits_are_not_decimal_strings(field: str,
+                                                                     value: str) -> None:
+    assert errors_of(limit(**{field: value})) == [((field,), "decimal_parsing")]
 
 
 def test_market_order_has_no_price_and_zero_ticks() -> None:
@@ -122,12 +125,12 @@ def test_missing_required_field_is_named(field: str) -> None:
     ("price", "50.001", "off_tick"),
     ("price", "0.001", "price_out_of_band"),
     ("price", "1000000.01", "price_out_of_band"),
-    ("price", "1e30", "price_out_of_band"),  # checked before the division could overflow
+    ("price", "1" + "0" * 30, "price_out_of_band"),  # checked before the division overflows
     ("quantity", "0.00005", "off_lot"),
     ("quantity", "0", "not_positive"),
     ("quantity", "-0.5", "not_positive"),
     ("quantity", "1000.0001", "quantity_too_large"),
-    ("quantity", "1e300", "quantity_too_large"),
+    ("quantity", "9" * 39, "quantity_too_large"),
 ])
 def test_value_off_the_instruments_grid_or_limits_is_named(field: str, value: str,
                                                             kind: str) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import pwd
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from venue.local.process import Child, wait_until
+from venue.config import Settings, VenueConfig
+from venue.local.process import Child, Restarts, wait_until
+from venue.local.venue import LocalVenue
 
 forks_seen: list[str] = []
 os.register_at_fork(before=lambda: forks_seen.append("before"),
@@ -60,3 +64,29 @@ def test_a_child_can_run_as_another_user(tmp_path: Path):
     uid, gid, groups = log.read_text().split("\n")[:3]
     assert (int(uid), int(gid)) == (nobody.pw_uid, nobody.pw_gid)
     assert groups.split() == [str(nobody.pw_gid)]
+
+
+def test_restarts_back_off_while_a_part_keeps_dying_and_forgive_a_stable_one():
+    restarts = Restarts()
+    delays = [restarts.died(restarts.started + 1) for _ in range(9)]
+    assert delays == [0, 1, 2, 4, 8, 16, 32, 60, 60]
+    restarts.starting(1000.0)
+    assert restarts.died(1000.0 + Restarts.STABLE_S + 1) == 0  # it ran a while: once again
+
+
+def test_venue_up_restarts_a_crashing_part_later_and_later_and_says_why(tmp_path: Path):
+    said: list[str] = []
+    local = LocalVenue(Settings(), VenueConfig(), tmp_path, gateway_port=1, say=said.append)
+    crasher = [sys.executable, "-c", "print('cannot start: no such table'); raise SystemExit(3)"]
+    local.children["writer"] = Child("writer", crasher, tmp_path / "writer.log").start()
+    stop = [False]
+    supervising = threading.Thread(target=local.supervise, args=(stop,))
+    supervising.start()
+    time.sleep(5)
+    stop[0] = True
+    supervising.join()
+    exits = [line for line in said if line.startswith("writer exited with 3")]
+    # At 0 s, at once, then 1 and 2 s later: four starts in five seconds, not ten.
+    assert 3 <= len(exits) <= 4, said
+    assert "(3 time(s) in a row); starting it again in 2 s" in exits[2]
+    assert "cannot start: no such table" in exits[0]

@@ -8,7 +8,7 @@ rest against the instrument and turns the decimals into ticks and lots.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from venue.instruments import Instrument, Problem
+from venue.instruments import DECIMAL_PATTERN, Instrument, NotDecimal, Problem, parse_decimal
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
 # Long enough for any price or quantity on any sane grid; bounds the parsing work.
@@ -57,13 +57,9 @@ class ApiModel(BaseModel):
 
 def _decimal_or_error(value: str, field: str) -> Decimal:
     try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        raise PydanticCustomError("decimal_parsing",
-                                  f"{field} must be a decimal string, got {value!r}")
-    return number
+        return parse_decimal(value, field)
+    except NotDecimal as error:
+        raise PydanticCustomError("decimal_parsing", str(error)) from None
 
 
 def _field_error(field: str, kind: str, message: str, value: Any) -> dict[str, Any]:

@@ -145,6 +145,13 @@ class ShardLag:
         """The refusal of every new order, whatever its shard, or None."""
         return self._venue_refusal
 
+    def refusing_for_s(self) -> float:
+        """How long every new order has been refused because persistence is behind (0
+        while it is not)."""
+        if self._refusing_since is None:
+            return 0.0
+        return time.monotonic() - self._refusing_since
+
     def start(self) -> None:
         """Sample in the background until close()."""
         self._stop = asyncio.Event()

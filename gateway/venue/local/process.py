@@ -60,16 +60,42 @@ def wait_until(ready: Callable[[], bool], what: str, timeout: float = 30.0,
             return
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode} before it was ready"
-                               + _tail(log))
+                               + log_tail(log))
         time.sleep(0.05)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + _tail(log))
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + log_tail(log))
 
 
-def _tail(log: Path | None, lines: int = 20) -> str:
+def log_tail(log: Path | None, lines: int = 20) -> str:
+    """"; last lines of LOG:" and them, to end a message about a part with."""
     if log is None or not log.exists():
         return ""
     text = log.read_text(errors="replace").splitlines()[-lines:]
     return f"; last lines of {log}:\n" + "\n".join(text)
+
+
+class Restarts:
+    """When a part that died starts again: at once the first time; while it keeps dying
+    within STABLE_S of its start, after a delay that doubles up to MAX_DELAY_S, so a part
+    that cannot start is not restarted twice a second forever."""
+
+    STABLE_S = 60.0
+    MAX_DELAY_S = 60.0
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.failures = 0  # deaths in a row, each within STABLE_S of its start
+        self.due: float | None = None  # when the next start is due, once it died
+
+    def died(self, now: float) -> float:
+        """Note a death; the delay before the next start."""
+        self.failures = self.failures + 1 if now - self.started < self.STABLE_S else 1
+        delay = 0.0 if self.failures == 1 else min(self.MAX_DELAY_S, 2.0 ** (self.failures - 2))
+        self.due = now + delay
+        return delay
+
+    def starting(self, now: float) -> None:
+        self.started = now
+        self.due = None
 
 
 class Child:

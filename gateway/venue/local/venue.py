@@ -23,7 +23,7 @@ from venue.accounts import create_account, issue_key
 from venue.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess
-from venue.local.process import Child, free_port, port_open, wait_until
+from venue.local.process import Child, Restarts, free_port, log_tail, port_open, wait_until
 from venue.local.servers import PostgresServer, RedisServer
 
 LOCAL_ACCOUNTS = ("alice", "bob")
@@ -111,17 +111,30 @@ class LocalVenue:
         return parts
 
     def supervise(self, stop: list[bool]) -> None:
-        """Start again any part that died, until asked to stop."""
+        """Start again any part that died, until asked to stop: at once the first time,
+        later and later while it keeps dying (Restarts), saying each time which part,
+        how it ended and the last lines of its log."""
+        restarts = {name: Restarts() for name in [*self.children, *(
+            e.child.name for e in self.engines)]}
         while not stop[0]:
-            for name, child in self.children.items():
-                if not child.alive() and not stop[0]:
-                    self.say(f"{name} exited with {child.process.returncode}; starting it "
-                             f"again (log: {child.log})")
-                    child.start()
-            for engine in self.engines:
-                if not engine.child.alive() and not stop[0]:
-                    self.say(f"engine partition {engine.partition} exited; starting it again")
-                    engine.start()
+            now = time.monotonic()
+            parts = [(name, child, child.start) for name, child in self.children.items()]
+            parts += [(e.child.name, e.child, e.start) for e in self.engines]
+            for name, child, start in parts:
+                if stop[0] or child.alive():
+                    continue
+                restart = restarts[name]
+                if restart.due is None:
+                    delay = restart.died(now)
+                    self.say(f"{name} exited with {child.process.returncode} "
+                             f"({restart.failures} time(s) in a row); starting it again "
+                             + (f"in {delay:.0f} s" if delay else "now") + log_tail(child.log, 10))
+                if now >= restart.due:
+                    restart.starting(now)
+                    try:
+                        start()
+                    except (RuntimeError, TimeoutError) as error:  # died again, starting
+                        self.say(f"{name} did not start: {error}")
             time.sleep(0.5)
 
     def stop(self) -> None:
