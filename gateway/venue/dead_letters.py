@@ -70,7 +70,11 @@ def set_aside(pipe, keys: Keys, letters: list[DeadLetter]) -> None:
 async def dead_letter_count(redis: Redis, keys: Keys) -> int:
     """How many messages the venue has ever set aside."""
     try:
-        info = await redis.xinfo_stream(keys.dead_letters)
+        return count_of(await redis.xinfo_stream(keys.dead_letters))
     except ResponseError:  # no such stream: none yet
         return 0
+
+
+def count_of(info: dict) -> int:
+    """The count of XINFO STREAM of the dead-letter stream (entries ever added)."""
     return int(info["entries-added"])

@@ -80,14 +80,14 @@ def _age_s(state: dict, at_ms: int) -> float:
     return (at_ms - int(state.get("at", 0))) / 1000
 
 
-def verdict(fields: dict[bytes, bytes], partitions: int, at_ms: int | None = None
-            ) -> list[Problem]:
+def verdict(fields: dict[bytes, bytes] | dict[str, str], partitions: int,
+            at_ms: int | None = None) -> list[Problem]:
     """What stops the venue, from HGETALL of the health hash; empty when nothing does."""
     at_ms = now_ms() if at_ms is None else at_ms
     writers: list[dict] = []
     engines: dict[int, list[tuple[str, dict]]] = {p: [] for p in range(partitions)}
     for name, value in fields.items():
-        kind, _, rest = name.decode().partition(":")
+        kind, _, rest = (name.decode() if isinstance(name, bytes) else name).partition(":")
         state = _parse(value)
         if kind == WRITER:
             writers.append(state)

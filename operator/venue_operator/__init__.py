@@ -3,7 +3,7 @@
 render/      pure functions, venue -> one child manifest each (no API calls)
 autoscale    the submitters' scaling decision, pure, over time
 conditions   metav1.Condition-shaped status from the children's real state
-queue_depth  consumer-group lag of the venue's shard streams, read from its Redis
+queue_depth  what it reads of a venue's Redis: queue depth, the parts' health, dead letters
 kube         the one client that talks to the API server (server-side apply)
 reconcile    renders and applies a venue's children; restores drift
 handlers     the kopf layer: what reacts to which event

@@ -2,10 +2,12 @@
 real state: pure functions over the live objects the operator watches.
 
 Ready          every part below is ready
-EngineReady    every partition's engine StatefulSet has its pod ready on the new revision
+EngineReady    every partition's engine StatefulSet has its pod ready on the new revision,
+               and its submitters say they reach it (venue.part_health)
 GatewayReady   the gateway Deployment has all its replicas available on the new template
 QueueReady     Redis answers (and, when managed, its StatefulSet is ready), submitters run
-DatabaseReady  Postgres is ready (managed) or its Secret is there (external); writer runs
+DatabaseReady  Postgres is ready (managed) or its Secret is there (external); the writer
+               runs and says it persists (not interrupted, not stalled)
 Scaling        True while the submitter count is changing; the autoscaler's reason
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from venue.part_health import Problem
 from venue_operator.autoscale import Decision
 from venue_operator.render.engine import engine_name
 from venue_operator.render.gateway import gateway_name
@@ -46,6 +49,9 @@ class Observed:
     statefulsets: dict[str, Object]
     queue_error: str | None  # None: Redis answered
     database_secret_error: str | None = None  # external Postgres: why its Secret is unusable
+    # What stops the venue by what its writer and submitters say (part_health.verdict);
+    # empty when Redis did not answer (QueueReady says that).
+    part_problems: tuple[Problem, ...] | list[Problem] = ()
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,15 @@ def combine(parts: list[Part]) -> Part:
                 settling=any(p.settling for p in failing))
 
 
+def said_parts(observed: Observed, check: str, reason: str) -> list[Part]:
+    return [Part(False, reason, problem.detail) for problem in observed.part_problems
+            if problem.check == check]
+
+
 def engine_part(venue: Venue, observed: Observed) -> Part:
     return combine([statefulset_part(engine_name(venue, p), observed)
-                    for p in range(venue["spec"]["engine"]["partitions"])])
+                    for p in range(venue["spec"]["engine"]["partitions"])]
+                   + said_parts(observed, "matching", "EngineUnreachable"))
 
 
 def queue_part(venue: Venue, observed: Observed) -> Part:
@@ -126,7 +138,7 @@ def database_part(venue: Venue, observed: Observed) -> Part:
     else:
         parts = [Part(True, "External", "external Postgres (its URL Secret is present)")]
     parts.append(deployment_part(writer_name(venue), observed))
-    return combine(parts)
+    return combine(parts + said_parts(observed, "persistence", "PersistenceStopped"))
 
 
 def scaling_part(venue: Venue, observed: Observed, decision: Decision | None) -> Part:

@@ -27,7 +27,7 @@ from venue_operator.autoscale import (
     decide,
 )
 from venue_operator.conditions import PHASE_INVALID, Observed, conditions, invalid
-from venue_operator.queue_depth import connect, queue_depth
+from venue_operator.queue_depth import Reading, connect, read_venue
 from venue_operator.reconcile import (
     Action,
     apply_children,
@@ -235,7 +235,8 @@ def venue_tick(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch,
     if invalid_spec(venue):
         return
     scaling = _scaling(memo, namespace, name)
-    depth, queue_error = _read_queue_depth(memo.kube, venue, scaling)
+    reading, queue_error = _read_redis(memo.kube, venue, scaling)
+    depth = reading.depth if reading is not None else None
     current = submitter_replicas(venue, scaling.decision.replicas if scaling.decision else None)
     policy = Policy.from_spec(venue["spec"]["submitters"],
                               up_period_s=SETTINGS.scale_up_period_s,
@@ -252,15 +253,16 @@ def venue_tick(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch,
                warning=decision.reason == QUEUE_UNREACHABLE)
         logger.info("submitters: %s", decision.message)
     scaling.decision = decision
-    _patch_status(venue, patch, decision, depth, queue_error,
-                  _observe(memo.kube, venue, _indexes(kwargs), queue_error))
+    _patch_status(venue, patch, decision, reading,
+                  _observe(memo.kube, venue, _indexes(kwargs), queue_error, reading))
 
 
 def _reason_changed(before: Decision | None, now: Decision) -> bool:
     return before is None or before.reason != now.reason
 
 
-def _read_queue_depth(api: kube.Kube, venue: dict, scaling: Scaling) -> tuple[int | None, str | None]:
+def _read_redis(api: kube.Kube, venue: dict, scaling: Scaling
+                ) -> tuple[Reading | None, str | None]:
     ref = url_ref(venue, "redis")
     namespace = venue["metadata"]["namespace"]
     try:
@@ -274,12 +276,14 @@ def _read_queue_depth(api: kube.Kube, venue: dict, scaling: Scaling) -> tuple[in
             scaling.redis.close()
         scaling.redis_url, scaling.redis = url, connect(url)
     try:
-        return queue_depth(scaling.redis, venue["metadata"]["name"], venue["spec"]["shards"]), None
+        return read_venue(scaling.redis, venue["metadata"]["name"], venue["spec"]["shards"],
+                          venue["spec"]["engine"]["partitions"]), None
     except (RedisError, OSError) as error:
         return None, str(error) or type(error).__name__
 
 
-def _observe(api: kube.Kube, venue: dict, indexes: dict, queue_error: str | None) -> Observed:
+def _observe(api: kube.Kube, venue: dict, indexes: dict, queue_error: str | None,
+             reading: Reading | None) -> Observed:
     namespace, name = venue["metadata"]["namespace"], venue["metadata"]["name"]
     live = live_children(indexes, namespace, name)
     database_error = None
@@ -293,11 +297,12 @@ def _observe(api: kube.Kube, venue: dict, indexes: dict, queue_error: str | None
     return Observed(
         deployments={n: o for (k, n), o in live.items() if k == "Deployment"},
         statefulsets={n: o for (k, n), o in live.items() if k == "StatefulSet"},
-        queue_error=queue_error, database_secret_error=database_error)
+        queue_error=queue_error, database_secret_error=database_error,
+        part_problems=reading.problems if reading is not None else [])
 
 
-def _patch_status(venue: dict, patch: kopf.Patch, decision: Decision, depth: int | None,
-                  queue_error: str | None, observed: Observed) -> None:
+def _patch_status(venue: dict, patch: kopf.Patch, decision: Decision,
+                  reading: Reading | None, observed: Observed) -> None:
     status = venue.get("status") or {}
     made, phase = conditions(venue, observed, decision, _now())
     deployment = observed.deployments.get(submitters.submitter_name(venue)) or {}
@@ -309,8 +314,9 @@ def _patch_status(venue: dict, patch: kopf.Patch, decision: Decision, depth: int
     if last_scaled:
         replicas["lastScaleTime"] = last_scaled
     wanted = {"conditions": made, "phase": phase, "submitters": replicas}
-    if depth is not None:
-        wanted["queueDepth"] = depth
+    if reading is not None:
+        wanted["queueDepth"] = reading.depth
+        wanted["deadLetters"] = reading.dead_letters
     for key, value in wanted.items():
         if status.get(key) != value:
             patch.status[key] = value

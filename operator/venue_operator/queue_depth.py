@@ -1,11 +1,17 @@
-"""Queue depth of a venue, read from its Redis: per shard stream, the consumer group
-`submitters`' lag (entries not yet delivered, Redis 7's XINFO GROUPS) plus its pending
-entries (delivered, not yet acknowledged after the engine confirmed them)."""
+"""What the operator reads of a venue in its Redis: queue depth, what its parts say of
+their own health, and the messages set aside.
+
+Queue depth: per shard stream, the consumer group `submitters`' lag (entries not yet
+delivered, Redis 7's XINFO GROUPS) plus its pending entries (delivered, not yet
+acknowledged after the engine confirmed them)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from redis import Redis
 from redis.exceptions import ResponseError
+from venue import dead_letters, part_health
 from venue.queue import SUBMITTERS_GROUP, Keys
 
 # An operator that cannot reach a venue's Redis must not stall its other venues.
@@ -41,3 +47,19 @@ def queue_depth(redis: Redis, venue: str, shards: int) -> int:
     """Orders queued and not yet confirmed by the engine, over all shards of `venue`."""
     keys = Keys(venue)
     return sum(shard_depth(redis, keys.orders(shard)) for shard in range(shards))
+
+
+class Reading(NamedTuple):
+    depth: int  # queue_depth
+    problems: list[part_health.Problem]  # what stops the venue, by what its parts say
+    dead_letters: int  # messages its parts have ever set aside (venue.dead_letters)
+
+
+def read_venue(redis: Redis, venue: str, shards: int, partitions: int) -> Reading:
+    try:
+        set_aside = dead_letters.count_of(redis.xinfo_stream(Keys(venue).dead_letters))
+    except ResponseError:  # no such stream: nothing set aside yet
+        set_aside = 0
+    return Reading(queue_depth(redis, venue, shards),
+                   part_health.verdict(redis.hgetall(Keys(venue).health), partitions),
+                   set_aside)

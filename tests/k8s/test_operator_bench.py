@@ -13,7 +13,8 @@ import sys
 def test_the_operator_bench_reports_two_ready_venues(kubeconfig, engine_nodes):
     proc = subprocess.run(
         [sys.executable, "-m", "venue.cli", "bench", "operator", "--venues", "2",
-         "--tick", "1", "--idle", "1", "--timeout", "120", "--bind-volumes", "--json"],
+         "--tick", "1", "--idle", "1", "--timeout", "120", "--bind-volumes", "--kwok-parts",
+         "--json"],
         env={**os.environ, "KUBECONFIG": kubeconfig},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -9,7 +9,8 @@ volume, as a cluster's provisioner would.
 
 On the kwok control plane pods go Running/Ready without running anything; on a real
 cluster the images would have to be pullable, so these tests are for the kwok plane or a
-cluster that has them.
+cluster that has them. As nothing runs, what the venue's writer and submitters would say
+of their health is said for them into the venue's Redis (venue.bench.kwok_parts).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 from tradingvenue_k8s_cluster import ControlPlaneError, OperatorProcess, wait_until
+from venue.bench.kwok_parts import KwokParts
 from venue.queue import SUBMITTERS_GROUP, Keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +110,15 @@ def operator(kube, kubeconfig, namespace, crd, volumes, tmp_path):
 
 
 @pytest.fixture
-def queue_secret(kube, namespace, redis_url):
+def parts(redis_url):
+    """The venue's writer and submitters saying they are healthy, as kwok runs none."""
+    said = KwokParts(redis_url, {VENUE: 2}).start()
+    yield said
+    said.stop()
+
+
+@pytest.fixture
+def queue_secret(kube, namespace, redis_url, parts):
     kube.create({"apiVersion": "v1", "kind": "Secret",
                  "metadata": {"name": "queue", "namespace": namespace},
                  "stringData": {"url": redis_url}})
@@ -244,11 +254,12 @@ def test_the_venue_reaches_ready_with_its_conditions(kube, namespace, venue):
     assert status["phase"] == "Ready"
     assert status["observedGeneration"] == venue["metadata"]["generation"]
     assert status["queueDepth"] == 0
+    assert status["deadLetters"] == 0
     assert status["submitters"]["desired"] == 1
     assert status["endpoints"]["gateway"] == f"http://alpha-gateway.{namespace}.svc:8000"
     # kopf's bookkeeping is in our annotations, never in status.
     assert set(status) <= {"conditions", "phase", "observedGeneration", "queueDepth",
-                           "submitters", "endpoints"}
+                           "deadLetters", "submitters", "endpoints"}
     assert any(k.startswith("tradingvenue.io/") for k in venue["metadata"]["annotations"])
     # `kubectl get tv` prints the printer columns.
     table = kube.run("get", "tv", "-n", namespace).stdout.splitlines()
@@ -256,6 +267,22 @@ def test_the_venue_reaches_ready_with_its_conditions(kube, namespace, venue):
     assert table[1].split()[:5] == [VENUE, "True", "Ready", "1", "0"]
     reasons = {e["reason"] for e in events_of(kube, namespace)}
     assert "Created" in reasons
+
+
+def test_a_stalled_writer_turns_the_venue_red_and_back(kube, namespace, venue, operator,
+                                                      parts):
+    parts.writer_stalled_s = 25.0  # every pod Ready, yet nothing reaches Postgres
+    wait_until("DatabaseReady False", lambda: conditions_of(
+        get(kube, namespace, "tv", VENUE))["DatabaseReady"]["status"] == "False",
+        timeout=30, checks=[operator.check])
+    conditions = conditions_of(get(kube, namespace, "tv", VENUE))
+    assert conditions["DatabaseReady"]["reason"] == "PersistenceStopped"
+    assert "has not moved for 25 s" in conditions["DatabaseReady"]["message"]
+    assert conditions["Ready"]["status"] == "False"
+    table = kube.run("get", "tv", "-n", namespace).stdout.splitlines()
+    assert table[1].split()[:3] == [VENUE, "False", "Degraded"]
+    parts.writer_stalled_s = 0.0
+    wait_ready(kube, namespace, operator, timeout=30)
 
 
 def test_an_invalid_band_is_reported_not_built(kube, namespace, operator, queue_secret):

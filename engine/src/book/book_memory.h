@@ -19,7 +19,9 @@ struct BookMemory {
       : orders(order_capacity, hugepages),
         levels(level_capacity, hugepages),
         live_orders(order_capacity),
-        done(done_capacity, hugepages) {}
+        // Written once an order is done, read only when a request comes late: not worth
+        // the hugepages a pod is given for the pools and the id map.
+        done(done_capacity, HugePages::Off) {}
 
   ObjectPool<Order> orders;
   ObjectPool<PriceLevel> levels;

@@ -25,7 +25,9 @@ named by a Secret, so QueueReady is real (the operator reads consumer-group lag 
 it); Redis managed in-cluster would be unreachable from the operator on kwok, where no
 pod runs. Postgres stays managed (a StatefulSet with a volume); on the local control
 plane the bench binds each pending claim to a hostPath volume, as a provisioner would
-(--bind-volumes, on by default there, off with $KUBECONFIG).
+(--bind-volumes, on by default there, off with $KUBECONFIG). As kwok runs no pod, what
+the venues' writers and submitters would say of their health is said for them
+(venue.bench.kwok_parts; --kwok-parts, on by default there, off with $KUBECONFIG).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from venue.bench.kwok_parts import KwokParts
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout: gateway/venue/bench/operator.py
 CLUSTER_PY = ROOT / "tests" / "k8s" / "cluster.py"
@@ -231,6 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     control_plane = None
     operator = None
     redis_server = None
+    kwok_parts = None
     api = None
     binder = None
     namespaces: list[str] = []
@@ -302,6 +307,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu_started = cpu_seconds(operator.pid)
         say(f"operator pid {operator.pid} live after {startup_s:.1f}s "
             f"({cpu_started:.2f} CPU s)")
+
+        if args.kwok_parts if args.kwok_parts is not None else not external:
+            kwok_parts = KwokParts(redis_url, {
+                name: venue_body(name, run_id)["spec"]["engine"]["partitions"]
+                for name in names}).start()
 
         # Apply every venue; poll until each is Ready.
         created: dict[tuple[str, str], float] = {}
@@ -397,6 +407,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 binder.delete_all()
         if control_plane is not None:
             control_plane.stop()
+        if kwok_parts is not None:
+            kwok_parts.stop()
         if redis_server is not None:
             redis_server.stop()
         if failed and not args.operator_log and operator is not None:
@@ -467,6 +479,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bind-volumes", action=argparse.BooleanOptionalAction, default=None,
                         help="bind pending claims to hostPath volumes (default: on for the "
                              "local control plane, off with $KUBECONFIG)")
+    parser.add_argument("--kwok-parts", action=argparse.BooleanOptionalAction, default=None,
+                        help="say the venues' parts' health for them, as kwok runs no pod "
+                             "(default: on for the local control plane, off with $KUBECONFIG)")
     parser.add_argument("--operator-log", help="keep the operator's log in this file")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from venue.part_health import Problem
 from venue_operator.autoscale import History, Policy, decide
 from venue_operator.conditions import Observed, conditions
 
@@ -120,3 +121,21 @@ def test_scaling_is_true_while_submitters_change(venue):
     made, _ = conditions(venue, Observed(deployments, statefulsets, None), burst, NOW)
     scaling = by_type(made)["Scaling"]
     assert scaling["status"] == "True" and scaling["reason"] == "ScaledUp"
+
+
+def test_a_stalled_writer_and_an_unreachable_engine_are_named_though_every_pod_is_ready(
+        venue_with):
+    venue = venue_with(status={"phase": "Ready"})
+    deployments, statefulsets = healthy()
+    said = [Problem("persistence", "persistence has not moved for 42 s while engine events "
+                                   "await it"),
+            Problem("matching", "submitter s-1 cannot reach engine partition 0: UNAVAILABLE")]
+    made, phase = conditions(venue, Observed(deployments, statefulsets, None, None, said),
+                             a_decision(), NOW)
+    database, engine = by_type(made)["DatabaseReady"], by_type(made)["EngineReady"]
+    assert (database["status"], database["reason"]) == ("False", "PersistenceStopped")
+    assert database["message"] == said[0].detail
+    assert (engine["status"], engine["reason"]) == ("False", "EngineUnreachable")
+    assert engine["message"] == said[1].detail
+    assert by_type(made)["Ready"]["message"] == "not ready: EngineReady, DatabaseReady"
+    assert phase == "Degraded"

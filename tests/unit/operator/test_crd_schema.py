@@ -38,13 +38,14 @@ def test_status_is_a_subresource(crd):
     assert crd["spec"]["versions"][0]["subresources"] == {"status": {}}
 
 
-def test_printer_columns_show_ready_phase_submitters_depth_and_age(crd):
+def test_printer_columns_show_ready_phase_submitters_depth_dead_letters_and_age(crd):
     columns = {c["name"]: c["jsonPath"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]}
     assert columns == {
         "Ready": '.status.conditions[?(@.type=="Ready")].status',
         "Phase": ".status.phase",
         "Submitters": ".status.submitters.current",
         "Queue depth": ".status.queueDepth",
+        "Dead Letters": ".status.deadLetters",  # with -o wide
         "Age": ".metadata.creationTimestamp",
     }
 
