@@ -14,8 +14,10 @@ import asyncpg
 async def audit_orders(database_url: str, accepted: list[int], settle_s: float) -> dict:
     """Wait until every accepted order is persisted (or settle_s passed), then count:
     persisted orders and executions, lost (accepted, never persisted), duplicated (an
-    order twice under one clientOrderId, or one execution twice), and instruments whose
-    bought quantity differs from their sold quantity."""
+    order twice under one clientOrderId, or one execution twice: the same new, fill,
+    cancel, reject or expiry of an order; a replace, or a refused cancel or replace, may
+    well come twice alike), and instruments whose bought quantity differs from their
+    sold quantity."""
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute("CREATE TEMP TABLE accepted (order_id bigint PRIMARY KEY)")
@@ -37,6 +39,7 @@ async def audit_orders(database_url: str, accepted: list[int], settle_s: float) 
               (SELECT count(*) - count(DISTINCT (account_id, client_order_id)) FROM orders)
                 AS doubled_orders,
               (SELECT count(*) FROM (SELECT 1 FROM executions
+                 WHERE exec_type NOT IN ('replaced', 'cancel_rejected', 'replace_rejected')
                  GROUP BY order_id, exec_type, cum_qty, leaves_qty, last_qty
                  HAVING count(*) > 1) d) AS doubled_executions,
               (SELECT count(*) FROM trades) AS trades,

@@ -114,6 +114,8 @@ class PartitionPump:
         call = channel.stream_stream(_SUBMIT)()  # raw bytes both ways: nothing re-encoded
         log.info("submitting to engine %s (partition %d)", self.address, self.partition)
         while not stop.is_set():
+            if call.done():  # the engine went away while nothing was sent
+                raise EngineStreamEnded(f"the Submit stream ended: {await call.code()}")
             await self._report_health(True)
             held = [s for s in self.shards if s in self.submitter.held]
             await self._sync_cursors(held, health)

@@ -130,6 +130,9 @@ async def test_a_done_order_is_409_and_nothing_is_queued(gateway: Gateway,
                                          json={"price": "99.00"})
     assert (cancel.status_code, replace.status_code) == (409, 409)
     assert status in cancel.json()["detail"]
+    for refused in (cancel, replace):  # as the engine's cancel-reject says it
+        assert refused.json() | {"orderId": "9001", "status": status,
+                                 "reason": "too_late_to_cancel"} == refused.json()
     assert await gateway.stream_lengths() == [0] * VENUE.shards
 
 

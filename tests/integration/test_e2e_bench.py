@@ -19,6 +19,7 @@ def test_batch_mode_accounts_for_every_order_and_each_parts_cpu(built_engine: Pa
     assert result["accepted"] > 0 and result["rejected"] == result["refused"] == 0
     assert result["persisted_orders"] == result["accepted"]
     assert (result["lost"], result["duplicated"], result["unbalanced_instruments"]) == (0, 0, 0)
+    assert result["dead_letters"] == 0
     assert set(result["cpu_us_per_order"]) == PARTS == set(result["cpu_cores"])
     for field in ("orders_per_sec", "ack_p50_ms", "ack_p99_ms", "ack_p999_ms", "load_cpu_s"):
         assert field in result

@@ -49,8 +49,11 @@ async def _not_found(request: Request, error: OrderNotFound) -> JSONResponse:
 
 
 async def _closed(request: Request, error: OrderClosed) -> JSONResponse:
-    return JSONResponse(status_code=status.HTTP_409_CONFLICT,
-                        content={"detail": str(error), "orderId": str(error.order_id)})
+    # A cancel-reject as the engine words one: the order's real status, and why.
+    return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={
+        "detail": str(error), "orderId": str(error.order_id),
+        "clientOrderId": error.client_order_id, "status": error.status,
+        "reason": error.reason})
 
 
 async def _engine_unavailable(request: Request, error: EngineUnavailable) -> JSONResponse:

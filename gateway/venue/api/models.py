@@ -288,6 +288,21 @@ class OrderChangeAccepted(ApiModel):
     status: Literal["pending_cancel", "pending_replace"]
 
 
+class OrderChangeRefused(ApiModel):
+    """A cancel or replace refused at once (409), nothing queued: as the engine's
+    cancel-reject report says it, the order's real status and why. One that lost its
+    race in the engine is answered 202 and then by a cancel_rejected or replace_rejected
+    report (on the WebSocket, and in the order's executions)."""
+
+    detail: str
+    order_id: str
+    client_order_id: str
+    status: str = Field(description="The order's status: filled, canceled, rejected or "
+                                    "expired (a market order: any).")
+    reason: str = Field(description="too_late_to_cancel: the order is done; unsupported: "
+                                    "only a limit order can be replaced.")
+
+
 # --- order lists, books, trades ----------------------------------------------------------
 
 class OrderFilter(StrEnum):

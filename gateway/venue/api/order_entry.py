@@ -57,12 +57,27 @@ class OrderNotFound(Exception):
         super().__init__(f"order {reference} not found")
 
 
-class OrderClosed(Exception):
-    """The order is done (or cannot change): nothing was queued."""
+# Why a cancel or replace was refused at the gateway, in the engine's words
+# (REJECT_REASON_* of engine.proto) where it has them.
+TOO_LATE_TO_CANCEL = "too_late_to_cancel"
+NOT_REPLACEABLE = "unsupported"
 
-    def __init__(self, order_id: int, reason: str) -> None:
-        super().__init__(f"order {order_id} {reason}")
+
+class OrderClosed(Exception):
+    """The order is done (or cannot change): nothing was queued. As the engine's
+    cancel-reject says it: the order's real status and why."""
+
+    def __init__(self, order_id: int, client_order_id: str, status: str, reason: str,
+                 why: str) -> None:
+        super().__init__(f"order {order_id} {why}")
         self.order_id = order_id
+        self.client_order_id = client_order_id
+        self.status = status
+        self.reason = reason
+
+    @classmethod
+    def of(cls, order: KnownOrder, reason: str, why: str) -> OrderClosed:
+        return cls(order.order_id, order.client_order_id, order.status, reason, why)
 
 
 @dataclass(frozen=True)
@@ -137,7 +152,7 @@ class OrderEntry:
         """Queue a cancel behind the order; raises OrderNotFound or OrderClosed."""
         order = await self.find(ref, account_id)
         if order.status in CLOSED_STATUSES:
-            raise OrderClosed(order.order_id, f"is {order.status}; nothing to cancel")
+            raise OrderClosed.of(order, TOO_LATE_TO_CANCEL, f"is {order.status}; nothing to cancel")
         command = encode_cancel(order_id=order.order_id, account_id=account_id,
                                 instrument_id=order.instrument.id)
         await self._queue_change(order, command, traceparent)
@@ -152,10 +167,11 @@ class OrderEntry:
         RequestValidationError naming the field (checked as a new order's would be)."""
         order = await self.find(ref, account_id)
         if order.status in CLOSED_STATUSES:
-            raise OrderClosed(order.order_id, f"is {order.status}; nothing to replace")
+            raise OrderClosed.of(order, TOO_LATE_TO_CANCEL,
+                                 f"is {order.status}; nothing to replace")
         if order.type != OrderType.LIMIT:
-            raise OrderClosed(order.order_id, f"is a {order.type} order; only a limit order "
-                                              "can be replaced")
+            raise OrderClosed.of(order, NOT_REPLACEABLE, f"is a {order.type} order; only a "
+                                                         "limit order can be replaced")
         price_ticks, quantity_lots = self._new_terms(order, change)
         command = encode_replace(order_id=order.order_id, account_id=account_id,
                                  instrument_id=order.instrument.id, price_ticks=price_ticks,
@@ -211,7 +227,9 @@ class OrderEntry:
             return None
         instrument = self.venue.by_id.get(row["instrument_id"])
         if instrument is None:  # an instrument the venue no longer lists cannot trade
-            raise OrderClosed(row["order_id"], "is on an instrument this venue no longer lists")
+            raise OrderClosed(row["order_id"], row["client_order_id"], row["status"],
+                              "unknown_instrument",
+                              "is on an instrument this venue no longer lists")
         return KnownOrder(order_id=row["order_id"], client_order_id=row["client_order_id"],
                           instrument=instrument, type=row["type"], status=row["status"],
                           price=row["price"], quantity=row["quantity"], cum_qty=row["cum_qty"])

@@ -242,7 +242,8 @@ class OrderSocket:
             field = "orderId" if message.get("orderId") is not None else "clientOrderId"
             raise Reject(field, "unknown_order", str(error)) from None
         except OrderClosed as error:
-            raise Reject(None, "order_closed", str(error), orderId=str(error.order_id)) from None
+            raise Reject(None, error.reason, str(error), orderId=str(error.order_id),
+                         clientOrderId=error.client_order_id, orderStatus=error.status) from None
         except (RedisError, OSError) as error:
             raise Reject(None, "queue_unavailable", f"order queue unavailable "
                          f"({type(error).__name__}); nothing was queued unless a retry with "

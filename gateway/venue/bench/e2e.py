@@ -24,14 +24,17 @@ import time
 from pathlib import Path
 
 import asyncpg
+from redis.asyncio import Redis
 
 from venue.accounts import create_account
 from venue.audit import audit_orders
 from venue.bench.cpu import parts_cpu_seconds
 from venue.bench.load import LoadResult, LoadSpec, run
 from venue.config import Settings, VenueConfig
+from venue.dead_letters import dead_letter_count
 from venue.local.process import Child, free_port, port_open, wait_until
 from venue.local.venue import LocalVenue
+from venue.queue import Keys
 
 
 # Where each mode sends its orders, and over how many connections per load process.
@@ -51,6 +54,16 @@ async def _bench_accounts(database_url: str, count: int) -> tuple[str, ...]:
                       for i in range(max(0, count))])
     finally:
         await connection.close()
+
+
+async def _dead_letters(redis_url: str | None, venue: VenueConfig) -> int | None:
+    if redis_url is None:
+        return None
+    redis = Redis.from_url(redis_url)
+    try:
+        return await dead_letter_count(redis, Keys(venue.name))
+    finally:
+        await redis.aclose()
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -174,6 +187,11 @@ def main(argv: list[str]) -> int:
             "lost": audit["lost"],
             "duplicated": audit["duplicated"],
             "unbalanced_instruments": audit["unbalanced_instruments"],
+            # Messages the venue's parts set aside (venue.dead_letters), when its Redis
+            # is known (a local venue, or REDIS_URL with --url).
+            "dead_letters": asyncio.run(_dead_letters(
+                venue.redis_url if venue is not None else Settings().redis_url,
+                venue.venue if venue is not None else Settings().venue())),
             "orders_per_sec": round(in_window / args.duration, 1),
             "accepted_per_sec": round(len(accepted) / args.duration, 1),
             "ack_p50_ms": _percentile(latencies, 0.50),

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from venue.api.commands import decode_new_order
 from venue.api.deps import AccountIdDep, DbDep, OrderEntryDep, OrderQueueDep, VenueDep
 from venue.api.models import (CLIENT_ORDER_ID_PATTERN, Accepted, Order, OrderChangeAccepted,
+                              OrderChangeRefused,
                               OrderFilter, OrderPage, OrderRequest, OrderStatus, OrderType,
                               ReplaceRequest)
 from venue.api.openapi import request_body
@@ -50,7 +51,8 @@ TraceparentHeader = Annotated[str | None, Header(description="W3C trace context.
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such order for this account (another account's order reads "
                          "the same)"},
-    409: {"description": "The order is filled, canceled, rejected or expired: nothing to "
+    409: {"model": OrderChangeRefused,
+          "description": "The order is filled, canceled, rejected or expired: nothing to "
                          "change, nothing queued"},
 }
 
