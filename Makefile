@@ -10,7 +10,7 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libpr
 	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
 	postgresql-client openssl python3-dev
 
-.PHONY: run test test-engine test-python fuzz deps system engine proto clean
+.PHONY: run test test-engine test-python fuzz races deps system engine proto clean
 
 run: deps
 	$(VENV)/bin/venue up
@@ -25,10 +25,18 @@ test-engine: engine
 test-python: $(VENV)/.installed $(STUBS)
 	$(PY) -m pytest
 
-# The engine's property test against its reference model, long: 20M commands a case.
-fuzz: engine
+# The engine's property test against its reference model, long: 20M commands a case;
+# then schemathesis over every route of the gateway, 2,000 examples a route and mode.
+fuzz: engine $(VENV)/.installed $(STUBS)
 	VENUE_FUZZ_COMMANDS=$${VENUE_FUZZ_COMMANDS:-20000000} ctest --test-dir $(BUILD) -L fuzz \
 	  --output-on-failure
+	VENUE_FUZZ_EXAMPLES=$${VENUE_FUZZ_EXAMPLES:-2000} $(PY) -m pytest -p no:cacheprovider \
+	  -o timeout=0 tests/integration/test_api_fuzz.py
+
+# The whole-path random race test, long: 50,000 requests.
+races: engine $(VENV)/.installed $(STUBS)
+	VENUE_RACE_REQUESTS=$${VENUE_RACE_REQUESTS:-50000} $(PY) -m pytest -p no:cacheprovider -s \
+	  -o timeout=0 tests/integration/test_races.py -k random
 
 deps: system $(VENV)/.installed $(STUBS) engine
 
