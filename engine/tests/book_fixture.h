@@ -27,8 +27,11 @@ class BookTest : public ::testing::Test {
  protected:
   static constexpr Instrument kInstrument{1, 1, 10'000};
 
+  // `done_capacity`: done orders the memory remembers (none unless a test asks).
+  explicit BookTest(std::size_t done_capacity = 0) : memory{4, 2, HugePages::Try, done_capacity} {}
+
   RecordingSink sink;
-  BookMemory memory{4, 2};
+  BookMemory memory;
   EventStream events{sink};
   OrderBook book{kInstrument, memory, events};
 

@@ -7,44 +7,24 @@
 #include <string>
 #include <vector>
 
-#include "book/order_book.h"
-#include "recording_sink.h"
+#include "book_fixture.h"
 
 namespace venue::testing {
 namespace {
 
 using S = std::vector<std::string>;
 
-class LateRequestTest : public ::testing::Test {
+class LateRequestTest : public BookTest {
  protected:
-  static constexpr Instrument kInstrument{1, 1, 10'000};
   static constexpr std::size_t kRemembered = 4;  // a power of two, as the memory rounds to
 
-  std::vector<Event> submit(const NewOrder& order) {
-    sink.take();
-    book.new_order(order);
-    return sink.take();
-  }
-  std::vector<Event> cancel(const CancelOrder& command) {
-    sink.take();
-    book.cancel(command);
-    return sink.take();
-  }
-  std::vector<Event> replace(const ReplaceOrder& command) {
-    sink.take();
-    book.replace(command);
-    return sink.take();
-  }
+  LateRequestTest() : BookTest(kRemembered) {}
+
   // The one report a late request gets.
   ExecutionReport only_report(const std::vector<Event>& out) {
     EXPECT_EQ(out.size(), 1u) << "a refused request changes no level";
     return out.empty() ? ExecutionReport{} : out[0].report;
   }
-
-  RecordingSink sink;
-  BookMemory memory{4, 2, HugePages::Off, kRemembered};
-  EventStream events{sink};
-  OrderBook book{kInstrument, memory, events};
 };
 
 TEST_F(LateRequestTest, CancelAfterTheFillIsTooLateAndStatesTheFill) {

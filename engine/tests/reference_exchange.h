@@ -442,17 +442,7 @@ class ReferenceExchange {
     if (c.time_in_force == TimeInForce::Fok && fillable(book, c.side, c.account_id, limit, c.quantity) < c.quantity) {
       return refuse_new(book, c, RejectReason::FokNotFillable);
     }
-    RefOrder order;
-    order.id = c.order_id;
-    order.client_order_id = std::string(c.client_order_id);
-    order.account = c.account_id;
-    order.instrument = book.instrument.id;
-    order.side = c.side;
-    order.type = c.type;
-    order.tif = c.time_in_force;
-    order.post_only = c.post_only;
-    order.price = c.price;
-    order.quantity = c.quantity;
+    RefOrder order = order_of(book, c);
     order.leaves_qty = c.quantity;
     report(order, ExecType::New, OrderStatus::New);
     match(book, order, limit);

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,3 +104,23 @@ def local_venue(redis_url: str, database_url: str, built_engine: Path, tmp_path:
         yield venue.start()
     finally:
         venue.stop()
+
+
+@pytest.fixture
+def persisted_through():
+    """persisted_through(connection, reaches, writer=None): how far Postgres holds
+    partition 0, once it reaches `reaches`, 30 s passed or the `writer` task ended."""
+    return _persisted_through
+
+
+async def _persisted_through(connection: asyncpg.Connection, reaches: int,
+                             writer: asyncio.Task | None = None, timeout: float = 30) -> int:
+    """How far Postgres holds partition 0, once it reaches `reaches`, `timeout` passed or
+    the `writer` task ended."""
+    deadline = time.monotonic() + timeout
+    through = 0
+    while time.monotonic() < deadline and through < reaches and not (writer and writer.done()):
+        await asyncio.sleep(0.1)
+        through = await connection.fetchval(
+            "SELECT persisted_through FROM partition_progress WHERE partition = 0") or 0
+    return through

@@ -61,11 +61,14 @@ def test_no_input_gets_a_5xx_or_an_answer_outside_its_schema(fuzzed_venue: Local
     headers = {"Authorization": f"Bearer {fuzzed_venue.keys['alice']}"}
     found = operations(fuzzed_venue)
     assert len(found) >= 10, [o.label for o in found]
+    calls = 0
     for operation in found:
         @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
                   database=None)
         @given(case=operation.as_strategy(generation_mode=mode))
         def call(case) -> None:
+            nonlocal calls
+            calls += 1
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:
@@ -74,3 +77,4 @@ def test_no_input_gets_a_5xx_or_an_answer_outside_its_schema(fuzzed_venue: Local
             continue
         except Exception as error:
             raise AssertionError(f"{operation.label} ({mode.value}): {error}") from error
+    print(f"{mode.value}: {calls} calls over {len(found)} routes, no 5xx, none outside its schema")

@@ -21,7 +21,6 @@ import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from decimal import Decimal
 from typing import Any
 
 import asyncpg

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -153,7 +152,7 @@ async def test_rows_hold_every_column_as_the_engine_reported_it(database_url: st
 
 
 async def test_runs_in_flight_together_commit_every_order_in_order(
-        redis_url: str, database_url: str, monkeypatch):
+        redis_url: str, database_url: str, monkeypatch, persisted_through):
     # One entry per run, no pause between runs: two transactions are in flight at once,
     # and each run fills the order the run before it made, whose insert has not
     # committed yet. Every other run is heavy (a thousand fills of another order before
@@ -187,13 +186,7 @@ async def test_runs_in_flight_together_commit_every_order_in_order(
     try:
         for batch in batches:
             await redis.xadd(stream, {FIELD_BATCH: batch.SerializeToString()})
-        deadline = time.monotonic() + 30
-        through = 0
-        while time.monotonic() < deadline and through < sequence and not running.done():
-            await asyncio.sleep(0.1)
-            through = await connection.fetchval(
-                "SELECT persisted_through FROM partition_progress WHERE partition = 0") or 0
-        assert through == sequence
+        assert await persisted_through(connection, sequence, running) == sequence
         statuses = await connection.fetch("SELECT status FROM orders WHERE order_id <= 100 "
                                           "ORDER BY order_id")
         assert [r["status"] for r in statuses] == ["filled"] * 99 + ["new"]
@@ -225,7 +218,7 @@ def test_a_local_postgres_keeps_minimal_wal(database_url: str):
 
 
 async def test_what_cannot_be_stored_is_set_aside_and_the_rest_is_written(
-        redis_url: str, database_url: str):
+        redis_url: str, database_url: str, persisted_through):
     """A corrupt entry, one without its batch, a report with an exec type the writer does
     not know, one Postgres refuses (a NUL in its clientOrderId) and malformed marks:
     each goes to the dead-letter stream with its error, and every good report around
@@ -262,13 +255,7 @@ async def test_what_cannot_be_stored_is_set_aside_and_the_rest_is_written(
     running = asyncio.create_task(writer.run(stop))
     connection = await asyncpg.connect(database_url)
     try:
-        deadline = time.monotonic() + 30
-        through = 0
-        while time.monotonic() < deadline and through < 7 and not running.done():
-            await asyncio.sleep(0.1)
-            through = await connection.fetchval(
-                "SELECT persisted_through FROM partition_progress WHERE partition = 0") or 0
-        assert through == 7 and not running.done()
+        assert await persisted_through(connection, 7, running) == 7 and not running.done()
         orders = await connection.fetch("SELECT order_id, status FROM orders ORDER BY order_id")
         assert [(r["order_id"], r["status"]) for r in orders] == [
             (1, "filled"), (2, "new"), (4, "new"), (6, "new")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import asyncpg
 import grpc
@@ -38,7 +37,7 @@ async def submit_unpublished(engine: EngineProcess) -> pb.ReportBatch:
 
 
 async def test_the_writer_replays_what_no_submitter_published(
-        engine: EngineProcess, redis_url: str, database_url: str):
+        engine: EngineProcess, redis_url: str, database_url: str, persisted_through):
     reply = await submit_unpublished(engine)
     head = reply.next_sequence - 1
     kinds = [event.WhichOneof("body") for event in reply.events]
@@ -48,13 +47,7 @@ async def test_the_writer_replays_what_no_submitter_published(
     running = asyncio.create_task(writer.run(stop))
     connection = await asyncpg.connect(database_url)
     try:
-        deadline = time.monotonic() + 30
-        through = 0
-        while time.monotonic() < deadline and through < head:
-            await asyncio.sleep(0.2)
-            through = await connection.fetchval(
-                "SELECT persisted_through FROM partition_progress WHERE partition = 0") or 0
-        assert through == head
+        assert await persisted_through(connection, head) == head
         assert await connection.fetchval("SELECT count(*) FROM orders") == 40
         assert await connection.fetchval("SELECT count(*) FROM executions") == \
             kinds.count("report")

@@ -121,6 +121,12 @@ void OrderBook::reject_new_order(const NewOrder& command, RejectReason reason) {
   if (reason == RejectReason::DuplicateOrderId) return;  // the id is a live order's
   // Remembered like any done order: a cancel that follows it is too late, not unknown.
   Order order;
+  take_terms(order, command);
+  memory_.done.remember(order, OrderStatus::Rejected);
+}
+
+// The new order's terms into `order` (nothing filled, nothing left: that is the caller's).
+void OrderBook::take_terms(Order& order, const NewOrder& command) const {
   order.id = command.order_id;
   order.client_order_id.assign(command.client_order_id);
   order.account_id = command.account_id;
@@ -131,7 +137,6 @@ void OrderBook::reject_new_order(const NewOrder& command, RejectReason reason) {
   order.post_only = command.post_only;
   order.price = command.price;
   order.quantity = command.quantity;
-  memory_.done.remember(order, OrderStatus::Rejected);
 }
 
 // ---- commands ----
@@ -155,16 +160,7 @@ void OrderBook::new_order(const NewOrder& command) {
   }
 
   Order& order = *memory_.orders.acquire();
-  order.id = command.order_id;
-  order.client_order_id.assign(command.client_order_id);
-  order.account_id = command.account_id;
-  order.instrument_id = instrument_.id;
-  order.side = command.side;
-  order.type = command.type;
-  order.time_in_force = command.time_in_force;
-  order.post_only = command.post_only;
-  order.price = command.price;
-  order.quantity = command.quantity;
+  take_terms(order, command);
   order.leaves_qty = command.quantity;
   events_.report(order, ExecType::New, OrderStatus::New);
 

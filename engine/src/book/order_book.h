@@ -88,6 +88,7 @@ class OrderBook {
   void reject_change(ExecType exec_type, OrderId order_id, AccountId account_id);
   // A new order refused; remembered as a done (rejected) order.
   void reject_new_order(const NewOrder& command, RejectReason reason);
+  void take_terms(Order& order, const NewOrder& command) const;
   static OrderStatus final_status(const Order& order);
 
   void match(Order& taker, Price limit);

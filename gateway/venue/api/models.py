@@ -22,6 +22,8 @@ from venue.instruments import DECIMAL_PATTERN, Instrument, NotDecimal, Problem, 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
 # Long enough for any price or quantity on any sane grid; bounds the parsing work.
 DECIMAL_MAX_LENGTH = 40
+# Documented in the schema (checked by parse_decimal, which words the 422's error).
+_DECIMAL_SCHEMA = {"pattern": DECIMAL_PATTERN}
 
 
 class Side(StrEnum):
@@ -98,9 +100,10 @@ class OrderRequest(BaseModel):
         default=TimeInForce.GTC, description="gtc (default), ioc, fok or day.")
     price: str | None = Field(
         default=None, max_length=DECIMAL_MAX_LENGTH, validate_default=True,
+        json_schema_extra=_DECIMAL_SCHEMA,
         description="Limit price as a decimal string on the instrument's tick grid. "
                     "Required for limit orders, absent for market orders.")
-    quantity: str = Field(max_length=DECIMAL_MAX_LENGTH,
+    quantity: str = Field(max_length=DECIMAL_MAX_LENGTH, json_schema_extra=_DECIMAL_SCHEMA,
                           description="Quantity as a decimal string on the instrument's lot grid.")
     client_order_id: str | None = Field(
         default=None, pattern=CLIENT_ORDER_ID_PATTERN,
@@ -256,10 +259,10 @@ class ReplaceRequest(BaseModel):
         "examples": [{"quantity": "0.10"}, {"price": "64200.00", "quantity": "0.25"}]})
 
     price: str | None = Field(
-        default=None, max_length=DECIMAL_MAX_LENGTH,
+        default=None, max_length=DECIMAL_MAX_LENGTH, json_schema_extra=_DECIMAL_SCHEMA,
         description="New limit price as a decimal string on the instrument's tick grid.")
     quantity: str | None = Field(
-        default=None, max_length=DECIMAL_MAX_LENGTH,
+        default=None, max_length=DECIMAL_MAX_LENGTH, json_schema_extra=_DECIMAL_SCHEMA,
         description="New total quantity (filled quantity included, as FIX OrderQty) as a "
                     "decimal string on the instrument's lot grid; must stay above what has "
                     "been filled.")
