@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 from _pytest.faulthandler import fault_handler_stderr_fd_key
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess, engine_binary
 from venue.local.servers import PostgresServer, RedisServer

@@ -1,9 +1,10 @@
 /* venue._reportwire: the writer's reading of an events-stream entry, in C.
  *
  * add_batch() reads one serialized ReportBatch (engine/proto/engine.proto) straight off
- * the wire and does what venue.writer.Rows.add does with the decoded message: execution
- * and trade rows appended in COPY's binary format, each order's latest state kept in
- * the `orders` dict. In Python, reading the reports' fields was most of the writer's
+ * the wire and does what venue.writer.rows.Rows.add (the tests' reference) does with the
+ * decoded message: execution and trade rows appended in COPY's binary format, each
+ * order's latest state kept in the `orders` dict as an OrderState (a named structure
+ * this module defines). In Python, reading the reports' fields was most of the writer's
  * CPU. tests/unit/test_reportwire.py holds the two to the same rows and states.
  *
  *   add_batch(data, executions, trades, orders, execution_text, side_text, pg_epoch_us,
@@ -240,6 +241,62 @@ static inline int64_t floor_div(int64_t a, int64_t b) {
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* --- the order state: named structures (OrderState, OrderTerms) ---------------------- */
+
+/* An order's latest state in a run: what its last report said, and what its reports do
+ * not change (its terms, read from its first). Python reads them by name. */
+enum {
+    STATE_SEQUENCE, STATE_UPDATED_AT, STATE_CREATED_AT, STATE_IS_NEW, STATE_PARTITION,
+    STATE_PRICE, STATE_QUANTITY, STATE_STATUS, STATE_REASON, STATE_CUM_QTY, STATE_LEAVES_QTY,
+    STATE_CUM_NOTIONAL, STATE_TERMS, STATE_FIELDS
+};
+enum {
+    TERMS_ACCOUNT_ID, TERMS_INSTRUMENT_ID, TERMS_POST_ONLY, TERMS_CLIENT_ORDER_ID, TERMS_SIDE,
+    TERMS_TYPE, TERMS_TIME_IN_FORCE, TERMS_FIELDS
+};
+
+static PyStructSequence_Field state_fields[] = {
+    {"sequence", "the engine sequence of its last report"},
+    {"updated_at", "that report's time (Postgres microseconds)"},
+    {"created_at", "its first report's time"},
+    {"is_new", "its first report here is its NEW report: a row to insert"},
+    {"partition", NULL}, {"price", NULL}, {"quantity", NULL}, {"status", NULL},
+    {"reason", "reject reason"}, {"cum_qty", NULL}, {"leaves_qty", NULL},
+    {"cum_notional", NULL}, {"terms", "OrderTerms"}, {NULL, NULL}};
+static PyStructSequence_Field terms_fields[] = {
+    {"account_id", NULL}, {"instrument_id", NULL}, {"post_only", NULL},
+    {"client_order_id", NULL}, {"side", NULL}, {"type", NULL}, {"time_in_force", NULL},
+    {NULL, NULL}};
+static PyStructSequence_Desc state_desc = {"venue._reportwire.OrderState",
+                                           "An order's latest state in a run of reports.",
+                                           state_fields, STATE_FIELDS};
+static PyStructSequence_Desc terms_desc = {"venue._reportwire.OrderTerms",
+                                           "What an order's reports do not change.",
+                                           terms_fields, TERMS_FIELDS};
+static PyTypeObject *OrderStateType, *OrderTermsType;
+
+/* A new structure of `type` from `count` new references (stolen; NULL fails it). */
+static PyObject *structure(PyTypeObject *type, PyObject **items, int count) {
+    PyObject *out = PyStructSequence_New(type);
+    for (int i = 0; i < count; i++) {
+        if (items[i] == NULL || out == NULL) {
+            for (int j = i; j < count; j++) Py_XDECREF(items[j]);
+            Py_XDECREF(out);
+            return NULL;
+        }
+        PyStructSequence_SET_ITEM(out, i, items[i]);
+    }
+    return out;
+}
+
+static int is_state(PyObject *state) {
+    if (Py_IS_TYPE(state, OrderStateType) &&
+        Py_IS_TYPE(PyStructSequence_GET_ITEM(state, STATE_TERMS), OrderTermsType))
+        return 1;
+    PyErr_SetString(PyExc_TypeError, "an order's state is not Rows' (an OrderState)");
+    return 0;
+}
+
 typedef struct {
     PyObject *executions, *trades, *orders, *execution_text, *side_text;
     int64_t pg_epoch_us, exec_type_new, exec_type_trade;
@@ -251,12 +308,42 @@ typedef struct {
 } Sink;
 
 static PyObject *order_terms(const Report *r) {
-    PyObject *coid = PyUnicode_DecodeUTF8((const char *)r->client_order_id,
-                                          r->client_order_id_len, NULL);
-    if (coid == NULL) return NULL;
-    return Py_BuildValue("(KkONLLL)", (unsigned long long)r->account_id,
-                         (unsigned long)r->instrument_id, r->post_only ? Py_True : Py_False,
-                         coid, (long long)r->side, (long long)r->type, (long long)r->tif);
+    PyObject *items[TERMS_FIELDS] = {
+        [TERMS_ACCOUNT_ID] = PyLong_FromUnsignedLongLong(r->account_id),
+        [TERMS_INSTRUMENT_ID] = PyLong_FromUnsignedLong(r->instrument_id),
+        [TERMS_POST_ONLY] = Py_NewRef(r->post_only ? Py_True : Py_False),
+        [TERMS_CLIENT_ORDER_ID] = PyUnicode_DecodeUTF8((const char *)r->client_order_id,
+                                                       r->client_order_id_len, NULL),
+        [TERMS_SIDE] = PyLong_FromLongLong(r->side),
+        [TERMS_TYPE] = PyLong_FromLongLong(r->type),
+        [TERMS_TIME_IN_FORCE] = PyLong_FromLongLong(r->tif)};
+    return structure(OrderTermsType, items, TERMS_FIELDS);
+}
+
+/* The state a report gives its order; `known` (borrowed, or NULL) is its state before. */
+static PyObject *order_state(const Sink *sink, uint64_t sequence, int64_t at, const Report *r,
+                             PyObject *known) {
+    PyObject *terms = known != NULL ? Py_NewRef(PyStructSequence_GET_ITEM(known, STATE_TERMS))
+                                    : order_terms(r);
+    PyObject *items[STATE_FIELDS] = {
+        [STATE_SEQUENCE] = PyLong_FromUnsignedLongLong(sequence),
+        [STATE_UPDATED_AT] = PyLong_FromLongLong(at),
+        [STATE_CREATED_AT] = known != NULL
+                                 ? Py_NewRef(PyStructSequence_GET_ITEM(known, STATE_CREATED_AT))
+                                 : PyLong_FromLongLong(at),
+        [STATE_IS_NEW] = known != NULL
+                             ? Py_NewRef(PyStructSequence_GET_ITEM(known, STATE_IS_NEW))
+                             : Py_NewRef(r->exec_type == sink->exec_type_new ? Py_True : Py_False),
+        [STATE_PARTITION] = PyLong_FromUnsignedLong(sink->partition),
+        [STATE_PRICE] = PyLong_FromLongLong(r->price),
+        [STATE_QUANTITY] = PyLong_FromLongLong(r->quantity),
+        [STATE_STATUS] = PyLong_FromLongLong(r->status),
+        [STATE_REASON] = PyLong_FromLongLong(r->reason),
+        [STATE_CUM_QTY] = PyLong_FromLongLong(r->cum_qty),
+        [STATE_LEAVES_QTY] = PyLong_FromLongLong(r->leaves_qty),
+        [STATE_CUM_NOTIONAL] = PyLong_FromLongLong(r->cum_notional),
+        [STATE_TERMS] = terms};
+    return structure(OrderStateType, items, STATE_FIELDS);
 }
 
 static int add_report(Sink *sink, uint64_t sequence, int64_t at, const Report *r) {
@@ -295,40 +382,24 @@ static int add_report(Sink *sink, uint64_t sequence, int64_t at, const Report *r
                              (sink->stateless_exec_types >> r->exec_type) & 1))
         return 0;
 
-    /* The order's latest state (venue.writer.Rows._report). */
+    /* The order's latest state (venue.writer.rows.Rows._report). */
     PyObject *order_id = PyLong_FromUnsignedLongLong(r->order_id);
     if (order_id == NULL) return -1;
     PyObject *known = PyDict_GetItemWithError(sink->orders, order_id); /* borrowed */
     PyObject *state = NULL;
     if (known == NULL) {
         if (PyErr_Occurred()) goto fail;
-        PyObject *terms = order_terms(r);
-        if (terms == NULL) goto fail;
-        state = Py_BuildValue("(KLLOkLLLLLLLN)", (unsigned long long)sequence, (long long)at,
-                              (long long)at, r->exec_type == sink->exec_type_new ? Py_True : Py_False,
-                              (unsigned long)sink->partition, (long long)r->price,
-                              (long long)r->quantity, (long long)r->status,
-                              (long long)r->reason, (long long)r->cum_qty,
-                              (long long)r->leaves_qty, (long long)r->cum_notional, terms);
     } else {
-        if (!PyTuple_Check(known) || PyTuple_GET_SIZE(known) != 13) {
-            PyErr_SetString(PyExc_TypeError, "an order's state is not Rows'");
-            goto fail;
-        }
-        unsigned long long seen = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(known, 0));
+        if (!is_state(known)) goto fail;
+        unsigned long long seen = PyLong_AsUnsignedLongLong(
+            PyStructSequence_GET_ITEM(known, STATE_SEQUENCE));
         if (seen == (unsigned long long)-1 && PyErr_Occurred()) goto fail;
         if (seen >= sequence) {
             Py_DECREF(order_id);
             return 0;
         }
-        state = Py_BuildValue("(KLOOkLLLLLLLO)", (unsigned long long)sequence, (long long)at,
-                              PyTuple_GET_ITEM(known, 2), PyTuple_GET_ITEM(known, 3),
-                              (unsigned long)sink->partition, (long long)r->price,
-                              (long long)r->quantity, (long long)r->status,
-                              (long long)r->reason, (long long)r->cum_qty,
-                              (long long)r->leaves_qty, (long long)r->cum_notional,
-                              PyTuple_GET_ITEM(known, 12));
     }
+    state = order_state(sink, sequence, at, r, known);
     if (state == NULL || PyDict_SetItem(sink->orders, order_id, state) < 0) goto fail;
     Py_DECREF(state);
     Py_DECREF(order_id);
@@ -519,35 +590,33 @@ static PyObject *text_of(PyObject *mapping, PyObject *key_tuple, PyObject **last
     return text;       /* GetItem's reference, the caller's */
 }
 
-/* One new order's COPY row (venue.writer._ORDER_ROW and its text columns). */
+/* One new order's COPY row (venue.writer.copy_format.ORDER_ROW and its text columns). */
 static int add_order_row(PyObject *rows, long long id, PyObject *state,
                          PyObject *terms_text, PyObject *state_text, PyObject **last[4]) {
-    /* state: (sequence, updated_at, created_at, is new, partition, price, quantity,
-     * status, reason, cum_qty, leaves_qty, cum_notional, (account_id, instrument_id,
-     * post_only, client_order_id, side, type, time_in_force)) */
-    PyObject *terms = PyTuple_GET_ITEM(state, 12);
-    if (!PyTuple_Check(terms) || PyTuple_GET_SIZE(terms) != 7) {
-        PyErr_SetString(PyExc_TypeError, "an order's terms are not Rows'");
-        return -1;
-    }
+    PyObject *terms = PyStructSequence_GET_ITEM(state, STATE_TERMS);
     long long sequence, updated_at, created_at, partition, price, quantity, cum_qty,
         leaves_qty, cum_notional, account_id, instrument_id;
-    if (item_int(state, 0, &sequence) < 0 || item_int(state, 1, &updated_at) < 0 ||
-        item_int(state, 2, &created_at) < 0 || item_int(state, 4, &partition) < 0 ||
-        item_int(state, 5, &price) < 0 || item_int(state, 6, &quantity) < 0 ||
-        item_int(state, 9, &cum_qty) < 0 || item_int(state, 10, &leaves_qty) < 0 ||
-        item_int(state, 11, &cum_notional) < 0 || item_int(terms, 0, &account_id) < 0 ||
-        item_int(terms, 1, &instrument_id) < 0)
+    if (item_int(state, STATE_SEQUENCE, &sequence) < 0 ||
+        item_int(state, STATE_UPDATED_AT, &updated_at) < 0 ||
+        item_int(state, STATE_CREATED_AT, &created_at) < 0 ||
+        item_int(state, STATE_PARTITION, &partition) < 0 ||
+        item_int(state, STATE_PRICE, &price) < 0 || item_int(state, STATE_QUANTITY, &quantity) < 0 ||
+        item_int(state, STATE_CUM_QTY, &cum_qty) < 0 ||
+        item_int(state, STATE_LEAVES_QTY, &leaves_qty) < 0 ||
+        item_int(state, STATE_CUM_NOTIONAL, &cum_notional) < 0 ||
+        item_int(terms, TERMS_ACCOUNT_ID, &account_id) < 0 ||
+        item_int(terms, TERMS_INSTRUMENT_ID, &instrument_id) < 0)
         return -1;
     if (instrument_id < INT32_MIN || instrument_id > INT32_MAX || partition < INT32_MIN ||
         partition > INT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "an order's instrument or partition is out of range");
         return -1;
     }
-    int post_only = PyObject_IsTrue(PyTuple_GET_ITEM(terms, 2));
+    int post_only = PyObject_IsTrue(PyStructSequence_GET_ITEM(terms, TERMS_POST_ONLY));
     if (post_only < 0) return -1;
     Py_ssize_t coid_len;
-    const char *coid = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(terms, 3), &coid_len);
+    const char *coid = PyUnicode_AsUTF8AndSize(
+        PyStructSequence_GET_ITEM(terms, TERMS_CLIENT_ORDER_ID), &coid_len);
     if (coid == NULL) return -1;
     /* field count, 5 + 1 + 5 + 2 eight-byte fields... as _ORDER_ROW: q q i ? q*5 i q*3 */
     uint8_t buffer[2 + 2 * (4 + 8) + (4 + 4) + (4 + 1) + 5 * (4 + 8) + (4 + 4) + 3 * (4 + 8) + 4];
@@ -573,8 +642,9 @@ static int add_order_row(PyObject *rows, long long id, PyObject *state,
     }
     put32(&row, (int32_t)coid_len);
     if (extend(rows, buffer, row.len) < 0 || extend(rows, coid, coid_len) < 0) return -1;
-    PyObject *key = PyTuple_Pack(3, PyTuple_GET_ITEM(terms, 4), PyTuple_GET_ITEM(terms, 5),
-                                 PyTuple_GET_ITEM(terms, 6));
+    PyObject *key = PyTuple_Pack(3, PyStructSequence_GET_ITEM(terms, TERMS_SIDE),
+                                 PyStructSequence_GET_ITEM(terms, TERMS_TYPE),
+                                 PyStructSequence_GET_ITEM(terms, TERMS_TIME_IN_FORCE));
     if (key == NULL) return -1;
     PyObject *text = text_of(terms_text, key, last[0], last[1]);
     Py_DECREF(key);
@@ -582,7 +652,8 @@ static int add_order_row(PyObject *rows, long long id, PyObject *state,
     int result = extend_bytes(rows, text);
     Py_DECREF(text);
     if (result < 0) return -1;
-    key = PyTuple_Pack(2, PyTuple_GET_ITEM(state, 7), PyTuple_GET_ITEM(state, 8));
+    key = PyTuple_Pack(2, PyStructSequence_GET_ITEM(state, STATE_STATUS),
+                       PyStructSequence_GET_ITEM(state, STATE_REASON));
     if (key == NULL) return -1;
     text = text_of(state_text, key, last[2], last[3]);
     Py_DECREF(key);
@@ -622,11 +693,8 @@ static PyObject *order_rows(PyObject *self, PyObject *args) {
     Py_ssize_t at = 0, n_fresh = 0;
     PyObject *order_id, *state;
     while (PyDict_Next(orders, &at, &order_id, &state)) {
-        if (!PyTuple_Check(state) || PyTuple_GET_SIZE(state) != 13) {
-            PyErr_SetString(PyExc_TypeError, "an order's state is not Rows'");
-            goto fail;
-        }
-        int is_new = PyObject_IsTrue(PyTuple_GET_ITEM(state, 3));
+        if (!is_state(state)) goto fail;
+        int is_new = PyObject_IsTrue(PyStructSequence_GET_ITEM(state, STATE_IS_NEW));
         if (is_new < 0) goto fail;
         if (!is_new) {
             if (PyList_Append(updated, order_id) < 0) goto fail;
@@ -663,4 +731,16 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "venue._reportwire",
                                     "The writer's reading of report batches, in C.", -1,
                                     methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__reportwire(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__reportwire(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    OrderStateType = PyStructSequence_NewType(&state_desc);
+    OrderTermsType = PyStructSequence_NewType(&terms_desc);
+    if (OrderStateType == NULL || OrderTermsType == NULL ||
+        PyModule_AddObjectRef(m, "OrderState", (PyObject *)OrderStateType) < 0 ||
+        PyModule_AddObjectRef(m, "OrderTerms", (PyObject *)OrderTermsType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 
-from venue.config import Settings
+from venue.contract.config import Settings
 
 
 def _logging() -> None:
@@ -59,7 +59,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
-    from venue.submitter import Submitter
+    from venue.submitter.process import Submitter
     _require(settings, "redis_url")
     _logging()
     _until_signalled(Submitter(settings).run, uvloop=True)
@@ -67,7 +67,7 @@ def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
-    from venue.writer import Writer, collect_rarely
+    from venue.writer.process import Writer, collect_rarely
     _require(settings, "redis_url", "database_url")
     _logging()
     collect_rarely()

@@ -3,7 +3,7 @@ real state: pure functions over the live objects the operator watches.
 
 Ready          every part below is ready
 EngineReady    every partition's engine StatefulSet has its pod ready on the new revision,
-               and its submitters say they reach it (venue.part_health)
+               and its submitters say they reach it (venue.contract.health)
 GatewayReady   the gateway Deployment has all its replicas available on the new template
 QueueReady     Redis answers (and, when managed, its StatefulSet is ready), submitters run
 DatabaseReady  Postgres is ready (managed) or its Secret is there (external); the writer
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from venue.part_health import Problem
+from venue.contract.health import Problem
 from venue_operator.autoscale import Decision
 from venue_operator.render.engine import engine_name
 from venue_operator.render.gateway import gateway_name
@@ -49,7 +49,7 @@ class Observed:
     statefulsets: dict[str, Object]
     queue_error: str | None  # None: Redis answered
     database_secret_error: str | None = None  # external Postgres: why its Secret is unusable
-    # What stops the venue by what its writer and submitters say (part_health.verdict);
+    # What stops the venue by what its writer and submitters say (contract.health.verdict);
     # empty when Redis did not answer (QueueReady says that).
     part_problems: tuple[Problem, ...] | list[Problem] = ()
 

@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 from redis import Redis
 from redis.exceptions import ResponseError
-from venue import dead_letters, part_health
-from venue.queue import SUBMITTERS_GROUP, Keys
+from venue.contract import dead_letters, health
+from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
 # An operator that cannot reach a venue's Redis must not stall its other venues.
 TIMEOUT_S = 2.0
@@ -51,8 +51,8 @@ def queue_depth(redis: Redis, venue: str, shards: int) -> int:
 
 class Reading(NamedTuple):
     depth: int  # queue_depth
-    problems: list[part_health.Problem]  # what stops the venue, by what its parts say
-    dead_letters: int  # messages its parts have ever set aside (venue.dead_letters)
+    problems: list[health.Problem]  # what stops the venue, by what its parts say
+    dead_letters: int  # messages its parts have ever set aside (venue.contract.dead_letters)
 
 
 def read_venue(redis: Redis, venue: str, shards: int, partitions: int) -> Reading:
@@ -61,5 +61,5 @@ def read_venue(redis: Redis, venue: str, shards: int, partitions: int) -> Readin
     except ResponseError:  # no such stream: nothing set aside yet
         set_aside = 0
     return Reading(queue_depth(redis, venue, shards),
-                   part_health.verdict(redis.hgetall(Keys(venue).health), partitions),
+                   health.verdict(redis.hgetall(Keys(venue).health), partitions),
                    set_aside)

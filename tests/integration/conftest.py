@@ -21,11 +21,12 @@ from redis.asyncio import Redis
 
 from venue.accounts import create_account
 from venue.api.app import create_app
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2
 from venue.local.process import free_port
 from venue.local.venue import LocalVenue
-from venue.queue import Keys, split_frames
+from venue.contract.entries import split_frames
+from venue.contract.keys import Keys
 
 VENUE = VenueConfig()
 KEYS = Keys(VENUE.name)

@@ -22,7 +22,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.local.engine import engine_binary
 from venue.local.process import free_port
 from venue.local.venue import LocalVenue

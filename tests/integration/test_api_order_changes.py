@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 if TYPE_CHECKING:
     from conftest import Gateway

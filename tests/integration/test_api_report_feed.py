@@ -13,9 +13,10 @@ from redis.asyncio import Redis
 
 from venue.api.engines import EngineChannels
 from venue.api.report_feed import ReportFeed
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.queue import FIELD_BATCH, Keys
+from venue.contract.entries import FIELD_BATCH
+from venue.contract.keys import Keys
 
 pytestmark = pytest.mark.integration
 

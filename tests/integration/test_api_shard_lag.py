@@ -9,8 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from venue.api.shard_lag import STALL_S, STALLED_RETRY_AFTER_S, ShardLag
-from venue.config import VenueConfig
-from venue.queue import SUBMITTERS_GROUP, Keys
+from venue.contract.config import VenueConfig
+from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import httpx
 from redis import Redis
 
 from venue.local.venue import LocalVenue
-from venue.queue import Keys, split_frames
+from venue.contract.entries import split_frames
+from venue.contract.keys import Keys
 
 
 def post_batch(venue: LocalVenue, key: str, orders: list[dict]) -> httpx.Response:

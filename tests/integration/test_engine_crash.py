@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
 from venue.local.engine import EngineProcess

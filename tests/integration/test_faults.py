@@ -20,11 +20,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from venue.audit import audit_orders
-from venue.config import Settings, VenueConfig
+from venue.bench.audit import audit_orders
+from venue.contract.config import Settings, VenueConfig
 from venue.local.process import free_port
 from venue.local.venue import LocalVenue
-from venue.queue import Keys, unpersisted_orders
+from venue.contract.entries import unpersisted_orders
+from venue.contract.keys import Keys
 
 KEYS = Keys(VenueConfig().name)
 STATUS_ORDER = {"pending_new": 0, "new": 1, "partially_filled": 2, "filled": 3,

@@ -11,13 +11,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from venue import part_health
+from venue.contract import health
 from venue.accounts import account_for_key, issue_key
 from venue.api.app import create_app
 from venue.api.fast_lane import OrderFastLane
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2
-from venue.queue import Keys, split_frames
+from venue.contract.entries import split_frames
+from venue.contract.keys import Keys
 
 if TYPE_CHECKING:
     from conftest import Gateway
@@ -411,17 +412,17 @@ async def test_ready_only_while_a_writer_persists_and_submitters_reach_the_engin
     assert "no writer has reported" in checks["persistence"]
     assert "no submitter has reported on engine partition 0" in checks["matching"]
 
-    await part_health.report(gateway.redis, KEYS, part_health.writer_field("w"), True,
+    await health.report(gateway.redis, KEYS, health.writer_field("w"), True,
                              stalledS=0.0)
-    await part_health.report(gateway.redis, KEYS, part_health.engine_field(0, "s"), True)
+    await health.report(gateway.redis, KEYS, health.engine_field(0, "s"), True)
     response = await gateway.client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "checks": {
         "redis": "ok", "postgres": "ok", "persistence": "ok", "matching": "ok"}}
 
-    await part_health.report(gateway.redis, KEYS, part_health.engine_field(0, "s"), False,
+    await health.report(gateway.redis, KEYS, health.engine_field(0, "s"), False,
                              "StatusCode.UNAVAILABLE: connection refused")
-    await part_health.report(gateway.redis, KEYS, part_health.writer_field("w"), True,
+    await health.report(gateway.redis, KEYS, health.writer_field("w"), True,
                              stalledS=42.0)
     response = await gateway.client.get("/readyz")
     assert response.status_code == 503

@@ -6,8 +6,8 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from venue.leases import ShardLeases
-from venue.queue import Keys
+from venue.submitter.leases import ShardLeases
+from venue.contract.keys import Keys
 
 
 def leases(redis: Redis, owner: str, lease_ms: int = 60_000) -> ShardLeases:
@@ -55,8 +55,8 @@ async def test_a_lost_lease_is_not_renewed(redis_url):
 
 
 async def test_a_submitter_keeps_leasing_through_a_redis_outage(redis_server):
-    from venue.config import Settings
-    from venue.submitter import Submitter
+    from venue.contract.config import Settings
+    from venue.submitter.process import Submitter
 
     submitter = Submitter(Settings(redis_url=redis_server.url, lease_ms=600))
     stop = asyncio.Event()

@@ -7,11 +7,12 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.enginewire import command_batch, source_fields, traceparent_field
-from venue.queue import (Mark, OrderQueue, PersistedMarks, QueuedCommand, parse_stream_id,
-                         split_frames, unpersisted_orders)
+from venue.contract.wire import command_batch, source_fields, traceparent_field
+from venue.contract.entries import Mark, parse_stream_id, split_frames, unpersisted_orders
+from venue.queue.order_queue import OrderQueue, QueuedCommand
+from venue.queue.persisted import PersistedMarks
 
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -31,12 +31,12 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from venue.accounts import create_account
-from venue.dead_letters import dead_letter_count
+from venue.contract.dead_letters import dead_letter_count
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
-from venue.enginewire import ORDER_STATUS_WORDS
+from venue.contract.wire import ORDER_STATUS_WORDS
 from venue.local.venue import LocalVenue
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 pytestmark = pytest.mark.integration
 

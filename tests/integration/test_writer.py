@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from redis.asyncio import Redis
 
-from venue import writer as writer_module
-from venue.config import Settings, VenueConfig
+from venue.writer import process as writer_module
+from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.dead_letters import dead_letter_count
-from venue.queue import FIELD_BATCH, FIELD_MARKS, WRITERS_GROUP, Keys
-from venue.writer import Rows, Writer, prepare, write_rows
+from venue.contract.dead_letters import dead_letter_count
+from venue.contract.entries import FIELD_BATCH, FIELD_MARKS
+from venue.contract.keys import Keys, WRITERS_GROUP
+from venue.writer.process import Writer
+from venue.writer.rows import Rows
+from venue.writer.store import prepare, write_rows
 
 NS = 1_700_000_000_000_000_000
 

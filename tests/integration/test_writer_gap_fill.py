@@ -8,12 +8,12 @@ import asyncpg
 import grpc
 from redis.asyncio import Redis
 
-from venue.config import Settings
+from venue.contract.config import Settings
 from venue.enginepb import engine_pb2 as pb
-from venue.enginewire import command_batch, source_fields
+from venue.contract.wire import command_batch, source_fields
 from venue.local.engine import EngineProcess
-from venue.queue import Keys
-from venue.writer import Writer
+from venue.contract.keys import Keys
+from venue.writer.process import Writer
 
 
 def order(order_id: int, side: int, price: int) -> bytes:

@@ -14,35 +14,19 @@ built, the k8s tests get a longer pytest-timeout. Every test here is marked `k8s
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import signal
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from venue.local import cluster
+
 HERE = Path(__file__).resolve().parent
-
-
-def _load_cluster_module():
-    # pytest runs with --import-mode=importlib and tests/ is no package: load the helper
-    # by path, under a name of its own, so test modules can import it too.
-    name = "tradingvenue_k8s_cluster"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / "cluster.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cluster = _load_cluster_module()
 
 ORDINARY_NODES = 3
 ENGINE_NODES = 2

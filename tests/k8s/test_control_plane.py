@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tradingvenue_k8s_cluster import (
+from venue.local.cluster import (
     ENGINE_NODE_LABEL,
     ENGINE_TAINT_KEY,
     wait_until,

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tradingvenue_k8s_cluster import wait_until
+from venue.local.cluster import wait_until
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "tradingvenue.io_tradingvenues.yaml"
 

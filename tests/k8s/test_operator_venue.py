@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from tradingvenue_k8s_cluster import ControlPlaneError, OperatorProcess, wait_until
+from venue.local.cluster import ControlPlaneError, OperatorProcess, wait_until
 from venue.bench.kwok_parts import KwokParts
-from venue.queue import SUBMITTERS_GROUP, Keys
+from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "tradingvenue.io_tradingvenues.yaml"

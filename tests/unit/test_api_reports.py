@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from venue.api.reports import report_message
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
 
 VENUE = VenueConfig()

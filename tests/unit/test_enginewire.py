@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 from venue.api.commands import encode_new_order
 from venue.enginepb import engine_pb2 as pb
-from venue.enginewire import (ORDER_TYPES, SIDES, TIMES_IN_FORCE, command_batch,
-                              source_fields, traceparent_field, varint, with_traceparent)
-from venue.queue import frame, split_frames
+from venue.contract.wire import (ORDER_TYPES, SIDES, TIMES_IN_FORCE, command_batch,
+                                 source_fields, traceparent_field, varint, with_traceparent)
+from venue.contract.entries import frame, split_frames
 
 TRACEPARENT = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from venue.instruments import Instrument, OffGrid, from_units, to_units
+from venue.contract.instruments import Instrument, OffGrid, from_units, to_units
 
 TICK = Decimal("0.01")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from venue.leases import fair_share
+from venue.submitter.leases import fair_share
 
 
 @pytest.mark.parametrize("shards, live, share", [

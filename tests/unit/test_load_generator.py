@@ -7,7 +7,7 @@ import random
 import msgspec
 
 from venue.bench.load import BATCH_TEMPLATES, LoadResult, LoadSpec, _count, _Orders
-from venue.instruments import Instrument
+from venue.contract.instruments import Instrument
 
 INSTRUMENTS = (
     Instrument(symbol="BTC-USD", id=1, tick_size="0.01", lot_size="0.0001", min_price="0.01",

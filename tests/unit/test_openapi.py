@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from venue.api.app import create_app
-from venue.config import Settings
+from venue.contract.config import Settings
 
 
 def references(node: Any) -> list[str]:

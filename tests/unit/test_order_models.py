@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from venue.api.models import Accepted, InstrumentView, OrderRequest, OrderType, TimeInForce
-from venue.config import VenueConfig
-from venue.instruments import Instrument
+from venue.contract.config import VenueConfig
+from venue.contract.instruments import Instrument
 
 BTC = VenueConfig().by_symbol["BTC-USD"]  # tick 0.01, lot 0.0001, band [0.01, 1000000], max 1000
 AAPL = VenueConfig().by_symbol["AAPL"]  # lot 1

@@ -12,9 +12,9 @@ import pytest
 from venue.api.commands import encode_new_order
 from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, batch_table, check, orderwire
 from venue.api.routes.batch import _QUEUED, _decode_orders
-from venue.config import VenueConfig
-from venue.enginewire import varint
-from venue.instruments import Instrument
+from venue.contract.config import VenueConfig
+from venue.contract.wire import varint
+from venue.contract.instruments import Instrument
 
 VENUE = VenueConfig(shards=4, instruments=(
     Instrument(symbol="BTC-USD", id=1, tick_size="0.01", lot_size="0.0001", min_price="0.01",
@@ -29,7 +29,6 @@ VENUE = VenueConfig(shards=4, instruments=(
 TABLE = batch_table(VENUE)
 ACCOUNT = 300
 
-pytestmark = pytest.mark.skipif(orderwire is None, reason="never: the build compiles it")
 
 
 def test_the_extension_is_built() -> None:

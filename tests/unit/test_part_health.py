@@ -1,10 +1,10 @@
-"""The verdict on what the parts say of their health (venue.part_health)."""
+"""The verdict on what the parts say of their health (venue.contract.health)."""
 
 from __future__ import annotations
 
 import json
 
-from venue.part_health import STALE_S, STALL_S, engine_field, verdict, writer_field
+from venue.contract.health import STALE_S, STALL_S, engine_field, verdict, writer_field
 
 NOW = 1_800_000_000_000
 

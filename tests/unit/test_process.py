@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.local.process import Child, Restarts, wait_until
 from venue.local.venue import LocalVenue
 

@@ -1,6 +1,6 @@
 """How the writer tells which engine sequences it has persisted."""
 
-from venue.progress import SequenceProgress
+from venue.writer.progress import SequenceProgress
 
 
 def test_contiguous_ranges_advance_through():

@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from venue.config import Settings, VenueConfig
-from venue.instruments import Instrument
+from venue.contract.config import Settings, VenueConfig
+from venue.contract.instruments import Instrument
 
 
 def instrument(symbol: str, id: int, **overrides) -> Instrument:

@@ -3,10 +3,11 @@ are persisted."""
 
 from __future__ import annotations
 
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.queue import Mark
-from venue.writer import Rows, Writer, runs_of
+from venue.contract.entries import Mark
+from venue.writer.process import Writer
+from venue.writer.rows import Rows, runs_of
 
 
 def entry(number: int, size: int) -> tuple[bytes, dict[bytes, bytes]]:
@@ -45,15 +46,15 @@ def test_a_shards_mark_holds_once_its_partition_is_persisted_through_its_batch()
     rows.add_serialized(batch(1, 4), b"3 7-0 9;")
     rows.add_serialized(batch(0, 31))  # no marks: a replayed batch
     writer._advance(rows)
-    assert writer._persisted_marks({0: 15}) == [Mark(1, (5, 0), 100)]
-    assert writer._persisted_marks({0: 12}) == []  # an older through moves nothing
-    assert writer._persisted_marks({1: 3}) == [Mark(3, (7, 0), 9)]
-    assert sorted(writer._persisted_marks({0: 40})) == [Mark(1, (6, 0), 150),
+    assert writer.pending_marks.now_true({0: 15}) == [Mark(1, (5, 0), 100)]
+    assert writer.pending_marks.now_true({0: 12}) == []  # an older through moves nothing
+    assert writer.pending_marks.now_true({1: 3}) == [Mark(3, (7, 0), 9)]
+    assert sorted(writer.pending_marks.now_true({0: 40})) == [Mark(1, (6, 0), 150),
                                                         Mark(2, (6, 1), 30)]
-    assert writer._committed == {0: 40, 1: 3}
+    assert writer.pending_marks._committed == {0: 40, 1: 3}
     # A batch of no events read once its partition is persisted through it: its marks
     # hold at the next write, whichever partition that one moves.
     rows = Rows()
     rows.add_serialized(batch(0, 35), b"1 8-0 160;")
     writer._advance(rows)
-    assert writer._persisted_marks({1: 5}) == [Mark(1, (8, 0), 160)]
+    assert writer.pending_marks.now_true({1: 5}) == [Mark(1, (8, 0), 160)]

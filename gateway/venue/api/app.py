@@ -31,8 +31,8 @@ from venue.api.request_timing import RequestTiming
 from venue.api.routes import batch, books, health, instruments, metrics, orders, trades
 from venue.api.routes import websocket
 from venue.api.shard_lag import ShardLag
-from venue.config import Settings
-from venue.queue import OrderQueue
+from venue.contract.config import Settings
+from venue.queue.order_queue import OrderQueue
 
 log = logging.getLogger(__name__)
 

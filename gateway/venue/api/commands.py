@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from venue.enginepb import engine_pb2
-from venue.enginewire import ORDER_TYPES, SIDES, TIMES_IN_FORCE, varint
+from venue.contract.wire import ORDER_TYPES, SIDES, TIMES_IN_FORCE, varint
 
 _NEW_ORDER_TAG = b"\x52"  # Command.new_order: field 10, length-delimited
 _POST_ONLY = b"\x50\x01"  # NewOrder.post_only = true

@@ -17,8 +17,8 @@ from venue.api.auth import ApiKeyCache
 from venue.api.engines import EngineChannels
 from venue.api.order_entry import OrderEntry
 from venue.api.shard_lag import ShardLag
-from venue.config import Settings, VenueConfig
-from venue.queue import OrderQueue
+from venue.contract.config import Settings, VenueConfig
+from venue.queue.order_queue import OrderQueue
 
 
 async def get_settings(request: Request) -> Settings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import grpc
 
-from venue.config import Settings
+from venue.contract.config import Settings
 from venue.enginepb import engine_pb2_grpc
 
 

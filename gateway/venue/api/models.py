@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from venue.instruments import DECIMAL_PATTERN, Instrument, NotDecimal, Problem, parse_decimal
+from venue.contract.instruments import (DECIMAL_PATTERN, Instrument, NotDecimal, Problem,
+                                        parse_decimal)
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
 # Long enough for any price or quantity on any sane grid; bounds the parsing work.

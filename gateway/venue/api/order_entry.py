@@ -18,11 +18,11 @@ from venue.api.models import (Accepted, OrderChangeAccepted, OrderRequest, Order
                               ReplaceRequest, problems_error, unknown_symbol)
 from venue.api.order_wire import CheckedOrder
 from venue.api.shard_lag import Refusal, ShardLag
-from venue.enginewire import ORDER_TYPE_WORDS
-from venue.instruments import Instrument, Problem
+from venue.contract.wire import ORDER_TYPE_WORDS
+from venue.contract.instruments import Instrument, Problem
 from venue.metrics import CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES, ORDERS_ACCEPTED
 from venue.metrics import ORDERS_DUPLICATE
-from venue.queue import Enqueued, OrderQueue
+from venue.queue.order_queue import Enqueued, OrderQueue
 
 # An order in one of these states is done: there is nothing left to cancel or replace.
 CLOSED_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})

@@ -15,14 +15,11 @@ from typing import Literal, NamedTuple
 import msgspec
 
 from venue.api.models import CLIENT_ORDER_ID_PATTERN, post_only_problem, price_problem
-from venue.config import VenueConfig
-from venue.enginewire import ORDER_TYPES, SIDES, TIMES_IN_FORCE
-from venue.instruments import Instrument, Problem, grid
+from venue.contract.config import VenueConfig
+from venue.contract.wire import ORDER_TYPES, SIDES, TIMES_IN_FORCE
+from venue.contract.instruments import Instrument, Problem, grid
 
-try:
-    from venue import _orderwire as orderwire
-except ImportError:  # not compiled: every batch takes the Python path
-    orderwire = None
+from venue import _orderwire as orderwire
 
 _CLIENT_ORDER_ID = re.compile(CLIENT_ORDER_ID_PATTERN)
 
@@ -82,10 +79,8 @@ def accepted_json(order_id: int, client_order_id: str, duplicate: bool) -> bytes
 
 @cache
 def batch_table(venue: VenueConfig) -> object | None:
-    """The venue's instruments as venue._orderwire reads them, or None when it is not
-    built (or an instrument's grid is not one it takes)."""
-    if orderwire is None:
-        return None
+    """The venue's instruments as venue._orderwire reads them, or None when an
+    instrument's grid is not one it takes (every batch then takes the Python path)."""
     rows = []
     for i in venue.instruments:
         (price_places, price_mantissa), (lot_places, lot_mantissa) = grid(i.tick), grid(i.lot)

@@ -21,9 +21,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from venue.api.engines import EngineChannels, EngineUnavailable
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.queue import FIELD_BATCH, Keys
+from venue.contract.entries import FIELD_BATCH
+from venue.contract.keys import Keys
 
 log = logging.getLogger(__name__)
 

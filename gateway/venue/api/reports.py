@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.enginewire import (EXEC_TYPE_WORDS, ORDER_STATUS_WORDS, ORDER_TYPE_WORDS,
-                              REJECT_REASON_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS)
+from venue.contract.wire import (EXEC_TYPE_WORDS, ORDER_STATUS_WORDS, ORDER_TYPE_WORDS,
+                                 REJECT_REASON_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

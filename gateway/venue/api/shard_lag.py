@@ -29,9 +29,10 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.metrics import SHARD_LAG, SHARD_REFUSING, UNPERSISTED_ORDERS, UNPERSISTED_REFUSING
-from venue.queue import SUBMITTERS_GROUP, Keys, parse_stream_id, unpersisted_orders
+from venue.contract.entries import parse_stream_id, unpersisted_orders
+from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
 log = logging.getLogger(__name__)
 

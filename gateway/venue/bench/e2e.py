@@ -27,14 +27,14 @@ import asyncpg
 from redis.asyncio import Redis
 
 from venue.accounts import create_account
-from venue.audit import audit_orders
+from venue.bench.audit import audit_orders
 from venue.bench.cpu import parts_cpu_seconds
 from venue.bench.load import LoadResult, LoadSpec, run
-from venue.config import Settings, VenueConfig
-from venue.dead_letters import dead_letter_count
+from venue.contract.config import Settings, VenueConfig
+from venue.contract.dead_letters import dead_letter_count
 from venue.local.process import Child, free_port, port_open, wait_until
 from venue.local.venue import LocalVenue
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 
 # Where each mode sends its orders, and over how many connections per load process.
@@ -187,7 +187,7 @@ def main(argv: list[str]) -> int:
             "lost": audit["lost"],
             "duplicated": audit["duplicated"],
             "unbalanced_instruments": audit["unbalanced_instruments"],
-            # Messages the venue's parts set aside (venue.dead_letters), when its Redis
+            # Messages the venue's parts set aside (venue.contract.dead_letters), when its Redis
             # is known (a local venue, or REDIS_URL with --url).
             "dead_letters": asyncio.run(_dead_letters(
                 venue.redis_url if venue is not None else Settings().redis_url,

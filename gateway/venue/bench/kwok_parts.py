@@ -2,7 +2,7 @@
 control plane, where pods go Running and Ready without running anything.
 
 The operator holds a venue Ready only while its writer says it persists and its
-submitters say they reach every engine partition (venue.part_health). On kwok nothing
+submitters say they reach every engine partition (venue.contract.health). On kwok nothing
 runs to say it, so the operator's tests and `venue bench operator` say it on their
 behalf, as healthy parts would, into the venues' (real, external) Redis; and stop, or
 say otherwise, to see the operator react.
@@ -16,8 +16,8 @@ import threading
 from redis import Redis
 from redis.exceptions import RedisError
 
-from venue.part_health import HEARTBEAT_S, engine_field, now_ms, writer_field
-from venue.queue import Keys
+from venue.contract.health import HEARTBEAT_S, engine_field, now_ms, writer_field
+from venue.contract.keys import Keys
 
 
 class KwokParts:

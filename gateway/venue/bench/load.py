@@ -20,7 +20,7 @@ import msgspec
 import websockets
 
 from venue.api.shard_lag import BACKPRESSURE_REASONS
-from venue.instruments import Instrument
+from venue.contract.instruments import Instrument
 
 
 @dataclass

@@ -10,12 +10,12 @@ The cluster:
     report gives how many it has). The TradingVenue CRD is applied (server-side); it is
     left installed at the end, the bench's namespaces and venues are deleted.
   - otherwise: a local control plane (etcd, kube-apiserver, controller manager,
-    scheduler, kwok) from the repository's tests/k8s/cluster.py, with M kwok nodes of
+    scheduler, kwok) from venue.local.cluster, with M kwok nodes of
     which --engine-fraction are engine nodes (label tradingvenue.io/engine-node=true,
     taint tradingvenue.io/engine=true:NoSchedule, hugepages), stopped at the end. This
     is a developer tool run from a clone: the harness and the CRD are read from the
     checkout this module lives in. The binaries are built by
-    tests/k8s/controlplane/build.sh (cached; the first build takes 10-20 minutes).
+    venue/local/controlplane/build.sh (cached; the first build takes 10-20 minutes).
 
 One operator process (`python -m venue_operator`, watching all namespaces, with its
 default settings unless --tick is given) serves every venue. Each venue lives in a
@@ -33,7 +33,6 @@ the venues' writers and submitters would say of their health is said for them
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -49,7 +48,6 @@ from typing import Any
 from venue.bench.kwok_parts import KwokParts
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout: gateway/venue/bench/operator.py
-CLUSTER_PY = ROOT / "tests" / "k8s" / "cluster.py"
 CRD = ROOT / "crds" / "tradingvenue.io_tradingvenues.yaml"
 SAMPLE = ROOT / "crds" / "samples" / "venue.yaml"
 
@@ -98,18 +96,10 @@ def memory_kib(pid: int, key: str) -> int:
 
 
 def load_cluster_module():
-    """tests/k8s/cluster.py of this checkout, loaded by path (tests/ is no package)."""
-    name = "tradingvenue_k8s_cluster"
-    if name in sys.modules:
-        return sys.modules[name]
-    if not CLUSTER_PY.exists():
-        raise BenchError(f"{CLUSTER_PY} is not there: without $KUBECONFIG the bench starts "
-                         "the test control plane from a clone of the repository")
-    spec = importlib.util.spec_from_file_location(name, CLUSTER_PY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The local control plane (venue.local.cluster), imported when the bench starts one."""
+    from venue.local import cluster
+
+    return cluster
 
 
 class Api:
@@ -249,7 +239,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             say(f"using the cluster of $KUBECONFIG ({external})")
         else:
             cluster = load_cluster_module()
-            say("starting a local control plane (tests/k8s/cluster.py)")
+            say("starting a local control plane (venue.local.cluster)")
             started = time.monotonic()
             control_plane = cluster.ControlPlane().start()
             engine_nodes = min(args.nodes, max(1, round(args.nodes * args.engine_fraction)))

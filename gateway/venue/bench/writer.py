@@ -50,7 +50,8 @@ from venue.db.migrate import migrate
 from venue.enginepb import engine_pb2 as pb
 from venue.local.process import Child, free_port
 from venue.local.servers import PostgresServer, RedisServer
-from venue.queue import FIELD_BATCH, Keys
+from venue.contract.entries import FIELD_BATCH
+from venue.contract.keys import Keys
 
 _MID = 1_000_000  # ticks
 _KEYS = Keys("local")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import grpc
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.local.process import Child, Service, free_port, port_open, wait_until
 
 _REPO = Path(__file__).resolve().parents[3]

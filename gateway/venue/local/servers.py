@@ -17,7 +17,7 @@ from pathlib import Path
 from venue.db import LOCAL_MAX_WAL_SIZE_MB, LOCAL_WAL_ARGS, write_heavy_args
 from venue.local.process import (Child, Service, free_port, port_open, wait_until,
                                  with_parent_death_signal)
-from venue.queue import REDIS_PERSISTENCE_ARGS
+from venue.contract.keys import REDIS_PERSISTENCE_ARGS
 
 
 def _find_binary(name: str, extra_globs: tuple[str, ...] = ()) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from venue.accounts import create_account, issue_key
-from venue.config import Settings, VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess
 from venue.local.process import Child, Restarts, free_port, log_tail, port_open, wait_until

@@ -1,4 +1,4 @@
-"""The venue's ConfigMap: venue.json (venue.config.VenueConfig), mounted in every venue pod.
+"""The venue's ConfigMap: venue.json (venue.contract.config.VenueConfig), mounted in every venue pod.
 
 Pods that read it carry its checksum as an annotation, so a change of instruments rolls them.
 """
@@ -9,8 +9,8 @@ import hashlib
 import json
 from typing import Any
 
-from venue.config import VenueConfig
-from venue.instruments import Instrument
+from venue.contract.config import VenueConfig
+from venue.contract.instruments import Instrument
 
 from venue_operator.render.labels import Venue, child_name, metadata, venue_name
 

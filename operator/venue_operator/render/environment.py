@@ -1,6 +1,6 @@
 """What every venue process (gateway, submitter, writer, migrate) reads from its environment.
 
-The names are venue.config.Settings' (REDIS_URL, DATABASE_URL, VENUE_*), plus the
+The names are venue.contract.config.Settings' (REDIS_URL, DATABASE_URL, VENUE_*), plus the
 standard OpenTelemetry variables.
 """
 

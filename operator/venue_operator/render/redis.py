@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from venue.queue import REDIS_PERSISTENCE_ARGS
+from venue.contract.keys import REDIS_PERSISTENCE_ARGS
 from venue_operator.render.data_store import data_store_service, data_store_statefulset
 from venue_operator.render.environment import secret_env
 from venue_operator.render.labels import Venue, child_name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from venue.part_health import Problem
+from venue.contract.health import Problem
 from venue_operator.autoscale import History, Policy, decide
 from venue_operator.conditions import Observed, conditions
 

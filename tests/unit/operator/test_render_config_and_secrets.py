@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 
 from venue_operator.render.configmap import config_map
 from venue_operator.render.secrets import generated_secrets

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from venue.config import Settings
+from venue.contract.config import Settings
 from venue_operator.render.gateway import (
     gateway_deployment,
     gateway_disruption_budget,

@@ -25,9 +25,9 @@ from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, WireOrder, batch_t
 from venue.api.order_wire import decode_order, orderwire
 from venue.api.shard_lag import Refusal, ShardLag
 from venue.api.trace_context import traceparent_of
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.metrics import CHANNEL_BATCH, ORDERS_ACCEPTED, ORDERS_DUPLICATE, ORDERS_REJECTED
-from venue.queue import OrderQueue
+from venue.queue.order_queue import OrderQueue
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

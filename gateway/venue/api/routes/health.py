@@ -3,7 +3,7 @@
 /readyz is the truth about whether this venue can take and keep orders, not whether a
 port answers: Redis and Postgres answer, a writer is persisting (not stopped, not
 stuck, not so far behind that every new order has been refused for long), and every
-engine partition is reached by its submitters (venue.part_health).
+engine partition is reached by its submitters (venue.contract.health).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from venue import part_health
+from venue.contract import health
 from venue.api.deps import DbDep, RedisDep, VenueDep
 from venue.api.shard_lag import ShardLag
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 router = APIRouter(tags=["health"])
 
@@ -43,20 +43,20 @@ async def _check(name: str, probe: Awaitable[object]) -> tuple[str, str]:
                          "behind, or an engine partition is out of its submitters' reach; "
                          "the body names which"}})
 async def readyz(request: Request, redis: RedisDep, db: DbDep, venue: VenueDep) -> JSONResponse:
-    problems: list[part_health.Problem] = []
+    problems: list[health.Problem] = []
     checks = dict(await asyncio.gather(
         _check("redis", redis.ping()), _check("postgres", db.fetchval("SELECT 1"))))
     if checks["redis"] == "ok":
         try:
             problems = await asyncio.wait_for(
-                part_health.read_verdict(redis, Keys(venue.name), venue.partitions),
+                health.read_verdict(redis, Keys(venue.name), venue.partitions),
                 CHECK_TIMEOUT_S)
         except Exception as error:
             checks["redis"] = f"{type(error).__name__}: {error}".rstrip(": ")
     shard_lag: ShardLag = request.app.state.shard_lag
     refusing = shard_lag.refusing_for_s()
-    if refusing > part_health.STALE_S and shard_lag.venue_refusal is not None:
-        problems.append(part_health.Problem("persistence", (
+    if refusing > health.STALE_S and shard_lag.venue_refusal is not None:
+        problems.append(health.Problem("persistence", (
             f"every new order refused for {refusing:.0f} s: "
             f"{shard_lag.venue_refusal.detail}")))
     for check in ("persistence", "matching"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import asyncpg
-import msgspec
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -22,10 +21,10 @@ from venue.api.order_entry import OrderEntry, OrderRef
 from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, accepted_json, check
 from venue.api.order_wire import decode_order
 from venue.api.trace_context import traceparent_of
-from venue.config import VenueConfig
+from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2
-from venue.enginewire import ORDER_TYPE_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS
-from venue.instruments import Instrument
+from venue.contract.wire import ORDER_TYPE_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS
+from venue.contract.instruments import Instrument
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

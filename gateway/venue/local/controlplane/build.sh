@@ -9,10 +9,10 @@
 # the missing ones (printing timings). Progress goes to stderr; the last line on stdout
 # is the bin directory. Safe to run concurrently (one builder at a time, flock).
 #
-#   tests/k8s/controlplane/build.sh            build if needed, print the bin dir
-#   tests/k8s/controlplane/build.sh --print    print the bin dir, build nothing
-#   tests/k8s/controlplane/build.sh --check    exit 0 when nothing needs building, 1 if not
-#   tests/k8s/controlplane/build.sh --force    rebuild everything
+#   gateway/venue/local/controlplane/build.sh            build if needed, print the bin dir
+#   gateway/venue/local/controlplane/build.sh --print    print the bin dir, build nothing
+#   gateway/venue/local/controlplane/build.sh --check    exit 0 when nothing needs building, 1 if not
+#   gateway/venue/local/controlplane/build.sh --force    rebuild everything
 set -euo pipefail
 
 # --- pins -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 
 from redis.asyncio import Redis
 
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from redis.asyncio import Redis
 
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 HEARTBEAT_S = 1.0
 STALE_S = 10.0  # a part silent this long is taken for gone

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from venue.instruments import Instrument
+from venue.contract.instruments import Instrument
 
 DEFAULT_INSTRUMENTS = (
     Instrument(symbol="BTC-USD", id=1, tick_size="0.01", lot_size="0.0001",

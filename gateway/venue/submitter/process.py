@@ -24,16 +24,17 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from venue import part_health
-from venue.config import Settings, VenueConfig
-from venue.dead_letters import MALFORMED_ENTRY, DeadLetter, set_aside
+from venue.contract import health
+from venue.contract.config import Settings, VenueConfig
+from venue.contract.dead_letters import MALFORMED_ENTRY, DeadLetter, set_aside
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
-from venue.enginewire import GRPC_OPTIONS, command_batch, source_fields, traceparent_field
-from venue.leases import ShardLeases
-from venue.queue import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
-                         FIELD_TRACEPARENT, SUBMITTERS_GROUP, Keys, Mark, format_marks,
-                         parse_stream_id, split_frames)
+from venue.contract.wire import GRPC_OPTIONS, command_batch, source_fields, traceparent_field
+from venue.submitter.leases import ShardLeases
+from venue.contract.entries import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
+                                    FIELD_TRACEPARENT, Mark, format_marks, parse_stream_id,
+                                    split_frames)
+from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
 log = logging.getLogger("venue.submitter")
 _PART = "submitter"
@@ -94,16 +95,16 @@ class PartitionPump:
                 backoff = min(backoff * 2, 2.0)
 
     async def _report_health(self, ok: bool, detail: str = "", force: bool = False) -> None:
-        """Say whether this submitter reaches the partition's engine (part_health), at
+        """Say whether this submitter reaches the partition's engine (venue.contract.health), at
         most every HEARTBEAT_S unless forced."""
         now = asyncio.get_running_loop().time()
-        if not force and now - self._reported_at < part_health.HEARTBEAT_S:
+        if not force and now - self._reported_at < health.HEARTBEAT_S:
             return
         self._reported_at = now
         try:
-            await part_health.report(
+            await health.report(
                 self.redis, self.keys,
-                part_health.engine_field(self.partition, self.submitter.instance), ok,
+                health.engine_field(self.partition, self.submitter.instance), ok,
                 detail[:500])
         except RedisError:
             pass  # Redis is away: the silence says it
@@ -272,7 +273,7 @@ class Submitter:
         log.info("submitter %s for venue %s: %d shards, %d partitions", self.instance,
                  self.venue.name, self.venue.shards, self.venue.partitions)
         try:
-            await part_health.forget_old(self.redis, self.keys, part_health.ENGINE)
+            await health.forget_old(self.redis, self.keys, health.ENGINE)
         except RedisError:
             pass
         leasing = asyncio.create_task(self._keep_leases(stop))

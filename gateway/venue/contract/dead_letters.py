@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from venue.metrics import DEAD_LETTERS
-from venue.queue import Keys
+from venue.contract.keys import Keys
 
 log = logging.getLogger("venue.dead_letters")
 
