@@ -59,7 +59,8 @@ system:
 
 # The install also compiles venue._orderwire and _reportwire (setup.py): a changed C
 # source reinstalls.
-$(VENV)/.installed: pyproject.toml setup.py gateway/venue/_orderwire.c gateway/venue/_reportwire.c
+$(VENV)/.installed: pyproject.toml setup.py gateway/venue/_orderwire.c gateway/venue/_reportwire.c \
+	  gateway/venue/engine_wire.h
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "engine_wire.h"
+
 #define MAX_SYMBOL 32
 #define MAX_CLIENT_ORDER_ID 63
 #define MAX_DIGITS 18 /* every value below 10**18 fits an int64 */
@@ -574,8 +576,18 @@ static int shard_positions(PyObject *shards, int16_t *position) {
 
 /* encode(table, body, plan, ids, account_id, shards): per shard of `shards`, the enqueue
  * script's strings for its orders in batch order: order ids each followed by ",",
- * clientOrderIds each followed by " ", and the Commands each framed by its length
- * (venue.queue.OrderQueue.enqueue_new_orders). `ids` are grouped by shard (read_ids). */
+ * clientOrderIds each followed by " ", the Commands each framed by its length, and the
+ * framed sizes each followed by "," (venue.queue.order_queue.OrderQueue
+ * .enqueue_new_orders). `ids` are grouped by shard (read_ids). */
+/* The keys encode() writes are one byte each: field numbers below 16. */
+_Static_assert(PB_Command_new_order < 16 && PB_NewOrder_order_id < 16 &&
+                   PB_NewOrder_client_order_id < 16 && PB_NewOrder_account_id < 16 &&
+                   PB_NewOrder_instrument_id < 16 && PB_NewOrder_side < 16 &&
+                   PB_NewOrder_type < 16 && PB_NewOrder_time_in_force < 16 &&
+                   PB_NewOrder_price < 16 && PB_NewOrder_quantity < 16 &&
+                   PB_NewOrder_post_only < 16,
+               "a key of more than one byte");
+
 static PyObject *encode(PyObject *self, PyObject *args) {
     PyObject *capsule, *plan, *ids_list, *shards;
     Py_buffer body;
@@ -597,7 +609,7 @@ static PyObject *encode(PyObject *self, PyObject *args) {
     if (orders == NULL || shard_positions(shards, position) < 0) goto done;
     groups = PyList_GET_SIZE(shards);
     if ((ids = read_ids(ids_list, orders, count, table, position, groups)) == NULL) goto done;
-    buffers = PyMem_Calloc(groups * 3 + 1, sizeof(Buffer)); /* ids, coids, frames */
+    buffers = PyMem_Calloc(groups * 4 + 1, sizeof(Buffer)); /* ids, coids, frames, sizes */
     if (buffers == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -611,14 +623,17 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "an order's shard is not in shards");
             goto done;
         }
-        Buffer *id_text = &buffers[3 * at], *coids = &buffers[3 * at + 1],
-               *frames = &buffers[3 * at + 2];
-        if (reserve(id_text, 21) < 0 || reserve(coids, o->coid_len + 1) < 0) goto done;
+        Buffer *id_text = &buffers[4 * at], *coids = &buffers[4 * at + 1],
+               *frames = &buffers[4 * at + 2], *sizes = &buffers[4 * at + 3];
+        if (reserve(id_text, 21) < 0 || reserve(coids, o->coid_len + 1) < 0 ||
+            reserve(sizes, 21) < 0)
+            goto done;
         put_decimal(id_text, ids[i]);
         id_text->data[id_text->len++] = ',';
         put(coids, text + o->coid_at, o->coid_len);
         coids->data[coids->len++] = ' ';
-        /* NewOrder, field by field as protobuf writes it (venue.api.commands). */
+        /* NewOrder, field by field as protobuf writes it (venue.api.commands); every key
+         * is one byte (see the assertions above encode). */
         uint64_t side = table->sides[o->side], type = table->types[o->type],
                  tif = table->tifs[o->tif];
         Py_ssize_t body_len =
@@ -628,43 +643,46 @@ static PyObject *encode(PyObject *self, PyObject *args) {
             (o->price_ticks ? 1 + varint_size(o->price_ticks) : 0) +
             1 + varint_size(o->quantity_lots) + (o->post_only ? 2 : 0);
         Py_ssize_t command_len = 1 + varint_size(body_len) + body_len;
+        put_decimal(sizes, varint_size(command_len) + command_len);
+        sizes->data[sizes->len++] = ',';
         if (reserve(frames, varint_size(command_len) + command_len) < 0) goto done;
         put_varint(frames, command_len);
-        frames->data[frames->len++] = 0x52;
+        frames->data[frames->len++] = KEY(PB_Command_new_order, WIRE_BYTES);
         put_varint(frames, body_len);
-        frames->data[frames->len++] = 0x08;
+        frames->data[frames->len++] = KEY(PB_NewOrder_order_id, WIRE_VARINT);
         put_varint(frames, ids[i]);
-        frames->data[frames->len++] = 0x12;
+        frames->data[frames->len++] = KEY(PB_NewOrder_client_order_id, WIRE_BYTES);
         put_varint(frames, o->coid_len);
         put(frames, text + o->coid_at, o->coid_len);
-        frames->data[frames->len++] = 0x18;
+        frames->data[frames->len++] = KEY(PB_NewOrder_account_id, WIRE_VARINT);
         put_varint(frames, account_id);
-        frames->data[frames->len++] = 0x20;
+        frames->data[frames->len++] = KEY(PB_NewOrder_instrument_id, WIRE_VARINT);
         put_varint(frames, in->id);
-        frames->data[frames->len++] = 0x28;
+        frames->data[frames->len++] = KEY(PB_NewOrder_side, WIRE_VARINT);
         put_varint(frames, side);
-        frames->data[frames->len++] = 0x30;
+        frames->data[frames->len++] = KEY(PB_NewOrder_type, WIRE_VARINT);
         put_varint(frames, type);
-        frames->data[frames->len++] = 0x38;
+        frames->data[frames->len++] = KEY(PB_NewOrder_time_in_force, WIRE_VARINT);
         put_varint(frames, tif);
         if (o->price_ticks) {
-            frames->data[frames->len++] = 0x40;
+            frames->data[frames->len++] = KEY(PB_NewOrder_price, WIRE_VARINT);
             put_varint(frames, o->price_ticks);
         }
-        frames->data[frames->len++] = 0x48;
+        frames->data[frames->len++] = KEY(PB_NewOrder_quantity, WIRE_VARINT);
         put_varint(frames, o->quantity_lots);
         if (o->post_only) {
-            frames->data[frames->len++] = 0x50;
-            frames->data[frames->len++] = 0x01;
+            frames->data[frames->len++] = KEY(PB_NewOrder_post_only, WIRE_VARINT);
+            frames->data[frames->len++] = 1; /* true */
         }
     }
     result = PyList_New(groups);
     if (result == NULL) goto done;
     for (Py_ssize_t g = 0; g < groups; g++) {
+        const Buffer *b = &buffers[4 * g];
         PyObject *item = Py_BuildValue(
-            "(y#y#y#)", buffers[3 * g].data ? buffers[3 * g].data : "", buffers[3 * g].len,
-            buffers[3 * g + 1].data ? buffers[3 * g + 1].data : "", buffers[3 * g + 1].len,
-            buffers[3 * g + 2].data ? buffers[3 * g + 2].data : "", buffers[3 * g + 2].len);
+            "(y#y#y#y#)", b[0].data ? b[0].data : "", b[0].len, b[1].data ? b[1].data : "",
+            b[1].len, b[2].data ? b[2].data : "", b[2].len, b[3].data ? b[3].data : "",
+            b[3].len);
         if (item == NULL) {
             Py_CLEAR(result);
             goto done;
@@ -673,7 +691,7 @@ static PyObject *encode(PyObject *self, PyObject *args) {
     }
 done:
     if (buffers != NULL)
-        for (Py_ssize_t g = 0; g < groups * 3; g++) PyMem_Free(buffers[g].data);
+        for (Py_ssize_t g = 0; g < groups * 4; g++) PyMem_Free(buffers[g].data);
     PyMem_Free(buffers);
     PyMem_Free(ids);
     PyBuffer_Release(&body);

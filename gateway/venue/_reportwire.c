@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "engine_wire.h"
+
 typedef struct {
     const uint8_t *at, *end;
 } Reader;
@@ -82,13 +84,13 @@ static int skip(Reader *r, uint32_t wire) {
     uint64_t ignored;
     Reader inner;
     switch (wire) {
-    case 0: return read_varint(r, &ignored);
-    case 1:
+    case WIRE_VARINT: return read_varint(r, &ignored);
+    case WIRE_FIXED64:
         if (r->end - r->at < 8) return fail("truncated fixed64");
         r->at += 8;
         return 0;
-    case 2: return read_bytes(r, &inner);
-    case 5:
+    case WIRE_BYTES: return read_bytes(r, &inner);
+    case WIRE_FIXED32:
         if (r->end - r->at < 4) return fail("truncated fixed32");
         r->at += 4;
         return 0;
@@ -99,7 +101,7 @@ static int skip(Reader *r, uint32_t wire) {
 /* A varint field's value (its wire type checked); protobuf's int32 enums and int64s are
  * two's complement, so the cast back gives the signed value. */
 static inline int read_number(Reader *r, uint32_t wire, uint64_t *value) {
-    if (wire != 0) return fail("a number field is not a varint");
+    if (wire != WIRE_VARINT) return fail("a number field is not a varint");
     return read_varint(r, value);
 }
 
@@ -126,37 +128,38 @@ static int read_report(Reader r, Report *out) {
         uint32_t field, wire;
         uint64_t v = 0;
         if (read_key(&r, &field, &wire) < 0) return -1;
-        if (field == 2) {
+        if (field == PB_ExecutionReport_client_order_id) {
             Reader text;
-            if (wire != 2 || read_bytes(&r, &text) < 0) return wire != 2 ? fail("clientOrderId") : -1;
+            if (wire != WIRE_BYTES) return fail("clientOrderId");
+            if (read_bytes(&r, &text) < 0) return -1;
             out->client_order_id = text.at;
             out->client_order_id_len = text.end - text.at;
             continue;
         }
-        if (field > 22 || field == 0) {
+        if (wire != WIRE_VARINT) { /* every other field it takes is a number */
             if (skip(&r, wire) < 0) return -1;
             continue;
         }
         if (read_number(&r, wire, &v) < 0) return -1;
         switch (field) {
-        case 1: out->order_id = v; break;
-        case 3: out->account_id = v; break;
-        case 4: out->instrument_id = (uint32_t)v; break;
-        case 5: out->side = (int32_t)v; break;
-        case 6: out->type = (int32_t)v; break;
-        case 7: out->tif = (int32_t)v; break;
-        case 8: out->price = (int64_t)v; break;
-        case 9: out->quantity = (int64_t)v; break;
-        case 10: out->exec_type = (int32_t)v; break;
-        case 11: out->status = (int32_t)v; break;
-        case 12: out->last_qty = (int64_t)v; break;
-        case 13: out->last_px = (int64_t)v; break;
-        case 14: out->cum_qty = (int64_t)v; break;
-        case 15: out->leaves_qty = (int64_t)v; break;
-        case 16: out->cum_notional = (int64_t)v; break;
-        case 17: out->reason = (int32_t)v; break;
-        case 18: out->trade_id = v; break;
-        case 19: out->post_only = v != 0; break;
+        case PB_ExecutionReport_order_id: out->order_id = v; break;
+        case PB_ExecutionReport_account_id: out->account_id = v; break;
+        case PB_ExecutionReport_instrument_id: out->instrument_id = (uint32_t)v; break;
+        case PB_ExecutionReport_side: out->side = (int32_t)v; break;
+        case PB_ExecutionReport_type: out->type = (int32_t)v; break;
+        case PB_ExecutionReport_time_in_force: out->tif = (int32_t)v; break;
+        case PB_ExecutionReport_price: out->price = (int64_t)v; break;
+        case PB_ExecutionReport_quantity: out->quantity = (int64_t)v; break;
+        case PB_ExecutionReport_exec_type: out->exec_type = (int32_t)v; break;
+        case PB_ExecutionReport_order_status: out->status = (int32_t)v; break;
+        case PB_ExecutionReport_last_qty: out->last_qty = (int64_t)v; break;
+        case PB_ExecutionReport_last_px: out->last_px = (int64_t)v; break;
+        case PB_ExecutionReport_cum_qty: out->cum_qty = (int64_t)v; break;
+        case PB_ExecutionReport_leaves_qty: out->leaves_qty = (int64_t)v; break;
+        case PB_ExecutionReport_cum_notional: out->cum_notional = (int64_t)v; break;
+        case PB_ExecutionReport_reject_reason: out->reason = (int32_t)v; break;
+        case PB_ExecutionReport_trade_id: out->trade_id = v; break;
+        case PB_ExecutionReport_post_only: out->post_only = v != 0; break;
         default: break; /* shard, stream_ms, stream_seq: for tracing, not stored */
         }
     }
@@ -169,19 +172,20 @@ static int read_trade(Reader r, Trade *out) {
         uint32_t field, wire;
         uint64_t v = 0;
         if (read_key(&r, &field, &wire) < 0) return -1;
-        if (field < 1 || field > 7) {
+        if (wire != WIRE_VARINT) { /* every field it takes is a number */
             if (skip(&r, wire) < 0) return -1;
             continue;
         }
         if (read_number(&r, wire, &v) < 0) return -1;
         switch (field) {
-        case 1: out->trade_id = v; break;
-        case 2: out->instrument_id = (uint32_t)v; break;
-        case 3: out->price = (int64_t)v; break;
-        case 4: out->quantity = (int64_t)v; break;
-        case 5: out->buy_order_id = v; break;
-        case 6: out->sell_order_id = v; break;
-        case 7: out->aggressor_side = (int32_t)v; break;
+        case PB_Trade_trade_id: out->trade_id = v; break;
+        case PB_Trade_instrument_id: out->instrument_id = (uint32_t)v; break;
+        case PB_Trade_price: out->price = (int64_t)v; break;
+        case PB_Trade_quantity: out->quantity = (int64_t)v; break;
+        case PB_Trade_buy_order_id: out->buy_order_id = v; break;
+        case PB_Trade_sell_order_id: out->sell_order_id = v; break;
+        case PB_Trade_aggressor_side: out->aggressor_side = (int32_t)v; break;
+        default: break;
         }
     }
     return 0;
@@ -448,14 +452,16 @@ static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
     while (r.at < r.end) {
         uint32_t field, wire;
         if (read_key(&r, &field, &wire) < 0) return -1;
-        if (field == 1 || field == 2) {
+        if (field == PB_Event_sequence || field == PB_Event_timestamp_ns) {
             if (read_number(&r, wire, &v) < 0) return -1;
-            if (field == 1) *sequence_out = sequence = v;
+            if (field == PB_Event_sequence) *sequence_out = sequence = v;
             else timestamp_ns = (int64_t)v;
-        } else if (field >= 10 && field <= 12) {
-            if (wire != 2) return fail("an event body is not a message");
+        } else if (field == PB_Event_report || field == PB_Event_trade || field == PB_Event_level) {
+            if (wire != WIRE_BYTES) return fail("an event body is not a message");
             if (read_bytes(&r, &body_bytes) < 0) return -1;
-            body = field == 10 ? BODY_REPORT : field == 11 ? BODY_TRADE : BODY_LEVEL;
+            body = field == PB_Event_report  ? BODY_REPORT
+                   : field == PB_Event_trade ? BODY_TRADE
+                                             : BODY_LEVEL;
         } else if (skip(&r, wire) < 0) {
             return -1;
         }
@@ -526,9 +532,10 @@ static PyObject *add_batch(PyObject *self, PyObject *args) {
         uint32_t field, wire;
         uint64_t v;
         if (read_key(&scan, &field, &wire) < 0) goto done;
-        if ((field == 2 || field == 4) && wire == 0) {
+        if ((field == PB_ReportBatch_partition || field == PB_ReportBatch_next_sequence) &&
+            wire == WIRE_VARINT) {
             if (read_varint(&scan, &v) < 0) goto done;
-            if (field == 2) partition = v;
+            if (field == PB_ReportBatch_partition) partition = v;
             else next_sequence = v;
         } else if (skip(&scan, wire) < 0) {
             goto done;
@@ -538,7 +545,7 @@ static PyObject *add_batch(PyObject *self, PyObject *args) {
     while (r.at < r.end) {
         uint32_t field, wire;
         if (read_key(&r, &field, &wire) < 0) goto done;
-        if (field == 3 && wire == 2) {
+        if (field == PB_ReportBatch_events && wire == WIRE_BYTES) {
             Reader event;
             uint64_t sequence;
             if (read_bytes(&r, &event) < 0) goto done;

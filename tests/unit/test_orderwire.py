@@ -13,7 +13,7 @@ from venue.api.commands import encode_new_order
 from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, batch_table, check, orderwire
 from venue.api.routes.batch import _QUEUED, _decode_orders
 from venue.contract.config import VenueConfig
-from venue.contract.wire import varint
+from venue.contract.entries import frame
 from venue.contract.instruments import Instrument
 
 VENUE = VenueConfig(shards=4, instruments=(
@@ -57,12 +57,14 @@ def python_encoding(checked: list[CheckedOrder], ids: list[int]) -> dict[int, tu
                                    client_order_id=order.client_order_id, account_id=ACCOUNT,
                                    instrument_id=instrument.id, price_ticks=ticks,
                                    quantity_lots=lots)
-        ids_text, coids, frames = groups.setdefault(VENUE.shard_of(instrument), ([], [], []))
+        ids_text, coids, frames, sizes = groups.setdefault(VENUE.shard_of(instrument),
+                                                           ([], [], [], []))
         ids_text.append(f"{order_id},")
         coids.append(f"{order.client_order_id} ")
-        frames += [varint(len(command)), command]
-    return {shard: ("".join(i).encode(), "".join(c).encode(), b"".join(f))
-            for shard, (i, c, f) in groups.items()}
+        frames.append(frame(command))
+        sizes.append(f"{len(frames[-1])},")
+    return {shard: ("".join(i).encode(), "".join(c).encode(), b"".join(f),
+                    "".join(z).encode()) for shard, (i, c, f, z) in groups.items()}
 
 
 def assert_same_as_python(body: bytes) -> bool:

@@ -15,10 +15,15 @@ from functools import lru_cache
 from typing import Protocol
 
 from venue.enginepb import engine_pb2
-from venue.contract.wire import ORDER_TYPES, SIDES, TIMES_IN_FORCE, varint
+from venue.contract.wire import ORDER_TYPES, SIDES, TIMES_IN_FORCE, key, varint
 
-_NEW_ORDER_TAG = b"\x52"  # Command.new_order: field 10, length-delimited
-_POST_ONLY = b"\x50\x01"  # NewOrder.post_only = true
+_NEW_ORDER = key("Command", "new_order")
+_ORDER_ID, _CLIENT_ORDER_ID = key("NewOrder", "order_id"), key("NewOrder", "client_order_id")
+_ACCOUNT, _INSTRUMENT = key("NewOrder", "account_id"), key("NewOrder", "instrument_id")
+_SIDE, _TYPE, _TIME_IN_FORCE = (key("NewOrder", "side"), key("NewOrder", "type"),
+                                key("NewOrder", "time_in_force"))
+_PRICE, _QUANTITY = key("NewOrder", "price"), key("NewOrder", "quantity")
+_POST_ONLY = key("NewOrder", "post_only") + varint(1)  # true
 
 
 class OrderKind(Protocol):
@@ -33,10 +38,10 @@ class OrderKind(Protocol):
 @lru_cache(maxsize=4096)
 def _new_order_fields(account_id: int, instrument_id: int, side: str, order_type: str,
                       time_in_force: str) -> bytes:
-    """NewOrder fields 3 to 7 (account, instrument, side, type, time in force)."""
-    return b"".join((b"\x18", varint(account_id), b"\x20", varint(instrument_id),
-                     b"\x28", varint(SIDES[side]), b"\x30", varint(ORDER_TYPES[order_type]),
-                     b"\x38", varint(TIMES_IN_FORCE[time_in_force])))
+    """NewOrder's account, instrument, side, type and time in force, encoded."""
+    return b"".join((_ACCOUNT, varint(account_id), _INSTRUMENT, varint(instrument_id),
+                     _SIDE, varint(SIDES[side]), _TYPE, varint(ORDER_TYPES[order_type]),
+                     _TIME_IN_FORCE, varint(TIMES_IN_FORCE[time_in_force])))
 
 
 def encode_new_order(order: OrderKind, *, order_id: int, client_order_id: str,
@@ -45,13 +50,14 @@ def encode_new_order(order: OrderKind, *, order_id: int, client_order_id: str,
     """The serialized Command carrying only `new_order`. Numbers are >= 0, checked."""
     client = client_order_id.encode()
     body = b"".join((
-        b"\x08", varint(order_id), b"\x12" + varint(len(client)) + client if client else b"",
+        _ORDER_ID, varint(order_id),
+        _CLIENT_ORDER_ID + varint(len(client)) + client if client else b"",
         _new_order_fields(account_id, instrument_id, order.side, order.type,
                           order.time_in_force),
-        b"\x40" + varint(price_ticks) if price_ticks else b"",
-        b"\x48" + varint(quantity_lots) if quantity_lots else b"",
+        _PRICE + varint(price_ticks) if price_ticks else b"",
+        _QUANTITY + varint(quantity_lots) if quantity_lots else b"",
         _POST_ONLY if order.post_only else b""))
-    return b"".join((_NEW_ORDER_TAG, varint(len(body)), body))
+    return b"".join((_NEW_ORDER, varint(len(body)), body))
 
 
 def decode_new_order(command: bytes) -> engine_pb2.NewOrder | None:

@@ -1,11 +1,16 @@
-"""The engine's wire format as the Python side uses it.
+"""The engine's wire format as the Python side uses it, all of it from the descriptor
+generated from engine/proto/engine.proto: nothing is retyped.
 
-The venue's words (buy, gtc, partially_filled) for the protobuf enums, and the few
-bytes the submitter adds to a gateway-encoded Command: protobuf merges concatenated
-messages, so appending fields to encoded bytes sets them without decoding anything.
+The venue's words (buy, gtc, partially_filled) for the protobuf enums; the keys of the
+fields the hot paths write byte by byte (key); the gRPC method paths the submitter and
+the writer call with raw bytes (method_path); and the few bytes the submitter adds to a
+gateway-encoded Command: protobuf merges concatenated messages, so appending fields to
+encoded bytes sets them without decoding anything.
 """
 
 from __future__ import annotations
+
+from google.protobuf.descriptor import FieldDescriptor
 
 from venue.enginepb import engine_pb2 as pb
 
@@ -28,6 +33,27 @@ ORDER_TYPES = {word: number for number, word in ORDER_TYPE_WORDS.items()}
 TIMES_IN_FORCE = {word: number for number, word in TIME_IN_FORCE_WORDS.items()}
 
 
+def field_number(message: str, field: str) -> int:
+    return pb.DESCRIPTOR.message_types_by_name[message].fields_by_name[field].number
+
+
+_LENGTH_DELIMITED = (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_STRING,
+                     FieldDescriptor.TYPE_BYTES)
+
+
+def key(message: str, field: str) -> bytes:
+    """The encoded key (field number and wire type) of `message`.`field`."""
+    descriptor = pb.DESCRIPTOR.message_types_by_name[message].fields_by_name[field]
+    wire_type = 2 if descriptor.type in _LENGTH_DELIMITED else 0  # varints otherwise
+    return _encode_varint(descriptor.number << 3 | wire_type)
+
+
+def method_path(method: str) -> str:
+    """The gRPC path of a MatchingEngine method: /package.Service/Method."""
+    service = pb.DESCRIPTOR.services_by_name["MatchingEngine"]
+    return f"/{service.full_name}/{service.methods_by_name[method].name}"
+
+
 def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
@@ -39,8 +65,13 @@ def _encode_varint(value: int) -> bytes:
 
 _SMALL = 1 << 14
 _SMALL_VARINTS = [_encode_varint(v) for v in range(_SMALL)]
-# Command.entry_index (field 5) of the first entries' commands, ready to append.
-_ENTRY_INDEX_FIELDS = [b"\x28" + v for v in _SMALL_VARINTS]
+_TRACEPARENT = key("Command", "traceparent")
+_SHARD, _STREAM_MS, _STREAM_SEQ = (key("Command", "shard"), key("Command", "stream_ms"),
+                                   key("Command", "stream_seq"))
+_ENTRY_INDEX = key("Command", "entry_index")
+_BATCH_ID, _COMMANDS = key("CommandBatch", "batch_id"), key("CommandBatch", "commands")
+# Command.entry_index of the first entries' commands, ready to append.
+_ENTRY_INDEX_FIELDS = [_ENTRY_INDEX + v for v in _SMALL_VARINTS]
 
 
 def varint(value: int) -> bytes:
@@ -57,15 +88,15 @@ def varint(value: int) -> bytes:
 
 
 def traceparent_field(traceparent: bytes) -> bytes:
-    """Command.traceparent (field 4), encoded."""
-    return b"".join((b"\x22", varint(len(traceparent)), traceparent)) if traceparent else b""
+    """Command.traceparent, encoded."""
+    return b"".join((_TRACEPARENT, varint(len(traceparent)), traceparent)) if traceparent else b""
 
 
 def source_fields(shard: int, stream_ms: int, stream_seq: int) -> bytes:
     """Command.shard, stream_ms and stream_seq, encoded: the same for every command of
     one stream entry."""
-    return b"".join((b"\x08", varint(shard), b"\x10", varint(stream_ms),
-                     b"\x18", varint(stream_seq)))
+    return b"".join((_SHARD, varint(shard), _STREAM_MS, varint(stream_ms),
+                     _STREAM_SEQ, varint(stream_seq)))
 
 
 def with_traceparent(command: bytes, traceparent: bytes) -> bytes:
@@ -84,12 +115,12 @@ def command_batch(batch_id: int, entries: list[tuple[bytes, bytes, list[bytes]]]
     is theirs; an order that has one (with_traceparent) keeps it, as protobuf's last
     value of a field wins.
     """
-    parts = [b"\x08", varint(batch_id)]
+    parts = [_BATCH_ID, varint(batch_id)]
     append = parts.append
     for trace, source, commands in entries:
         for index, command in enumerate(commands):
-            tail = _ENTRY_INDEX_FIELDS[index] if index < _SMALL else b"\x28" + varint(index)
-            append(b"\x12")
+            tail = _ENTRY_INDEX_FIELDS[index] if index < _SMALL else _ENTRY_INDEX + varint(index)
+            append(_COMMANDS)
             append(varint(len(trace) + len(command) + len(source) + len(tail)))
             append(trace)
             append(command)

@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from venue.contract.config import VenueConfig
+from venue.contract.engine import engine_arguments
 from venue.local.process import Child, Service, free_port, port_open, wait_until
 
 _REPO = Path(__file__).resolve().parents[3]
@@ -26,15 +27,6 @@ def engine_binary() -> Path:
     if on_path:
         return Path(on_path)
     raise FileNotFoundError("venue-engine is not built: run `make engine`")
-
-
-def engine_arguments(venue: VenueConfig, partition: int, listen: str, data_dir: Path) -> list[str]:
-    """The engine's command line for `partition`: its address and its instruments' bands."""
-    argv = ["--listen", listen, "--partition", str(partition), "--data-dir", str(data_dir)]
-    for instrument in venue.instruments_of_partition(partition):
-        argv += ["--instrument",
-                 f"{instrument.id}:{instrument.min_price_ticks}:{instrument.max_price_ticks}"]
-    return argv
 
 
 class EngineProcess(Service):

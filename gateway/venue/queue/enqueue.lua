@@ -8,15 +8,15 @@
 --   of KEYS, 0 for commands without a claim); per command "order id," for a new order
 --   (readable as queued until persisted) or "," for another; per command
 --   "clientOrderId " or " " (a clientOrderId has no spaces); the framed commands,
---   concatenated; then the shard.
+--   concatenated; per command "size," of its frame; then the shard.
 -- Returns the stream id ("" when every command was a duplicate), then per command the
 -- original order id of a duplicate, or "" for a command that was queued.
 -- A few strings rather than arguments per command, one HMGET per claim hash and one HSET
 -- per hash for the whole append, and what makes the queued orders findable is per run
 -- of consecutive order ids, not per order: commands per order were most of Redis's time.
 local CHUNK = 1000  -- unpack() is bounded by Lua's C stack
-local byte, sub, gmatch, tonumber = string.byte, string.sub, string.gmatch, tonumber
-local frames, shard = ARGV[6], ARGV[7]
+local sub, gmatch, tonumber = string.sub, string.gmatch, tonumber
+local frames, sizes, shard = ARGV[6], ARGV[7], ARGV[8]
 local next_id = gmatch(ARGV[4], '([^,]*),')
 local next_coid = gmatch(ARGV[5], '([^ ]*) ')
 -- Tables filled through counters: Lua's # is a search of the table each time.
@@ -92,23 +92,19 @@ for account, n in gmatch(ARGV[3], '(%d+):(%d+),') do
   end
   if account > 0 then n_claims[account] = n_claim end
 end
--- Only when a duplicate is dropped are the frames looked at, to keep the others.
+-- Only when a duplicate is dropped are the frames cut, by their sizes, to keep the
+-- others (answer[i + 1] is command i's).
 local commands = frames
 if dropped then
-  local parts, n_parts, at = {}, 0, 1
-  for i = 2, n_answer do
-    local length, scale, b, start = 0, 1, 0, at
-    repeat
-      b = byte(frames, at)
-      at = at + 1
-      length = length + (b % 128) * scale
-      scale = scale * 128
-    until b < 128
-    at = at + length
+  local parts, n_parts, at, i = {}, 0, 1, 1
+  for size in gmatch(sizes, '(%d+),') do
+    i = i + 1
+    size = tonumber(size)
     if answer[i] == '' then
       n_parts = n_parts + 1
-      parts[n_parts] = sub(frames, start, at - 1)
+      parts[n_parts] = sub(frames, at, at + size - 1)
     end
+    at = at + size
   end
   commands = table.concat(parts)
 end

@@ -22,10 +22,10 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 
 from venue.contract.config import VenueConfig
-from venue.contract.entries import (FIELD_COMMANDS, FIELD_QUEUED, FIELD_TRACEPARENT,
+from venue.contract.entries import (FIELD_COMMANDS, FIELD_QUEUED, FIELD_TRACEPARENT, frame,
                                     split_frames)
 from venue.contract.keys import Keys
-from venue.contract.wire import varint, with_traceparent
+from venue.contract.wire import with_traceparent
 from venue.enginepb import engine_pb2 as pb
 from venue.queue.claims import CLAIM_TTL_S, claim_keys, claimed_order_id
 from venue.queue.order_ids import OrderIds
@@ -115,21 +115,24 @@ class OrderQueue:
         coids = " ".join(client_order_ids)
         if " " in "".join(client_order_ids):  # the API's pattern has no spaces
             raise ValueError("a clientOrderId has a space")
-        frames = b"".join([b for command in commands for b in (varint(len(command)), command)])
+        framed = [frame(command) for command in commands]
         return await self.enqueue_encoded(shard, account_id,
                                           (",".join(map(str, order_ids)) + ",").encode(),
-                                          (coids + " ").encode(), frames, traceparent)
+                                          (coids + " ").encode(), b"".join(framed),
+                                          "".join(f"{len(f)}," for f in framed).encode(),
+                                          traceparent)
 
     async def enqueue_encoded(self, shard: int, account_id: int, order_ids: bytes,
-                              client_order_ids: bytes, frames: bytes,
+                              client_order_ids: bytes, frames: bytes, sizes: bytes,
                               traceparent: str) -> tuple[str | None, list[bytes]]:
         """enqueue_new_orders with the script's strings made already: `order_ids` each
         followed by ",", `client_order_ids` (which have no spaces) each followed by " ",
-        and `frames`, each Command after its length as a varint."""
+        `frames`, each Command framed (contract.entries.frame), and `sizes`, each frame's
+        size followed by ","."""
         count = order_ids.count(b",")
         keys = [*self._entry_keys(shard), *claim_keys(self.keys, account_id)]
         args = [traceparent.encode(), CLAIM_TTL_S, f"1:{count},", order_ids, client_order_ids,
-                frames, shard]
+                frames, sizes, shard]
         answer = await self._enqueue(keys=keys, args=args)
         return answer[0].decode() or None, answer[1:]
 
@@ -144,7 +147,7 @@ class OrderQueue:
         accounts: dict[int, int] = {}  # account id -> its number in KEYS
         now = time.time()
         runs: list[list[int]] = []  # [account number, count]
-        ids, coids, frames = [], [], []
+        ids, coids, frames, sizes = [], [], [], []
         for order_id, command, account_id, client_order_id, pending in commands:
             number = 0
             if client_order_id is not None and account_id is not None:
@@ -162,9 +165,11 @@ class OrderQueue:
                 raise ValueError(f"clientOrderId {client_order_id!r} has a space")
             else:
                 coids.append(f"{client_order_id} ")
-            frames += (varint(len(command)), command)
+            framed = frame(command)
+            frames.append(framed)
+            sizes.append(f"{len(framed)},")
         args = [traceparent, CLAIM_TTL_S, "".join(f"{a}:{n}," for a, n in runs),
-                "".join(ids), "".join(coids), b"".join(frames), shard]
+                "".join(ids), "".join(coids), b"".join(frames), "".join(sizes), shard]
         answer = await self._enqueue(keys=keys, args=args)
         stream_id = answer[0].decode() or None
         return [Enqueued(int(original), True, None) if original

@@ -29,7 +29,8 @@ from venue.contract.config import Settings, VenueConfig
 from venue.contract.dead_letters import MALFORMED_ENTRY, DeadLetter, set_aside
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
-from venue.contract.wire import GRPC_OPTIONS, command_batch, source_fields, traceparent_field
+from venue.contract.wire import (GRPC_OPTIONS, command_batch, method_path, source_fields,
+                                 traceparent_field)
 from venue.submitter.leases import ShardLeases
 from venue.contract.entries import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
                                     FIELD_TRACEPARENT, Mark, format_marks, parse_stream_id,
@@ -39,7 +40,7 @@ from venue.contract.keys import Keys, SUBMITTERS_GROUP
 log = logging.getLogger("venue.submitter")
 _PART = "submitter"
 
-_SUBMIT = "/tradingvenue.engine.v1.MatchingEngine/Submit"
+_SUBMIT = method_path("Submit")
 _BLOCK_MS = 500
 _COMMANDS = FIELD_COMMANDS.encode()
 _TRACEPARENT = FIELD_TRACEPARENT.encode()

@@ -31,7 +31,7 @@ from venue.contract import health
 from venue.contract.config import Settings, VenueConfig
 from venue.contract.dead_letters import UNDECODABLE, UNSTORABLE, DeadLetter, set_aside
 from venue.contract.keys import WRITERS_GROUP, Keys
-from venue.contract.wire import GRPC_OPTIONS
+from venue.contract.wire import GRPC_OPTIONS, method_path
 from venue.db.migrate import migrate
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
@@ -364,7 +364,7 @@ class Writer:
                     raise
 
 
-_REPLAY = "/tradingvenue.engine.v1.MatchingEngine/Replay"
+_REPLAY = method_path("Replay")
 
 
 def _serialize(message) -> bytes:

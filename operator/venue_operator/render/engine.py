@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from venue.local.engine import engine_arguments
+from venue.contract.engine import engine_arguments
 
 from venue_operator.render.configmap import config_checksum, venue_config
 from venue_operator.render.environment import ENGINE_PORT, telemetry_env

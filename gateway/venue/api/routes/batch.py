@@ -176,8 +176,8 @@ async def _queue_scanned(queue: OrderQueue, table: object, body: bytes, count: i
     ids = await queue.next_order_ids(count)
     groups = orderwire.encode(table, body, plan, ids, account_id, shards)
     answers = await asyncio.gather(*(
-        queue.enqueue_encoded(shard, account_id, order_ids, coids, frames, traceparent)
-        for shard, (order_ids, coids, frames) in zip(shards, groups)))
+        queue.enqueue_encoded(shard, account_id, order_ids, coids, frames, sizes, traceparent)
+        for shard, (order_ids, coids, frames, sizes) in zip(shards, groups)))
     originals = [found for _, found in answers]
     duplicates = sum(1 for found in originals for original in found if original)
     _ACCEPTED.inc(count - duplicates)
