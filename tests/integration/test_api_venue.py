@@ -331,3 +331,30 @@ async def test_subscribe_from_a_sequence_replays_missed_reports_exactly_once(
         sequences = [r["sequence"] for r in again]
         assert sequences == sorted(set(sequences))
         assert sequences[0] == seen["sequence"] and sequences[-1] == live["sequence"]
+
+
+@pytest.mark.parametrize("order", [
+    {"symbol": "BTC-USD", "side": "buy", "price": "100.005", "quantity": "0.5"},
+    {"symbol": "BTC-USD", "side": "hold", "price": 100, "quantity": "0.5", "extra": 1},
+    {"symbol": "NOPE", "side": "buy", "price": "1", "quantity": "1"},
+    {"symbol": "BTC-USD", "side": "buy", "price": "1", "quantity": "NaN", "postOnly": "yes"},
+    {"side": "sell", "quantity": "1", "clientOrderId": "no spaces"},
+], ids=["off-tick", "many-fields", "unknown-symbol", "nan-and-no-bool", "missing-symbol"])
+async def test_a_bad_order_is_worded_alike_over_rest_batch_and_the_websocket(
+        local_venue: LocalVenue, clients: dict[str, Client], order: dict[str, Any]) -> None:
+    alice = clients["alice"]
+    rest = await alice.http.post("/v1/orders", headers=alice.headers, json=order)
+    assert rest.status_code == 422
+    batch = await alice.http.post("/v1/orders/batch", headers=alice.headers,
+                                  json={"orders": [order]})
+    assert batch.status_code == 200
+    async with order_socket(local_venue, key=alice.key) as socket:
+        await socket.send(json.dumps({"type": "new"} | order))
+        reject = await receive(socket, "reject", "ack")
+    by_rest = [e | {"loc": e["loc"][1:]} for e in rest.json()["detail"]]
+    [item] = batch.json()["results"]
+    by_batch = [e | {"loc": e["loc"][3:]} for e in item["errors"]]
+    assert reject["type"] == "reject"
+    assert by_rest == by_batch == reject["errors"]
+    assert (reject["field"], reject["reason"]) == (
+        ".".join(map(str, by_rest[0]["loc"])) or None, by_rest[0]["type"])

@@ -10,8 +10,9 @@ import random
 import pytest
 
 from venue.api.commands import encode_new_order
-from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, batch_table, check, orderwire
-from venue.api.routes.batch import _QUEUED, _decode_orders
+from venue.api.order_rules import CheckedOrder, new_order
+from venue.api.order_wire import batch_table, orderwire
+from venue.api.routes.batch import _QUEUED
 from venue.contract.config import VenueConfig
 from venue.contract.entries import frame
 from venue.contract.instruments import Instrument
@@ -31,19 +32,21 @@ ACCOUNT = 300
 
 
 
-def test_the_extension_is_built() -> None:
-    # The gateway falls back to Python without it; the build must not.
-    assert orderwire is not None and TABLE is not None
+def test_the_venues_instruments_fit_the_c_table() -> None:
+    assert TABLE is not None
 
 
 def python_path(body: bytes) -> list[CheckedOrder] | None:
-    """Every order as Python checks it, or None when Python rejects any of them (or one
-    has no clientOrderId, which the C path leaves to Python too)."""
+    """Every order as the rules check it (venue.api.order_rules, the one author), or None
+    when they reject any of them (or one has no clientOrderId, which the C path leaves to
+    Python too)."""
     try:
-        orders = _decode_orders(body).orders
-    except DECODE_ERRORS:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
         return None
-    checked = [check(VENUE, order) for order in orders]
+    if not isinstance(raw, dict) or set(raw) != {"orders"} or not isinstance(raw["orders"], list):
+        return None
+    checked = [new_order(VENUE, order) for order in raw["orders"]]
     if not checked or not all(isinstance(c, CheckedOrder) and c.order.client_order_id
                               for c in checked):
         return None

@@ -27,7 +27,7 @@ _POST_ONLY = key("NewOrder", "post_only") + varint(1)  # true
 
 
 class OrderKind(Protocol):
-    """What encoding needs of an order besides its numbers (OrderRequest has it)."""
+    """What encoding needs of an order besides its numbers (a WireOrder has it)."""
 
     side: str
     type: str

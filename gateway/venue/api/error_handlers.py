@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from venue.api.engines import EngineUnavailable
 from venue.api.order_entry import OrderClosed, OrderNotFound, ShardBusy
+from venue.api.order_rules import RequestRejected, at
 from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
 
 _ORDERS_PATH = "/v1/orders"
@@ -34,6 +35,12 @@ async def _invalid(request: Request, error: RequestValidationError) -> Response:
         reason = errors[0].get("type", "invalid") if errors else "invalid"
         ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason=reason).inc()
     return await request_validation_exception_handler(request, error)
+
+
+async def _rejected(request: Request, error: RequestRejected) -> Response:
+    """A request that breaks a rule (venue.api.order_rules): 422, each error's loc in
+    the body, as FastAPI words its own."""
+    return await _invalid(request, RequestValidationError(at(("body",), error.errors)))
 
 
 async def _shard_busy(request: Request, error: ShardBusy) -> JSONResponse:
@@ -63,6 +70,7 @@ async def _engine_unavailable(request: Request, error: EngineUnavailable) -> JSO
 
 def add_order_entry_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(ShardBusy, _shard_busy)
     app.add_exception_handler(OrderNotFound, _not_found)
     app.add_exception_handler(OrderClosed, _closed)

@@ -5,7 +5,7 @@ On a 2-core machine FastAPI's per-request machinery (routing, dependencies, the
 exception and exit-stack layers) costs more than everything the venue does for an
 order. This ASGI middleware sits outside it and takes only requests it can answer
 exactly as the route would: a POST to /v1/orders whose key is in the gateway's key
-cache and whose order passes venue.api.order_wire's checks. Anything else (an unknown
+cache and whose order passes venue.api.order_rules' checks. Anything else (an unknown
 key, a bad order, a full shard) goes on to the route with its body replayed, so every
 error is answered, worded and counted in one place. The route stays the documented one.
 """
@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venue.api.error_handlers import queue_unavailable_detail
 from venue.api.order_entry import ShardBusy
-from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, accepted_json, check
-from venue.api.order_wire import decode_order
+from venue.api.order_rules import DECODE_ERRORS, CheckedOrder, check, decode_order
+from venue.api.order_wire import accepted_json
 from venue.api.trace_context import traceparent_of
 from venue.metrics import REQUEST_LATENCY
 
@@ -55,7 +55,7 @@ class OrderFastLane:
             await self.app(scope, _replay(body, complete, receive), send)
             return
         try:
-            enqueued, client_order_id = await state.order_entry.submit_checked(
+            enqueued, client_order_id = await state.order_entry.submit(
                 checked, account_id, traceparent_of(_header(scope, b"traceparent")))
         except ShardBusy:  # nothing was queued: the route answers 429 and counts it
             await self.app(scope, _replay(body, complete, receive), send)

@@ -1,30 +1,20 @@
-"""The gateway's public request and response models (camelCase JSON).
+"""The gateway's public response models and the venue's words (camelCase JSON).
 
 Prices and quantities travel as decimal strings, never JSON numbers: a float cannot hold
-0.1. `OrderRequest` checks what needs no instrument; `OrderRequest.on_grid` checks the
-rest against the instrument and turns the decimals into ticks and lots.
+0.1. The request models, and every rule a request must keep, are
+venue.api.order_rules'.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
-from venue.contract.instruments import (DECIMAL_PATTERN, Instrument, NotDecimal, Problem,
-                                        parse_decimal)
-
-CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
-# Long enough for any price or quantity on any sane grid; bounds the parsing work.
-DECIMAL_MAX_LENGTH = 40
-# Documented in the schema (checked by parse_decimal, which words the 422's error).
-_DECIMAL_SCHEMA = {"pattern": DECIMAL_PATTERN}
+from venue.contract.instruments import Instrument
 
 
 class Side(StrEnum):
@@ -56,111 +46,6 @@ class OrderStatus(StrEnum):
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-def _decimal_or_error(value: str, field: str) -> Decimal:
-    try:
-        return parse_decimal(value, field)
-    except NotDecimal as error:
-        raise PydanticCustomError("decimal_parsing", str(error)) from None
-
-
-def _field_error(field: str, kind: str, message: str, value: Any) -> dict[str, Any]:
-    """One error in FastAPI's 422 shape, for checks that run after pydantic's."""
-    return {"loc": ("body", field), "msg": message, "type": kind, "input": value}
-
-
-def price_problem(order_type: str | None, price: str | None) -> Problem | None:
-    """A limit order needs a price; a market order must not have one."""
-    if price is None and order_type == OrderType.LIMIT:
-        return Problem("price", "price_required", "price is required for a limit order")
-    if price is not None and order_type == OrderType.MARKET:
-        return Problem("price", "price_not_allowed", "price must be absent for a market order")
-    return None
-
-
-def post_only_problem(order_type: str | None, post_only: bool) -> Problem | None:
-    if post_only and order_type is not None and order_type != OrderType.LIMIT:
-        return Problem("postOnly", "post_only_requires_limit",
-                       "postOnly is allowed only on a limit order")
-    return None
-
-
-class OrderRequest(BaseModel):
-    """A new order. Field order matters: `price` and `postOnly` are checked against `type`."""
-
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", json_schema_extra={
-        "examples": [{"symbol": "BTC-USD", "side": "buy", "type": "limit", "timeInForce": "gtc",
-                      "price": "64250.50", "quantity": "0.25", "clientOrderId": "my-order-1"}]})
-
-    symbol: str = Field(min_length=1, max_length=32,
-                        description="Instrument symbol, e.g. BTC-USD.")
-    side: Side = Field(description="buy or sell.")
-    type: OrderType = Field(default=OrderType.LIMIT, description="limit (default) or market.")
-    time_in_force: TimeInForce = Field(
-        default=TimeInForce.GTC, description="gtc (default), ioc, fok or day.")
-    price: str | None = Field(
-        default=None, max_length=DECIMAL_MAX_LENGTH, validate_default=True,
-        json_schema_extra=_DECIMAL_SCHEMA,
-        description="Limit price as a decimal string on the instrument's tick grid. "
-                    "Required for limit orders, absent for market orders.")
-    quantity: str = Field(max_length=DECIMAL_MAX_LENGTH, json_schema_extra=_DECIMAL_SCHEMA,
-                          description="Quantity as a decimal string on the instrument's lot grid.")
-    client_order_id: str | None = Field(
-        default=None, pattern=CLIENT_ORDER_ID_PATTERN,
-        description="Your id for the order, unique per account: 1-63 of [A-Za-z0-9._:-]. "
-                    "Sending it again returns the original order instead of a second one. "
-                    "When absent, the order id serves as clientOrderId and nothing is "
-                    "deduplicated.")
-    post_only: bool = Field(default=False, validate_default=True,
-                            description="Rest only, never take liquidity. Limit orders only.")
-
-    @field_validator("price")
-    @classmethod
-    def _price_matches_type(cls, price: str | None, info: ValidationInfo) -> str | None:
-        problem = price_problem(info.data.get("type"), price)
-        if problem is not None:
-            raise PydanticCustomError(problem.kind, problem.message)
-        if price is not None:
-            _decimal_or_error(price, "price")
-        return price
-
-    @field_validator("quantity")
-    @classmethod
-    def _quantity_is_decimal(cls, quantity: str) -> str:
-        _decimal_or_error(quantity, "quantity")
-        return quantity
-
-    @field_validator("post_only")
-    @classmethod
-    def _post_only_needs_limit(cls, post_only: bool, info: ValidationInfo) -> bool:
-        problem = post_only_problem(info.data.get("type"), post_only)
-        if problem is not None:
-            raise PydanticCustomError(problem.kind, problem.message)
-        return post_only
-
-    def on_grid(self, instrument: Instrument) -> tuple[int, int]:
-        """(price ticks, quantity lots) of this order; 0 ticks for a market order.
-
-        Raises RequestValidationError naming every field that is off the instrument's
-        grid, outside its price band, not positive or over its maximum quantity.
-        """
-        price_ticks, quantity_lots, problems = instrument.order_terms(self.price, self.quantity)
-        if problems:
-            raise problems_error(problems, {"price": self.price, "quantity": self.quantity})
-        return price_ticks, quantity_lots
-
-
-def problems_error(problems: list[Problem], values: dict[str, Any]) -> RequestValidationError:
-    """A 422 naming each field with a problem; `values` gives the input of each field."""
-    return RequestValidationError([_field_error(problem.field, problem.kind, problem.message,
-                                                values.get(problem.field))
-                                   for problem in problems])
-
-
-def unknown_symbol(symbol: str) -> RequestValidationError:
-    return RequestValidationError([_field_error(
-        "symbol", "unknown_symbol", f"symbol {symbol!r} is not traded on this venue", symbol)])
 
 
 class Accepted(ApiModel):
@@ -215,16 +100,13 @@ class InstrumentView(ApiModel):
                    max_price=instrument.max_price, max_quantity=instrument.max_quantity)
 
 
-class OrderBatch(BaseModel):
-    """Up to the venue's batch size of orders, each checked and answered on its own."""
-
-    orders: list[OrderRequest] = Field(min_length=1)
-
-
 class FieldError(BaseModel):
+    """One thing wrong with a request, as FastAPI's 422 words it, whatever the channel."""
+
     loc: list[str | int]
     msg: str
     type: str
+    input: Any = None
 
 
 class BatchItemResult(ApiModel):
@@ -248,40 +130,6 @@ class BatchAccepted(ApiModel):
 
 
 # --- cancel and replace ------------------------------------------------------------------
-
-class ReplaceRequest(BaseModel):
-    """New terms for a live order: a new limit price, a new total quantity, or both.
-
-    A term left out keeps the order's last known value. Reducing the quantity at the same
-    price keeps the order's time priority; a new price or more quantity loses it.
-    """
-
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", json_schema_extra={
-        "examples": [{"quantity": "0.10"}, {"price": "64200.00", "quantity": "0.25"}]})
-
-    price: str | None = Field(
-        default=None, max_length=DECIMAL_MAX_LENGTH, json_schema_extra=_DECIMAL_SCHEMA,
-        description="New limit price as a decimal string on the instrument's tick grid.")
-    quantity: str | None = Field(
-        default=None, max_length=DECIMAL_MAX_LENGTH, json_schema_extra=_DECIMAL_SCHEMA,
-        description="New total quantity (filled quantity included, as FIX OrderQty) as a "
-                    "decimal string on the instrument's lot grid; must stay above what has "
-                    "been filled.")
-
-    @field_validator("price", "quantity")
-    @classmethod
-    def _is_decimal(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None:
-            _decimal_or_error(value, info.field_name)
-        return value
-
-    @model_validator(mode="after")
-    def _changes_something(self) -> ReplaceRequest:
-        if self.price is None and self.quantity is None:
-            raise PydanticCustomError("nothing_to_replace",
-                                      "give a new price, a new quantity, or both")
-        return self
-
 
 class OrderChangeAccepted(ApiModel):
     """The cancel or replace is queued behind the order on its shard: it never overtakes

@@ -1,6 +1,6 @@
 """Request bodies documented in the OpenAPI schema while the route reads the body itself.
 
-The order routes decode their bodies with msgspec (venue.api.order_wire), so FastAPI
+The order routes decode their bodies themselves (venue.api.order_rules), so FastAPI
 does not see the pydantic model that documents them. request_body() names the model in
 a route's openapi_extra, and add_request_schemas() puts the model, and the models it
 refers to, into the document's components, where the route's $ref points.

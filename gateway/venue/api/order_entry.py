@@ -1,27 +1,34 @@
-"""Order entry for every channel (HTTP, WebSocket): a checked request in, a queued
-engine command out.
+"""Order entry, the one way in for every channel (POST /v1/orders and its fast lane,
+the batch route, PATCH and DELETE /v1/orders, the WebSocket): a request checked by
+venue.api.order_rules in, a queued engine command out.
 
 New orders, cancels and replaces all go to the stream of the order's shard, so a
-cancel or replace is applied after its order, never before. The caller counts what
-it rejects; this module counts what it queues.
+cancel or replace is applied after its order, never before. What breaks a rule is
+raised as RequestRejected, what loses to backpressure as ShardBusy, an order not found
+or closed as OrderNotFound or OrderClosed: nothing is queued for any of them, and each
+channel words them. The caller counts what it rejects; this module counts what it
+queues.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 
+from venue import _orderwire as orderwire
 from venue.api.commands import decode_new_order, encode_cancel, encode_new_order
 from venue.api.commands import encode_replace
-from venue.api.models import (Accepted, OrderChangeAccepted, OrderRequest, OrderType,
-                              ReplaceRequest, problems_error, unknown_symbol)
-from venue.api.order_wire import CheckedOrder
+from venue.api.models import OrderChangeAccepted, OrderType
+from venue.api.order_rules import (CheckedOrder, OrderRef, RequestRejected, Terms,
+                                   problem_errors)
 from venue.api.shard_lag import Refusal, ShardLag
 from venue.contract.wire import ORDER_TYPE_WORDS
 from venue.contract.instruments import Instrument, Problem
-from venue.metrics import CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES, ORDERS_ACCEPTED
-from venue.metrics import ORDERS_DUPLICATE
+from venue.metrics import CHANNEL_BATCH, CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES
+from venue.metrics import ORDERS_ACCEPTED, ORDERS_DUPLICATE
 from venue.queue.order_queue import Enqueued, OrderQueue
 
 # An order in one of these states is done: there is nothing left to cancel or replace.
@@ -35,8 +42,9 @@ _BY_CLIENT_ORDER_ID = (f"SELECT {_KNOWN_COLUMNS} FROM orders WHERE account_id = 
                        "AND client_order_id = $2 ORDER BY order_id DESC LIMIT 1")
 
 # Counter children resolved once: labels() takes a lock and a dict lookup per call.
-_ACCEPTED = {c: ORDERS_ACCEPTED.labels(channel=c) for c in (CHANNEL_HTTP, CHANNEL_WS)}
-_DUPLICATE = {c: ORDERS_DUPLICATE.labels(channel=c) for c in (CHANNEL_HTTP, CHANNEL_WS)}
+_CHANNELS = (CHANNEL_HTTP, CHANNEL_BATCH, CHANNEL_WS)
+_ACCEPTED = {c: ORDERS_ACCEPTED.labels(channel=c) for c in _CHANNELS}
+_DUPLICATE = {c: ORDERS_DUPLICATE.labels(channel=c) for c in _CHANNELS}
 
 
 class ShardBusy(Exception):
@@ -80,16 +88,12 @@ class OrderClosed(Exception):
         return cls(order.order_id, order.client_order_id, order.status, reason, why)
 
 
-@dataclass(frozen=True)
-class OrderRef:
-    """How a client names one of its orders: the venue's id or its own clientOrderId."""
+class BatchQueued(NamedTuple):
+    """One order of a batch as queued: its id (the original's when a duplicate)."""
 
-    order_id: int | None = None
-    client_order_id: str | None = None
-
-    def __str__(self) -> str:
-        return str(self.order_id) if self.order_id is not None else \
-            f"with clientOrderId {self.client_order_id!r}"
+    order_id: int
+    client_order_id: str
+    duplicate: bool
 
 
 @dataclass(frozen=True)
@@ -114,21 +118,8 @@ class OrderEntry:
         self.db = db
         self.shard_lag = shard_lag
 
-    async def submit(self, order: OrderRequest, account_id: int, traceparent: str,
-                     channel: str = CHANNEL_HTTP) -> Accepted:
-        """Queue a new order; raises RequestValidationError or ShardBusy, queueing nothing."""
-        instrument = self.venue.by_symbol.get(order.symbol)
-        if instrument is None:
-            raise unknown_symbol(order.symbol)
-        price_ticks, quantity_lots = order.on_grid(instrument)
-        enqueued, client_order_id = await self.submit_checked(
-            CheckedOrder(order, instrument, price_ticks, quantity_lots), account_id,
-            traceparent, channel)
-        return Accepted(order_id=str(enqueued.order_id), client_order_id=client_order_id,
-                        duplicate=enqueued.duplicate)
-
-    async def submit_checked(self, checked: CheckedOrder, account_id: int, traceparent: str,
-                             channel: str = CHANNEL_HTTP) -> tuple[Enqueued, str]:
+    async def submit(self, checked: CheckedOrder, account_id: int, traceparent: str,
+                     channel: str = CHANNEL_HTTP) -> tuple[Enqueued, str]:
         """Queue a new order that passed its checks; raises ShardBusy, queueing nothing.
         Returns what was queued (or the original order) and the order's clientOrderId."""
         order, instrument, price_ticks, quantity_lots = checked
@@ -147,6 +138,59 @@ class OrderEntry:
         (_DUPLICATE if enqueued.duplicate else _ACCEPTED)[channel].inc()
         return enqueued, client_order_id
 
+    async def submit_batch(self, by_shard: dict[int, list[tuple[int, CheckedOrder]]],
+                           account_id: int, traceparent: str) -> dict[int, BatchQueued]:
+        """Queue a batch's checked orders, each shard's as one stream entry in the order
+        given, whose shards take orders (the caller asked shard_lag); per batch index,
+        what was queued (or the original order, a duplicate)."""
+        count = sum(len(orders) for orders in by_shard.values())
+        order_ids = iter(await self.queue.next_order_ids(count)) if count else iter(())
+        queued: dict[int, BatchQueued] = {}
+
+        async def queue_shard(shard: int, orders: list[tuple[int, CheckedOrder]]) -> None:
+            ids = [next(order_ids) for _ in orders]
+            coids = [checked.order.client_order_id or str(order_id)
+                     for order_id, (_, checked) in zip(ids, orders)]
+            commands = [encode_new_order(
+                checked.order, order_id=order_id, client_order_id=coid, account_id=account_id,
+                instrument_id=checked.instrument.id, price_ticks=checked.price_ticks,
+                quantity_lots=checked.quantity_lots)
+                for order_id, coid, (_, checked) in zip(ids, coids, orders)]
+            if all(checked.order.client_order_id is not None for _, checked in orders):
+                _, originals = await self.queue.enqueue_new_orders(
+                    shard, account_id, ids, coids, commands, traceparent)
+            else:  # orders without a clientOrderId claim none
+                answers = await self.queue.enqueue_entry(shard, [
+                    (order_id, command, account_id, checked.order.client_order_id, True)
+                    for order_id, command, (_, checked) in zip(ids, commands, orders)],
+                    traceparent)
+                originals = [str(a.order_id).encode() if a.duplicate else b"" for a in answers]
+            for (index, _), order_id, coid, original in zip(orders, ids, coids, originals):
+                queued[index] = BatchQueued(int(original) if original else order_id, coid,
+                                            bool(original))
+
+        await asyncio.gather(*(queue_shard(shard, orders) for shard, orders in by_shard.items()))
+        duplicates = sum(q.duplicate for q in queued.values())
+        _ACCEPTED[CHANNEL_BATCH].inc(len(queued) - duplicates)
+        _DUPLICATE[CHANNEL_BATCH].inc(duplicates)
+        return queued
+
+    async def submit_scanned(self, table: object, body: bytes, count: int, plan: bytes,
+                             shards: list[int], account_id: int, traceparent: str) -> bytes:
+        """Queue a batch venue._orderwire decoded and checked, one entry per shard, and
+        write its answer, all without a Python object per order."""
+        ids = await self.queue.next_order_ids(count)
+        groups = orderwire.encode(table, body, plan, ids, account_id, shards)
+        answers = await asyncio.gather(*(
+            self.queue.enqueue_encoded(shard, account_id, order_ids, coids, frames, sizes,
+                                       traceparent)
+            for shard, (order_ids, coids, frames, sizes) in zip(shards, groups)))
+        originals = [found for _, found in answers]
+        duplicates = sum(1 for found in originals for original in found if original)
+        _ACCEPTED[CHANNEL_BATCH].inc(count - duplicates)
+        _DUPLICATE[CHANNEL_BATCH].inc(duplicates)
+        return orderwire.answer(table, body, plan, ids, shards, originals)
+
     async def cancel(self, ref: OrderRef, account_id: int, traceparent: str,
                      channel: str = CHANNEL_HTTP) -> OrderChangeAccepted:
         """Queue a cancel behind the order; raises OrderNotFound or OrderClosed."""
@@ -161,10 +205,10 @@ class OrderEntry:
                                    client_order_id=order.client_order_id,
                                    status="pending_cancel")
 
-    async def replace(self, ref: OrderRef, change: ReplaceRequest, account_id: int,
+    async def replace(self, ref: OrderRef, change: Terms, account_id: int,
                       traceparent: str, channel: str = CHANNEL_HTTP) -> OrderChangeAccepted:
         """Queue a replace behind the order; raises OrderNotFound, OrderClosed, or
-        RequestValidationError naming the field (checked as a new order's would be)."""
+        RequestRejected naming the field (checked as a new order's would be)."""
         order = await self.find(ref, account_id)
         if order.status in CLOSED_STATUSES:
             raise OrderClosed.of(order, TOO_LATE_TO_CANCEL,
@@ -197,7 +241,7 @@ class OrderEntry:
             raise OrderNotFound(str(ref))
         return known
 
-    def _new_terms(self, order: KnownOrder, change: ReplaceRequest) -> tuple[int, int]:
+    def _new_terms(self, order: KnownOrder, change: Terms) -> tuple[int, int]:
         instrument = order.instrument
         price = change.price if change.price is not None else instrument.price_text(order.price)
         quantity = (change.quantity if change.quantity is not None
@@ -209,7 +253,8 @@ class OrderEntry:
                 f"quantity {quantity} must stay above the "
                 f"{instrument.quantity_text(order.cum_qty)} already filled"))
         if problems:
-            raise problems_error(problems, {"price": change.price, "quantity": change.quantity})
+            raise RequestRejected(problem_errors(problems, {"price": change.price,
+                                                            "quantity": change.quantity}))
         return price_ticks, quantity_lots
 
     async def _queue_change(self, order: KnownOrder, command: bytes, traceparent: str) -> None:

@@ -32,15 +32,17 @@ from typing import Any
 import asyncpg
 import msgspec
 from fastapi import WebSocket, WebSocketDisconnect, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from redis.exceptions import RedisError
 
 from venue.api.auth import ApiKeyCache
 from venue.api.engines import EngineUnavailable
-from venue.api.models import CLIENT_ORDER_ID_PATTERN, OrderRequest, ReplaceRequest
-from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, OrderRef, ShardBusy
+from venue.api.models import Accepted
+from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, ShardBusy
+from venue.api.order_rules import (CheckedOrder, Error, OrderRef, RequestRejected, Terms,
+                                   new_order, order_ref, replace_terms)
+from venue.api.order_rules import error as an_error
 from venue.api.report_feed import ReportFeed
 from venue.api.reports import report_message
 from venue.api.trace_context import traceparent_of
@@ -58,29 +60,6 @@ _CLOSE = object()
 _encode = msgspec.json.Encoder().encode
 
 
-class OrderRefMessage(BaseModel):
-    """The order a cancel or replace message is about: orderId or clientOrderId."""
-
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
-
-    order_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
-    client_order_id: str | None = Field(default=None, pattern=CLIENT_ORDER_ID_PATTERN)
-
-    @model_validator(mode="after")
-    def _one_reference(self) -> OrderRefMessage:
-        if (self.order_id is None) == (self.client_order_id is None):
-            raise ValueError("give exactly one of orderId and clientOrderId")
-        return self
-
-    @property
-    def ref(self) -> OrderRef:
-        return OrderRef(order_id=self.order_id, client_order_id=self.client_order_id)
-
-
-class ReplaceMessage(OrderRefMessage, ReplaceRequest):
-    pass
-
-
 class SubscribeMessage(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
 
@@ -89,18 +68,28 @@ class SubscribeMessage(BaseModel):
 
 
 class Reject(Exception):
-    def __init__(self, field: str | None, reason: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.answer = {"type": "reject", "field": field, "reason": reason, "message": message,
-                       **extra}
+    """A message refused, nothing queued: its errors as every channel words them
+    (venue.api.order_rules), loc relative to the message; the first one's field, type and
+    msg again as field, reason and message."""
+
+    def __init__(self, errors: list[Error], **extra: Any) -> None:
+        first = errors[0]
+        super().__init__(first["msg"])
+        field = ".".join(str(part) for part in first["loc"]) or None
+        self.answer = {"type": "reject", "field": field, "reason": first["type"],
+                       "message": first["msg"], "errors": errors, **extra}
 
 
-def _first_error(errors: list[dict[str, Any]]) -> Reject:
-    """A reject naming the first field pydantic or the grid check found wrong."""
-    error = errors[0]
-    loc = [part for part in error.get("loc", ()) if part != "body"]
-    field = ".".join(str(part) for part in loc) or None
-    return Reject(field, error["type"], error["msg"])
+def refused(field: str | None, reason: str, message: str, **extra: Any) -> Reject:
+    """A Reject of one error: `field` (or the message as a whole) and why."""
+    return Reject([an_error((field,) if field else (), reason, message)], **extra)
+
+
+def _valid(checked, kind: type):
+    """`checked` when it is a `kind`, else (a list of errors) refused."""
+    if isinstance(checked, kind):
+        return checked
+    raise RequestRejected(checked)
 
 
 class OrderSocket:
@@ -174,7 +163,7 @@ class OrderSocket:
                             self._deliver(partition, event)
             replayed = True
         except EngineUnavailable as error:
-            self._send(Reject("fromSequence", "replay_failed", str(error),
+            self._send(refused("fromSequence", "replay_failed", str(error),
                               partition=partition).answer | _echo(request_id))
         finally:
             held = self._replaying.pop(partition, [])
@@ -192,18 +181,19 @@ class OrderSocket:
             try:
                 message = json.loads(text)
             except ValueError as error:
-                raise Reject(None, "json_invalid", f"not JSON: {error}") from None
+                raise refused(None, "json_invalid", f"not JSON: {error}") from None
             if not isinstance(message, dict):
-                raise Reject(None, "json_invalid", "a message is a JSON object")
+                raise refused(None, "json_invalid", "a message is a JSON object")
             request_id = message.pop("requestId", None)
             traceparent = traceparent_of(message.pop("traceparent", None))
             kind = message.pop("type", None)
             try:
                 answer = await self._answer(kind, message, traceparent, request_id)
-            except ValidationError as error:
-                raise _first_error(error.errors(include_url=False)) from None
-            except RequestValidationError as error:
-                raise _first_error(list(error.errors())) from None
+            except RequestRejected as rejected:
+                raise Reject(rejected.errors) from None
+            except ValidationError as wrong:  # a subscribe message
+                raise Reject([an_error(tuple(e["loc"]), e["type"], e["msg"], e.get("input"))
+                              for e in wrong.errors(include_url=False)]) from None
         except Reject as reject:
             answer = reject.answer
             if kind == "new":
@@ -216,48 +206,53 @@ class OrderSocket:
         entry, account_id = self.entry, self.account_id
         try:
             if kind == "new":
-                accepted = await entry.submit(OrderRequest.model_validate(message), account_id,
-                                              traceparent, CHANNEL_WS)
-                return {"type": "ack"} | accepted.model_dump(by_alias=True)
+                checked = _valid(new_order(self.venue, message), CheckedOrder)
+                enqueued, client_order_id = await entry.submit(checked, account_id,
+                                                               traceparent, CHANNEL_WS)
+                return {"type": "ack"} | Accepted(
+                    order_id=str(enqueued.order_id), client_order_id=client_order_id,
+                    duplicate=enqueued.duplicate).model_dump(by_alias=True)
             if kind == "cancel":
-                ref = OrderRefMessage.model_validate(message).ref
+                ref = _valid(order_ref(message), OrderRef)
                 changed = await entry.cancel(ref, account_id, traceparent, CHANNEL_WS)
                 return {"type": "ack"} | changed.model_dump(by_alias=True)
             if kind == "replace":
-                replace = ReplaceMessage.model_validate(message)
-                changed = await entry.replace(replace.ref, replace, account_id, traceparent,
-                                              CHANNEL_WS)
+                ref = _valid(order_ref(message, also=("price", "quantity")), OrderRef)
+                terms = _valid(replace_terms({name: message[name] for name in
+                                              ("price", "quantity") if name in message}),
+                               Terms)
+                changed = await entry.replace(ref, terms, account_id, traceparent, CHANNEL_WS)
                 return {"type": "ack"} | changed.model_dump(by_alias=True)
             if kind == "subscribe":
                 return self._start_subscribe(SubscribeMessage.model_validate(message),
                                              request_id)
             if kind == "auth":
-                raise Reject("type", "already_authenticated", "this socket is authenticated")
-            raise Reject("type", "unknown_type",
+                raise refused("type", "already_authenticated", "this socket is authenticated")
+            raise refused("type", "unknown_type",
                          f"type must be new, cancel, replace or subscribe, not {kind!r}")
         except ShardBusy as busy:
-            raise Reject(None, busy.reason, str(busy), shard=busy.shard,
+            raise refused(None, busy.reason, str(busy), shard=busy.shard,
                          retryAfter=busy.retry_after) from None
         except OrderNotFound as error:
             field = "orderId" if message.get("orderId") is not None else "clientOrderId"
-            raise Reject(field, "unknown_order", str(error)) from None
+            raise refused(field, "unknown_order", str(error)) from None
         except OrderClosed as error:
-            raise Reject(None, error.reason, str(error), orderId=str(error.order_id),
+            raise refused(None, error.reason, str(error), orderId=str(error.order_id),
                          clientOrderId=error.client_order_id, orderStatus=error.status) from None
         except (RedisError, OSError) as error:
-            raise Reject(None, "queue_unavailable", f"order queue unavailable "
+            raise refused(None, "queue_unavailable", f"order queue unavailable "
                          f"({type(error).__name__}); nothing was queued unless a retry with "
                          "the same clientOrderId says so") from None
         except asyncpg.PostgresError as error:
-            raise Reject(None, "database_unavailable",
+            raise refused(None, "database_unavailable",
                          f"database unavailable ({type(error).__name__})") from None
 
     def _start_subscribe(self, subscribe: SubscribeMessage, request_id: Any) -> None:
         if subscribe.partition >= self.venue.partitions:
-            raise Reject("partition", "unknown_partition",
+            raise refused("partition", "unknown_partition",
                          f"the venue has partitions 0..{self.venue.partitions - 1}")
         if subscribe.partition in self._replaying:
-            raise Reject("partition", "replay_in_progress",
+            raise refused("partition", "replay_in_progress",
                          f"partition {subscribe.partition} is being replayed already")
         # Its own task: orders on this socket go on while the replay streams.
         task = asyncio.create_task(self._subscribe(subscribe.partition,

@@ -6,20 +6,18 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from venue.api.commands import decode_new_order
 from venue.api.deps import AccountIdDep, DbDep, OrderEntryDep, OrderQueueDep, VenueDep
-from venue.api.models import (CLIENT_ORDER_ID_PATTERN, Accepted, Order, OrderChangeAccepted,
-                              OrderChangeRefused,
-                              OrderFilter, OrderPage, OrderRequest, OrderStatus, OrderType,
-                              ReplaceRequest)
+from venue.api.models import (Accepted, Order, OrderChangeAccepted, OrderChangeRefused,
+                              OrderFilter, OrderPage, OrderStatus, OrderType)
 from venue.api.openapi import request_body
-from venue.api.order_entry import OrderEntry, OrderRef
-from venue.api.order_wire import DECODE_ERRORS, CheckedOrder, accepted_json, check
-from venue.api.order_wire import decode_order
+from venue.api.order_entry import OrderEntry
+from venue.api.order_rules import (CLIENT_ORDER_ID_PATTERN, CheckedOrder, OrderRef,
+                                   OrderRequest, ReplaceRequest, RequestRejected, Terms,
+                                   new_order_json, replace_terms_json)
+from venue.api.order_wire import accepted_json
 from venue.api.trace_context import traceparent_of
 from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2
@@ -67,39 +65,16 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
              openapi_extra=request_body(OrderRequest))
 async def submit_order(request: Request, account_id: AccountIdDep,
                        traceparent: TraceparentHeader = None) -> Response:
-    # The body is read here, not by FastAPI: a well-formed order is decoded and checked
-    # by msgspec (venue.api.order_wire); only one that fails there goes through
-    # OrderRequest, which words the 422 exactly as for any other route.
-    body = await request.body()
+    # The body is read here, not by FastAPI: the order is decoded and checked by
+    # venue.api.order_rules, which words what is wrong as any 422 is worded.
     entry: OrderEntry = request.app.state.order_entry
-    try:
-        checked = check(entry.venue, decode_order(body))
-    except DECODE_ERRORS:
-        checked = None
+    checked = new_order_json(entry.venue, await request.body())
     if not isinstance(checked, CheckedOrder):
-        accepted = await entry.submit(_validated(body), account_id, traceparent_of(traceparent))
-        return Response(accepted.model_dump_json(by_alias=True), status_code=202,
-                        media_type="application/json")
-    enqueued, client_order_id = await entry.submit_checked(checked, account_id,
-                                                           traceparent_of(traceparent))
+        raise RequestRejected(checked)
+    enqueued, client_order_id = await entry.submit(checked, account_id,
+                                                   traceparent_of(traceparent))
     return Response(accepted_json(enqueued.order_id, client_order_id, enqueued.duplicate),
                     status_code=202, media_type="application/json")
-
-
-def _validated(body: bytes) -> OrderRequest:
-    """The order as OrderRequest, or the RequestValidationError FastAPI would raise."""
-    try:
-        return OrderRequest.model_validate_json(body)
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"]), "input": _printable(e.get("input"))}
-             for e in error.errors(include_url=False)], body=body) from None
-
-
-def _printable(value):
-    """An error's input as the 422 can show it: a body that is not UTF-8 as text with
-    its bad bytes replaced (FastAPI's encoder would fail on it, answering 500)."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 @router.get("", summary="The account's orders, newest first",
@@ -185,27 +160,35 @@ async def cancel_order_by_client_id(client_order_id: ClientOrderIdPath,
 
 @router.patch("/{order_id}", status_code=status.HTTP_202_ACCEPTED,
               summary="Replace (amend) an order", responses=_CHANGE_RESPONSES,
+              openapi_extra=request_body(ReplaceRequest),
               description="New price and/or new total quantity, checked against the "
                           "instrument like a new order (422 naming the field). Reducing "
                           "the quantity at the same price keeps time priority; a new price "
                           "or more quantity loses it. Queued behind the order on its shard.")
-async def replace_order(order_id: OrderIdPath, change: ReplaceRequest,
-                        account_id: AccountIdDep, entry: OrderEntryDep,
+async def replace_order(request: Request, order_id: OrderIdPath, account_id: AccountIdDep,
+                        entry: OrderEntryDep,
                         traceparent: TraceparentHeader = None) -> OrderChangeAccepted:
-    return await entry.replace(OrderRef(order_id=order_id), change, account_id,
+    return await entry.replace(OrderRef(order_id=order_id), await _terms(request), account_id,
                                traceparent_of(traceparent))
 
 
 @router.patch("/by-client-id/{client_order_id}", status_code=status.HTTP_202_ACCEPTED,
               summary="Replace (amend) an order by its clientOrderId",
-              responses=_CHANGE_RESPONSES)
-async def replace_order_by_client_id(client_order_id: ClientOrderIdPath,
-                                     change: ReplaceRequest, account_id: AccountIdDep,
-                                     entry: OrderEntryDep,
+              responses=_CHANGE_RESPONSES, openapi_extra=request_body(ReplaceRequest))
+async def replace_order_by_client_id(request: Request, client_order_id: ClientOrderIdPath,
+                                     account_id: AccountIdDep, entry: OrderEntryDep,
                                      traceparent: TraceparentHeader = None
                                      ) -> OrderChangeAccepted:
-    return await entry.replace(OrderRef(client_order_id=client_order_id), change, account_id,
-                               traceparent_of(traceparent))
+    return await entry.replace(OrderRef(client_order_id=client_order_id),
+                               await _terms(request), account_id, traceparent_of(traceparent))
+
+
+async def _terms(request: Request) -> Terms:
+    """The new terms of a replace body, by venue.api.order_rules."""
+    terms = replace_terms_json(await request.body())
+    if not isinstance(terms, Terms):
+        raise RequestRejected(terms)
+    return terms
 
 
 def _instrument(venue: VenueConfig, instrument_id: int, order_id: int) -> Instrument:
