@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 from redis import Redis
 from redis.exceptions import RedisError
+from venue.contract.lag import LagEstimator
 
 from venue_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, kube
 from venue_operator.autoscale import (
@@ -74,6 +75,7 @@ class Scaling:
     decision: Decision | None = None
     redis_url: str | None = None
     redis: Redis | None = None
+    lag: LagEstimator | None = None  # its samples of the venue's shards
 
 
 # --- startup ---------------------------------------------------------------------------
@@ -275,9 +277,12 @@ def _read_redis(api: kube.Kube, venue: dict, scaling: Scaling
         if scaling.redis is not None:
             scaling.redis.close()
         scaling.redis_url, scaling.redis = url, connect(url)
+    shards = range(venue["spec"]["shards"])
+    if scaling.lag is None or scaling.lag.shards != shards:
+        scaling.lag = LagEstimator(shards)
     try:
-        return read_venue(scaling.redis, venue["metadata"]["name"], venue["spec"]["shards"],
-                          venue["spec"]["engine"]["partitions"]), None
+        return read_venue(scaling.redis, venue["metadata"]["name"],
+                          venue["spec"]["engine"]["partitions"], scaling.lag), None
     except (RedisError, OSError) as error:
         return None, str(error) or type(error).__name__
 

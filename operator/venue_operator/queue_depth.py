@@ -1,9 +1,11 @@
 """What the operator reads of a venue in its Redis: queue depth, what its parts say of
 their own health, and the messages set aside.
 
-Queue depth: per shard stream, the consumer group `submitters`' lag (entries not yet
-delivered, Redis 7's XINFO GROUPS) plus its pending entries (delivered, not yet
-acknowledged after the engine confirmed them)."""
+Queue depth: the sum of the shards' lags, by the estimate the gateway's backpressure
+reads too (venue.contract.lag): order-stream entries the submitters have not confirmed.
+An entry is one request's orders for the shard (one for POST /v1/orders, up to a
+batch's), and a submitter's work is per entry before it is per order, so that is what
+targetQueueDepth counts."""
 
 from __future__ import annotations
 
@@ -12,10 +14,14 @@ from typing import NamedTuple
 from redis import Redis
 from redis.exceptions import ResponseError
 from venue.contract import dead_letters, health
-from venue.contract.keys import Keys, SUBMITTERS_GROUP
+from venue.contract.keys import Keys
+from venue.contract.lag import COUNT_AFTER, CountAfter, LagEstimator
+from venue.contract.scripts import script
 
 # An operator that cannot reach a venue's Redis must not stall its other venues.
 TIMEOUT_S = 2.0
+# Counting entries after a confirmed id stops here: the autoscaler needs no more.
+COUNT_CAP = 1_000_000
 
 
 def connect(url: str) -> Redis:
@@ -23,30 +29,26 @@ def connect(url: str) -> Redis:
                           socket_connect_timeout=TIMEOUT_S)
 
 
-def shard_depth(redis: Redis, stream: str) -> int:
-    try:
-        groups = redis.xinfo_groups(stream)
-    except ResponseError as error:
-        if "no such key" in str(error).lower():
-            return 0  # nothing was ever queued on this shard
-        raise
-    group = next((g for g in groups if g["name"] == SUBMITTERS_GROUP), None)
-    if group is None:
-        # No submitter has read this shard yet: every entry is waiting.
-        return redis.xlen(stream)
-    lag = group.get("lag")
-    if lag is None:
-        # Redis cannot tell the lag after deletions in the stream; bound it from above.
-        read = group.get("entries-read")
-        length = redis.xlen(stream)
-        lag = length - read if read is not None else length
-    return max(int(lag), 0) + int(group["pending"])
-
-
-def queue_depth(redis: Redis, venue: str, shards: int) -> int:
-    """Orders queued and not yet confirmed by the engine, over all shards of `venue`."""
+def queue_depth(redis: Redis, venue: str, estimator: LagEstimator) -> int:
+    """Entries queued and not yet confirmed by the engine, over the venue's shards (those
+    `estimator` keeps samples of)."""
     keys = Keys(venue)
-    return sum(shard_depth(redis, keys.orders(shard)) for shard in range(shards))
+    shards = list(estimator.shards)
+    with redis.pipeline(transaction=False) as pipe:
+        for shard in shards:
+            pipe.xinfo_stream(keys.orders(shard))
+            pipe.xinfo_groups(keys.orders(shard))
+        answers = pipe.execute(raise_on_error=False)
+    depth = 0
+    count_after = redis.register_script(script(*COUNT_AFTER))
+    for index, shard in enumerate(shards):
+        estimate = estimator.estimate(shard, answers[2 * index], answers[2 * index + 1])
+        if isinstance(estimate, CountAfter):
+            waiting = count_after(keys=[keys.orders(shard)],
+                                  args=[estimate.delivered, COUNT_CAP])
+            estimate = estimator.counted(estimate, int(waiting))
+        depth += estimate.lag
+    return depth
 
 
 class Reading(NamedTuple):
@@ -55,11 +57,11 @@ class Reading(NamedTuple):
     dead_letters: int  # messages its parts have ever set aside (venue.contract.dead_letters)
 
 
-def read_venue(redis: Redis, venue: str, shards: int, partitions: int) -> Reading:
+def read_venue(redis: Redis, venue: str, partitions: int, estimator: LagEstimator) -> Reading:
     try:
         set_aside = dead_letters.count_of(redis.xinfo_stream(Keys(venue).dead_letters))
     except ResponseError:  # no such stream: nothing set aside yet
         set_aside = 0
-    return Reading(queue_depth(redis, venue, shards),
+    return Reading(queue_depth(redis, venue, estimator),
                    health.verdict(redis.hgetall(Keys(venue).health), partitions),
                    set_aside)

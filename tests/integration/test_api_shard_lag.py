@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from venue.api.shard_lag import STALL_S, STALLED_RETRY_AFTER_S, ShardLag
+from venue.api.backpressure import STALL_S, STALLED_RETRY_AFTER_S
+from venue.api.shard_lag import ShardLag
 from venue.contract.config import VenueConfig
 from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
@@ -109,7 +110,7 @@ async def test_too_many_unpersisted_orders_refuse_every_shard_until_the_writer_c
     assert refusal.retry_after == 1  # how fast the writer stores is not known yet
     assert all(shard_lag.shard_refusal(shard) == refusal for shard in range(4))
 
-    shard_lag._refusing_since -= STALL_S  # refusing a while, and nothing was stored
+    shard_lag.persistence.refusing_since -= STALL_S  # refusing a while, nothing was stored
     await shard_lag.refresh()
     assert shard_lag.venue_refusal.retry_after == STALLED_RETRY_AFTER_S
     await persisted(redis, 0, 10)  # the writer stores some: 70 left, 20 over

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from venue.api.shard_lag import StreamHistory
+from venue.contract.lag import StreamHistory
 
 
 def history(*samples: tuple[tuple[int, int], int]) -> StreamHistory:

@@ -24,7 +24,8 @@ from venue.api.commands import encode_replace
 from venue.api.models import OrderChangeAccepted, OrderType
 from venue.api.order_rules import (CheckedOrder, OrderRef, RequestRejected, Terms,
                                    problem_errors)
-from venue.api.shard_lag import Refusal, ShardLag
+from venue.api.backpressure import Refusal
+from venue.api.shard_lag import ShardLag
 from venue.contract.wire import ORDER_TYPE_WORDS
 from venue.contract.instruments import Instrument, Problem
 from venue.metrics import CHANNEL_BATCH, CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES

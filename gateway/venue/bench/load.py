@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 import websockets
 
-from venue.api.shard_lag import BACKPRESSURE_REASONS
+from venue.api.backpressure import BACKPRESSURE_REASONS
 from venue.contract.instruments import Instrument
 
 

@@ -29,7 +29,7 @@ from venue.contract.wire import with_traceparent
 from venue.enginepb import engine_pb2 as pb
 from venue.queue.claims import CLAIM_TTL_S, claim_keys, claimed_order_id
 from venue.queue.order_ids import OrderIds
-from venue.queue.scripts import script
+from venue.contract.scripts import script
 
 
 class QueuedCommand(NamedTuple):
@@ -58,7 +58,7 @@ class OrderQueue:
         self.venue = venue
         self.keys = Keys(venue.name)
         self._enqueue = redis.register_script(script(
-            "enqueue.lua", FIELD_COMMANDS=FIELD_COMMANDS, FIELD_TRACEPARENT=FIELD_TRACEPARENT,
+            "venue.queue", "enqueue.lua", FIELD_COMMANDS=FIELD_COMMANDS, FIELD_TRACEPARENT=FIELD_TRACEPARENT,
             FIELD_QUEUED=FIELD_QUEUED))
         self.order_ids = OrderIds(redis, self.keys)
         self._waiting: dict[int, list[tuple[QueuedCommand, bytes, asyncio.Future]]] = {}

@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 
 from venue.contract.entries import Mark
 from venue.contract.keys import Keys
-from venue.queue.scripts import script
+from venue.contract.scripts import script
 
 
 class PersistedMarks:
@@ -15,7 +15,7 @@ class PersistedMarks:
     def __init__(self, redis: Redis, keys: Keys, retain_ms: int) -> None:
         self.keys = keys
         self.retain_ms = retain_ms
-        self._script = redis.register_script(script("persist.lua"))
+        self._script = redis.register_script(script("venue.queue", "persist.lua"))
 
     async def record(self, pipe, marks: list[Mark]) -> None:
         """Queue the script on `pipe` (a pipeline of the same Redis), for `marks`."""

@@ -22,7 +22,8 @@ from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderBatc
                                    at, check, decode_json, decode_order, json_invalid,
                                    new_order, problem_errors)
 from venue.api.order_wire import batch_table, orderwire
-from venue.api.shard_lag import Refusal, ShardLag
+from venue.api.backpressure import Refusal
+from venue.api.shard_lag import ShardLag
 from venue.api.trace_context import traceparent_of
 from venue.contract.config import VenueConfig
 from venue.metrics import CHANNEL_BATCH, ORDERS_REJECTED
