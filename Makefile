@@ -9,8 +9,10 @@ STUBS := gateway/venue/enginepb/engine_pb2.py
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libprotobuf-dev \
 	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
 	postgresql-client openssl python3-dev
+IMAGE_PACKAGES := podman buildah mmdebstrap runc
 
-.PHONY: run test test-engine test-python fuzz races deps system engine proto clean
+.PHONY: run test test-engine test-python fuzz races deps system system-images images \
+	images-push engine proto clean
 
 run: deps
 	$(VENV)/bin/venue up
@@ -41,21 +43,39 @@ races: engine $(VENV)/.installed $(STUBS)
 deps: system $(VENV)/.installed $(STUBS) engine
 
 # System packages, installed only when missing (and only when we are root).
+# $(call apt_missing,PACKAGES) prints those not installed; $(call apt_install,...) installs.
+apt_missing = for p in $(1); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done
+apt_install = if [ "$$(id -u)" != 0 ]; then \
+	    echo "missing system packages:" $(1) "- run as root or: sudo apt-get install" $(1); exit 1; fi; \
+	  echo "installing:" $(1); \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(1) >/dev/null
+
 # Debian's postgresql would create and start a cluster of its own: we run ours.
 system:
-	@missing=$$(for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	@missing=$$($(call apt_missing,$(APT_PACKAGES))); \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$(echo $$missing)" ]; then \
-	  if [ "$$(id -u)" != 0 ]; then \
-	    echo "missing system packages:" $$missing "- run as root or: sudo apt-get install" $$missing; exit 1; fi; \
-	  mkdir -p /etc/postgresql-common; \
-	  [ -f /etc/postgresql-common/createcluster.conf ] || \
-	    echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
-	  echo "installing:" $$missing; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends $$missing >/dev/null; \
+	  if [ "$$(id -u)" = 0 ]; then mkdir -p /etc/postgresql-common; \
+	    [ -f /etc/postgresql-common/createcluster.conf ] || \
+	      echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; fi; \
+	  $(call apt_install,$$missing); \
 	fi
+
+# Image builders without a daemon, unless a Docker daemon answers.
+system-images:
+	@docker info >/dev/null 2>&1 || { missing=$$($(call apt_missing,$(IMAGE_PACKAGES))); \
+	  if [ -n "$$(echo $$missing)" ]; then $(call apt_install,$$missing); fi; }
+
+# The venue and engine images: ghcr.io/tradingvenue/{venue,engine}:<appVersion> and :dev,
+# OCI archives in build/images/ (venue.local.images).
+images: system-images $(VENV)/.installed
+	$(PY) -m venue.local.images build
+
+images-push: images
+	@[ -n "$(REGISTRY)" ] || { echo "usage: make images-push REGISTRY=ghcr.io/you"; exit 1; }
+	$(PY) -m venue.local.images push --registry $(REGISTRY)
 
 # The install also compiles venue._orderwire and _reportwire (setup.py): a changed C
 # source reinstalls.
