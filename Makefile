@@ -17,7 +17,8 @@ IMAGE_PACKAGES := podman buildah mmdebstrap runc
 run: deps
 	$(VENV)/bin/venue up
 
-test: deps
+# The images first: their tests (tests/images) then find them built.
+test: deps images
 	$(MAKE) test-engine
 	$(MAKE) test-python
 
