@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "server/cpu_affinity.h"
+#include "server/data_dir_lock.h"
 #include "server/engine_options.h"
 #include "server/matching_service.h"
 #include "server/partition_worker.h"
@@ -35,6 +36,16 @@ int serve(const venue::EngineOptions& options) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  venue::DataDirLock data_dir_lock;
+  if (!options.data_dir.empty()) {
+    std::string error;
+    if (!data_dir_lock.acquire(options.data_dir, stop_signals, error)) {
+      std::cerr << "venue-engine: " << error << std::endl;
+      return 1;
+    }
+    if (data_dir_lock.waited()) std::cerr << "venue-engine: " << options.data_dir << " is ours now" << std::endl;
+  }
 
   venue::WorkerOptions worker_options;
   worker_options.partition = options.partition;
