@@ -12,6 +12,8 @@ import secrets
 import asyncpg
 
 KEY_PREFIX = "tv_"
+# The account that holds a venue's bootstrap key (Settings.bootstrap_api_key).
+BOOTSTRAP_ACCOUNT = "bootstrap"
 # token_urlsafe(24) is 32 url-safe characters: 192 random bits.
 _KEY_RANDOM_BYTES = 24
 
@@ -39,6 +41,21 @@ async def create_account(conn: asyncpg.Connection, name: str) -> tuple[int, str]
             "INSERT INTO accounts (name) VALUES ($1) RETURNING account_id", name)
         key = await issue_key(conn, account_id)
     return account_id, key
+
+
+async def register_key(conn: asyncpg.Connection, name: str, key: str) -> bool:
+    """Make `key` a key of the account `name`, creating the account when missing. Idempotent:
+    False when the key was registered already. A key revoked earlier stays revoked."""
+    if not key.strip():
+        raise ValueError("an empty API key")
+    async with conn.transaction():
+        await conn.execute("INSERT INTO accounts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                           name)
+        account_id = await conn.fetchval("SELECT account_id FROM accounts WHERE name = $1", name)
+        added = await conn.fetchval(
+            "INSERT INTO api_keys (key_hash, account_id) VALUES ($1, $2) "
+            "ON CONFLICT (key_hash) DO NOTHING RETURNING true", key_hash(key), account_id)
+    return bool(added)
 
 
 async def account_for_key(conn: asyncpg.Connection | asyncpg.Pool, key: str) -> int | None:

@@ -82,6 +82,23 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings, "database_url")
     applied = asyncio.run(migrate(settings.database_url))
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    if settings.bootstrap_api_key:
+        import asyncpg
+
+        from venue.accounts import BOOTSTRAP_ACCOUNT, register_key
+
+        async def register() -> bool:
+            connection = await asyncpg.connect(settings.database_url)
+            try:
+                return await register_key(connection, BOOTSTRAP_ACCOUNT,
+                                          settings.bootstrap_api_key)
+            finally:
+                await connection.close()
+
+        added = asyncio.run(register())
+        # The key itself is never printed: it is in the Secret it came from.
+        print(f"bootstrap api key {'registered' if added else 'already registered'} for "
+              f"account {BOOTSTRAP_ACCOUNT}")
     return 0
 
 

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).
     instance: str | None = None
+    # An API key that `venue migrate` registers for the account BOOTSTRAP_ACCOUNT (the
+    # operator generates one per venue, in its <venue>-api-key Secret).
+    bootstrap_api_key: str | None = None
 
     def venue(self) -> VenueConfig:
         return VenueConfig.load(self.config)
