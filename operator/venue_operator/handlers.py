@@ -35,8 +35,10 @@ from venue_operator.reconcile import (
     call,
     ensure_secrets,
     invalid_spec,
+    owned,
     prune,
     restore,
+    stamp_secrets,
     submitter_replicas,
 )
 from venue_operator.render import submitters
@@ -199,7 +201,7 @@ def venue_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
 
 
 def child_changed(event: dict, body: kopf.Body, namespace: str, labels: dict,
-                  memo: kopf.Memo, venues: kopf.Index, **_: Any) -> None:
+                  memo: kopf.Memo, venues: kopf.Index, **kwargs: Any) -> None:
     name = labels[VENUE_LABEL]
     venue = next(iter(venues.get((namespace, name), [])), None)
     if venue is None or venue["metadata"].get("deletionTimestamp"):
@@ -216,6 +218,11 @@ def child_changed(event: dict, body: kopf.Body, namespace: str, labels: dict,
         return
     decided = _scaling(memo, namespace, name).decision
     replicas = submitter_replicas(venue, decided.replicas if decided else None)
+    if body.get("kind") == "Secret" and not deleted:
+        # A Secret's new values (a rotated password): roll the pods that read them.
+        _post(venue, apply_children(memo.kube, venue, replicas,
+                                    live_children(_indexes(kwargs), namespace, name)))
+        return
     action = restore(memo.kube, venue, replicas, _snapshot(body, body.get("kind", "")), deleted)
     if action is not None:
         _event(venue, action.verb,
@@ -247,8 +254,8 @@ def venue_tick(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch,
     decision = decide(time.monotonic(), current, depth, policy, scaling.history, paused)
     scaling.history = decision.history
     if decision.changed:
-        deployment = submitters.submitter_deployment(venue, decision.replicas)
-        kopf.adopt(deployment, owner=venue)
+        deployment = stamp_secrets(memo.kube, venue, owned(
+            venue, submitters.submitter_deployment(venue, decision.replicas)))
         call("scale submitters", memo.kube.apply, deployment)
     if decision.changed or _reason_changed(scaling.decision, decision):
         _event(body, decision.reason, decision.message,

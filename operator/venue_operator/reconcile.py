@@ -7,6 +7,7 @@ This is the one place that turns render output into API calls. It returns what i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from venue_operator import render
 from venue_operator.kube import Kube
 from venue_operator.render import secrets
 from venue_operator.render.configmap import venue_config
-from venue_operator.render.labels import Venue, child_name
+from venue_operator.render.labels import SECRETS_CHECKSUM_ANNOTATION, Venue, child_name
 
 Object = dict[str, Any]
 
@@ -103,6 +104,41 @@ def _api_message(error: ApiException) -> str:
         return str(error.body)
 
 
+def secret_refs(manifest: Object) -> list[tuple[str, str]]:
+    """(Secret, key) pairs the pod template of a Deployment or StatefulSet reads."""
+    pod = ((manifest.get("spec") or {}).get("template") or {}).get("spec") or {}
+    refs = set()
+    for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+        for env in container.get("env", []):
+            ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                refs.add((ref["name"], ref["key"]))
+    return sorted(refs)
+
+
+def stamp_secrets(kube: Kube, venue: Venue, manifest: Object) -> Object:
+    """Put on the pod template a checksum of the Secret values it reads, so that changing
+    one (rotating the Redis password, say) rolls exactly the pods that use it."""
+    refs = secret_refs(manifest)
+    if not refs:
+        return manifest
+    namespace = venue["metadata"]["namespace"]
+    digest = hashlib.sha256()
+    for name, item in refs:
+        value = call(f"read Secret {name}", kube.secret_value, namespace, name, item)
+        digest.update(json.dumps([name, item, value]).encode())
+    template = manifest["spec"]["template"]
+    template.setdefault("metadata", {}).setdefault("annotations", {})[
+        SECRETS_CHECKSUM_ANNOTATION] = digest.hexdigest()[:32]
+    return manifest
+
+
+def children(kube: Kube, venue: Venue, replicas: int) -> list[Object]:
+    """What the venue should have, owned by it, pod templates stamped with their Secrets."""
+    return [stamp_secrets(kube, venue, owned(venue, manifest))
+            for manifest in render.children(venue, replicas)]
+
+
 def ensure_secrets(kube: Kube, venue: Venue) -> list[Action]:
     made = []
     for secret in secrets.generated_secrets(venue):
@@ -116,9 +152,8 @@ def apply_children(kube: Kube, venue: Venue, replicas: int,
     """Apply every rendered child that is missing or differs from `live` (the operator's
     cached view; a stale view costs at most a no-op apply)."""
     actions = []
-    for manifest in render.children(venue, replicas):
+    for manifest in children(kube, venue, replicas):
         current = live.get(key(manifest))
-        manifest = owned(venue, manifest)
         if current is not None and not drifted(manifest, current):
             continue
         call(f"apply {manifest['kind']} {manifest['metadata']['name']}", kube.apply, manifest)
@@ -145,7 +180,8 @@ def restore(kube: Kube, venue: Venue, replicas: int, child: Object,
             deleted: bool) -> Action | None:
     """Put back one child edited or deleted by hand; None when it is as rendered."""
     if child["kind"] == "Secret":
-        # Generated Secrets are never overwritten, only made again when deleted.
+        # Generated Secrets are never overwritten, only made again when deleted. A changed
+        # one (a rotated password) is the venue's new truth: the pods that read it roll.
         if not deleted:
             return None
         wanted = [s for s in secrets.generated_secrets(venue)
@@ -157,7 +193,7 @@ def restore(kube: Kube, venue: Venue, replicas: int, child: Object,
     wanted = [m for m in render.children(venue, replicas) if key(m) == key(child)]
     if not wanted:
         return None  # not (or no longer) ours to shape
-    manifest = owned(venue, wanted[0])
+    manifest = stamp_secrets(kube, venue, owned(venue, wanted[0]))
     if not deleted and not drifted(manifest, child):
         return None
     call(f"apply {manifest['kind']} {manifest['metadata']['name']}", kube.apply, manifest)

@@ -42,7 +42,9 @@ def engine_args(venue: Venue, partition: int) -> list[str]:
                             Path(JOURNAL_DIR))
     argv += ["--cpus", "auto"]
     if venue["spec"]["engine"].get("hugepages"):
-        argv.append("--hugepages")
+        # "try": on the pod's hugepages when the node reserved them, else on normal pages
+        # with the reason in the engine's start-up log.
+        argv += ["--hugepages", "try"]
     return argv
 
 

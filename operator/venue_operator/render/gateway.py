@@ -42,7 +42,7 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": pod_template(venue, COMPONENT, [container],
-                                     init_containers=[migrate_container(venue)]),
+                                     init_containers=[migrate_container(venue, spec["resources"])]),
         },
     }
 

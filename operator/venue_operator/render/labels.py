@@ -18,6 +18,8 @@ NAME_LABEL = "app.kubernetes.io/name"
 OPERATOR_NAME = "tradingvenue-operator"
 
 CONFIG_CHECKSUM_ANNOTATION = "tradingvenue.io/config-checksum"
+# On pod templates: a checksum of the Secret values the pods read (reconcile.stamp_secrets).
+SECRETS_CHECKSUM_ANNOTATION = "tradingvenue.io/secrets-checksum"
 
 
 def venue_name(venue: Venue) -> str:

@@ -40,12 +40,12 @@ def venue_container(venue: Venue, name: str, args: list[str], *, database: bool,
     return container
 
 
-def migrate_container(venue: Venue) -> dict[str, Any]:
+def migrate_container(venue: Venue, resources: dict[str, Any]) -> dict[str, Any]:
     """`venue migrate` before the part starts; migrations take an advisory lock, so the
-    gateway's and the writer's init containers may run at once."""
+    gateway's and the writer's init containers may run at once. It has the part's own
+    resources, so the pod asks the scheduler for no more than the part does."""
     container = venue_container(venue, "migrate", ["migrate"], database=True, redis=False,
-                                resources={"requests": {"cpu": "50m", "memory": "64Mi"},
-                                           "limits": {"memory": "256Mi"}})
+                                resources=resources)
     # The venue's first API key, generated once by the operator, for migrate to register.
     container["env"].append({"name": "VENUE_BOOTSTRAP_API_KEY", "valueFrom": {
         "secretKeyRef": {**api_key_ref(venue), "optional": True}}})

@@ -25,8 +25,9 @@ def writer_deployment(venue: Venue) -> dict[str, Any]:
         "spec": {
             "replicas": spec["replicas"],
             "selector": {"matchLabels": selector(venue, COMPONENT)},
-            "template": pod_template(venue, COMPONENT, [container],
-                                     init_containers=[migrate_container(venue)],
-                                     termination_grace_seconds=60),
+            "template": pod_template(
+                venue, COMPONENT, [container],
+                init_containers=[migrate_container(venue, spec["resources"])],
+                termination_grace_seconds=60),
         },
     }

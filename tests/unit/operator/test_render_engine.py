@@ -115,3 +115,9 @@ def test_service_per_partition_selects_only_that_partition(venue):
     assert service["metadata"]["name"] == "demo-engine-0"
     assert service["spec"]["selector"]["tradingvenue.io/partition"] == "0"
     assert service["spec"]["ports"][0]["port"] == 50051
+
+
+def test_hugepages_flag_carries_its_value(venue):
+    # The engine's --hugepages takes try|require|off; a bare flag stops it at start-up.
+    args = engine_statefulset(venue, 0)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--hugepages"):][:2] == ["--hugepages", "try"]
