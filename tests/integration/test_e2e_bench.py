@@ -39,3 +39,18 @@ def test_ws_mode_sends_orders_on_sockets_and_reads_their_reports(built_engine: P
     result = json.loads(capsys.readouterr().out)
     assert result["accepted"] > 0 and result["lost"] == 0 and result["duplicated"] == 0
     assert result["reports_received"] >= result["accepted"]  # at least each order's "new"
+
+
+def test_url_mode_drives_a_running_venue_with_its_own_instruments(local_venue, database_url,
+                                                                  capsys) -> None:
+    # As against a venue in a cluster: its gateway's URL, two accounts' keys, its Postgres;
+    # the instruments come from its API, not from this machine's config.
+    keys = list(local_venue.keys.values())
+    assert e2e.main(["--mode", "batch", "--duration", "1", "--batch-size", "20",
+                     "--connections", "2", "--url", local_venue.gateway_url,
+                     "--key", keys[0], "--key", keys[1], "--database-url", database_url,
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accepted"] > 0 and result["rejected"] == 0
+    assert (result["lost"], result["duplicated"]) == (0, 0)
+    assert result["trades"] > 0  # two accounts: the orders cross

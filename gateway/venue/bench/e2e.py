@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+import httpx
 from redis.asyncio import Redis
 
 from venue.accounts import create_account
@@ -32,6 +33,7 @@ from venue.bench.cpu import parts_cpu_seconds
 from venue.bench.load import LoadResult, LoadSpec, run
 from venue.contract.config import Settings, VenueConfig
 from venue.contract.dead_letters import dead_letter_count
+from venue.contract.instruments import Instrument
 from venue.local.process import Child, free_port, port_open, wait_until
 from venue.local.venue import LocalVenue
 from venue.contract.keys import Keys
@@ -71,6 +73,17 @@ def _percentile(values: list[float], q: float) -> float | None:
         return None
     values = sorted(values)
     return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+def _instruments_of(url: str, key: str) -> list[Instrument]:
+    """The running venue's instruments, as its API lists them (GET /v1/instruments)."""
+    answer = httpx.get(f"{url}/v1/instruments", headers={"Authorization": f"Bearer {key}"},
+                       timeout=10)
+    answer.raise_for_status()
+    return [Instrument(symbol=view["symbol"], id=number, tick_size=view["tickSize"],
+                       lot_size=view["lotSize"], min_price=view["minPrice"],
+                       max_price=view["maxPrice"], max_quantity=view["maxQuantity"])
+            for number, view in enumerate(answer.json(), start=1)]
 
 
 def _drive(specs: list[LoadSpec]) -> list[LoadResult]:
@@ -114,7 +127,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--mode", choices=tuple(_PATHS), default="batch")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--json", action="store_true", help="print only the JSON result")
-    parser.add_argument("--url", help="a running gateway (needs --keys and --database-url)")
+    parser.add_argument("--url", help="a running gateway, a cluster's say (needs two keys, "
+                        "of two accounts so that orders cross, and --database-url)")
+    parser.add_argument("--key", action="append", default=[],
+                        help="an API key to send orders with (again for each key)")
     parser.add_argument("--keys", help="comma-separated API keys to send orders with")
     parser.add_argument("--database-url", help="the venue's Postgres, to audit")
     parser.add_argument("--baseline", action="store_true",
@@ -135,10 +151,11 @@ def main(argv: list[str]) -> int:
     venue = None
     data_dir = None
     if args.url:
-        if not (args.keys and args.database_url):
-            parser.error("--url needs --keys and --database-url")
-        url, keys, database_url = args.url, tuple(args.keys.split(",")), args.database_url
-        instruments = Settings().venue().instruments
+        keys = tuple(args.key) + tuple(k for k in (args.keys or "").split(",") if k)
+        if not (keys and args.database_url):
+            parser.error("--url needs --key (or --keys) and --database-url")
+        url, database_url = args.url.rstrip("/"), args.database_url
+        instruments = _instruments_of(url, keys[0])
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="venue-bench-"))
         data_dir.chmod(0o755)  # the private Postgres runs as `postgres` when we are root
