@@ -10,15 +10,17 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libpr
 	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
 	postgresql-client openssl python3-dev
 IMAGE_PACKAGES := podman buildah mmdebstrap runc
+# A real Kubernetes node for tests/k8s/test_node.py (venue.local.node).
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack iproute2
 
-.PHONY: run test test-engine test-python fuzz races deps system system-images images \
+.PHONY: run test test-engine test-python fuzz races deps system system-images system-node images \
 	images-push engine proto clean
 
 run: deps
 	$(VENV)/bin/venue up
 
-# The images first: their tests (tests/images) then find them built.
-test: deps images
+# The images first: their tests (tests/images, tests/k8s/test_node.py) then find them built.
+test: deps images system-node
 	$(MAKE) test-engine
 	$(MAKE) test-python
 
@@ -68,6 +70,13 @@ system:
 system-images:
 	@docker info >/dev/null 2>&1 || { missing=$$($(call apt_missing,$(IMAGE_PACKAGES))); \
 	  if [ -n "$$(echo $$missing)" ]; then $(call apt_install,$$missing); fi; }
+
+# containerd, CNI plugins, iptables and conntrack for the test node, when root.
+system-node:
+	@missing=$$($(call apt_missing,$(NODE_PACKAGES))); \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then $(call apt_install,$$missing); \
+	  else echo "not root: tests/k8s/test_node.py will skip (missing: $$missing)"; fi; fi
 
 # The venue and engine images: ghcr.io/tradingvenue/{venue,engine}:<appVersion> and :dev,
 # OCI archives in build/images/ (venue.local.images).

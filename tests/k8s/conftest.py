@@ -33,8 +33,12 @@ ENGINE_NODES = 2
 BUILD_TIMEOUT = 3600  # seconds, for the first (cold) build
 
 
+# As the session started: the session's own control plane sets $KUBECONFIG later.
+_EXTERNAL_KUBECONFIG = os.environ.get("KUBECONFIG") or None
+
+
 def _external_kubeconfig() -> str | None:
-    return os.environ.get("KUBECONFIG") or None
+    return _EXTERNAL_KUBECONFIG
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +95,12 @@ def k8s_cluster() -> Cluster:
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session")
+def external_kubeconfig() -> str | None:
+    """The user's $KUBECONFIG as the session started (None: this machine's own planes)."""
+    return _external_kubeconfig()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ Each test gets a namespace of its own and an operator (`python -m venue_operator
 --namespace <it>`, a subprocess, as it runs in a pod) watching only that namespace. The
 venue's Redis is external: a real redis-server on this machine (the `redis_url` fixture),
 named by a Secret, so the operator reads real consumer-group lag. Its Postgres is managed
-(a StatefulSet with a volume); a small binder in the test gives each claim a hostPath
+(a StatefulSet with a volume); venue.local.node.HostPathVolumes gives each claim a hostPath
 volume, as a cluster's provisioner would.
 
 On the kwok control plane pods go Running/Ready without running anything; on a real
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
 from venue.local.cluster import ControlPlaneError, OperatorProcess, wait_until
+from venue.local.node import HostPathVolumes
 from venue.bench.kwok_parts import KwokParts
 from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
@@ -48,46 +48,13 @@ def crd(kube):
 
 
 @pytest.fixture
-def volumes(kube, namespace):
+def volumes(kube, namespace, tmp_path):
     """Binds every pending claim in the namespace to a hostPath volume made for it."""
-    made: list[str] = []
-    stop = threading.Event()
-
-    def bind_pending() -> None:
-        claims = kube.json("get", "pvc", "-n", namespace)["items"]
-        for claim in claims:
-            if claim["status"].get("phase") != "Pending" or claim["spec"].get("volumeName"):
-                continue
-            name = f"pv-{claim['metadata']['uid']}"
-            if name in made:
-                continue
-            volume = {
-                "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-                "spec": {
-                    "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
-                    "accessModes": claim["spec"]["accessModes"],
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "storageClassName": claim["spec"].get("storageClassName") or "",
-                    "hostPath": {"path": f"/tmp/{name}"},
-                    "claimRef": {"namespace": namespace, "name": claim["metadata"]["name"]},
-                }}
-            kube.create(volume)
-            made.append(name)
-
-    def loop() -> None:
-        while not stop.wait(0.5):
-            try:
-                bind_pending()
-            except (ControlPlaneError, subprocess.TimeoutExpired, KeyError) as error:
-                print(f"volume binder: {error}")  # the next round tries again
-
-    thread = threading.Thread(target=loop, name="volume-binder", daemon=True)
-    thread.start()
-    yield made
-    stop.set()
-    thread.join(10)
-    if made:
-        kube.run("delete", "pv", *made, "--wait=false", "--ignore-not-found", check=False)
+    binder = HostPathVolumes(kube, tmp_path / "volumes", namespace).start()
+    yield binder.made
+    binder.stop()
+    if binder.made:
+        kube.run("delete", "pv", *binder.made, "--wait=false", "--ignore-not-found", check=False)
 
 
 def start_operator(namespace: str, kubeconfig: str, log: Path) -> OperatorProcess:

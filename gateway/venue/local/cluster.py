@@ -151,6 +151,14 @@ class _Proc:
             self.popen.wait(10)
 
 
+def spawn(name: str, argv: list[str], log: Path, cwd: Path) -> _Proc:
+    """argv in a session of its own, output appended to `log`, killed if we die."""
+    with open(log, "ab") as out:
+        popen = subprocess.Popen(_die_with_parent(argv), stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+    return _Proc(name, popen, log)
+
+
 # --- certificates ----------------------------------------------------------------------
 
 
@@ -162,10 +170,32 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise ControlPlaneError(f"openssl {' '.join(args)} failed:\n{proc.stdout}")
 
 
-def _make_pki(pki: Path) -> None:
+_EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+CLIENT_EXT = ("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+              "extendedKeyUsage=clientAuth\n")
+
+
+def make_leaf(pki: Path, name: str, subject: str, ext: str = CLIENT_EXT, ca: str = "ca") -> None:
+    """<name>.key and <name>.crt in `pki`, signed by <ca>.crt (a client cert by default)."""
+    (pki / f"{name}.ext").write_text(ext)
+    _openssl("req", *_EC, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+             cwd=pki)
+    _openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
+        "-CAcreateserial", "-out", f"{name}.crt", "-days", "3650", "-sha256",
+        "-extfile", f"{name}.ext",
+        cwd=pki,
+    )  # fmt: skip
+
+
+def _make_pki(pki: Path, address: str) -> None:
     """CA, API server serving cert, client certs, service-account key pair (openssl)."""
     pki.mkdir(parents=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ec = _EC
+
+    def leaf(name: str, subject: str, ext: str, ca: str = "ca") -> None:
+        make_leaf(pki, name, subject, ext, ca)
+
     _openssl(
         "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
         "-subj", "/CN=tradingvenue-test-ca",
@@ -174,19 +204,10 @@ def _make_pki(pki: Path) -> None:
         cwd=pki,
     )  # fmt: skip
 
-    def leaf(name: str, subject: str, ext: str, ca: str = "ca") -> None:
-        (pki / f"{name}.ext").write_text(ext)
-        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=pki)
-        _openssl(
-            "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-            "-CAcreateserial", "-out", f"{name}.crt", "-days", "3650", "-sha256",
-            "-extfile", f"{name}.ext",
-            cwd=pki,
-        )  # fmt: skip
-
     sans = ",".join(
         [
             "IP:127.0.0.1",
+            f"IP:{address}",
             f"IP:{SERVICE_IP}",
             "DNS:localhost",
             "DNS:kubernetes",
@@ -201,11 +222,11 @@ def _make_pki(pki: Path) -> None:
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
         f"extendedKeyUsage=serverAuth\nsubjectAltName={sans}\n",
     )
-    client_ext = (
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=clientAuth\n"
-    )
+    client_ext = CLIENT_EXT
     leaf("admin", "/O=system:masters/CN=kubernetes-admin", client_ext)
+    # What the API server presents to kubelets (logs, exec, port-forward).
+    leaf("apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client",
+         client_ext)
     # The identities the default RBAC bindings expect.
     leaf("controller-manager", "/CN=system:kube-controller-manager", client_ext)
     leaf("scheduler", "/CN=system:kube-scheduler", client_ext)
@@ -378,6 +399,10 @@ class ControlPlane:
 
     workdir: Path | None = None
     start_timeout: float = 120.0
+    # Where the API server listens. 127.0.0.1 for kwok nodes only; a real node (node.py)
+    # in a network namespace of its own reaches it on the host's end of its veth pair,
+    # which is then also the address the kubernetes Service sends pods to.
+    address: str = "127.0.0.1"
     keep: bool = field(default_factory=lambda: os.environ.get("TV_K8S_KEEP") == "1")
 
     bin: Path = field(init=False)
@@ -423,7 +448,7 @@ class ControlPlane:
     def _start(self) -> None:
         w = self.workdir
         pki = w / "pki"
-        _make_pki(pki)
+        _make_pki(pki, self.address)
 
         # etcd
         etcd_client, etcd_peer = _free_port(), _free_port()
@@ -453,12 +478,18 @@ class ControlPlane:
 
         # kube-apiserver
         port = _free_port()
-        self.server = f"https://127.0.0.1:{port}"
+        self.server = f"https://{self.address}:{port}"
+        if self.address == "127.0.0.1":
+            # No kubelets, and the Endpoints of the kubernetes Service may not be a
+            # loopback address: do not try to publish one.
+            publish = ["--endpoint-reconciler-type=none"]
+        else:
+            publish = [f"--advertise-address={self.address}"]
         apiserver = self._spawn(
             "kube-apiserver",
             [
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
+                f"--bind-address={self.address}",
                 f"--secure-port={port}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
                 f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -469,9 +500,10 @@ class ControlPlane:
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
-                # No kubelets, and the Endpoints of the kubernetes Service may not be a
-                # loopback address: do not try to publish one.
-                "--endpoint-reconciler-type=none",
+                *publish,
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--cert-dir={pki}",
                 f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
                 "--requestheader-allowed-names=front-proxy-client",
@@ -576,17 +608,7 @@ class ControlPlane:
         )
 
     def _spawn(self, name: str, args: list[str]) -> _Proc:
-        log = self.log(name)
-        with open(log, "ab") as out:
-            popen = subprocess.Popen(
-                _die_with_parent([str(self.bin / name), *args]),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                start_new_session=True,
-            )
-        proc = _Proc(name, popen, log)
+        proc = spawn(name, [str(self.bin / name), *args], self.log(name), self.workdir)
         self._procs.append(proc)
         return proc
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the test control plane from Go modules and caches it by version, outside the
-# repository:
+# Builds the test control plane and the test node's Kubernetes parts from Go modules and
+# caches them by version, outside the repository:
 #
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/tradingvenue/k8s/<k8s-version>/bin/
 #       etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm
+#       kubelet kube-proxy coredns
 #
 # Instant when every binary for the pinned versions is already there; otherwise builds
 # the missing ones (printing timings). Progress goes to stderr; the last line on stdout
@@ -24,6 +25,7 @@ K8S_BUILD_DATE=2026-07-22T22:05:06Z # the tag's time, as the module proxy record
 K8S_GIT_COMMIT=0000000000000000000000000000000000000000
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.5
+COREDNS_VERSION=v1.12.1 # the CoreDNS kubeadm installs with Kubernetes 1.34
 
 minor=${K8S_VERSION#v1.}
 minor=${minor%%.*}
@@ -53,14 +55,15 @@ mod_sum=$(cat "$HERE/go.mod" "$HERE/go.sum" "$HERE/cmd/etcd/main.go" | sha256sum
 stamp_of() {
   case $1 in
     kwok) echo "kwok $KWOK_VERSION" ;;
+    coredns) echo "coredns $COREDNS_VERSION" ;;
     helm) echo "helm $HELM_VERSION k8s ${K8S_VERSION}" ;;
     *) echo "$1 $K8S_VERSION $mod_sum" ;;
   esac
 }
 fresh() { [[ $FORCE == 0 && -x $BIN/$1 && -f $BIN/.$1.stamp && $(<"$BIN/.$1.stamp") == "$(stamp_of "$1")" ]]; }
 
-K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-ALL_BINS=(etcd "${K8S_BINS[@]}" kwok helm)
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+ALL_BINS=(etcd "${K8S_BINS[@]}" kwok helm coredns)
 
 all_fresh() {
   local b
@@ -144,6 +147,15 @@ if ! fresh helm; then
   (cd "$TMP" && GOBIN=$TMP go install -trimpath -ldflags "$hl" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
   log "built helm in $(since "$t")"
   install_bin helm
+fi
+
+if ! fresh coredns; then
+  t=$(now)
+  log "go install github.com/coredns/coredns@$COREDNS_VERSION"
+  (cd "$TMP" && GOBIN=$TMP go install -trimpath -ldflags "-s -w" \
+    "github.com/coredns/coredns@$COREDNS_VERSION")
+  log "built coredns in $(since "$t")"
+  install_bin coredns
 fi
 
 log "done in $(since "$start_all") (force=$FORCE_AT_START)"
