@@ -200,6 +200,23 @@ def post(client: httpx.Client, url: str, key: str, body: dict) -> httpx.Response
                        headers={"Authorization": f"Bearer {key}"}, timeout=10)
 
 
+def post_until_answered(venue: Venue, key: str, body: dict, timeout: float = 60
+                        ) -> httpx.Response:
+    """POST, sending the same order again after a connection error, as a client does: the
+    clientOrderId makes a repeat harmless. (Just after pods roll, the Service may still
+    send a new connection to an address that is gone until kube-proxy catches up.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with httpx.Client() as client:
+                return post(client, venue.url, key, body)
+        except httpx.TransportError as error:
+            if time.monotonic() > deadline:
+                raise
+            print(f"POST {body['clientOrderId']}: {type(error).__name__}; sending it again")
+            time.sleep(1)
+
+
 def _filled(venue: Venue, client_ids: list[str]) -> bool:
     quoted = ",".join(f"'{c}'" for c in client_ids)
     rows = venue.psql(f"SELECT status FROM orders WHERE client_order_id IN ({quoted})")
@@ -214,10 +231,9 @@ def cross(venue: Venue, tag: str) -> None:
         "SELECT DISTINCT side FROM orders WHERE status IN ('new', 'partially_filled')")}
     price, sides = ("150.00", ("sell", "buy")) if "buy" in resting else ("50.00", ("buy", "sell"))
     ids = [f"{tag}-{side}" for side in sides]
-    with httpx.Client() as client:
-        for key, side, client_id in zip(venue.keys, sides, ids):
-            answer = post(client, venue.url, key, order(side, client_id, price))
-            assert answer.status_code == 202, answer.text
+    for key, side, client_id in zip(venue.keys, sides, ids):
+        answer = post_until_answered(venue, key, order(side, client_id, price))
+        assert answer.status_code == 202, answer.text
     wait_until(f"orders {ids} filled in Postgres", lambda: _filled(venue, ids), timeout=60)
 
 
