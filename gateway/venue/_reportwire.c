@@ -728,7 +728,50 @@ fail:
     return NULL;
 }
 
+/* batch_timing(batch: bytes) -> (received, match_start, matched, journaled, answered) in
+ * unix ns, or None when the batch carries no timing: the submitter's trace of a batch,
+ * read without decoding its events (they are skipped over). */
+static PyObject *batch_timing(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Reader r = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    int64_t times[5] = {0, 0, 0, 0, 0};
+    int found = 0;
+    PyObject *result = NULL;
+    while (r.at < r.end) {
+        uint32_t field, wire;
+        if (read_key(&r, &field, &wire) < 0) goto done;
+        if (field != PB_ReportBatch_timing || wire != WIRE_BYTES) {
+            if (skip(&r, wire) < 0) goto done;
+            continue;
+        }
+        Reader inner;
+        if (read_bytes(&r, &inner) < 0) goto done;
+        found = 1;
+        while (inner.at < inner.end) {
+            uint64_t value;
+            if (read_key(&inner, &field, &wire) < 0) goto done;
+            if (field >= PB_BatchTiming_received_ns && field <= PB_BatchTiming_answered_ns) {
+                if (read_number(&inner, wire, &value) < 0) goto done;
+                times[field - PB_BatchTiming_received_ns] = (int64_t)value;
+            } else if (skip(&inner, wire) < 0) {
+                goto done;
+            }
+        }
+    }
+    if (found)
+        result = Py_BuildValue("(LLLLL)", (long long)times[0], (long long)times[1],
+                               (long long)times[2], (long long)times[3], (long long)times[4]);
+    else
+        result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"batch_timing", batch_timing, METH_O,
+     "(received, match_start, matched, journaled, answered) unix ns of a ReportBatch, or None."},
     {"add_batch", add_batch, METH_VARARGS, "Rows.add of one serialized ReportBatch."},
     {"order_rows", order_rows, METH_VARARGS, "Rows.order_rows: new orders' COPY rows."},
     {NULL, NULL, 0, NULL},

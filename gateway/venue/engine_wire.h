@@ -30,6 +30,12 @@
 #define PB_ReportBatch_partition 2
 #define PB_ReportBatch_events 3
 #define PB_ReportBatch_next_sequence 4
+#define PB_ReportBatch_timing 5
+#define PB_BatchTiming_received_ns 1
+#define PB_BatchTiming_match_start_ns 2
+#define PB_BatchTiming_matched_ns 3
+#define PB_BatchTiming_journaled_ns 4
+#define PB_BatchTiming_answered_ns 5
 #define PB_Event_sequence 1
 #define PB_Event_timestamp_ns 2
 #define PB_Event_report 10

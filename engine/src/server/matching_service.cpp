@@ -45,6 +45,7 @@ class ArenaBlock {
 struct InFlight {
   ArenaBlock input{1 << 20};
   std::uint64_t batch_id = 0;
+  std::int64_t received_ns = 0;
   std::vector<Command> commands;  // view `input`'s strings
   std::vector<Event> events;
   PartitionWorker::Batch batch;
@@ -90,6 +91,12 @@ grpc::Status MatchingService::Submit(grpc::ServerContext* context,
         out->set_next_sequence(slot->batch.next_sequence);
         out->mutable_events()->Reserve(static_cast<int>(slot->events.size()));
         for (const Event& event : slot->events) event_to_proto(event, *out->add_events());
+        pb::BatchTiming* timing = out->mutable_timing();
+        timing->set_received_ns(slot->received_ns);
+        timing->set_match_start_ns(slot->batch.match_start_ns);
+        timing->set_matched_ns(slot->batch.matched_ns);
+        timing->set_journaled_ns(slot->batch.journaled_ns);
+        timing->set_answered_ns(unix_now_ns());
         // The client went away: what was applied stays applied; reading stops too.
         if (!stream->Write(*out)) write_failed = true;
         output.arena().Reset();
@@ -117,6 +124,7 @@ grpc::Status MatchingService::Submit(grpc::ServerContext* context,
       free_slots.push_back(slot);
       break;
     }
+    slot->received_ns = unix_now_ns();
     slot->batch_id = in->batch_id();
     slot->commands.clear();
     for (const pb::Command& command : in->commands()) slot->commands.push_back(command_from_proto(command));

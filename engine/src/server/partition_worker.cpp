@@ -13,13 +13,13 @@
 
 namespace venue {
 
-namespace {
-
 std::int64_t unix_now_ns() {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
 }
+
+namespace {
 
 WorkerOptions simple_options(std::uint32_t partition, const std::vector<Instrument>& instruments,
                              std::size_t event_log_capacity, const ExchangeOptions& exchange) {
@@ -111,9 +111,13 @@ void PartitionWorker::loop() {
     }
     for (const Task& task : taken) (*task.work)();
     commit_pass();
+    const std::int64_t journaled = unix_now_ns();
     {
       std::lock_guard lock(mutex_);
-      for (const Task& task : taken) *task.done = true;
+      for (const Task& task : taken) {
+        if (task.journaled_ns != nullptr) *task.journaled_ns = journaled;
+        *task.done = true;
+      }
     }
     taken.clear();
     work_done_.notify_all();
@@ -164,7 +168,7 @@ bool PartitionWorker::post(Batch& batch) {
   }
   std::lock_guard lock(mutex_);
   if (stopping_) return false;
-  queue_.push_back(Task{batch.work_ref, &batch.done});
+  queue_.push_back(Task{batch.work_ref, &batch.done, &batch.journaled_ns});
   work_ready_.notify_one();
   return true;
 }
@@ -190,6 +194,7 @@ void PartitionWorker::finish(Batch& batch) {
 void PartitionWorker::apply_on_thread(Batch& batch) {
   // One clock per batch: it is journaled with the batch, so a replay stamps the same.
   const std::int64_t now = unix_now_ns();
+  batch.match_start_ns = now;
   std::vector<Event>& out = *batch.out;
   if (store_) store_->begin_batch(exchange_.commands_applied(), now);
   sink_.batch = &out;
@@ -209,6 +214,7 @@ void PartitionWorker::apply_on_thread(Batch& batch) {
   if (store_) store_->end_batch();
   batches_pending_ = true;
   batch.next_sequence = exchange_.next_sequence();
+  batch.matched_ns = unix_now_ns();
 }
 
 bool PartitionWorker::read_events(std::uint64_t from, std::size_t max, std::vector<Event>& out,

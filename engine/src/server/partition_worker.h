@@ -27,6 +27,9 @@
 
 namespace venue {
 
+// The wall clock in unix nanoseconds: event timestamps and a batch's timing.
+std::int64_t unix_now_ns();
+
 struct BookLevelView {
   Price price = 0;
   Quantity quantity = 0;
@@ -107,6 +110,10 @@ class PartitionWorker {
     const std::vector<Command>* commands = nullptr;
     std::vector<Event>* out = nullptr;
     std::uint64_t next_sequence = 0;
+    // When the matching thread took it, had applied it, and had journaled it (unix ns).
+    std::int64_t match_start_ns = 0;
+    std::int64_t matched_ns = 0;
+    std::int64_t journaled_ns = 0;
 
    private:
     friend class PartitionWorker;
@@ -158,6 +165,7 @@ class PartitionWorker {
   struct Task {
     const std::function<void()>* work;
     bool* done;
+    std::int64_t* journaled_ns = nullptr;  // a posted Batch's: when its pass committed
   };
 
   bool run(const std::function<void()>& work);
