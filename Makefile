@@ -13,14 +13,14 @@ IMAGE_PACKAGES := podman buildah mmdebstrap runc
 # A real Kubernetes node for tests/k8s/test_node.py (venue.local.node).
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack iproute2
 
-.PHONY: run test test-engine test-python fuzz races deps system system-images system-node images \
+.PHONY: run test test-engine test-python fuzz races deps system system-images system-node jaeger images \
 	images-push engine proto clean
 
 run: deps
 	$(VENV)/bin/venue up
 
 # The images first: their tests (tests/images, tests/k8s/test_node.py) then find them built.
-test: deps images system-node
+test: deps images system-node jaeger
 	$(MAKE) test-engine
 	$(MAKE) test-python
 
@@ -70,6 +70,11 @@ system:
 system-images:
 	@docker info >/dev/null 2>&1 || { missing=$$($(call apt_missing,$(IMAGE_PACKAGES))); \
 	  if [ -n "$$(echo $$missing)" ]; then $(call apt_install,$$missing); fi; }
+
+# The tracing backend of the trace tests and `venue up --tracing`: Jaeger built from Go
+# modules (gateway/venue/local/jaeger/go.mod), cached by version in ~/.cache/tradingvenue.
+jaeger:
+	@bash gateway/venue/local/jaeger/build.sh >/dev/null
 
 # containerd, CNI plugins, iptables and conntrack for the test node, when root.
 system-node:

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 
+from venue import telemetry
 from venue.contract.config import Settings
 
 
@@ -62,7 +63,11 @@ def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
     from venue.submitter.process import Submitter
     _require(settings, "redis_url")
     _logging()
-    _until_signalled(Submitter(settings).run, uvloop=True)
+    traced(telemetry.SUBMITTER)
+    try:
+        _until_signalled(Submitter(settings).run, uvloop=True)
+    finally:
+        telemetry.shutdown()
     return 0
 
 
@@ -72,9 +77,19 @@ def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
     _logging()
     collect_rarely()
     os.nice(settings.writer_niceness)  # adds to what it inherited; never raises priority
+    traced(telemetry.WRITER)
     # uvloop: asyncpg's COPYs and the Redis round trips cost the writer less CPU on it.
-    _until_signalled(Writer(settings).run, uvloop=True)
+    try:
+        _until_signalled(Writer(settings).run, uvloop=True)
+    finally:
+        telemetry.shutdown()
     return 0
+
+
+def traced(service: str) -> None:
+    if telemetry.setup(service):
+        logging.getLogger("venue").info("tracing: %s exports to %s", service,
+                                        os.environ[telemetry.ENDPOINT_ENV])
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

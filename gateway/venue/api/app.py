@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.utils import HIREDIS_AVAILABLE
 
+from venue import telemetry
 from venue.api.auth import ApiKeyCache
 from venue.api.deps import authenticated_account
 from venue.api.engines import EngineChannels
@@ -63,6 +64,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not HIREDIS_AVAILABLE:
         log.warning("hiredis is not installed; Redis replies are parsed in pure Python")
     async with AsyncExitStack() as stack:
+        if telemetry.setup(telemetry.GATEWAY):  # each worker process its own exporter
+            stack.callback(telemetry.shutdown)
         # redis-py picks the hiredis parser by itself when hiredis is installed. A Redis
         # that stops answering fails requests with 503 instead of holding them forever.
         client = Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT_S,

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import asyncpg
 
 from venue import _orderwire as orderwire
+from venue.api.request_spans import request_spans
 from venue.api.commands import decode_new_order, encode_cancel, encode_new_order
 from venue.api.commands import encode_replace
 from venue.api.models import OrderChangeAccepted, OrderType
@@ -133,9 +134,13 @@ class OrderEntry:
         command = encode_new_order(order, order_id=order_id, client_order_id=client_order_id,
                                    account_id=account_id, instrument_id=instrument.id,
                                    price_ticks=price_ticks, quantity_lots=quantity_lots)
-        enqueued = await self.queue.enqueue(
-            shard=shard, order_id=order_id, command=command, traceparent=traceparent,
-            account_id=account_id, client_order_id=order.client_order_id)
+        with request_spans(traceparent, channel, self.queue.keys.orders(shard)) as spans:
+            enqueued = await self.queue.enqueue(
+                shard=shard, order_id=order_id, command=command,
+                traceparent=spans.entry_traceparent, account_id=account_id,
+                client_order_id=order.client_order_id)
+            spans.queued(order_id=enqueued.order_id, client_order_id=client_order_id,
+                         duplicate=enqueued.duplicate)
         (_DUPLICATE if enqueued.duplicate else _ACCEPTED)[channel].inc()
         return enqueued, client_order_id
 
@@ -157,15 +162,19 @@ class OrderEntry:
                 instrument_id=checked.instrument.id, price_ticks=checked.price_ticks,
                 quantity_lots=checked.quantity_lots)
                 for order_id, coid, (_, checked) in zip(ids, coids, orders)]
-            if all(checked.order.client_order_id is not None for _, checked in orders):
-                _, originals = await self.queue.enqueue_new_orders(
-                    shard, account_id, ids, coids, commands, traceparent)
-            else:  # orders without a clientOrderId claim none
-                answers = await self.queue.enqueue_entry(shard, [
-                    (order_id, command, account_id, checked.order.client_order_id, True)
-                    for order_id, command, (_, checked) in zip(ids, commands, orders)],
-                    traceparent)
-                originals = [str(a.order_id).encode() if a.duplicate else b"" for a in answers]
+            with request_spans(traceparent, CHANNEL_BATCH,
+                               self.queue.keys.orders(shard)) as spans:
+                spans.queued(count=len(orders))
+                if all(checked.order.client_order_id is not None for _, checked in orders):
+                    _, originals = await self.queue.enqueue_new_orders(
+                        shard, account_id, ids, coids, commands, spans.entry_traceparent)
+                else:  # orders without a clientOrderId claim none
+                    answers = await self.queue.enqueue_entry(shard, [
+                        (order_id, command, account_id, checked.order.client_order_id, True)
+                        for order_id, command, (_, checked) in zip(ids, commands, orders)],
+                        spans.entry_traceparent)
+                    originals = [str(a.order_id).encode() if a.duplicate else b""
+                                 for a in answers]
             for (index, _), order_id, coid, original in zip(orders, ids, coids, originals):
                 queued[index] = BatchQueued(int(original) if original else order_id, coid,
                                             bool(original))
@@ -182,9 +191,15 @@ class OrderEntry:
         write its answer, all without a Python object per order."""
         ids = await self.queue.next_order_ids(count)
         groups = orderwire.encode(table, body, plan, ids, account_id, shards)
+
+        async def enqueue(shard: int, order_ids, coids, frames, sizes):
+            with request_spans(traceparent, CHANNEL_BATCH,
+                               self.queue.keys.orders(shard)) as spans:
+                spans.queued(count=len(frames))
+                return await self.queue.enqueue_encoded(shard, account_id, order_ids, coids,
+                                                        frames, sizes, spans.entry_traceparent)
         answers = await asyncio.gather(*(
-            self.queue.enqueue_encoded(shard, account_id, order_ids, coids, frames, sizes,
-                                       traceparent)
+            enqueue(shard, order_ids, coids, frames, sizes)
             for shard, (order_ids, coids, frames, sizes) in zip(shards, groups)))
         originals = [found for _, found in answers]
         duplicates = sum(1 for found in originals for original in found if original)

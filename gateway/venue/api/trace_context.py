@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-import secrets
+
+from venue.telemetry import new_traceparent
 
 # version-traceid-parentid-flags; a version after 00 may append fields (W3C, "future versions").
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
@@ -18,13 +19,9 @@ def is_valid_traceparent(value: str) -> bool:
             and trace_id != "0" * 32 and parent_id != "0" * 16)
 
 
-def new_traceparent() -> str:
-    """A fresh, sampled trace context for a request that brought none."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
 def traceparent_of(header: str | None) -> str:
-    """The request's traceparent when it is valid, else a fresh one."""
+    """The request's traceparent when it is valid (its flags decide its sampling), else a
+    fresh one (sampled at the process's ratio)."""
     if header is not None and is_valid_traceparent(header):
         return header
     return new_traceparent()

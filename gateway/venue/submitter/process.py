@@ -24,6 +24,10 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from venue import telemetry
+from venue._reportwire import batch_timing
 from venue.contract import health
 from venue.contract.config import Settings, VenueConfig
 from venue.contract.dead_letters import MALFORMED_ENTRY, DeadLetter, set_aside
@@ -135,6 +139,7 @@ class PartitionPump:
             marks: list[Mark] = []
             malformed: list[DeadLetter] = []
             count = 0
+            sampled: list[bytes] = []  # the traceparents of sampled entries (telemetry)
             for stream, stream_entries in read:
                 shard = int(stream.rsplit(b":", 1)[1])
                 read_count[shard] = len(stream_entries)
@@ -151,7 +156,10 @@ class PartitionPump:
                             _PART, MALFORMED_ENTRY, repr(error), repr(fields).encode(),
                             stream.decode(), entry_id.decode()))
                         continue
-                    entries.append((traceparent_field(fields.get(_TRACEPARENT, b"")),
+                    traceparent = fields.get(_TRACEPARENT, b"")
+                    if telemetry.is_sampled(traceparent):
+                        sampled.append(traceparent)
+                    entries.append((traceparent_field(traceparent),
                                     source_fields(shard, ms, seq), commands))
                     count += len(commands)
                     mark = Mark(shard, (ms, seq), queued) if queued is not None else None
@@ -163,23 +171,33 @@ class PartitionPump:
                     set_aside(pipe, self.keys, malformed)
                     await pipe.execute()
             self.batch_id += 1
+            traced = BatchSpans(self, sampled, len(entries), count) if sampled else None
             await call.write(command_batch(self.batch_id, entries))
             reply = await call.read()
             if reply is grpc.aio.EOF:
+                if traced is not None:
+                    traced.end(None)
                 raise EngineStreamEnded("engine closed the Submit stream")
-            await self._confirm(reply, last, read_count, marks)
+            if traced is not None:
+                traced.answered(reply)
+            await self._confirm(reply, last, read_count, marks,
+                                traced.traceparent if traced is not None else None)
+            if traced is not None:
+                traced.end(reply)
             self.batches += 1
             self.commands += count
         await call.done_writing()
 
     async def _confirm(self, reply: bytes, last: dict[int, str], read_count: dict[int, int],
-                       marks: list[Mark]) -> None:
+                       marks: list[Mark], traceparent: str | None = None) -> None:
         """Publish the engine's events, with the shards' marks they answer (the writer,
-        having stored them, trims the shard streams), then move each shard's confirmed
-        position."""
+        having stored them, trims the shard streams) and, when the batch was traced, its
+        span's context; then move each shard's confirmed position."""
         fields = {FIELD_BATCH: reply}
         if marks:
             fields[FIELD_MARKS] = format_marks(marks)
+        if traceparent is not None:
+            fields[FIELD_TRACEPARENT] = traceparent
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.events(self.partition), fields)
             for shard, entry_id in last.items():
@@ -249,6 +267,50 @@ class PartitionPump:
             if group["name"] == SUBMITTERS_GROUP.encode():
                 return group["last-delivered-id"].decode(), group["entries-read"]
         return "0-0", 0
+
+
+class BatchSpans:
+    """The spans of one batch that carries sampled orders: the batch (CONSUMER, child of
+    the first sampled order's publish span, linked to each), the engine round trip
+    (CLIENT) and, inside it, the engine's own time from the answer's BatchTiming."""
+
+    def __init__(self, pump: PartitionPump, sampled: list[bytes], entries: int,
+                 commands: int) -> None:
+        self.batch = telemetry.start_linked(
+            f"process {pump.keys.prefix}:orders", SpanKind.CONSUMER, sampled, attributes={
+                "messaging.system": telemetry.MESSAGING_SYSTEM,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": f"{pump.keys.prefix}:orders",
+                "messaging.batch.message_count": entries,
+                "venue.partition": pump.partition, "venue.commands": commands})
+        self.traceparent = telemetry.traceparent_of(self.batch)
+        host, _, port = pump.address.rpartition(":")
+        self.call = telemetry.tracer().start_span(
+            _SUBMIT.lstrip("/"), context=telemetry.trace.set_span_in_context(self.batch),
+            kind=SpanKind.CLIENT, attributes={
+                "rpc.system": "grpc", "rpc.service": _SUBMIT.split("/")[1],
+                "rpc.method": "Submit", "server.address": host,
+                "server.port": int(port) if port.isdigit() else 0,
+                "venue.batch_id": pump.batch_id})
+
+    def answered(self, reply: bytes) -> None:
+        timing = batch_timing(reply)
+        if timing is not None:
+            received, match_start, matched, journaled, answered = timing
+            for name, start, end in (("engine queue", received, match_start),
+                                     ("engine match", match_start, matched),
+                                     ("engine journal", matched, journaled),
+                                     ("engine answer", journaled, answered)):
+                if 0 < start <= end:
+                    telemetry.record_interval(name, self.call, start, end)
+        self.call.end()
+
+    def end(self, reply: bytes | None) -> None:
+        if reply is None:
+            self.call.set_status(Status(StatusCode.ERROR, "the engine closed the stream"))
+            self.call.end()
+        self.batch.end()
 
 
 class EngineStreamEnded(Exception):

@@ -27,8 +27,12 @@ import grpc
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from venue import telemetry
 from venue.contract import health
 from venue.contract.config import Settings, VenueConfig
+from venue.contract.entries import FIELD_TRACEPARENT
 from venue.contract.dead_letters import UNDECODABLE, UNSTORABLE, DeadLetter, set_aside
 from venue.contract.keys import WRITERS_GROUP, Keys
 from venue.contract.wire import GRPC_OPTIONS, method_path
@@ -43,6 +47,7 @@ from venue.writer.store import cannot_store, persisted_through, prepare, write_r
 
 log = logging.getLogger("venue.writer")
 
+_TRACEPARENT = FIELD_TRACEPARENT.encode()
 _READ_COUNT = 512  # events-stream entries (report batches) per read
 # The most report-batch bytes one transaction takes (about 15,000 orders' reports): a
 # read of a backlog is written as several runs in flight, so each commits (and its
@@ -341,6 +346,30 @@ class Writer:
 
     async def _write(self, connection: asyncpg.Connection, read, rows: Rows,
                      through: dict[int, int], after: asyncio.Task | None = None) -> None:
+        sampled = telemetry.sampled_of(fields.get(_TRACEPARENT)
+                                       for _, entries in read for _, fields in entries)
+        if sampled:
+            span = telemetry.start_linked(
+                f"process {self.keys.prefix}:events", SpanKind.CONSUMER, sampled,
+                attributes={"messaging.system": telemetry.MESSAGING_SYSTEM,
+                            "messaging.operation.type": "process",
+                            "messaging.operation.name": "process",
+                            "messaging.destination.name": f"{self.keys.prefix}:events",
+                            "messaging.batch.message_count": sum(len(e) for _, e in read),
+                            "db.system.name": "postgresql"})
+            try:
+                await self._write_untraced(connection, read, rows, through, after)
+            except BaseException as error:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise
+            finally:
+                span.end()
+        else:
+            await self._write_untraced(connection, read, rows, through, after)
+
+    async def _write_untraced(self, connection: asyncpg.Connection, read, rows: Rows,
+                              through: dict[int, int], after: asyncio.Task | None) -> None:
         await write_rows(connection, rows, through, after)
         async with self.redis.pipeline(transaction=False) as pipe:
             # Before the acknowledgement: a crash between the two sets them aside again.

@@ -1,0 +1,103 @@
+"""The gateway's spans of one order request, built only when its trace is sampled:
+
+    SERVER   "POST /v1/orders" (or the batch route, or "ws new_order")
+      PRODUCER "publish <shard stream>": the stream entry carries this span's context, so
+               the submitter's batch span (CONSUMER) is its child or links to it.
+
+Unsampled requests (most, at the usual ratio) pay one flag check and carry their
+unsampled traceparent on, so no later part builds a span for them either.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from venue import telemetry
+
+CHANNEL_SPAN_NAMES = {"http": "POST /v1/orders", "batch": "POST /v1/orders/batch",
+                      "ws": "ws new_order"}
+
+
+class RequestSpans:
+    """What the request's code sees: the traceparent to put in the stream entry, and a
+    place to say what was queued."""
+
+    def __init__(self, traceparent: str) -> None:
+        self.entry_traceparent = traceparent
+        self._server = None
+        self._producer = None
+
+    def queued(self, *, order_id: int | None = None, client_order_id: str | None = None,
+               count: int | None = None, duplicate: bool | None = None) -> None:
+        if self._server is None:
+            return
+        for span in (self._server, self._producer):
+            if order_id is not None:
+                span.set_attribute(telemetry.ORDER_ID, str(order_id))
+            if client_order_id is not None:
+                span.set_attribute(telemetry.CLIENT_ORDER_ID, client_order_id)
+        if count is not None:
+            self._server.set_attribute("venue.batch.item_count", count)
+            self._producer.set_attribute("messaging.batch.message_count", count)
+        if duplicate is not None:
+            self._server.set_attribute("venue.duplicate", duplicate)
+
+
+@contextmanager
+def request_spans(traceparent: str, channel: str, destination: str) -> Iterator[RequestSpans]:
+    spans = RequestSpans(traceparent)
+    if not telemetry.is_sampled(traceparent):
+        yield spans
+        return
+    tracer = telemetry.tracer()
+    name = CHANNEL_SPAN_NAMES.get(channel, f"{channel} order")
+    attributes = {"venue.channel": channel}
+    if channel in ("http", "batch"):
+        route = name.split(" ", 1)[1]
+        attributes.update({"http.request.method": "POST", "http.route": route,
+                           "url.path": route})
+    server = tracer.start_span(name, context=telemetry.parent_of(traceparent),
+                               kind=SpanKind.SERVER, attributes=attributes)
+    producer = tracer.start_span(
+        f"publish {destination}", context=telemetry.trace.set_span_in_context(server),
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": telemetry.MESSAGING_SYSTEM,
+                    "messaging.operation.type": "publish",
+                    "messaging.operation.name": "publish",
+                    "messaging.destination.name": destination})
+    spans._server, spans._producer = server, producer
+    spans.entry_traceparent = telemetry.traceparent_of(producer)
+    try:
+        yield spans
+    except BaseException as error:
+        for span in (producer, server):
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        producer.end()
+        server.end()
+        raise
+    producer.end()
+    if channel in ("http", "batch"):
+        server.set_attribute("http.response.status_code", 202)
+    server.end()
+
+
+def record_refusal(traceparent: str | None, channel: str, status: int, reason: str,
+                   started_ns: int | None = None) -> None:
+    """A rejected order or a 5xx answer: recorded whatever the sampling ratio."""
+    tracer = telemetry.tracer()
+    if tracer is None:
+        return
+    name = CHANNEL_SPAN_NAMES.get(channel, f"{channel} order")
+    parent = telemetry.parent_of(traceparent) if traceparent else None
+    span = tracer.start_span(
+        name, context=parent, kind=SpanKind.SERVER, start_time=started_ns or time.time_ns(),
+        attributes={telemetry.ALWAYS_ATTRIBUTE: True, "venue.channel": channel,
+                    "http.response.status_code": status, "venue.reject_reason": reason})
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR, reason))
+    span.end()

@@ -1,0 +1,186 @@
+"""OpenTelemetry traces for the venue's processes: one home for how a process sets up its
+tracer, how an order's trace context is sampled, and how spans that handle several
+orders join their traces.
+
+Configured by the standard environment (the operator sets it from spec.telemetry;
+`venue up --tracing` sets it for a local Jaeger):
+- OTEL_EXPORTER_OTLP_ENDPOINT: where spans go over OTLP/gRPC. Unset: tracing is off and
+  costs a flag check per request.
+- OTEL_TRACES_SAMPLER_ARG: the share of requests that brought no trace context that are
+  traced (default 0.01). A client's traceparent decides for its request (parent-based).
+- OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES: the process's resource; setup() adds the
+  venue, the partition and the pod.
+
+Sampling happens before any span is built: the gateway decides when it makes (or reads)
+the traceparent, whose flags then travel with the order through its stream entry, the
+engine command and the events, and every later part reads the flags before it builds a
+span. Rejected orders and 5xx answers are recorded whatever the ratio (`always=True`).
+
+A span that handles several orders (a submitter's batch, a writer's transaction) is the
+child of the first sampled order's context and links to every sampled one, so each
+order's trace shows the batch that carried it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+from typing import Iterable, Sequence
+
+from opentelemetry import trace  # noqa: F401 (re-exported: telemetry.trace)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+# The service names of the venue's processes.
+GATEWAY, SUBMITTER, WRITER, OPERATOR = ("venue-gateway", "venue-submitter", "venue-writer",
+                                        "venue-operator")
+ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+RATIO_ENV = "OTEL_TRACES_SAMPLER_ARG"
+DEFAULT_RATIO = 0.01
+# A span with this attribute set is recorded whatever the sampling decision.
+ALWAYS_ATTRIBUTE = "venue.always_recorded"
+MESSAGING_SYSTEM = "redis"  # Redis Streams: a custom value the conventions allow
+
+# Attributes an SRE searches by.
+ORDER_ID = "venue.order_id"
+CLIENT_ORDER_ID = "venue.client_order_id"
+
+_tracer: trace.Tracer | None = None
+_provider: TracerProvider | None = None
+_ratio = DEFAULT_RATIO
+
+
+class _VenueSampler(Sampler):
+    """Parent-based (the decision made when the trace context was made travels in its
+    flags), and always for spans marked ALWAYS_ATTRIBUTE (rejections, 5xx)."""
+
+    def __init__(self) -> None:
+        self._parent_based = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                      links=None, trace_state=None) -> SamplingResult:
+        if attributes and attributes.get(ALWAYS_ATTRIBUTE):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+        return self._parent_based.should_sample(parent_context, trace_id, name, kind,
+                                                attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "VenueSampler(parent-based; always for rejections and 5xx)"
+
+
+def enabled() -> bool:
+    return _tracer is not None
+
+
+def tracer() -> trace.Tracer | None:
+    """The process's tracer; None when tracing is off (check before building spans)."""
+    return _tracer
+
+
+def setup(service: str, *, partition: int | None = None) -> bool:
+    """Set up this process's tracing from the environment; True when it is on."""
+    global _tracer, _provider, _ratio
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if not endpoint or os.environ.get("OTEL_TRACES_EXPORTER", "otlp") == "none":
+        _tracer = None
+        return False
+    _ratio = ratio_from_env()
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    attributes = {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service}
+    pod = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME")
+    if pod:
+        attributes["k8s.pod.name"] = pod
+    if partition is not None:
+        attributes["tradingvenue.partition"] = partition
+    provider = TracerProvider(resource=Resource.create(attributes), sampler=_VenueSampler())
+    provider.add_span_processor(BatchSpanProcessor(
+        OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))))
+    _provider, _tracer = provider, provider.get_tracer("venue")
+    return True
+
+
+def shutdown() -> None:
+    """Export what is buffered and stop (a stopping process)."""
+    global _tracer, _provider
+    if _provider is not None:
+        _provider.shutdown()
+    _tracer = _provider = None
+
+
+def ratio_from_env() -> float:
+    try:
+        ratio = float(os.environ.get(RATIO_ENV, DEFAULT_RATIO))
+    except ValueError:
+        return DEFAULT_RATIO
+    return min(1.0, max(0.0, ratio))
+
+
+# --- trace context: the traceparent string that travels with an order -----------------
+
+
+def new_traceparent() -> str:
+    """A fresh trace context for a request that brought none; sampled (flags 01) at the
+    process's ratio when tracing is on, else never."""
+    sampled = _tracer is not None and random.random() < _ratio
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-{'01' if sampled else '00'}"
+
+
+def is_sampled(traceparent: str | bytes | None) -> bool:
+    """True when the context's sampled flag is set (and tracing is on here)."""
+    if _tracer is None or not traceparent or len(traceparent) < 55:
+        return False
+    flags = traceparent[53:55]
+    return int(flags, 16) & 1 == 1 if isinstance(flags, str) else int(flags.decode(), 16) & 1 == 1
+
+
+def span_context_of(traceparent: str | bytes) -> SpanContext:
+    if isinstance(traceparent, bytes):
+        traceparent = traceparent.decode()
+    _, trace_id, span_id, flags = traceparent[:55].split("-")
+    return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
+                       trace_flags=TraceFlags(int(flags, 16)))
+
+
+def parent_of(traceparent: str | bytes):
+    """An OpenTelemetry Context whose current span is the remote `traceparent`."""
+    return trace.set_span_in_context(NonRecordingSpan(span_context_of(traceparent)))
+
+
+def traceparent_of(span: trace.Span) -> str:
+    context = span.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def start_linked(name: str, kind: SpanKind, traceparents: Sequence[str | bytes],
+                 attributes: dict | None = None, start_time: int | None = None) -> trace.Span:
+    """A span for work on several orders: child of the first sampled context, linked to
+    each (see the module's doc)."""
+    contexts = [span_context_of(t) for t in traceparents]
+    return _tracer.start_span(name, context=trace.set_span_in_context(NonRecordingSpan(
+        contexts[0])), kind=kind, links=[Link(c) for c in contexts], attributes=attributes,
+        start_time=start_time)
+
+
+def record_interval(name: str, parent: trace.Span, start_ns: int, end_ns: int,
+                    attributes: dict | None = None) -> None:
+    """A finished child span of `parent` from start_ns to end_ns (unix ns): time another
+    process reported (the engine's batch timing)."""
+    span = _tracer.start_span(name, context=trace.set_span_in_context(parent),
+                              kind=SpanKind.INTERNAL, attributes=attributes,
+                              start_time=start_ns)
+    span.end(end_time=end_ns)
+
+
+def sampled_of(traceparents: Iterable[str | bytes | None]) -> list[str | bytes]:
+    return [t for t in traceparents if is_sampled(t)]
