@@ -17,6 +17,7 @@ and no span whose parent is missing but the root's (the client's own span).
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import time
@@ -160,3 +161,22 @@ def test_a_request_without_a_sampled_context_leaves_no_trace_at_ratio_zero(trace
     time.sleep(2)
     assert jaeger.trace(trace_id) is None
     assert os.environ["OTEL_TRACES_SAMPLER_ARG"] == "0"
+
+
+def test_a_rejected_order_is_recorded_whatever_the_ratio(traced_venue, jaeger):
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    key = next(iter(traced_venue.keys.values()))
+    with httpx.Client(base_url=traced_venue.gateway_url, timeout=10) as client:
+        answer = client.post("/v1/orders", headers={"Authorization": f"Bearer {key}"}, json={
+            "symbol": "BTC-USD", "side": "buy", "price": "1.001", "quantity": "0.5"})
+    assert answer.status_code == 422
+    deadline = time.monotonic() + 30
+    while True:
+        spans = spans_of(jaeger.find("venue-gateway", since))
+        refused = [s for s in spans if s["attrs"].get("http.response.status_code") in (422, "422")]
+        if refused or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert refused, spans
+    assert refused[0]["name"] == "POST /v1/orders" and refused[0]["kind"] == SERVER
+    assert refused[0]["attrs"]["venue.reject_reason"]

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from venue.api.engines import EngineUnavailable
+from venue.api.request_spans import record_refusal
+from venue.api.trace_context import is_valid_traceparent
 from venue.api.order_entry import OrderClosed, OrderNotFound, ShardBusy
 from venue.api.order_rules import RequestRejected, at
 from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
@@ -29,11 +31,20 @@ def _is_new_order(request: Request) -> bool:
     return request.method == "POST" and request.url.path == _ORDERS_PATH
 
 
+def _recorded(request: Request, status_code: int, reason: str) -> None:
+    """A refused order request's span, whatever the sampling ratio (venue.telemetry)."""
+    traceparent = request.headers.get("traceparent")
+    record_refusal(traceparent if traceparent and is_valid_traceparent(traceparent) else None,
+                   CHANNEL_HTTP, status_code, reason, path=request.url.path,
+                   method=request.method)
+
+
 async def _invalid(request: Request, error: RequestValidationError) -> Response:
     if _is_new_order(request):
         errors = error.errors()
         reason = errors[0].get("type", "invalid") if errors else "invalid"
         ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason=reason).inc()
+        _recorded(request, status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
     return await request_validation_exception_handler(request, error)
 
 
@@ -45,6 +56,7 @@ async def _rejected(request: Request, error: RequestRejected) -> Response:
 
 async def _shard_busy(request: Request, error: ShardBusy) -> JSONResponse:
     ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason=error.reason).inc()
+    _recorded(request, status.HTTP_429_TOO_MANY_REQUESTS, error.reason)
     return JSONResponse(status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                         headers={"Retry-After": str(error.retry_after)},
                         content={"detail": str(error), "reason": error.reason,
@@ -57,6 +69,7 @@ async def _not_found(request: Request, error: OrderNotFound) -> JSONResponse:
 
 async def _closed(request: Request, error: OrderClosed) -> JSONResponse:
     # A cancel-reject as the engine words one: the order's real status, and why.
+    _recorded(request, status.HTTP_409_CONFLICT, error.reason)
     return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={
         "detail": str(error), "orderId": str(error.order_id),
         "clientOrderId": error.client_order_id, "status": error.status,
@@ -64,6 +77,7 @@ async def _closed(request: Request, error: OrderClosed) -> JSONResponse:
 
 
 async def _engine_unavailable(request: Request, error: EngineUnavailable) -> JSONResponse:
+    _recorded(request, status.HTTP_503_SERVICE_UNAVAILABLE, "engine_unavailable")
     return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
                         content={"detail": str(error)})
 

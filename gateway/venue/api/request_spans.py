@@ -87,17 +87,19 @@ def request_spans(traceparent: str, channel: str, destination: str) -> Iterator[
 
 
 def record_refusal(traceparent: str | None, channel: str, status: int, reason: str,
-                   started_ns: int | None = None) -> None:
+                   path: str | None = None, method: str = "POST") -> None:
     """A rejected order or a 5xx answer: recorded whatever the sampling ratio."""
     tracer = telemetry.tracer()
     if tracer is None:
         return
-    name = CHANNEL_SPAN_NAMES.get(channel, f"{channel} order")
+    name = f"{method} {path}" if path else CHANNEL_SPAN_NAMES.get(channel, f"{channel} order")
     parent = telemetry.parent_of(traceparent) if traceparent else None
-    span = tracer.start_span(
-        name, context=parent, kind=SpanKind.SERVER, start_time=started_ns or time.time_ns(),
-        attributes={telemetry.ALWAYS_ATTRIBUTE: True, "venue.channel": channel,
-                    "http.response.status_code": status, "venue.reject_reason": reason})
+    attributes = {telemetry.ALWAYS_ATTRIBUTE: True, "venue.channel": channel,
+                  "http.response.status_code": status, "venue.reject_reason": reason}
+    if path:
+        attributes.update({"http.request.method": method, "url.path": path})
+    span = tracer.start_span(name, context=parent, kind=SpanKind.SERVER,
+                             start_time=time.time_ns(), attributes=attributes)
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR, reason))
     span.end()

@@ -8,8 +8,10 @@ for spans, and its query API and UI (`/api/v3/traces/{id}`, `/search`) on one HT
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -92,6 +94,23 @@ class JaegerServer(Service):
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return None
+            raise
+
+    def find(self, service: str, since: datetime.datetime) -> dict:
+        """The traces with spans of `service` since `since` (OTLP JSON)."""
+        query = urllib.parse.urlencode({
+            "query.service_name": service,
+            "query.start_time_min": since.isoformat().replace("+00:00", "Z"),
+            "query.start_time_max": datetime.datetime.now(datetime.timezone.utc).isoformat()
+            .replace("+00:00", "Z"),
+            "query.num_traces": 1000})
+        try:
+            with urllib.request.urlopen(f"{self.ui_url}/api/v3/traces?{query}",
+                                        timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return {"result": {"resourceSpans": []}}
             raise
 
     def services(self) -> list[str]:
