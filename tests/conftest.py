@@ -111,3 +111,14 @@ def engine(built_engine: Path, venue_config: VenueConfig, tmp_path: Path):
         yield process.start()
     finally:
         process.stop()
+
+
+@pytest.fixture
+def jaeger(tmp_path: Path):
+    """A Jaeger with in-memory storage on free ports (venue.local.jaeger)."""
+    from venue.local.jaeger import JaegerServer
+    server = JaegerServer(tmp_path / "jaeger").start()
+    try:
+        yield server
+    finally:
+        server.stop()

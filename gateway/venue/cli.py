@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.config
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -15,8 +17,8 @@ from venue.contract.config import Settings
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """JSON lines on stderr, with the trace of the span current (venue.telemetry)."""
+    logging.config.dictConfig(telemetry.log_config())
 
 
 def _require(settings: Settings, *names: str) -> None:
@@ -46,16 +48,27 @@ def _until_signalled(main: Callable[[asyncio.Event], Coroutine], uvloop: bool = 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from venue.local.venue import run
-    return run(settings, gateway_port=args.port)
+    return run(settings, gateway_port=args.port, tracing=args.tracing)
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+
     import uvicorn
+
+    from venue.metrics import MULTIPROC_ENV
     _require(settings, "redis_url", "database_url")
-    uvicorn.run("venue.api.app:create_app", factory=True, host=args.host or settings.gateway_host,
-                port=args.port or settings.gateway_port, loop="uvloop", http="httptools",
-                workers=args.workers or settings.gateway_workers, log_level="info",
-                access_log=False)
+    # Before any worker imports prometheus_client: every worker records into files in a
+    # directory of this gateway's own, and /metrics adds them up (venue.metrics).
+    metrics_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="venue-gateway-metrics-")
+    try:
+        uvicorn.run("venue.api.app:create_app", factory=True,
+                    host=args.host or settings.gateway_host,
+                    port=args.port or settings.gateway_port, loop="uvloop", http="httptools",
+                    workers=args.workers or settings.gateway_workers, log_level="info",
+                    access_log=False, log_config=telemetry.log_config())
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -158,6 +171,9 @@ def parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="start a whole venue on this machine (make run)")
     up.add_argument("--port", type=int, help="gateway port (default 8000, or a free one)")
+    up.add_argument("--tracing", action="store_true",
+                    help="start a local Jaeger beside the venue, export every part's spans "
+                         "to it (OTEL_TRACES_SAMPLER_ARG, default 0.01) and print its UI URL")
     up.set_defaults(run=cmd_up)
 
     gateway = commands.add_parser("gateway", help="run the order gateway (HTTP API)")

@@ -7,8 +7,14 @@ Labels stay bounded: channels, reasons and shards, never ids or symbols typed by
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
-from prometheus_client import generate_latest
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import Histogram, generate_latest, multiprocess
+
+# Set by `venue gateway` (a fresh directory) before its worker processes start: each
+# records into files there and /metrics, answered by any worker, adds them all up.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Where an order came in: one request per order, the batch endpoint, or the WebSocket.
 CHANNEL_HTTP = "http"
@@ -38,18 +44,20 @@ REQUEST_LATENCY = Histogram(
 
 # Queue --------------------------------------------------------------------------------
 
+# Sampled by every gateway worker alike: across workers, the latest sample counts.
 SHARD_LAG = Gauge(
     "venue_shard_lag", "Entries of a shard's order stream the submitters have not confirmed "
-    "(consumer group lag of `submitters`), as the gateway last sampled it.", ["shard"])
+    "(consumer group lag of `submitters`), as the gateway last sampled it.", ["shard"],
+    multiprocess_mode="mostrecent")
 SHARD_REFUSING = Gauge(
     "venue_shard_refusing", "1 while the gateway refuses new orders for a shard because its "
-    "lag is over the limit (backpressure), else 0.", ["shard"])
+    "lag is over the limit (backpressure), else 0.", ["shard"], multiprocess_mode="max")
 UNPERSISTED_ORDERS = Gauge(
     "venue_unpersisted_orders", "Orders queued that the writer has not yet stored in Postgres, "
-    "as the gateway last sampled it.")
+    "as the gateway last sampled it.", multiprocess_mode="mostrecent")
 UNPERSISTED_REFUSING = Gauge(
     "venue_unpersisted_refusing", "1 while the gateway refuses every new order because too many "
-    "orders await Postgres (backpressure), else 0.")
+    "orders await Postgres (backpressure), else 0.", multiprocess_mode="max")
 
 # Dead letters -------------------------------------------------------------------------
 
@@ -60,7 +68,8 @@ DEAD_LETTERS = Counter(
 
 # WebSocket ----------------------------------------------------------------------------
 
-WS_CONNECTIONS = Gauge("venue_ws_connections", "Open order-entry WebSockets.")
+WS_CONNECTIONS = Gauge("venue_ws_connections", "Open order-entry WebSockets.",
+                       multiprocess_mode="livesum")
 WS_REPORTS_SENT = Counter("venue_ws_reports_sent", "Execution reports pushed to WebSockets.")
 WS_SLOW_CONSUMERS = Counter(
     "venue_ws_slow_consumers", "WebSockets closed because they did not read their reports "
@@ -68,5 +77,16 @@ WS_SLOW_CONSUMERS = Counter(
 
 
 def exposition() -> tuple[bytes, str]:
-    """The process's metrics in the Prometheus text format, and its content type."""
+    """The metrics in the Prometheus text format, and its content type: of every worker of
+    this gateway in multiprocess mode, else of this process."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """Drop a stopped worker's live gauges (its counters keep counting in the sum)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)

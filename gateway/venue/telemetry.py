@@ -23,12 +23,15 @@ order's trace shows the batch that carried it.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import random
 import secrets
+import time
 from typing import Iterable, Sequence
 
-from opentelemetry import trace  # noqa: F401 (re-exported: telemetry.trace)
+from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -184,3 +187,36 @@ def record_interval(name: str, parent: trace.Span, start_ns: int, end_ns: int,
 
 def sampled_of(traceparents: Iterable[str | bytes | None]) -> list[str | bytes]:
     return [t for t in traceparents if is_sampled(t)]
+
+
+# --- logs: JSON lines that lead to their trace ------------------------------------------
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and the trace_id and span_id
+    of the span current when it was logged (so a log line leads to its trace)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                + f".{int(record.msecs):03d}Z",
+                "level": record.levelname, "logger": record.name,
+                "message": record.getMessage()}
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            line["trace_id"] = f"{context.trace_id:032x}"
+            line["span_id"] = f"{context.span_id:016x}"
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_config(level: str = "INFO") -> dict:
+    """logging.config.dictConfig for a part (uvicorn takes it as log_config)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json",
+               "stream": "ext://sys.stderr"}
+    return {"version": 1, "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonLogFormatter}},
+            "handlers": {"stderr": handler},
+            "root": {"handlers": ["stderr"], "level": level},
+            "loggers": {name: {"handlers": ["stderr"], "level": level, "propagate": False}
+                        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}}

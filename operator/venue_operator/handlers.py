@@ -10,12 +10,14 @@ import datetime
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import kopf
 from redis import Redis
 from redis.exceptions import RedisError
+from venue import telemetry
 from venue.contract.lag import LagEstimator
 
 from venue_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, kube
@@ -99,6 +101,25 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.max_workers = 8
     memo.kube = kube.connect()
     memo.scaling = {}  # (namespace, name) -> Scaling; shared by every venue's memo copy
+    telemetry.setup(telemetry.OPERATOR)
+
+
+@kopf.on.cleanup()
+def flush_traces(**_: Any) -> None:
+    telemetry.shutdown()
+
+
+@contextmanager
+def _traced(what: str, namespace: str, name: str, **attributes: Any) -> Iterator[Any]:
+    """A span for one reconcile or autoscaler decision (None when tracing is off)."""
+    tracer = telemetry.tracer()
+    if tracer is None:
+        yield None
+        return
+    with tracer.start_as_current_span(f"{what} {namespace}/{name}", attributes={
+            "k8s.namespace.name": namespace, "tradingvenue.venue": name,
+            **attributes}) as span:
+        yield span
 
 
 # --- indexes: the operator's cached view of venues and their children --------------------
@@ -170,10 +191,15 @@ def venue_changed(body: kopf.Body, meta: kopf.Meta, namespace: str, name: str,
         raise kopf.PermanentError(f"the venue cannot be built: {problem}")
     decided = _scaling(memo, namespace, name).decision
     replicas = submitter_replicas(venue, decided.replicas if decided else None)
-    actions = ensure_secrets(memo.kube, venue)
-    actions += apply_children(memo.kube, venue, replicas,
-                              live_children(_indexes(kwargs), namespace, name))
-    actions += prune(memo.kube, venue)
+    with _traced("reconcile", namespace, name,
+                 **{"venue.generation": meta.get("generation") or 0}) as span:
+        actions = ensure_secrets(memo.kube, venue)
+        actions += apply_children(memo.kube, venue, replicas,
+                                  live_children(_indexes(kwargs), namespace, name))
+        actions += prune(memo.kube, venue)
+        if span is not None:
+            span.set_attribute("venue.actions", [a.message for a in actions])
+            span.set_attribute("venue.submitters", replicas)
     _post(body, actions)
     patch.status["observedGeneration"] = meta.get("generation")
     patch.status["endpoints"] = _endpoints(venue)
@@ -261,6 +287,12 @@ def venue_tick(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch,
         _event(body, decision.reason, decision.message,
                warning=decision.reason == QUEUE_UNREACHABLE)
         logger.info("submitters: %s", decision.message)
+        with _traced("autoscale", namespace, name, **{
+                "venue.queue_depth": depth if depth is not None else -1,
+                "venue.submitters.from": current, "venue.submitters.to": decision.replicas,
+                "venue.autoscale.reason": decision.reason,
+                "venue.autoscale.message": decision.message}):
+            pass
     scaling.decision = decision
     _patch_status(venue, patch, decision, reading,
                   _observe(memo.kube, venue, _indexes(kwargs), queue_error, reading))

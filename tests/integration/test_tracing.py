@@ -11,26 +11,26 @@ each order's trace, read back through Jaeger's query API, holds the whole chain:
             engine queue, engine match, engine journal, engine answer (the engine's own
             time, inside the round trip)
           process tv:<venue>:events (CONSUMER, the writer's transaction; linked)
+          push tv:<venue>:events:<partition> (PRODUCER, the gateway's WebSocket push)
 
 and no span whose parent is missing but the root's (the client's own span).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import os
 import secrets
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
-from venue.contract.config import Settings, VenueConfig
 from venue.contract.wire import method_path
-from venue.local.jaeger import JaegerServer
-from venue.local.process import free_port
-from venue.local.venue import LocalVenue
+from venue.local.jaeger import JaegerServer, spans_of
 
 SUBMIT = method_path("Submit").lstrip("/")  # tradingvenue.engine.v1.MatchingEngine/Submit
 # OTLP's SpanKind numbers, as Jaeger's API returns them.
@@ -39,41 +39,17 @@ ENGINE_CHILDREN = ["engine queue", "engine match", "engine journal", "engine ans
 
 
 @pytest.fixture
-def jaeger(tmp_path: Path):
-    server = JaegerServer(tmp_path / "jaeger").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def traced_venue(jaeger, redis_url, database_url, built_engine, tmp_path, monkeypatch):
+def exporting(jaeger, monkeypatch):
     # Every part inherits the environment: they export to Jaeger, sampling none but what
     # a client asks for (ratio 0), so the traces seen are exactly the test's.
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger.otlp_endpoint)
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
-    venue = LocalVenue(Settings(redis_url=redis_url, database_url=database_url),
-                       VenueConfig(), tmp_path / "venue", gateway_port=free_port(),
-                       say=lambda _: None)
-    try:
-        yield venue.start()
-    finally:
-        venue.stop()
 
 
-def spans_of(trace: dict) -> list[dict]:
-    out = []
-    for resource_spans in trace["result"]["resourceSpans"]:
-        service = next(a["value"]["stringValue"] for a in resource_spans["resource"]["attributes"]
-                       if a["key"] == "service.name")
-        for scope in resource_spans["scopeSpans"]:
-            for span in scope["spans"]:
-                span["service"] = service
-                span["attrs"] = {a["key"]: next(iter(a["value"].values()))
-                                 for a in span.get("attributes", [])}
-                out.append(span)
-    return out
+@pytest.fixture
+def traced_venue(exporting, local_venue):
+    """The integration conftest's local venue, started after `exporting` set the env."""
+    return local_venue
 
 
 def wait_for_trace(jaeger: JaegerServer, trace_id: str, names: set[str],
@@ -94,6 +70,13 @@ def test_an_orders_trace_runs_from_the_request_to_postgres(traced_venue, jaeger)
     venue = traced_venue
     keys = list(venue.keys.values())
     sent = []
+    # Both accounts have a WebSocket open: their execution reports are pushed, traced.
+    opened = contextlib.ExitStack()
+    sockets = [opened.enter_context(connect(
+        venue.gateway_url.replace("http://", "ws://") + "/v1/ws",
+        additional_headers={"Authorization": f"Bearer {key}"}, proxy=None)) for key in keys]
+    for socket in sockets:
+        assert json.loads(socket.recv(timeout=10))["type"] == "authenticated"
     with httpx.Client(base_url=venue.gateway_url, timeout=10) as client:
         for key, side, coid in zip(keys, ("buy", "sell"), ("traced-buy", "traced-sell")):
             trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
@@ -107,7 +90,7 @@ def test_an_orders_trace_runs_from_the_request_to_postgres(traced_venue, jaeger)
             time.sleep(0.3)  # its own batch: the trace of each order is whole
     prefix = f"tv:{venue.venue.name}"
     wanted = {"POST /v1/orders", "process " + prefix + ":orders",
-              SUBMIT, "process " + prefix + ":events",
+              SUBMIT, "process " + prefix + ":events", f"push {prefix}:events:0",
               *ENGINE_CHILDREN}
     for trace_id, client_span, order_id, coid in sent:
         spans = wait_for_trace(jaeger, trace_id, wanted)
@@ -143,9 +126,13 @@ def test_an_orders_trace_runs_from_the_request_to_postgres(traced_venue, jaeger)
         assert writer["service"] == "venue-writer" and writer["kind"] == CONSUMER
         assert parent(writer) is batch
         assert any(link["spanId"] == batch["spanId"] for link in writer.get("links", []))
+        push = named[f"push {prefix}:events:0"]
+        assert push["service"] == "venue-gateway" and push["kind"] == PRODUCER
+        assert parent(push) is batch and int(push["attrs"]["venue.ws.sockets"]) >= 1
         orphans = [s["name"] for s in spans
                    if s.get("parentSpanId") and parent(s) is None and s is not server]
         assert orphans == [], orphans
+    opened.close()
 
 
 def test_a_request_without_a_sampled_context_leaves_no_trace_at_ratio_zero(traced_venue,

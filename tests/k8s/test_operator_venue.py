@@ -15,6 +15,7 @@ of their health is said for them into the venue's Redis (venue.bench.kwok_parts)
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 from venue.local.cluster import ControlPlaneError, OperatorProcess, wait_until
+from venue.local.jaeger import spans_of
 from venue.local.node import HostPathVolumes
 from venue.bench.kwok_parts import KwokParts
 from venue.contract.keys import Keys, SUBMITTERS_GROUP
@@ -472,3 +474,30 @@ def test_the_charts_rbac_is_all_the_operator_needs(kube, kubectl, namespace, crd
     finally:
         kube.run("delete", "clusterrole,clusterrolebinding", account, f"{account}-cluster-scope",
                  "--ignore-not-found", check=False)
+
+
+# --- traces ---------------------------------------------------------------------------
+
+
+def test_a_reconcile_is_traced(kube, kubeconfig, namespace, crd, volumes, queue_secret,
+                               jaeger, tmp_path):
+    """The operator exports a span per reconcile, naming what it applied."""
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    operator = OperatorProcess(tmp_path / "operator.log", kubeconfig, namespace, env={
+        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint, "OTEL_SERVICE_NAME": ""})
+    try:
+        operator.wait_alive()
+        kube.apply(venue_body(), namespace=namespace)
+        wanted = f"reconcile {namespace}/{VENUE}"
+
+        def reconciled():
+            spans = spans_of(jaeger.find("venue-operator", since))
+            return [s for s in spans if s["name"] == wanted]
+        [span, *_] = wait_until("a reconcile span in Jaeger", reconciled, timeout=90,
+                                checks=[operator.check])
+        # A list attribute: {"values": [{"stringValue": "Created StatefulSet ..."}, ...]}
+        assert "Created StatefulSet alpha-postgres" in json.dumps(span["attrs"]["venue.actions"])
+        assert span["attrs"]["tradingvenue.venue"] == VENUE
+    finally:
+        kube.run("delete", "tv", "--all", "-n", namespace, "--timeout=60s", check=False)
+        operator.stop()

@@ -8,6 +8,7 @@ pool and one OrderQueue.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from importlib.metadata import version
@@ -20,6 +21,7 @@ from redis.asyncio import Redis
 from redis.utils import HIREDIS_AVAILABLE
 
 from venue import telemetry
+from venue.metrics import worker_exited
 from venue.api.auth import ApiKeyCache
 from venue.api.deps import authenticated_account
 from venue.api.engines import EngineChannels
@@ -66,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         if telemetry.setup(telemetry.GATEWAY):  # each worker process its own exporter
             stack.callback(telemetry.shutdown)
+        stack.callback(worker_exited, os.getpid())
         # redis-py picks the hiredis parser by itself when hiredis is installed. A Redis
         # that stops answering fails requests with 503 instead of holding them forever.
         client = Redis.from_url(settings.redis_url, socket_connect_timeout=REDIS_TIMEOUT_S,

@@ -18,12 +18,14 @@ from typing import Protocol
 
 import grpc
 from redis.asyncio import Redis
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
+from venue import telemetry
 from venue.api.engines import EngineChannels, EngineUnavailable
 from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
-from venue.contract.entries import FIELD_BATCH
+from venue.contract.entries import FIELD_BATCH, FIELD_TRACEPARENT
 from venue.contract.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ _BLOCK_MS = 1000
 # stuck one, not a long one.
 REPLAY_TIMEOUT_S = 60.0
 _BATCH = FIELD_BATCH.encode()
+_TRACEPARENT = FIELD_TRACEPARENT.encode()
 
 
 class ReportSink(Protocol):
@@ -128,7 +131,29 @@ class ReportFeed:
                 partition = partitions[stream]
                 for entry_id, fields in entries:
                     positions[stream.decode()] = entry_id
-                    await self._pass_on(partition, pb.ReportBatch.FromString(fields[_BATCH]))
+                    batch = pb.ReportBatch.FromString(fields[_BATCH])
+                    traceparent = fields.get(_TRACEPARENT)
+                    if self._sinks and telemetry.is_sampled(traceparent):
+                        await self._pass_on_traced(partition, batch, traceparent, stream)
+                    else:
+                        await self._pass_on(partition, batch)
+
+    async def _pass_on_traced(self, partition: int, batch: pb.ReportBatch, traceparent: bytes,
+                              stream: bytes) -> None:
+        """The WebSocket push of a traced batch's execution reports: a span in the trace
+        of the submitter's batch that carried them."""
+        sockets = sum(len(sinks) for sinks in self._sinks.values())
+        span = telemetry.tracer().start_span(
+            f"push {stream.decode()}", context=telemetry.parent_of(traceparent),
+            kind=SpanKind.PRODUCER, attributes={
+                "messaging.system": "websocket", "messaging.operation.type": "send",
+                "messaging.operation.name": "push", "venue.ws.sockets": sockets,
+                "messaging.batch.message_count": sum(
+                    1 for e in batch.events if e.WhichOneof("body") == "report")})
+        try:
+            await self._pass_on(partition, batch)
+        finally:
+            span.end()
 
     async def _pass_on(self, partition: int, batch: pb.ReportBatch) -> None:
         events = batch.events

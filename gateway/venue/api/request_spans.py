@@ -11,8 +11,6 @@ unsampled traceparent on, so no later part builds a span for them either.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -22,68 +20,82 @@ CHANNEL_SPAN_NAMES = {"http": "POST /v1/orders", "batch": "POST /v1/orders/batch
                       "ws": "ws new_order"}
 
 
-class RequestSpans:
-    """What the request's code sees: the traceparent to put in the stream entry, and a
-    place to say what was queued."""
+class _Untraced:
+    """An unsampled request: its traceparent goes on as it is, and nothing is recorded."""
+
+    __slots__ = ("entry_traceparent",)
 
     def __init__(self, traceparent: str) -> None:
         self.entry_traceparent = traceparent
-        self._server = None
-        self._producer = None
+
+    def __enter__(self) -> _Untraced:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def queued(self, **_: object) -> None:
+        return None
+
+
+class _Traced:
+    """A sampled request: its SERVER and PRODUCER spans, open while it is queued."""
+
+    def __init__(self, traceparent: str, channel: str, destination: str) -> None:
+        tracer = telemetry.tracer()
+        self.channel = channel
+        name = CHANNEL_SPAN_NAMES.get(channel, f"{channel} order")
+        attributes = {"venue.channel": channel}
+        if channel in ("http", "batch"):
+            route = name.split(" ", 1)[1]
+            attributes.update({"http.request.method": "POST", "http.route": route,
+                               "url.path": route})
+        self.server = tracer.start_span(name, context=telemetry.parent_of(traceparent),
+                                        kind=SpanKind.SERVER, attributes=attributes)
+        self.producer = tracer.start_span(
+            f"publish {destination}",
+            context=telemetry.trace.set_span_in_context(self.server), kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": telemetry.MESSAGING_SYSTEM,
+                        "messaging.operation.type": "publish",
+                        "messaging.operation.name": "publish",
+                        "messaging.destination.name": destination})
+        # The stream entry carries the PRODUCER's context: the submitter's batch joins it.
+        self.entry_traceparent = telemetry.traceparent_of(self.producer)
+
+    def __enter__(self) -> _Traced:
+        return self
+
+    def __exit__(self, kind, error, _traceback) -> None:
+        if error is not None:
+            for span in (self.producer, self.server):
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+        elif self.channel in ("http", "batch"):
+            self.server.set_attribute("http.response.status_code", 202)
+        self.producer.end()
+        self.server.end()
 
     def queued(self, *, order_id: int | None = None, client_order_id: str | None = None,
                count: int | None = None, duplicate: bool | None = None) -> None:
-        if self._server is None:
-            return
-        for span in (self._server, self._producer):
+        """Say what was queued: the ids an SRE searches by, a batch's size."""
+        for span in (self.server, self.producer):
             if order_id is not None:
                 span.set_attribute(telemetry.ORDER_ID, str(order_id))
             if client_order_id is not None:
                 span.set_attribute(telemetry.CLIENT_ORDER_ID, client_order_id)
         if count is not None:
-            self._server.set_attribute("venue.batch.item_count", count)
-            self._producer.set_attribute("messaging.batch.message_count", count)
+            self.server.set_attribute("venue.batch.item_count", count)
+            self.producer.set_attribute("messaging.batch.message_count", count)
         if duplicate is not None:
-            self._server.set_attribute("venue.duplicate", duplicate)
+            self.server.set_attribute("venue.duplicate", duplicate)
 
 
-@contextmanager
-def request_spans(traceparent: str, channel: str, destination: str) -> Iterator[RequestSpans]:
-    spans = RequestSpans(traceparent)
-    if not telemetry.is_sampled(traceparent):
-        yield spans
-        return
-    tracer = telemetry.tracer()
-    name = CHANNEL_SPAN_NAMES.get(channel, f"{channel} order")
-    attributes = {"venue.channel": channel}
-    if channel in ("http", "batch"):
-        route = name.split(" ", 1)[1]
-        attributes.update({"http.request.method": "POST", "http.route": route,
-                           "url.path": route})
-    server = tracer.start_span(name, context=telemetry.parent_of(traceparent),
-                               kind=SpanKind.SERVER, attributes=attributes)
-    producer = tracer.start_span(
-        f"publish {destination}", context=telemetry.trace.set_span_in_context(server),
-        kind=SpanKind.PRODUCER,
-        attributes={"messaging.system": telemetry.MESSAGING_SYSTEM,
-                    "messaging.operation.type": "publish",
-                    "messaging.operation.name": "publish",
-                    "messaging.destination.name": destination})
-    spans._server, spans._producer = server, producer
-    spans.entry_traceparent = telemetry.traceparent_of(producer)
-    try:
-        yield spans
-    except BaseException as error:
-        for span in (producer, server):
-            span.record_exception(error)
-            span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-        producer.end()
-        server.end()
-        raise
-    producer.end()
-    if channel in ("http", "batch"):
-        server.set_attribute("http.response.status_code", 202)
-    server.end()
+def request_spans(traceparent: str, channel: str, destination: str) -> _Traced | _Untraced:
+    """`with request_spans(...) as spans:` around queueing one request's orders to
+    `destination`; put `spans.entry_traceparent` in the stream entry."""
+    if telemetry.is_sampled(traceparent):
+        return _Traced(traceparent, channel, destination)
+    return _Untraced(traceparent)
 
 
 def record_refusal(traceparent: str | None, channel: str, status: int, reason: str,

@@ -158,12 +158,20 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def run(settings: Settings, gateway_port: int | None = None) -> int:
+def run(settings: Settings, gateway_port: int | None = None, tracing: bool = False) -> int:
     venue = settings.venue()
     data_dir = settings.data_dir
     port = gateway_port or settings.gateway_port
     if port_open(port, settings.gateway_host):
         port = free_port()
+    jaeger = None
+    if tracing:
+        from venue import telemetry
+        from venue.local.jaeger import JaegerServer
+        print("starting jaeger (built from Go modules the first time) ...", flush=True)
+        jaeger = JaegerServer(data_dir / "jaeger").start()
+        # Every part is started with this environment: they export to it.
+        os.environ[telemetry.ENDPOINT_ENV] = jaeger.otlp_endpoint
     local = LocalVenue(settings, venue, data_dir, gateway_port=port)
     stop = [False]
 
@@ -186,10 +194,15 @@ def run(settings: Settings, gateway_port: int | None = None) -> int:
               "\"buy\", \"price\": \"{px}\", \"quantity\": \"{qty}\"}}'".format(
                   url=local.gateway_url, key=local.keys.get("alice", "<key>"), sym=symbol.symbol,
                   px=price, qty=symbol.lot_size))
+        if jaeger is not None:
+            print(f"  traces: {jaeger.ui_url} (Jaeger; a request's `traceparent` with flags 01 "
+                  "is always traced)")
         print("Ctrl-C stops the venue; data stays for the next start.", flush=True)
         local.supervise(stop)
     finally:
         print("stopping venue ...", flush=True)
         local.stop()
+        if jaeger is not None:
+            jaeger.stop()
         print("stopped.", flush=True)
     return 0

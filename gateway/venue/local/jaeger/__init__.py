@@ -116,3 +116,20 @@ class JaegerServer(Service):
     def services(self) -> list[str]:
         with urllib.request.urlopen(f"{self.ui_url}/api/v3/services", timeout=10) as answer:
             return json.loads(answer.read()).get("services") or []
+
+
+def spans_of(trace: dict) -> list[dict]:
+    """The spans of an API answer (OTLP JSON), each with its "service" and its "attrs" as
+    a plain dict."""
+    out = []
+    for resource_spans in trace["result"]["resourceSpans"]:
+        service = next((a["value"]["stringValue"]
+                        for a in resource_spans["resource"]["attributes"]
+                        if a["key"] == "service.name"), None)
+        for scope in resource_spans["scopeSpans"]:
+            for span in scope["spans"]:
+                span["service"] = service
+                span["attrs"] = {a["key"]: next(iter(a["value"].values()), None)
+                                 for a in span.get("attributes", [])}
+                out.append(span)
+    return out
