@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from venue.local.cluster import ControlPlaneError, OperatorProcess, wait_until
 from venue.local.jaeger import spans_of
 from venue.local.node import HostPathVolumes
@@ -501,3 +502,30 @@ def test_a_reconcile_is_traced(kube, kubeconfig, namespace, crd, volumes, queue_
     finally:
         kube.run("delete", "tv", "--all", "-n", namespace, "--timeout=60s", check=False)
         operator.stop()
+
+
+def test_the_charts_service_monitor_finds_every_gateway(helm, tmp_path):
+    """Off by default; on, it selects the Services the operator makes for gateways, on
+    their port, at the path the gateway serves its metrics on."""
+    from venue.api.app import create_app
+    from venue_operator.render.gateway import METRICS_PATH, gateway_service
+
+    chart = str(ROOT / "charts" / "tradingvenue")
+
+    def rendered(*flags: str) -> list[dict]:
+        out = subprocess.run([helm, "template", "t", chart, *flags], capture_output=True,
+                             text=True, check=True).stdout
+        return [d for d in yaml.safe_load_all(out) if d]
+
+    assert not [d for d in rendered() if d["kind"] == "ServiceMonitor"]
+    [monitor] = [d for d in rendered("--set", "serviceMonitor.enabled=true")
+                 if d["kind"] == "ServiceMonitor"]
+    body = venue_body(gateway={"replicas": 1, "serviceType": "ClusterIP"})
+    service = gateway_service(body | {"metadata": {"name": VENUE, "namespace": "markets"}})
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    assert wanted.items() <= service["metadata"]["labels"].items()
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == METRICS_PATH
+    assert METRICS_PATH in create_app().openapi()["paths"]
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}

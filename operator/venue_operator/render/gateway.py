@@ -9,6 +9,7 @@ from venue_operator.render.python_pod import migrate_container, pod_template, ve
 
 COMPONENT = "gateway"
 PORT = 8000
+METRICS_PATH = "/metrics"
 
 
 def gateway_name(venue: Venue) -> str:
@@ -41,10 +42,21 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
             # Never fewer ready gateways than asked for while rolling.
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-            "template": pod_template(venue, COMPONENT, [container],
-                                     init_containers=[migrate_container(venue, spec["resources"])]),
+            "template": scraped(pod_template(
+                venue, COMPONENT, [container],
+                init_containers=[migrate_container(venue, spec["resources"])])),
         },
     }
+
+
+# The annotations a plain Prometheus (kubernetes_sd_configs, role pod) scrapes by.
+SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT),
+                      "prometheus.io/path": METRICS_PATH}
+
+
+def scraped(template: dict[str, Any]) -> dict[str, Any]:
+    template["metadata"].setdefault("annotations", {}).update(SCRAPE_ANNOTATIONS)
+    return template
 
 
 def gateway_service(venue: Venue) -> dict[str, Any]:

@@ -103,3 +103,14 @@ def test_service_and_disruption_budget_select_the_gateway_pods(venue):
     budget = gateway_disruption_budget(venue)
     assert budget["spec"]["maxUnavailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"].items() <= pods.items()
+
+
+def test_gateway_pods_carry_prometheus_scrape_annotations(venue):
+    from venue_operator.render.gateway import METRICS_PATH, PORT
+    template = gateway_deployment(venue)["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(PORT)
+    assert annotations["prometheus.io/path"] == METRICS_PATH
+    [container] = template["spec"]["containers"]
+    assert {"name": "http", "containerPort": PORT, "protocol": "TCP"} in container["ports"]
