@@ -77,6 +77,7 @@ def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
     _require(settings, "redis_url")
     _logging()
     traced(telemetry.SUBMITTER)
+    _serve_metrics(settings)
     try:
         _until_signalled(Submitter(settings).run, uvloop=True)
     finally:
@@ -91,12 +92,19 @@ def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
     collect_rarely()
     os.nice(settings.writer_niceness)  # adds to what it inherited; never raises priority
     traced(telemetry.WRITER)
+    _serve_metrics(settings)
     # uvloop: asyncpg's COPYs and the Redis round trips cost the writer less CPU on it.
     try:
         _until_signalled(Writer(settings).run, uvloop=True)
     finally:
         telemetry.shutdown()
     return 0
+
+
+def _serve_metrics(settings: Settings) -> None:
+    if settings.metrics_port:
+        from venue.metrics import serve
+        serve(settings.metrics_port)
 
 
 def traced(service: str) -> None:

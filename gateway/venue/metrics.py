@@ -76,6 +76,43 @@ WS_SLOW_CONSUMERS = Counter(
     "fast enough (they resume with subscribe).")
 
 
+# Submitter ------------------------------------------------------------------------------
+
+SUBMIT_BATCH_COMMANDS = Histogram(
+    "venue_submit_batch_commands", "Commands in one batch a submitter sent to an engine "
+    "partition.", ["partition"],
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536))
+ENGINE_ROUND_TRIP = Histogram(
+    "venue_engine_round_trip_seconds", "From a batch's send to the engine's answer, as the "
+    "submitter saw it (journal fsync included).", ["partition"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0))
+
+# Writer -------------------------------------------------------------------------------
+
+WRITER_PERSISTED = Counter(
+    "venue_writer_persisted_batches", "Engine answers (events entries) the writer stored in "
+    "Postgres; rate() of it is batches persisted per second.")
+WRITER_LAG = Gauge(
+    "venue_writer_lag_seconds", "How long the last events entry the writer stored waited "
+    "between the submitter's XADD and its commit.")
+
+# Operator -----------------------------------------------------------------------------
+
+OPERATOR_RECONCILE = Histogram(
+    "venue_operator_reconcile_seconds", "One reconcile of a venue's children.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+OPERATOR_AUTOSCALE = Counter(
+    "venue_operator_autoscale_decisions", "The autoscaler's decisions that changed the "
+    "submitters or their reason, by reason.", ["reason"])
+
+
+def serve(port: int) -> None:
+    """/metrics of this process on `port` (the submitter's, the writer's, the operator's;
+    the gateway serves its own route)."""
+    from prometheus_client import start_http_server
+    start_http_server(port)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics in the Prometheus text format, and its content type: of every worker of
     this gateway in multiprocess mode, else of this process."""

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import kopf
 from redis import Redis
 from redis.exceptions import RedisError
-from venue import telemetry
+from venue import metrics, telemetry
 from venue.contract.lag import LagEstimator
 
 from venue_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, kube
@@ -102,6 +102,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.kube = kube.connect()
     memo.scaling = {}  # (namespace, name) -> Scaling; shared by every venue's memo copy
     telemetry.setup(telemetry.OPERATOR)
+    if SETTINGS.metrics_port:
+        metrics.serve(SETTINGS.metrics_port)
 
 
 @kopf.on.cleanup()
@@ -192,7 +194,8 @@ def venue_changed(body: kopf.Body, meta: kopf.Meta, namespace: str, name: str,
     decided = _scaling(memo, namespace, name).decision
     replicas = submitter_replicas(venue, decided.replicas if decided else None)
     with _traced("reconcile", namespace, name,
-                 **{"venue.generation": meta.get("generation") or 0}) as span:
+                 **{"venue.generation": meta.get("generation") or 0}) as span, \
+            metrics.OPERATOR_RECONCILE.time():
         actions = ensure_secrets(memo.kube, venue)
         actions += apply_children(memo.kube, venue, replicas,
                                   live_children(_indexes(kwargs), namespace, name))
@@ -287,6 +290,7 @@ def venue_tick(body: kopf.Body, namespace: str, name: str, patch: kopf.Patch,
         _event(body, decision.reason, decision.message,
                warning=decision.reason == QUEUE_UNREACHABLE)
         logger.info("submitters: %s", decision.message)
+        metrics.OPERATOR_AUTOSCALE.labels(reason=decision.reason).inc()
         with _traced("autoscale", namespace, name, **{
                 "venue.queue_depth": depth if depth is not None else -1,
                 "venue.submitters.from": current, "venue.submitters.to": decision.replicas,

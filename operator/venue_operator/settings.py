@@ -17,3 +17,6 @@ class OperatorSettings(BaseSettings):
     scale_down_period_s: float = Field(default=60.0, ge=0)
     # kopf's liveness endpoint (GET answers 200 while the operator's tasks are alive).
     liveness: str = "http://0.0.0.0:8080/healthz"
+    # Prometheus metrics (reconcile durations, autoscaler decisions) at /metrics on this
+    # port; unset: not served.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -5,6 +5,7 @@ so every scrape counts every order once (prometheus_client's multiprocess mode).
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -44,3 +45,32 @@ def test_every_scrape_counts_every_workers_orders(two_worker_venue):
         with httpx.Client(base_url=venue.gateway_url, timeout=10) as client:
             scrapes.append(accepted(client.get("/metrics").text))
     assert scrapes == [ORDERS] * 10, scrapes
+
+
+def metric(text: str, name: str) -> float:
+    found = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    assert found, f"{name} missing:\n{text}"
+    return float(found.group(1))
+
+
+def test_the_submitter_and_the_writer_serve_their_own(local_venue):
+    key = next(iter(local_venue.keys.values()))
+    with httpx.Client(base_url=local_venue.gateway_url, timeout=10) as client:
+        for i in range(5):
+            answer = client.post("/v1/orders", headers={"Authorization": f"Bearer {key}"},
+                                 json={"symbol": "BTC-USD", "side": "buy", "price": "1.00",
+                                       "quantity": "0.5", "clientOrderId": f"p{i}"})
+            assert answer.status_code == 202, answer.text
+
+    def scrape(part: str) -> str:
+        port = local_venue.metrics_ports[part]
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
+    deadline = time.monotonic() + 30
+    while metric(scrape("writer"), "venue_writer_persisted_batches_total") < 1:
+        assert time.monotonic() < deadline, scrape("writer")
+        time.sleep(0.2)
+    submitter = scrape("submitter-0")
+    assert metric(submitter, "venue_submit_batch_commands_count") >= 1
+    assert metric(submitter, "venue_engine_round_trip_seconds_count") >= 1
+    assert 0 <= metric(scrape("writer"), "venue_writer_lag_seconds") < 30

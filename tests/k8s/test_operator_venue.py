@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ import yaml
 from venue.local.cluster import ControlPlaneError, OperatorProcess, wait_until
 from venue.local.jaeger import spans_of
 from venue.local.node import HostPathVolumes
+from venue.local.process import free_port
 from venue.bench.kwok_parts import KwokParts
 from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
@@ -480,12 +483,15 @@ def test_the_charts_rbac_is_all_the_operator_needs(kube, kubectl, namespace, crd
 # --- traces ---------------------------------------------------------------------------
 
 
-def test_a_reconcile_is_traced(kube, kubeconfig, namespace, crd, volumes, queue_secret,
-                               jaeger, tmp_path):
-    """The operator exports a span per reconcile, naming what it applied."""
+def test_a_reconcile_is_traced_and_timed(kube, kubeconfig, namespace, crd, volumes,
+                                        queue_secret, jaeger, tmp_path):
+    """The operator exports a span per reconcile, naming what it applied, and counts
+    reconciles in its /metrics."""
     since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)
+    metrics_port = free_port()
     operator = OperatorProcess(tmp_path / "operator.log", kubeconfig, namespace, env={
-        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint, "OTEL_SERVICE_NAME": ""})
+        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint, "OTEL_SERVICE_NAME": "",
+        "TV_OPERATOR_METRICS_PORT": str(metrics_port)})
     try:
         operator.wait_alive()
         kube.apply(venue_body(), namespace=namespace)
@@ -499,6 +505,10 @@ def test_a_reconcile_is_traced(kube, kubeconfig, namespace, crd, volumes, queue_
         # A list attribute: {"values": [{"stringValue": "Created StatefulSet ..."}, ...]}
         assert "Created StatefulSet alpha-postgres" in json.dumps(span["attrs"]["venue.actions"])
         assert span["attrs"]["tradingvenue.venue"] == VENUE
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                         timeout=10).read().decode()
+        count = re.search(r"^venue_operator_reconcile_seconds_count (\S+)$", scraped, re.M)
+        assert count and float(count.group(1)) >= 1, scraped
     finally:
         kube.run("delete", "tv", "--all", "-n", namespace, "--timeout=60s", check=False)
         operator.stop()
@@ -508,7 +518,8 @@ def test_the_charts_service_monitor_finds_every_gateway(helm, tmp_path):
     """Off by default; on, it selects the Services the operator makes for gateways, on
     their port, at the path the gateway serves its metrics on."""
     from venue.api.app import create_app
-    from venue_operator.render.gateway import METRICS_PATH, gateway_service
+    from venue_operator.render.gateway import gateway_service
+    from venue_operator.render.python_pod import METRICS_PATH
 
     chart = str(ROOT / "charts" / "tradingvenue")
 

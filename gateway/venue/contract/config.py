@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).
     instance: str | None = None
+    # A submitter or writer serves its Prometheus metrics at /metrics on this port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # An API key that `venue migrate` registers for the account BOOTSTRAP_ACCOUNT (the
     # operator generates one per venue, in its <venue>-api-key Secret).
     bootstrap_api_key: str | None = None

@@ -45,6 +45,8 @@ class LocalVenue:
         self.redis_url = settings.redis_url
         self.database_url = settings.database_url
         self.keys: dict[str, str] = {}
+        # Where each submitter and the writer serve /metrics (the gateway: gateway_url).
+        self.metrics_ports: dict[str, int] = {}
 
     @property
     def gateway_url(self) -> str:
@@ -72,8 +74,12 @@ class LocalVenue:
         parts = ["writer", *(f"submitter-{i}" for i in range(self.submitters)), "gateway"]
         for part in parts:
             argv = [sys.executable, "-m", "venue.cli", part.split("-")[0]]
+            own = {"VENUE_INSTANCE": part}
+            if part != "gateway":  # the gateway serves /metrics on its own port
+                self.metrics_ports[part] = free_port()
+                own["VENUE_METRICS_PORT"] = str(self.metrics_ports[part])
             self.children[part] = Child(part, argv, logs / f"{part}.log",
-                                        env=env | {"VENUE_INSTANCE": part}).start()
+                                        env=env | own).start()
         gateway = self.children["gateway"]
         wait_until(lambda: _healthy(self.gateway_url), "gateway", 60, gateway.process,
                    gateway.log)

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 
 import grpc
 from redis.asyncio import Redis
@@ -29,6 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from venue import telemetry
 from venue._reportwire import batch_timing
 from venue.contract import health
+from venue.metrics import ENGINE_ROUND_TRIP, SUBMIT_BATCH_COMMANDS
 from venue.contract.config import Settings, VenueConfig
 from venue.contract.dead_letters import MALFORMED_ENTRY, DeadLetter, set_aside
 from venue.enginepb import engine_pb2 as pb
@@ -69,6 +71,8 @@ class PartitionPump:
         self.keys = submitter.keys
         self.shards = submitter.venue.shards_of_partition(partition)
         self.address = submitter.settings.engine_address(partition)
+        self._round_trip = ENGINE_ROUND_TRIP.labels(partition=str(partition))
+        self._batch_commands = SUBMIT_BATCH_COMMANDS.labels(partition=str(partition))
         self.cursors: dict[int, str] = {}
         # Entries of each shard up to its cursor: given to Redis with the confirmed
         # position, so XINFO GROUPS reports the shard's lag (the autoscaler's input).
@@ -172,8 +176,11 @@ class PartitionPump:
                     await pipe.execute()
             self.batch_id += 1
             traced = BatchSpans(self, sampled, len(entries), count) if sampled else None
+            sent = time.perf_counter()
             await call.write(command_batch(self.batch_id, entries))
             reply = await call.read()
+            self._round_trip.observe(time.perf_counter() - sent)
+            self._batch_commands.observe(count)
             if reply is grpc.aio.EOF:
                 if traced is not None:
                     traced.end(None)

@@ -31,6 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from venue import telemetry
 from venue.contract import health
+from venue.metrics import WRITER_LAG, WRITER_PERSISTED
 from venue.contract.config import Settings, VenueConfig
 from venue.contract.entries import FIELD_TRACEPARENT
 from venue.contract.dead_letters import UNDECODABLE, UNSTORABLE, DeadLetter, set_aside
@@ -376,13 +377,19 @@ class Writer:
             set_aside(pipe, self.keys, rows.set_aside)
             # Persisted: their status is read from Postgres from now on.
             await self.marks.record(pipe, self.pending_marks.now_true(through))
+            newest = 0
             for stream, entries in read:
                 ids = [entry_id for entry_id, _ in entries]
                 pipe.xack(stream, WRITERS_GROUP, *ids)
                 ms = int(ids[-1].split(b"-")[0])
+                newest = max(newest, ms)
                 pipe.xtrim(stream, minid=max(0, ms - _RETAIN_MS), approximate=True)
             await pipe.execute()
-        self.written_batches += sum(len(entries) for _, entries in read)
+        written = sum(len(entries) for _, entries in read)
+        self.written_batches += written
+        WRITER_PERSISTED.inc(written)
+        if newest:
+            WRITER_LAG.set(max(0.0, time.time() - newest / 1000))
 
     async def _ensure_groups(self) -> None:
         for stream in self.streams:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from venue_operator.render.labels import Venue, child_name, metadata, selector
-from venue_operator.render.python_pod import migrate_container, pod_template, venue_container
+from venue_operator.render.python_pod import (
+    migrate_container,
+    pod_template,
+    scraped,
+    venue_container,
+)
 
 COMPONENT = "gateway"
 PORT = 8000
-METRICS_PATH = "/metrics"
 
 
 def gateway_name(venue: Venue) -> str:
@@ -44,19 +48,9 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": scraped(pod_template(
                 venue, COMPONENT, [container],
-                init_containers=[migrate_container(venue, spec["resources"])])),
+                init_containers=[migrate_container(venue, spec["resources"])]), PORT),
         },
     }
-
-
-# The annotations a plain Prometheus (kubernetes_sd_configs, role pod) scrapes by.
-SCRAPE_ANNOTATIONS = {"prometheus.io/scrape": "true", "prometheus.io/port": str(PORT),
-                      "prometheus.io/path": METRICS_PATH}
-
-
-def scraped(template: dict[str, Any]) -> dict[str, Any]:
-    template["metadata"].setdefault("annotations", {}).update(SCRAPE_ANNOTATIONS)
-    return template
 
 
 def gateway_service(venue: Venue) -> dict[str, Any]:

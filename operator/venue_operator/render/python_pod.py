@@ -17,6 +17,10 @@ from venue_operator.render.secrets import api_key_ref
 from venue_operator.render.service_accounts import service_account_name
 
 _TMP = {"name": "tmp", "emptyDir": {}}
+# Where a submitter or writer serves its Prometheus metrics (VENUE_METRICS_PORT); the
+# gateway serves them on its HTTP port.
+METRICS_PORT = 9100
+METRICS_PATH = "/metrics"
 _TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
 
 
@@ -38,6 +42,22 @@ def venue_container(venue: Venue, name: str, args: list[str], *, database: bool,
         container["resources"] = resources
     container.update(extra)
     return container
+
+
+def serves_metrics(container: dict[str, Any]) -> dict[str, Any]:
+    """A submitter or writer container with its metrics port."""
+    container["env"].append({"name": "VENUE_METRICS_PORT", "value": str(METRICS_PORT)})
+    container.setdefault("ports", []).append(
+        {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"})
+    return container
+
+
+def scraped(template: dict[str, Any], port: int = METRICS_PORT) -> dict[str, Any]:
+    """The annotations a plain Prometheus (kubernetes_sd_configs, role pod) scrapes by."""
+    template["metadata"].setdefault("annotations", {}).update({
+        "prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+        "prometheus.io/path": METRICS_PATH})
+    return template
 
 
 def migrate_container(venue: Venue, resources: dict[str, Any]) -> dict[str, Any]:

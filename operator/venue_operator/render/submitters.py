@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from venue_operator.render.labels import Venue, child_name, metadata, selector
-from venue_operator.render.python_pod import pod_template, venue_container
+from venue_operator.render.python_pod import (
+    pod_template,
+    scraped,
+    serves_metrics,
+    venue_container,
+)
 
 COMPONENT = "submitter"
 
@@ -16,8 +21,8 @@ def submitter_name(venue: Venue) -> str:
 
 def submitter_deployment(venue: Venue, replicas: int) -> dict[str, Any]:
     spec = venue["spec"]["submitters"]
-    container = venue_container(venue, COMPONENT, ["submitter"], database=False,
-                                resources=spec["resources"])
+    container = serves_metrics(venue_container(
+        venue, COMPONENT, ["submitter"], database=False, resources=spec["resources"]))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -29,7 +34,7 @@ def submitter_deployment(venue: Venue, replicas: int) -> dict[str, Any]:
             "strategy": {"type": "RollingUpdate",
                          "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             # Time to finish and acknowledge the batch in flight after SIGTERM.
-            "template": pod_template(venue, COMPONENT, [container],
-                                     termination_grace_seconds=60),
+            "template": scraped(pod_template(venue, COMPONENT, [container],
+                                             termination_grace_seconds=60)),
         },
     }

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from venue_operator.render.labels import Venue, child_name, metadata, selector
-from venue_operator.render.python_pod import migrate_container, pod_template, venue_container
+from venue_operator.render.python_pod import (
+    migrate_container,
+    pod_template,
+    scraped,
+    serves_metrics,
+    venue_container,
+)
 
 COMPONENT = "writer"
 
@@ -16,8 +22,8 @@ def writer_name(venue: Venue) -> str:
 
 def writer_deployment(venue: Venue) -> dict[str, Any]:
     spec = venue["spec"]["writer"]
-    container = venue_container(venue, COMPONENT, ["writer"], database=True,
-                                resources=spec["resources"])
+    container = serves_metrics(venue_container(
+        venue, COMPONENT, ["writer"], database=True, resources=spec["resources"]))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -25,9 +31,9 @@ def writer_deployment(venue: Venue) -> dict[str, Any]:
         "spec": {
             "replicas": spec["replicas"],
             "selector": {"matchLabels": selector(venue, COMPONENT)},
-            "template": pod_template(
+            "template": scraped(pod_template(
                 venue, COMPONENT, [container],
                 init_containers=[migrate_container(venue, spec["resources"])],
-                termination_grace_seconds=60),
+                termination_grace_seconds=60)),
         },
     }

@@ -106,7 +106,8 @@ def test_service_and_disruption_budget_select_the_gateway_pods(venue):
 
 
 def test_gateway_pods_carry_prometheus_scrape_annotations(venue):
-    from venue_operator.render.gateway import METRICS_PATH, PORT
+    from venue_operator.render.gateway import PORT
+    from venue_operator.render.python_pod import METRICS_PATH
     template = gateway_deployment(venue)["spec"]["template"]
     annotations = template["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"

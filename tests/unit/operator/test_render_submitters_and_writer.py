@@ -30,3 +30,15 @@ def test_writer_migrates_then_writes(venue):
     assert pod["initContainers"][0]["args"] == ["migrate"]
     assert pod["containers"][0]["args"] == ["writer"]
     assert {"REDIS_URL", "DATABASE_URL"} <= {e["name"] for e in pod["containers"][0]["env"]}
+
+
+def test_submitters_and_the_writer_serve_metrics_where_their_annotations_say(venue):
+    from venue_operator.render.python_pod import METRICS_PORT
+    for workload in (submitter_deployment(venue, 1), writer_deployment(venue)):
+        template = workload["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        [container] = template["spec"]["containers"]
+        assert annotations["prometheus.io/port"] == str(METRICS_PORT)
+        assert {"name": "VENUE_METRICS_PORT", "value": str(METRICS_PORT)} in container["env"]
+        assert {"name": "metrics", "containerPort": METRICS_PORT,
+                "protocol": "TCP"} in container["ports"]
