@@ -192,6 +192,24 @@ def sampled_of(traceparents: Iterable[str | bytes | None]) -> list[str | bytes]:
 # --- logs: JSON lines that lead to their trace ------------------------------------------
 
 
+def current_ids() -> dict[str, str]:
+    """trace_id and span_id of the span current here, if any."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+class TraceIds(logging.Filter):
+    """Puts trace_id and span_id on a log record (for a JSON formatter of another's, as
+    kopf's, that writes a record's extra attributes)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in current_ids().items():
+            setattr(record, key, value)
+        return True
+
+
 class JsonLogFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, and the trace_id and span_id
     of the span current when it was logged (so a log line leads to its trace)."""
@@ -201,10 +219,7 @@ class JsonLogFormatter(logging.Formatter):
                 + f".{int(record.msecs):03d}Z",
                 "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            line["trace_id"] = f"{context.trace_id:032x}"
-            line["span_id"] = f"{context.span_id:016x}"
+        line.update(current_ids())
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)

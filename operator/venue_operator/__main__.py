@@ -9,8 +9,10 @@ venue_operator.handlers; serves kopf's liveness endpoint at $TV_OPERATOR_LIVENES
 from __future__ import annotations
 
 import argparse
+import logging
 
 import kopf
+from venue.telemetry import TraceIds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,7 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--verbose", action="store_true", help="log at DEBUG")
     args = parser.parse_args(argv)
 
-    kopf.configure(verbose=args.verbose)
+    # JSON lines, with the trace of the reconcile they were logged in (venue.telemetry).
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(TraceIds())
     from venue_operator import handlers  # registers the handlers with kopf
 
     kopf.run(clusterwide=not args.namespace, namespaces=args.namespace,

@@ -183,7 +183,8 @@ def _scaling(memo: kopf.Memo, namespace: str, name: str) -> Scaling:
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def venue_changed(body: kopf.Body, meta: kopf.Meta, namespace: str, name: str,
-                  patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+                  patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
+                  **kwargs: Any) -> None:
     venue = _snapshot(body, "TradingVenue")
     problem = invalid_spec(venue)
     if problem:
@@ -203,6 +204,7 @@ def venue_changed(body: kopf.Body, meta: kopf.Meta, namespace: str, name: str,
         if span is not None:
             span.set_attribute("venue.actions", [a.message for a in actions])
             span.set_attribute("venue.submitters", replicas)
+        logger.info("reconciled: %s", "; ".join(a.message for a in actions) or "no change")
     _post(body, actions)
     patch.status["observedGeneration"] = meta.get("generation")
     patch.status["endpoints"] = _endpoints(venue)

@@ -509,6 +509,12 @@ def test_a_reconcile_is_traced_and_timed(kube, kubeconfig, namespace, crd, volum
                                          timeout=10).read().decode()
         count = re.search(r"^venue_operator_reconcile_seconds_count (\S+)$", scraped, re.M)
         assert count and float(count.group(1)) >= 1, scraped
+        # Its log: JSON lines; the reconcile's own carries the trace it was logged in.
+        lines = [json.loads(line) for line in operator.log.read_text().splitlines()
+                 if line.startswith("{")]
+        traced = [line for line in lines if line.get("message", "").startswith("reconciled")]
+        spans = {s["traceId"] for s in reconciled()}
+        assert traced and all(line.get("trace_id") in spans for line in traced), lines[-5:]
     finally:
         kube.run("delete", "tv", "--all", "-n", namespace, "--timeout=60s", check=False)
         operator.stop()
