@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import time
 from typing import Iterable, Sequence
@@ -81,10 +82,6 @@ class _VenueSampler(Sampler):
         return "VenueSampler(parent-based; always for rejections and 5xx)"
 
 
-def enabled() -> bool:
-    return _tracer is not None
-
-
 def tracer() -> trace.Tracer | None:
     """The process's tracer; None when tracing is off (check before building spans)."""
     return _tracer
@@ -132,6 +129,19 @@ def ratio_from_env() -> float:
 # --- trace context: the traceparent string that travels with an order -----------------
 
 
+# version-traceid-parentid-flags; a version after 00 may append fields (W3C, "future versions").
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+
+
+def is_valid_traceparent(value: str) -> bool:
+    match = _TRACEPARENT.fullmatch(value)
+    if match is None:
+        return False
+    version, trace_id, parent_id, _, rest = match.groups()
+    return (version != "ff" and not (version == "00" and rest)
+            and trace_id != "0" * 32 and parent_id != "0" * 16)
+
+
 def new_traceparent() -> str:
     """A fresh trace context for a request that brought none; sampled (flags 01) at the
     process's ratio when tracing is on, else never."""
@@ -140,11 +150,16 @@ def new_traceparent() -> str:
 
 
 def is_sampled(traceparent: str | bytes | None) -> bool:
-    """True when the context's sampled flag is set (and tracing is on here)."""
+    """True when tracing is on here and `traceparent` is a valid context with its sampled
+    flag set. The flag is read first; only a sampled one is checked in full (a malformed
+    one, whatever brought it, is never traced and never raises)."""
     if _tracer is None or not traceparent or len(traceparent) < 55:
         return False
-    flags = traceparent[53:55]
-    return int(flags, 16) & 1 == 1 if isinstance(flags, str) else int(flags.decode(), 16) & 1 == 1
+    if isinstance(traceparent, bytes):
+        traceparent = traceparent.decode("ascii", "replace")
+    if traceparent[54] not in "13579bdf":  # the flags' last hex digit: bit 0 is "sampled"
+        return False
+    return is_valid_traceparent(traceparent)
 
 
 def span_context_of(traceparent: str | bytes) -> SpanContext:
