@@ -53,7 +53,7 @@ def traced_venue(exporting, local_venue):
 
 
 def wait_for_trace(jaeger: JaegerServer, trace_id: str, names: set[str],
-                   timeout: float = 30) -> list[dict]:
+                   timeout: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout
     spans: list[dict] = []
     while time.monotonic() < deadline:
@@ -77,7 +77,13 @@ def test_an_orders_trace_runs_from_the_request_to_postgres(traced_venue, jaeger)
         additional_headers={"Authorization": f"Bearer {key}"}, proxy=None)) for key in keys]
     for socket in sockets:
         assert json.loads(socket.recv(timeout=10))["type"] == "authenticated"
+    prefix = f"tv:{venue.venue.name}"
+    wanted = {"POST /v1/orders", "process " + prefix + ":orders",
+              SUBMIT, "process " + prefix + ":events", f"push {prefix}:events:0",
+              *ENGINE_CHILDREN}
     with httpx.Client(base_url=venue.gateway_url, timeout=10) as client:
+        # One at a time, each traced through before the next: a batch is the child of its
+        # first sampled order only (the others it links to), so each has a batch of its own.
         for key, side, coid in zip(keys, ("buy", "sell"), ("traced-buy", "traced-sell")):
             trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
             answer = client.post("/v1/orders", headers={
@@ -86,14 +92,9 @@ def test_an_orders_trace_runs_from_the_request_to_postgres(traced_venue, jaeger)
                 "symbol": "BTC-USD", "side": side, "price": "30000.00", "quantity": "0.5",
                 "clientOrderId": coid})
             assert answer.status_code == 202, answer.text
-            sent.append((trace_id, client_span, answer.json()["orderId"], coid))
-            time.sleep(0.3)  # its own batch: the trace of each order is whole
-    prefix = f"tv:{venue.venue.name}"
-    wanted = {"POST /v1/orders", "process " + prefix + ":orders",
-              SUBMIT, "process " + prefix + ":events", f"push {prefix}:events:0",
-              *ENGINE_CHILDREN}
-    for trace_id, client_span, order_id, coid in sent:
-        spans = wait_for_trace(jaeger, trace_id, wanted)
+            sent.append((trace_id, client_span, answer.json()["orderId"], coid,
+                         wait_for_trace(jaeger, trace_id, wanted)))
+    for trace_id, client_span, order_id, coid, spans in sent:
         by_id = {s["spanId"]: s for s in spans}
         named = {s["name"]: s for s in spans}
 
