@@ -76,13 +76,7 @@ def cmd_submitter(args: argparse.Namespace, settings: Settings) -> int:
     from venue.submitter.process import Submitter
     _require(settings, "redis_url")
     _logging()
-    traced(telemetry.SUBMITTER)
-    _serve_metrics(settings)
-    try:
-        _until_signalled(Submitter(settings).run, uvloop=True)
-    finally:
-        telemetry.shutdown()
-    return 0
+    return _run_part(telemetry.SUBMITTER, settings, Submitter(settings).run)
 
 
 def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,11 +85,18 @@ def cmd_writer(args: argparse.Namespace, settings: Settings) -> int:
     _logging()
     collect_rarely()
     os.nice(settings.writer_niceness)  # adds to what it inherited; never raises priority
-    traced(telemetry.WRITER)
-    _serve_metrics(settings)
     # uvloop: asyncpg's COPYs and the Redis round trips cost the writer less CPU on it.
+    return _run_part(telemetry.WRITER, settings, Writer(settings).run)
+
+
+def _run_part(service: str, settings: Settings,
+              main: Callable[[asyncio.Event], Coroutine]) -> int:
+    """A submitter or writer: traced, its metrics served, run on uvloop until signalled,
+    its spans flushed at the end."""
+    traced(service)
+    _serve_metrics(settings)
     try:
-        _until_signalled(Writer(settings).run, uvloop=True)
+        _until_signalled(main, uvloop=True)
     finally:
         telemetry.shutdown()
     return 0
