@@ -15,6 +15,14 @@ import kopf
 from venue.telemetry import TraceIds
 
 
+def _quiet_timers(record: logging.LogRecord) -> bool:
+    """Drops kopf's "Timer '...' succeeded." line, which the tick would log every second
+    for every venue; a timer that fails is still logged, and --verbose keeps them all."""
+    message = record.getMessage()
+    return not (record.levelno <= logging.INFO and message.startswith("Timer ")
+                and message.endswith(" succeeded."))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m venue_operator",
                                      description="Run the tradingvenue operator.")
@@ -27,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON)
     for handler in logging.getLogger().handlers:
         handler.addFilter(TraceIds())
+        if not args.verbose:
+            handler.addFilter(_quiet_timers)
     from venue_operator import handlers  # registers the handlers with kopf
 
     kopf.run(clusterwide=not args.namespace, namespaces=args.namespace,

@@ -150,7 +150,29 @@ def wait_ready(kube, namespace, operator, timeout=120) -> dict:
         conditions = "\n".join(f"  {kind}: {c.get('status')} {c.get('reason')} "
                                f"{c.get('message')}" for kind, c in last.items())
         raise ControlPlaneError(f"{error}\nconditions:\n{conditions or '  none'}\n"
+                                f"pods not ready:\n{pods_not_ready(kube, namespace)}\n"
                                 f"operator log ({operator.log}):\n{operator.tail()}") from None
+
+
+def pods_not_ready(kube, namespace) -> str:
+    """Each pod of the namespace that is not Ready: its phase, node, the conditions that
+    are not True, and the warnings recorded about it (why the scheduler or kubelet held it)."""
+    lines = []
+    warnings = kube.json("get", "events", "-n", namespace,
+                         "--field-selector", "type=Warning")["items"]
+    for pod in kube.json("get", "pods", "-n", namespace)["items"]:
+        status = pod.get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        if conditions.get("Ready", {}).get("status") == "True":
+            continue
+        name = pod["metadata"]["name"]
+        lines.append(f"  {name}: {status.get('phase')} on {pod['spec'].get('nodeName') or '-'}"
+                     f"{' (deleting)' if pod['metadata'].get('deletionTimestamp') else ''}")
+        lines += [f"    {kind}: {c.get('status')} {c.get('reason') or ''} {c.get('message') or ''}"
+                  for kind, c in conditions.items() if c.get("status") != "True"]
+        lines += [f"    event {e.get('reason')}: {e.get('message')}" for e in warnings
+                  if e["involvedObject"].get("name") == name][-3:]
+    return "\n".join(lines) or "  none"
 
 
 def events_of(kube, namespace) -> list[dict]:
