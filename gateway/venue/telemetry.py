@@ -4,8 +4,10 @@ orders join their traces.
 
 Configured by the standard environment (the operator sets it from spec.telemetry;
 `venue up --tracing` sets it for a local Jaeger):
-- OTEL_EXPORTER_OTLP_ENDPOINT: where spans go over OTLP/gRPC. Unset: tracing is off and
+- OTEL_EXPORTER_OTLP_ENDPOINT: where spans go over OTLP. Unset: tracing is off and
   costs a flag check per request.
+- OTEL_EXPORTER_OTLP_PROTOCOL (or ..._TRACES_PROTOCOL): `grpc` (the default, port 4317)
+  or `http/protobuf` (port 4318; the endpoint is the base URL, /v1/traces is added).
 - OTEL_TRACES_SAMPLER_ARG: the share of requests that brought no trace context that are
   traced (default 0.01). A client's traceparent decides for its request (parent-based).
 - OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES: the process's resource; setup() adds the
@@ -50,6 +52,8 @@ GATEWAY, SUBMITTER, WRITER, OPERATOR = ("venue-gateway", "venue-submitter", "ven
                                         "venue-operator")
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 RATIO_ENV = "OTEL_TRACES_SAMPLER_ARG"
+PROTOCOL_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+PROTOCOLS = ("grpc", "http/protobuf")
 DEFAULT_RATIO = 0.01
 # A span with this attribute set is recorded whatever the sampling decision.
 ALWAYS_ATTRIBUTE = "venue.always_recorded"
@@ -95,8 +99,7 @@ def setup(service: str, *, partition: int | None = None) -> bool:
         _tracer = None
         return False
     _ratio = ratio_from_env()
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
+    exporter = _exporter(endpoint)
     attributes = {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service}
     pod = os.environ.get("POD_NAME") or os.environ.get("HOSTNAME")
     if pod:
@@ -104,10 +107,31 @@ def setup(service: str, *, partition: int | None = None) -> bool:
     if partition is not None:
         attributes["tradingvenue.partition"] = partition
     provider = TracerProvider(resource=Resource.create(attributes), sampler=_VenueSampler())
-    provider.add_span_processor(BatchSpanProcessor(
-        OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     _provider, _tracer = provider, provider.get_tracer("venue")
     return True
+
+
+def protocol_from_env() -> str:
+    """The OTLP protocol the environment asks for; ValueError naming the variable when it
+    is neither of PROTOCOLS."""
+    for name in PROTOCOL_ENVS:
+        value = os.environ.get(name)
+        if value:
+            if value not in PROTOCOLS:
+                raise ValueError(f"{name}={value!r}: must be one of {', '.join(PROTOCOLS)}")
+            return value
+    return PROTOCOLS[0]
+
+
+def _exporter(endpoint: str):
+    if protocol_from_env() == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HttpExporter,
+        )
+        return HttpExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    return OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
 
 
 def shutdown() -> None:

@@ -29,6 +29,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from venue import telemetry
 from venue.contract.wire import method_path
 from venue.local.jaeger import JaegerServer, spans_of
 
@@ -168,3 +169,15 @@ def test_a_rejected_order_is_recorded_whatever_the_ratio(traced_venue, jaeger):
     assert refused, spans
     assert refused[0]["name"] == "POST /v1/orders" and refused[0]["kind"] == SERVER
     assert refused[0]["attrs"]["venue.reject_reason"]
+
+
+def test_spans_reach_the_backend_over_otlp_http_too(jaeger, monkeypatch):
+    monkeypatch.setenv(telemetry.ENDPOINT_ENV, jaeger.otlp_http_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    assert telemetry.setup("venue-test-http")
+    try:
+        with telemetry.tracer().start_as_current_span("over http") as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    finally:
+        telemetry.shutdown()  # exports what is buffered
+    wait_for_trace(jaeger, trace_id, {"over http"})

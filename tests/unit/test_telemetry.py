@@ -49,3 +49,12 @@ def test_a_fresh_context_is_sampled_at_the_ratio(tracing):
     fresh = [telemetry.new_traceparent() for _ in range(200)]
     assert all(telemetry.is_valid_traceparent(t) and t.endswith("-01") for t in fresh)
     assert len(set(fresh)) == 200
+
+
+def test_an_unknown_otlp_protocol_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv(telemetry.ENDPOINT_ENV, "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_OTLP_PROTOCOL='http/json'"):
+        telemetry.setup("venue-test")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")  # the specific one wins
+    assert telemetry.protocol_from_env() == "grpc"

@@ -48,6 +48,7 @@ def telemetry_env(venue: Venue, component: str) -> list[dict[str, Any]]:
     endpoint = telemetry.get("otlpEndpoint")
     if endpoint:
         env += [{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+                {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": telemetry["otlpProtocol"]},
                 {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
                 {"name": "OTEL_TRACES_SAMPLER_ARG", "value": str(telemetry["samplingRatio"])}]
     else:

@@ -78,7 +78,13 @@ def test_telemetry_goes_to_the_otlp_endpoint_when_given(venue, venue_with):
     env = _env(gateway_deployment(traced)["spec"]["template"]["spec"]["containers"][0])
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == "http://collector:4317"
     assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.25"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "grpc"  # the CRD's default
     assert env["OTEL_SERVICE_NAME"]["value"] == "venue-gateway"
+    http = venue_with({"telemetry": {"otlpEndpoint": "http://collector:4318",
+                                     "otlpProtocol": "http/protobuf"}})
+    env = _env(gateway_deployment(http)["spec"]["template"]["spec"]["containers"][0])
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "http/protobuf"
+    assert env["OTEL_TRACES_SAMPLER_ARG"]["value"] == "0.01"
 
 
 def test_a_config_change_changes_the_pod_template(venue, venue_with):

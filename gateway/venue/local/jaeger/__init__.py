@@ -46,6 +46,11 @@ class JaegerServer(Service):
         return f"http://127.0.0.1:{self.otlp_grpc_port}"
 
     @property
+    def otlp_http_endpoint(self) -> str:
+        """For OTEL_EXPORTER_OTLP_ENDPOINT with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf."""
+        return f"http://127.0.0.1:{self.otlp_http_port}"
+
+    @property
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.query_port}"
 
