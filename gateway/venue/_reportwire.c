@@ -7,9 +7,13 @@
  * this module defines). In Python, reading the reports' fields was most of the writer's
  * CPU. tests/unit/test_reportwire.py holds the two to the same rows and states.
  *
- *   add_batch(data, executions, trades, orders, execution_text, side_text, pg_epoch_us,
- *             exec_type_new, exec_type_trade, stateless_exec_types, set_aside)
+ *   add_batch(data, executions, trades, orders, candles, execution_text, side_text,
+ *             pg_epoch_us, exec_type_new, exec_type_trade, stateless_exec_types, set_aside)
  *     -> (partition, next_sequence, first_sequence, last_sequence, events)
+ *
+ * Each trade is also folded into its instrument's candle of its UTC minute: `candles`
+ * maps (instrument_id, minute) to a bytearray holding a Candle (below; minute in Postgres
+ * microseconds, the minute's start).
  *
  * execution_text maps (exec_type, order_status, reject_reason) to the encoded text
  * columns of an execution row, side_text a side to the trade row's; an unknown key
@@ -301,14 +305,34 @@ static int is_state(PyObject *state) {
     return 0;
 }
 
+/* A minute's candle of one instrument, from a run's trades (venue.writer.rows.CANDLE,
+ * native byte order). Open is the price of its first trade by (time, sequence), close
+ * its last's; their times and sequences are kept, so two candles of the same minute
+ * merge in either order (venue.writer.store). */
 typedef struct {
-    PyObject *executions, *trades, *orders, *execution_text, *side_text;
+    int64_t open, high, low, close, volume, trades;
+    int64_t open_at, open_sequence, close_at, close_sequence;
+} Candle;
+
+#define MINUTE_US INT64_C(60000000)
+#define CANDLE_CACHE 8 /* candles found lately, by instrument id modulo this */
+
+typedef struct {
+    uint32_t instrument_id;
+    int64_t minute;
+    Candle *candle; /* inside a bytearray the candles dict holds: NULL, none yet */
+} CandleSlot;
+
+typedef struct {
+    PyObject *executions, *trades, *orders, *candles, *execution_text, *side_text;
     int64_t pg_epoch_us, exec_type_new, exec_type_trade;
     uint64_t stateless_exec_types; /* bit n: exec type n changes no order's state */
     uint32_t partition;
     /* The last (exec_type, status, reason) looked up, and its text (borrowed). */
     int64_t last_key[3];
     PyObject *last_text;
+    /* For one call only: the dict keeps each bytearray, and no bytearray is resized. */
+    CandleSlot candle_cache[CANDLE_CACHE];
 } Sink;
 
 static PyObject *order_terms(const Report *r) {
@@ -414,6 +438,74 @@ fail:
     return -1;
 }
 
+/* The candle of a trade's instrument and minute, made when first met (NULL: failed). */
+static Candle *candle_of(Sink *sink, uint32_t instrument_id, int64_t minute, int *made) {
+    CandleSlot *slot = &sink->candle_cache[instrument_id % CANDLE_CACHE];
+    *made = 0;
+    if (slot->candle != NULL && slot->instrument_id == instrument_id && slot->minute == minute)
+        return slot->candle;
+    PyObject *key = Py_BuildValue("(kL)", (unsigned long)instrument_id, (long long)minute);
+    if (key == NULL) return NULL;
+    PyObject *record = PyDict_GetItemWithError(sink->candles, key); /* borrowed */
+    if (record == NULL) {
+        if (PyErr_Occurred() ||
+            (record = PyByteArray_FromStringAndSize(NULL, sizeof(Candle))) == NULL) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        int failed = PyDict_SetItem(sink->candles, key, record);
+        Py_DECREF(record); /* the dict keeps it */
+        if (failed < 0) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        *made = 1;
+    } else if (!PyByteArray_Check(record) || PyByteArray_GET_SIZE(record) != sizeof(Candle)) {
+        Py_DECREF(key);
+        PyErr_SetString(PyExc_TypeError, "a candle is not Rows' (a bytearray of a Candle)");
+        return NULL;
+    }
+    Py_DECREF(key);
+    *slot = (CandleSlot){instrument_id, minute, (Candle *)PyByteArray_AS_STRING(record)};
+    return slot->candle;
+}
+
+/* A trade into its instrument's candle of its minute (venue.writer.rows.Rows._candle). A
+ * volume past int64 raises ValueError, and the candle stays as it was. */
+static int add_to_candle(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) {
+    int64_t minute = floor_div(at, MINUTE_US) * MINUTE_US;
+    int64_t seq = (int64_t)sequence;
+    int made;
+    Candle *c = candle_of(sink, t->instrument_id, minute, &made);
+    if (c == NULL) return -1;
+    if (made) {
+        *c = (Candle){t->price, t->price, t->price, t->price, t->quantity, 1,
+                      at, seq, at, seq};
+        return 0;
+    }
+    int64_t volume;
+    if (__builtin_add_overflow(c->volume, t->quantity, &volume)) {
+        PyErr_Format(PyExc_ValueError, "the volume of instrument %lu's minute is out of range",
+                     (unsigned long)t->instrument_id);
+        return -1;
+    }
+    c->volume = volume;
+    c->trades += 1;
+    if (t->price > c->high) c->high = t->price;
+    if (t->price < c->low) c->low = t->price;
+    if (at < c->open_at || (at == c->open_at && seq < c->open_sequence)) {
+        c->open = t->price;
+        c->open_at = at;
+        c->open_sequence = seq;
+    }
+    if (at > c->close_at || (at == c->close_at && seq > c->close_sequence)) {
+        c->close = t->price;
+        c->close_at = at;
+        c->close_sequence = seq;
+    }
+    return 0;
+}
+
 static int add_trade(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) {
     /* field count, two four-byte fields (4 + 4 each), seven eight-byte (4 + 8 each) */
     uint8_t buffer[2 + 2 * (4 + 4) + 7 * (4 + 8)];
@@ -436,7 +528,8 @@ static int add_trade(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) 
     if (text == NULL) return -1;
     int result = extend_bytes(sink->trades, text);
     Py_DECREF(text);
-    return result;
+    if (result < 0) return -1;
+    return add_to_candle(sink, sequence, at, t);
 }
 
 enum { BODY_NONE, BODY_REPORT, BODY_TRADE, BODY_LEVEL };
@@ -511,8 +604,9 @@ static PyObject *add_batch(PyObject *self, PyObject *args) {
     long long pg_epoch_us, exec_type_new, exec_type_trade;
     unsigned long long stateless;
     PyObject *set_aside;
-    if (!PyArg_ParseTuple(args, "y*O!O!O!OOLLLKO!", &data, &PyByteArray_Type, &sink.executions,
-                          &PyByteArray_Type, &sink.trades, &PyDict_Type, &sink.orders,
+    if (!PyArg_ParseTuple(args, "y*O!O!O!O!OOLLLKO!", &data, &PyByteArray_Type,
+                          &sink.executions, &PyByteArray_Type, &sink.trades, &PyDict_Type,
+                          &sink.orders, &PyDict_Type, &sink.candles,
                           &sink.execution_text, &sink.side_text, &pg_epoch_us,
                           &exec_type_new, &exec_type_trade, &stateless, &PyList_Type,
                           &set_aside))

@@ -74,6 +74,13 @@ WS_REPORTS_SENT = Counter("venue_ws_reports_sent", "Execution reports pushed to 
 WS_SLOW_CONSUMERS = Counter(
     "venue_ws_slow_consumers", "WebSockets closed because they did not read their reports "
     "fast enough (they resume with subscribe).")
+MARKET_CONNECTIONS = Gauge("venue_market_connections", "Open market-data WebSockets.",
+                           multiprocess_mode="livesum")
+MARKET_MESSAGES = Counter("venue_market_messages", "Market-data messages handed to "
+                          "subscribers, by channel.", ["channel"])
+MARKET_SLOW_CONSUMERS = Counter(
+    "venue_market_slow_consumers", "Market-data WebSockets closed because they fell behind "
+    "their buffer.")
 
 
 # Submitter ------------------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_a_part_killed_mid_load_loses_nothing(venue: LocalVenue, part: str):
     assert audit["duplicated"] == 0, audit
     assert audit["persisted_orders"] == len(client.accepted), audit
     assert audit["unbalanced_instruments"] == 0, audit
+    assert audit["miscounted_candles"] == 0, audit
     # And Redis knows it: no order counts as unpersisted, none is kept to be read queued.
     assert asyncio.run(left_unpersisted(venue)) == (0, 0), log_tails(venue)
 

@@ -11,8 +11,8 @@ import pytest
 
 from venue.enginepb import engine_pb2 as pb
 from venue._reportwire import OrderState, OrderTerms
-from venue.writer.copy_format import ORDER_STATE_TEXT
-from venue.writer.rows import Rows
+from venue.writer.copy_format import ORDER_STATE_TEXT, PG_EPOCH_US
+from venue.writer.rows import MINUTE_US, Rows
 
 STATUSES = [pb.ORDER_STATUS_NEW, pb.ORDER_STATUS_PARTIALLY_FILLED, pb.ORDER_STATUS_FILLED,
             pb.ORDER_STATUS_CANCELED, pb.ORDER_STATUS_REJECTED]
@@ -80,6 +80,7 @@ def test_random_report_batches_read_the_same_in_c_and_in_python() -> None:
         assert by_c.set_aside == by_python.set_aside
         assert bytes(by_c.trades) == bytes(by_python.trades)
         assert by_c._orders == by_python._orders
+        assert by_c.candle_values() == by_python.candle_values()
         # The orders' rows made in C (order_rows) and in Python (order_rows_reference).
         assert by_c.order_rows() == by_python.order_rows_reference()
         assert (by_c.covered, by_c.heads) == (by_python.covered, by_python.heads)
@@ -189,3 +190,64 @@ def test_order_rows_keep_no_reference_to_the_texts_they_look_up() -> None:
     for _ in range(50):
         rows.order_rows()
     assert sys.getrefcount(text) == before
+
+
+def test_candles_in_c_and_in_python_are_each_minutes_trades_first_to_last() -> None:
+    """Trades of a few instruments around minute boundaries, several sharing a time:
+    each (instrument, minute) candle opens at the price of its first trade by (time,
+    sequence) and closes at its last's, whatever order the run holds them in."""
+    rng = random.Random(3)
+    minute_ns = MINUTE_US * 1000
+    base = 1_795_000_020 * 10**9 // minute_ns * minute_ns  # on a minute boundary
+    for _ in range(40):
+        by_python, by_c, trades = Rows(), Rows(), []
+        sequence = rng.randint(1, 10**6)
+        for _ in range(rng.randint(1, 6)):
+            batch = pb.ReportBatch(partition=0)
+            for _ in range(rng.randint(1, 30)):
+                sequence += 1
+                # Times out of order too: the engine's clock may step back.
+                at_ns = base + rng.choice([-1000, 0, 0, 1000, minute_ns - 1000, minute_ns,
+                                           rng.randint(-minute_ns, 2 * minute_ns)])
+                trade = pb.Trade(trade_id=sequence, instrument_id=rng.choice([1, 2, 9]),
+                                 price=rng.randint(1, 50), quantity=rng.randint(1, 1 << 40),
+                                 aggressor_side=pb.SIDE_BUY)
+                batch.events.add(sequence=sequence, timestamp_ns=at_ns, trade=trade)
+                trades.append((trade.instrument_id, at_ns // 1000 - PG_EPOCH_US, sequence,
+                               trade.price, trade.quantity))
+            by_python.add(batch)
+            by_c.add_serialized(batch.SerializeToString())
+        expected: dict[tuple[int, int], list] = {}
+        for instrument_id, at, seq, price, quantity in sorted(
+                trades, key=lambda t: (t[1], t[2])):
+            key = (instrument_id, at // MINUTE_US * MINUTE_US)
+            if key not in expected:
+                expected[key] = [price, price, price, price, 0, 0, at, seq, at, seq]
+            candle = expected[key]
+            candle[1], candle[2] = max(candle[1], price), min(candle[2], price)
+            candle[3], candle[8], candle[9] = price, at, seq
+            candle[4] += quantity
+            candle[5] += 1
+        assert by_c.candle_values() == [(*key, *candle) for key, candle in sorted(
+            expected.items())]
+        assert by_python.candle_values() == by_c.candle_values()
+
+
+def test_a_trade_whose_minute_volume_leaves_int64_is_set_aside_and_changes_no_candle() -> None:
+    def trade(sequence: int, quantity: int) -> pb.Event:
+        return pb.Event(sequence=sequence, timestamp_ns=10**18, trade=pb.Trade(
+            trade_id=sequence, instrument_id=4, price=10, quantity=quantity,
+            aggressor_side=pb.SIDE_SELL))
+
+    batch = pb.ReportBatch(partition=0, events=[trade(1, (1 << 63) - 5), trade(2, 9),
+                                                trade(3, 4)])
+    by_c, by_python = Rows(), Rows()
+    by_c.add_serialized(batch.SerializeToString())
+    by_python.add(batch)
+    for rows in (by_c, by_python):
+        [letter] = rows.set_aside
+        assert letter.sequence == 2 and "out of range" in letter.error
+        [candle] = rows.candle_values()
+        assert candle[6:8] == ((1 << 63) - 1, 2)  # volume and trades: 1 and 3, not 2
+    assert by_c.set_aside == by_python.set_aside
+    assert bytes(by_c.trades) == bytes(by_python.trades)

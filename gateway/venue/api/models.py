@@ -199,3 +199,16 @@ class Trade(ApiModel):
     aggressor_side: Side = Field(description="The side of the order that took liquidity.")
     time: datetime = Field(description="When the engine matched it.")
     sequence: int = Field(description="The partition's event sequence of the trade.")
+
+
+class Candle(ApiModel):
+    """The trades of one interval (a bucket) of an instrument."""
+
+    time: datetime = Field(description="The bucket's start, UTC: a whole multiple of the "
+                                       "interval since 1970-01-01T00:00:00Z.")
+    open: str = Field(description="The price of the bucket's first trade.")
+    high: str
+    low: str
+    close: str = Field(description="The price of the bucket's last trade.")
+    volume: str = Field(description="The quantity traded in the bucket.")
+    trades: int = Field(description="How many trades the bucket holds.")

@@ -47,6 +47,13 @@ class ReportSink(Protocol):
     def on_report(self, partition: int, event: pb.Event) -> None: ...
 
 
+class BatchWatcher(Protocol):
+    """Something that wants every events-stream entry as read (the market feed): in the
+    streams' order, seen entries and gaps included; it keeps its own sequence."""
+
+    async def on_batch(self, partition: int, batch: pb.ReportBatch) -> None: ...
+
+
 class ReportFeed:
     def __init__(self, redis: Redis, venue: VenueConfig, engines: EngineChannels) -> None:
         self.redis = redis
@@ -55,6 +62,7 @@ class ReportFeed:
         keys = Keys(venue.name)
         self._streams = {keys.events(p): p for p in range(venue.partitions)}
         self._sinks: dict[int, set[ReportSink]] = {}
+        self._watchers: set[BatchWatcher] = set()
         self._next: dict[int, int] = {}  # partition -> next sequence to pass on
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
@@ -63,6 +71,19 @@ class ReportFeed:
     async def join(self, sink: ReportSink) -> None:
         """From when this returns, `sink` gets every report of its account."""
         self._sinks.setdefault(sink.account_id, set()).add(sink)
+        await self._follow_streams()
+
+    async def watch(self, watcher: BatchWatcher) -> None:
+        """From when this returns, `watcher` gets every entry published."""
+        self._watchers.add(watcher)
+        await self._follow_streams()
+
+    def unwatch(self, watcher: BatchWatcher) -> None:
+        self._watchers.discard(watcher)
+        if not self._sinks and not self._watchers and self._task is not None:
+            self._stop_following()
+
+    async def _follow_streams(self) -> None:
         async with self._starting:
             if self._task is None or self._task.done():
                 # Read from the streams' ends as of now, taken before returning: a report
@@ -79,7 +100,7 @@ class ReportFeed:
             sinks.discard(sink)
             if not sinks:
                 del self._sinks[sink.account_id]
-        if not self._sinks and self._task is not None:
+        if not self._sinks and not self._watchers and self._task is not None:
             # Nobody listens: no process reads and decodes every event for nothing.
             self._stop_following()
 
@@ -132,8 +153,13 @@ class ReportFeed:
                 for entry_id, fields in entries:
                     positions[stream.decode()] = entry_id
                     batch = pb.ReportBatch.FromString(fields[_BATCH])
+                    for watcher in tuple(self._watchers):
+                        await watcher.on_batch(partition, batch)
+                    if not self._sinks:  # only watchers: no report to hand anyone
+                        self._next.pop(partition, None)
+                        continue
                     traceparent = fields.get(_TRACEPARENT)
-                    if self._sinks and telemetry.is_sampled(traceparent):
+                    if telemetry.is_sampled(traceparent):
                         await self._pass_on_traced(partition, batch, traceparent, stream)
                     else:
                         await self._pass_on(partition, batch)

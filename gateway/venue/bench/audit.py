@@ -16,8 +16,8 @@ async def audit_orders(database_url: str, accepted: list[int], settle_s: float) 
     persisted orders and executions, lost (accepted, never persisted), duplicated (an
     order twice under one clientOrderId, or one execution twice: the same new, fill,
     cancel, reject or expiry of an order; a replace, or a refused cancel or replace, may
-    well come twice alike), and instruments whose bought quantity differs from their
-    sold quantity."""
+    well come twice alike), instruments whose bought quantity differs from their sold
+    quantity, and minutes whose candle (candles_1m) does not count their trades once."""
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute("CREATE TEMP TABLE accepted (order_id bigint PRIMARY KEY)")
@@ -49,7 +49,15 @@ async def audit_orders(database_url: str, accepted: list[int], settle_s: float) 
                         sum(e.last_qty) FILTER (WHERE o.side = 'sell') AS sold
                  FROM executions e JOIN orders o USING (order_id)
                  WHERE e.exec_type = 'trade' GROUP BY o.instrument_id) q
-               WHERE bought IS DISTINCT FROM sold) AS unbalanced_instruments""")
+               WHERE bought IS DISTINCT FROM sold) AS unbalanced_instruments,
+              (SELECT count(*) FROM (
+                 SELECT instrument_id, date_bin('1 minute', engine_time,
+                                                timestamptz 'epoch') AS minute,
+                        count(*) AS trades, sum(quantity) AS volume
+                 FROM trades GROUP BY 1, 2) t
+               FULL JOIN candles_1m c USING (instrument_id, minute)
+               WHERE (t.trades, t.volume) IS DISTINCT FROM (c.trades, c.volume))
+                AS miscounted_candles""")
         return dict(row) | {"lost": lost,
                             "duplicated": row["doubled_orders"] + row["doubled_executions"]}
     finally:

@@ -136,6 +136,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline", action="store_true",
                         help="also measure a bare FastAPI endpoint served the same way")
     parser.add_argument("--batch-size", type=int, default=500, help="orders per batch request")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="orders/s to send at most, over every process (batch and "
+                        "single modes; default: as fast as the venue answers)")
     parser.add_argument("--processes", type=int, default=1, help="load processes")
     parser.add_argument("--connections", type=int, default=None,
                         help="connections per load process (default: 4 batch, 128 single, 32 ws)")
@@ -175,7 +178,8 @@ def main(argv: list[str]) -> int:
                           instruments=tuple(instruments),
                           duration_s=args.duration, connections=connections,
                           batch_size=args.batch_size if args.mode == "batch" else 0,
-                          seed=i + 1, tag=f"{tag}p{i}") for i in range(args.processes)]
+                          seed=i + 1, tag=f"{tag}p{i}", rate=args.rate / args.processes)
+                 for i in range(args.processes)]
         before = asyncio.run(_count_orders(database_url))
         say(f"driving {url} for {args.duration:.0f}s ({args.mode}) ...")
         parts = venue.part_pids() if venue is not None else {}

@@ -45,6 +45,7 @@ class LoadSpec:
     batch_size: int  # orders per request; 0: one order per request, no batch wrapper
     seed: int
     tag: str  # makes clientOrderIds unique across processes and runs
+    rate: float = 0.0  # orders/s this spec sends at most, over its connections (0: no cap)
 
 
 # Distinct random batches each connection's batch requests cycle through, in random order.
@@ -114,8 +115,16 @@ async def _connection(spec: LoadSpec, index: int, deadline: float, result: LoadR
             f"Authorization: Bearer {spec.keys[account]}\r\n"
             "Content-Type: application/json\r\nContent-Length: ").encode()
     serial = index * 100_000_000
+    # With a rate, each connection sends its requests on a schedule of its share.
+    period = (spec.batch_size or 1) * spec.connections / spec.rate if spec.rate else 0.0
+    due = time.monotonic()
     try:
         while time.monotonic() < deadline:
+            if period:
+                due += period
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             if spec.batch_size:
                 body = orders.batch(serial, spec.batch_size)
                 serial += spec.batch_size

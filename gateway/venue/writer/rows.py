@@ -1,5 +1,6 @@
 """A run of engine report batches made into table rows: the executions and trades as
-COPY rows, and each order's latest state, read off the wire in C (venue._reportwire).
+COPY rows, each order's latest state, and each instrument's candle of each minute its
+trades fall in, read off the wire in C (venue._reportwire).
 
 What cannot be stored is set aside, not raised: an event with a value the writer does
 not know, and an entry that does not decode (venue.contract.dead_letters).
@@ -30,6 +31,12 @@ _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE = pb.EXEC_TYPE_NEW, pb.EXEC_TYPE_TRADE
 # report states the order, and a forgotten one's state is not the order's (bit n:
 # exec type n).
 STATELESS_EXEC_TYPES = (1 << pb.EXEC_TYPE_CANCEL_REJECTED) | (1 << pb.EXEC_TYPE_REPLACE_REJECTED)
+# A candle as venue._reportwire keeps it (its Candle, native byte order): open, high, low,
+# close (ticks), volume (lots), trades, then the time (Postgres microseconds) and sequence
+# of the trades that opened and closed it.
+CANDLE = struct.Struct("=10q")
+MINUTE_US = 60_000_000
+_INT64 = range(-1 << 63, 1 << 63)
 
 class Rows:
     """The table rows of a run of report batches, and the sequences they cover.
@@ -51,6 +58,9 @@ class Rows:
         self._orders: dict[int, OrderState] = {}
         self.covered: list[tuple[int, int, int]] = []  # (partition, first, last)
         self.heads: dict[int, int] = {}  # partition -> highest sequence it has assigned
+        # (instrument id, minute in Postgres microseconds) -> its candle (CANDLE), of
+        # the run's trades
+        self._candles: dict[tuple[int, int], bytearray] = {}
         # (partition, sequence, marks): the shards' marks of a batch (FIELD_MARKS), true
         # once its partition is persisted through `sequence`, the batch's last
         self.marks: list[tuple[int, int, list[Mark]]] = []
@@ -97,6 +107,12 @@ class Rows:
             new += states[order.status, order.reason]
         return new, updated
 
+    def candle_values(self) -> list[tuple]:
+        """The run's candles as values, in the order of venue.writer.store.CANDLE_COLUMNS,
+        by instrument and minute."""
+        return [(instrument_id, minute, *CANDLE.unpack(record))
+                for (instrument_id, minute), record in sorted(self._candles.items())]
+
     def order_values(self) -> list[tuple]:
         """The values of every order's row (in ORDER_COLUMNS order)."""
         return [_order_values(order_id, order) for order_id, order in self._orders.items()]
@@ -109,8 +125,8 @@ class Rows:
         again without it, when the batch does not decode."""
         events_set_aside: list[tuple[int, bytes, str]] = []
         partition, next_sequence, first, last, events = reportwire.add_batch(
-            data, self.executions, self.trades, self._orders, EXECUTION_TEXT, SIDE_TEXT,
-            PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE, STATELESS_EXEC_TYPES,
+            data, self.executions, self.trades, self._orders, self._candles, EXECUTION_TEXT,
+            SIDE_TEXT, PG_EPOCH_US, _EXEC_TYPE_NEW, _EXEC_TYPE_TRADE, STATELESS_EXEC_TYPES,
             events_set_aside)
         if events:
             self.covered.append((partition, first, last))
@@ -156,6 +172,7 @@ class Rows:
                 elif kind == "trade":
                     t = event.trade
                     side = SIDE_TEXT[t.aggressor_side]
+                    self._candle(event.sequence, at, t)  # first: it may refuse the trade
                     trades = self.trades
                     trades += TRADE_ROW.pack(
                         10, 4, partition, 8, t.trade_id, 8, event.sequence, 4, t.instrument_id,
@@ -165,6 +182,30 @@ class Rows:
                 self.set_aside.append(DeadLetter(PART, UNKNOWN_VALUE, repr(error),
                                                  event.SerializeToString(), source, entry,
                                                  partition, event.sequence))
+
+    def _candle(self, sequence: int, at: int, t: pb.Trade) -> None:
+        """A trade into its instrument's candle of its minute: open and close are the
+        prices of the first and last trades by (time, sequence). A volume past int64
+        raises ValueError, and the candle stays as it was."""
+        key = (t.instrument_id, at // MINUTE_US * MINUTE_US)
+        price = t.price
+        record = self._candles.get(key)
+        if record is None:
+            self._candles[key] = bytearray(CANDLE.pack(
+                price, price, price, price, t.quantity, 1, at, sequence, at, sequence))
+            return
+        (open_, high, low, close, volume, trades, open_at, open_sequence, close_at,
+         close_sequence) = CANDLE.unpack(record)
+        volume += t.quantity
+        if volume not in _INT64:
+            raise ValueError(f"the volume of instrument {t.instrument_id}'s minute is out "
+                             "of range")
+        if (at, sequence) < (open_at, open_sequence):
+            open_, open_at, open_sequence = price, at, sequence
+        if (at, sequence) > (close_at, close_sequence):
+            close, close_at, close_sequence = price, at, sequence
+        CANDLE.pack_into(record, 0, open_, max(high, price), min(low, price), close, volume,
+                         trades + 1, open_at, open_sequence, close_at, close_sequence)
 
     def _report(self, partition: int, sequence: int, at: int, r: pb.ExecutionReport) -> None:
         order_id, exec_type = r.order_id, r.exec_type

@@ -1,0 +1,252 @@
+"""`venue bench market`: the market-data feed while orders flow.
+
+Starts a local venue and drives it at --rate orders/s (batch requests, as `venue bench
+e2e --mode batch --rate`) for --duration seconds twice: without subscribers, then with
+--subscribers book subscriptions on one symbol (/v1/market, --depth, --interval). The
+subscribers run in a process of their own, on plain sockets: every one counts the frames
+it is sent; one in --measure-every parses them, follows the seq / prevSeq chain and
+times each update from the engine's time of its last change (`time`) to its arrival.
+Prints JSON: messages and bytes delivered per second, the delay's p50 / p99 / max, gaps
+seen, subscribers cut off as slow, and the order throughput with and without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from venue.bench.e2e import _count_orders, _drive, _percentile
+from venue.bench.load import LoadSpec
+from venue.contract.config import Settings, VenueConfig
+from venue.local.process import free_port
+from venue.local.venue import LocalVenue
+
+
+def _masked_text(payload: bytes) -> bytes:
+    """A client's text frame (clients mask; a zero mask keeps the payload as it is)."""
+    size = len(payload)
+    head = bytes((0x81, 0x80 | size)) if size < 126 else \
+        bytes((0x81, 0x80 | 126)) + size.to_bytes(2, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+class _Subscriber(asyncio.Protocol):
+    """One /v1/market connection read as raw frames."""
+
+    def __init__(self, host: str, path: str, subscribe: bytes, measuring: bool) -> None:
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+                        "\r\n").encode()
+        self.subscribe = subscribe
+        self.measuring = measuring
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.transport: asyncio.Transport | None = None
+        self.ready = asyncio.get_running_loop().create_future()
+        self.frames = self.bytes = self.gaps = 0
+        self.closed_code: int | None = None
+        self.delays_ms: list[float] = []
+        self.seq: int | None = None
+        self.counting = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"closed before subscribing: {exc}"))
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.ready.set_exception(ConnectionError(bytes(buffer[:200]).decode()))
+                return
+            del buffer[:end + 4]
+            self.upgraded = True
+            self.transport.write(_masked_text(self.subscribe))
+        position, size = 0, len(buffer)
+        while size - position >= 2:
+            first, length = buffer[position], buffer[position + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - position < 4:
+                    break
+                length, head = int.from_bytes(buffer[position + 2:position + 4], "big"), 4
+            elif length == 127:
+                if size - position < 10:
+                    break
+                length, head = int.from_bytes(buffer[position + 2:position + 10], "big"), 10
+            if size - position < head + length:
+                break
+            opcode = first & 0x0F
+            payload_at = position + head
+            if opcode == 1:
+                self._text(buffer, payload_at, length)
+            elif opcode == 9:  # ping: pong with its payload
+                payload = bytes(buffer[payload_at:payload_at + length])
+                self.transport.write(bytes((0x8A, 0x80 | length)) + b"\0\0\0\0" + payload)
+            elif opcode == 8:
+                self.closed_code = int.from_bytes(buffer[payload_at:payload_at + 2], "big")
+            position = payload_at + length
+        del buffer[:position]
+
+    def _text(self, buffer: bytearray, at: int, length: int) -> None:
+        if self.counting:
+            self.frames += 1
+            self.bytes += length
+        if not self.measuring and self.ready.done():
+            return
+        message = json.loads(bytes(buffer[at:at + length]))
+        kind = message.get("type")
+        if kind == "snapshot":
+            self.seq = message["seq"]
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif kind == "update":
+            if self.seq is not None and message["prevSeq"] != self.seq:
+                self.gaps += 1
+            self.seq = message["seq"]
+            if self.counting:
+                sent = datetime.fromisoformat(message["time"]).timestamp()
+                self.delays_ms.append((time.time() - sent) * 1000)
+
+
+def _subscribers_main(url: str, count: int, subscribe: dict, measure_every: int,
+                      pipe: Connection) -> None:
+    """The subscribers' process: connect them all, say "ready", count between "go" and
+    "stop", then send what was counted."""
+    async def main() -> None:
+        parts = urlsplit(url)
+        loop = asyncio.get_running_loop()
+        request = json.dumps(subscribe).encode()
+        subscribers = []
+        for index in range(count):
+            _, subscriber = await loop.create_connection(
+                lambda i=index: _Subscriber(parts.netloc, parts.path, request,
+                                            i % measure_every == 0),
+                parts.hostname, parts.port)
+            subscribers.append(subscriber)
+            if index % 50 == 49:
+                await asyncio.gather(*(s.ready for s in subscribers[-50:]))
+        await asyncio.gather(*(s.ready for s in subscribers))
+        pipe.send("ready")
+        for word in ("go", "stop"):
+            await loop.run_in_executor(None, pipe.recv)
+            for subscriber in subscribers:
+                subscriber.counting = word == "go"
+        pipe.send({"frames": sum(s.frames for s in subscribers),
+                   "bytes": sum(s.bytes for s in subscribers),
+                   "gaps": sum(s.gaps for s in subscribers),
+                   "cut_off": sum(s.closed_code is not None for s in subscribers),
+                   "delays_ms": [d for s in subscribers for d in s.delays_ms]})
+        for subscriber in subscribers:
+            subscriber.transport.close()
+
+    asyncio.run(main())
+
+
+def _load(url: str, keys: tuple[str, ...], venue: LocalVenue, args: argparse.Namespace,
+          tag: str) -> dict:
+    spec = LoadSpec(url=url, path="/v1/orders/batch", keys=keys,
+                    instruments=tuple(venue.venue.instruments), duration_s=args.duration,
+                    connections=4, batch_size=args.batch_size, seed=1, tag=tag,
+                    rate=args.rate)
+    before = asyncio.run(_count_orders(venue.database_url))
+    results = _drive([spec])
+    persisted = asyncio.run(_count_orders(venue.database_url)) - before
+    latencies = [ms for r in results for ms in r.latencies_ms]
+    return {"accepted_per_sec": round(sum(len(r.accepted_ids) for r in results)
+                                      / args.duration, 1),
+            "persisted_per_sec": round(persisted / args.duration, 1),
+            "ack_p99_ms": _percentile(latencies, 0.99)}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="venue bench market", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--symbol", default="BTC-USD")
+    parser.add_argument("--depth", type=int, default=10)
+    parser.add_argument("--interval", type=int, default=0, help="conflation, ms")
+    parser.add_argument("--rate", type=float, default=50_000.0, help="orders/s driven")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of each run")
+    parser.add_argument("--measure-every", type=int, default=10,
+                        help="one subscriber in this many parses and times its messages")
+    parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    say = (lambda _: None) if args.json else (lambda text: print(text, file=sys.stderr))
+
+    data_dir = Path(tempfile.mkdtemp(prefix="venue-bench-market-"))
+    data_dir.chmod(0o755)  # the private Postgres runs as `postgres` when we are root
+    os.environ["VENUE_GATEWAY_WORKERS"] = str(args.gateway_workers)
+    venue = LocalVenue(Settings(redis_url=None, database_url=None), VenueConfig(), data_dir,
+                       gateway_port=free_port(), say=say).start()
+    tag = f"m{int(time.time())}"
+    child = None
+    try:
+        url, keys = venue.gateway_url, tuple(venue.keys.values())
+        say(f"{args.rate:.0f} orders/s for {args.duration:.0f}s without subscribers ...")
+        without = _load(url, keys, venue, args, f"{tag}a")
+        say(f"connecting {args.subscribers} subscribers ...")
+        ours, theirs = multiprocessing.Pipe()
+        subscribe = {"type": "subscribe", "channel": "book", "symbol": args.symbol,
+                     "depth": args.depth, "interval": args.interval}
+        child = multiprocessing.get_context("spawn").Process(
+            target=_subscribers_main, name="market-subscribers",
+            args=(url.replace("http://", "ws://") + "/v1/market", args.subscribers, subscribe,
+                  args.measure_every, theirs))
+        child.start()
+        if not ours.poll(120) or ours.recv() != "ready":
+            raise RuntimeError("the subscribers did not all subscribe within 120 s")
+        say(f"{args.rate:.0f} orders/s for {args.duration:.0f}s with them ...")
+        ours.send("go")
+        with_them = _load(url, keys, venue, args, f"{tag}b")
+        ours.send("stop")
+        seen = ours.recv()
+        delays = seen.pop("delays_ms")
+        report = {
+            "subscribers": args.subscribers, "symbol": args.symbol, "depth": args.depth,
+            "interval_ms": args.interval, "rate": args.rate, "duration_s": args.duration,
+            "messages_per_sec": round(seen["frames"] / args.duration, 1),
+            "bytes_per_sec": round(seen["bytes"] / args.duration, 1),
+            "delay_p50_ms": _percentile(delays, 0.50),
+            "delay_p99_ms": _percentile(delays, 0.99),
+            "delay_max_ms": round(max(delays), 3) if delays else None,
+            "delays_sampled": len(delays), "gaps": seen["gaps"], "cut_off": seen["cut_off"],
+            "without_subscribers": without, "with_subscribers": with_them,
+            "throughput_ratio": round(with_them["accepted_per_sec"]
+                                      / without["accepted_per_sec"], 3)
+            if without["accepted_per_sec"] else None,
+            "gateway_workers": args.gateway_workers, "cpus": os.cpu_count(),
+        }
+        print(json.dumps(report, indent=None if args.json else 2))
+        return 0
+    finally:
+        if child is not None:
+            child.kill()
+            child.join(5)
+        venue.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)

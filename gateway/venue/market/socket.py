@@ -1,0 +1,228 @@
+"""One /v1/market WebSocket: its subscriptions, what it asks, and its bounded buffer.
+
+Messages in (README.md, "Market data"):
+    {"type": "subscribe", "channel": "book", "symbol": S, "depth": 10, "interval": 0}
+    {"type": "subscribe", "channel": "trades", "symbol": S}
+    {"type": "unsubscribe", "channel": C, "symbol": S}
+    {"type": "resync", "channel": C, "symbol": S, "from": SEQ}  (no "from": a snapshot)
+A message that is not one of these is answered {"type": "error", "field", "message"} and
+changes nothing. Messages out come from the subscriptions' views (venue.market.feed),
+and a heartbeat for each subscription a second without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import msgspec
+from fastapi import WebSocket, status
+
+from venue.api.engines import EngineUnavailable
+from venue.api.websocket_io import Outbox, received_texts
+from venue.contract.config import VenueConfig
+from venue.market.feed import MarketFeed, View
+from venue.market.frames import close_frame, text_frame
+from venue.metrics import MARKET_CONNECTIONS, MARKET_SLOW_CONSUMERS
+
+# What may wait for a socket that does not read; past this it is closed (1013).
+OUTBOX_LIMIT = 4096  # messages, when it is written through the ASGI server
+BUFFER_LIMIT = 4 << 20  # bytes, when it is written to the connection itself
+PENDING_LIMIT = 256  # frames held for one write, at most
+CLOSE_WAIT_S = 10.0  # how long a closed slow consumer has to read its close frame
+TRANSPORT = "venue.transport"  # the scope key of ExposeTransport
+_TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "abort")
+MAX_SUBSCRIPTIONS = 64
+MAX_DEPTH = 1000
+MAX_INTERVAL_MS = 60_000
+HEARTBEAT_S = 1.0
+CHANNELS = ("book", "trades")
+_encode = msgspec.json.Encoder().encode
+
+
+class ExposeTransport:
+    """ASGI middleware: puts a WebSocket's connection (the server's asyncio transport,
+    when the server is uvicorn) in its scope, so the feed writes each message's frame,
+    made once, to each subscriber's connection: a message for a thousand subscribers is
+    a thousand buffer appends, not a thousand trips through the server's protocol and
+    its per-connection compression. Frames written this way are uncompressed, which
+    permessage-deflate allows (RFC 7692, 6); the server still writes its own control
+    frames, whole, to the same transport."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            # asyncio's transports, or uvloop's (which do not subclass them).
+            if all(callable(getattr(transport, name, None)) for name in _TRANSPORT_METHODS):
+                scope[TRANSPORT] = transport
+        await self.app(scope, receive, send)
+
+
+class Refused(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _integer(message: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
+    value = message.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refused(field, f"{field} must be an integer")
+    if not low <= value <= high:
+        raise Refused(field, f"{field} must be between {low} and {high}")
+    return value
+
+
+class MarketSocket:
+    def __init__(self, websocket: WebSocket, feed: MarketFeed, venue: VenueConfig) -> None:
+        self.websocket = websocket
+        self.feed = feed
+        self.venue = venue
+        self.subscriptions: dict[tuple[str, str], View] = {}
+        # Through the ASGI server when the connection is not at hand.
+        self._outbox = Outbox(websocket, OUTBOX_LIMIT, f"slow consumer: {OUTBOX_LIMIT} "
+                              "messages behind", MARKET_SLOW_CONSUMERS.inc)
+        self._closing = False
+        self._transport: asyncio.WriteTransport | None = None
+        self._pending: list[bytes] = []  # frames for the connection, this loop turn
+
+    async def serve(self) -> None:
+        await self.websocket.accept()
+        # Written to directly once accepted (and the handshake's answer is out).
+        self._transport = self.websocket.scope.get(TRANSPORT)
+        MARKET_CONNECTIONS.inc()
+        tasks = [asyncio.create_task(self._outbox.run()), asyncio.create_task(self._heartbeats())]
+        try:
+            async for text in received_texts(self.websocket):
+                await self._handle(text)
+        finally:
+            for view in self.subscriptions.values():
+                self.feed.leave(view, self)
+            self.subscriptions.clear()
+            MARKET_CONNECTIONS.dec()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- messages in -------------------------------------------------------------------
+
+    async def _handle(self, text: str) -> None:
+        try:
+            try:
+                message = json.loads(text)
+            except ValueError:
+                raise Refused("message", "not JSON") from None
+            if not isinstance(message, dict):
+                raise Refused("message", "a message is a JSON object")
+            kind = message.get("type")
+            if kind not in ("subscribe", "unsubscribe", "resync"):
+                raise Refused("type", "type must be subscribe, unsubscribe or resync")
+            channel = message.get("channel")
+            if channel not in CHANNELS:
+                raise Refused("channel", "channel must be book or trades")
+            symbol = message.get("symbol")
+            instrument = self.venue.by_symbol.get(symbol) if isinstance(symbol, str) else None
+            if instrument is None:
+                raise Refused("symbol", f"symbol {symbol!r} is not traded here")
+            key = (channel, instrument.symbol)
+            if kind == "subscribe":
+                await self._subscribe(key, instrument, message)
+            elif kind == "unsubscribe":
+                view = self.subscriptions.pop(key, None)
+                if view is not None:
+                    self.feed.leave(view, self)
+                self.push(_encode({"type": "unsubscribed", "channel": channel,
+                                   "symbol": instrument.symbol}).decode())
+            else:
+                since = (None if message.get("from") is None
+                         else _integer(message, "from", 0, 0, 2**63 - 1))
+                view = self.subscriptions.get(key)
+                if view is None:
+                    raise Refused("symbol", f"not subscribed to {channel} of {symbol}")
+                missed = None if since is None else view.missed_since(since)
+                for text in missed if missed is not None else [view.snapshot()]:
+                    self.push(text)
+        except Refused as refused:
+            self.push(_encode({"type": "error", "field": refused.field,
+                               "message": refused.message}).decode())
+
+    async def _subscribe(self, key: tuple[str, str], instrument, message: dict) -> None:
+        channel = key[0]
+        if key not in self.subscriptions and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise Refused("symbol", f"at most {MAX_SUBSCRIPTIONS} subscriptions a socket")
+        try:
+            if channel == "book":
+                depth = _integer(message, "depth", 10, 0, MAX_DEPTH)
+                interval = _integer(message, "interval", 0, 0, MAX_INTERVAL_MS)
+                view = await self.feed.book_view(instrument, depth, interval)
+                said = {"depth": depth, "interval": interval}
+            else:
+                view = await self.feed.trade_view(instrument)
+                said = {}
+        except (EngineUnavailable, TimeoutError) as error:
+            raise Refused("symbol", f"the engine of {instrument.symbol} does not answer "
+                                    f"({error or 'timed out'}); try again") from None
+        # No await from here on: the snapshot and the member's first update follow each
+        # other with nothing between.
+        old = self.subscriptions.pop(key, None)
+        if old is not None:
+            self.feed.leave(old, self)
+        self.push(_encode({"type": "subscribed", "channel": channel,
+                           "symbol": instrument.symbol, **said}).decode())
+        self.push(view.snapshot())
+        view.members.add(self)
+        self.subscriptions[key] = view
+
+    # --- messages out ------------------------------------------------------------------
+
+    def push(self, text: str, frame: bytes | None = None) -> None:
+        """Sends a message, after those before it; never waits. Frames written to the
+        connection itself go out together at the end of the event loop's turn: the
+        messages of every entry one read of the events streams brought, in one write."""
+        if self._closing:
+            return
+        if self._transport is not None:
+            pending = self._pending
+            pending.append(frame or text_frame(text.encode()))
+            if len(pending) == 1:
+                asyncio.get_running_loop().call_soon(self._flush)
+            elif len(pending) >= PENDING_LIMIT:
+                self._flush()  # the turn's callback finds nothing left, or the rest
+            return
+        self._outbox.put(text)
+
+    def _flush(self) -> None:
+        transport, pending = self._transport, self._pending
+        if not pending:
+            return
+        if self._closing or transport.is_closing():
+            pending.clear()
+        elif transport.get_write_buffer_size() > BUFFER_LIMIT:
+            pending.clear()
+            self._cut_off(transport)
+        else:
+            transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
+            pending.clear()
+
+    def _cut_off(self, transport: asyncio.WriteTransport) -> None:
+        """A slow consumer: the close frame after what it has yet to read, and the
+        connection dropped if it has not read that much within CLOSE_WAIT_S."""
+        self._closing = True
+        MARKET_SLOW_CONSUMERS.inc()
+        transport.write(close_frame(status.WS_1013_TRY_AGAIN_LATER,
+                                     f"slow consumer: over {BUFFER_LIMIT >> 20} MiB behind"))
+        asyncio.get_running_loop().call_later(CLOSE_WAIT_S, transport.abort)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            quiet = time.monotonic() - HEARTBEAT_S
+            for view in tuple(self.subscriptions.values()):
+                if view.last_sent <= quiet:
+                    self.push(view.heartbeat())
