@@ -12,15 +12,21 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libpr
 IMAGE_PACKAGES := podman buildah mmdebstrap runc
 # A real Kubernetes node for tests/k8s/test_node.py (venue.local.node).
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack iproute2
+# The browser of tests/page (selenium drives it through chromedriver).
+BROWSER_PACKAGES := chromium chromium-driver
+# The venue page: built into $(PAGE)/dist, which the gateway serves at /.
+PAGE := gateway/venue/page
+PAGE_SOURCES := $(PAGE)/index.html $(PAGE)/vite.config.ts $(PAGE)/tsconfig.json \
+	$(shell find $(PAGE)/src -type f 2>/dev/null)
 
-.PHONY: run test test-engine test-python fuzz races deps system system-images system-node jaeger images \
-	images-push engine proto clean
+.PHONY: run test test-engine test-python fuzz races deps system system-images system-node \
+	system-browser jaeger images images-push engine proto page clean
 
-run: deps
+run: deps page
 	$(VENV)/bin/venue up
 
 # The images first: their tests (tests/images, tests/k8s/test_node.py) then find them built.
-test: deps images system-node jaeger
+test: deps images system-node system-browser jaeger page
 	$(MAKE) test-engine
 	$(MAKE) test-python
 
@@ -83,9 +89,29 @@ system-node:
 	  if [ "$$(id -u)" = 0 ]; then $(call apt_install,$$missing); \
 	  else echo "not root: tests/k8s/test_node.py will skip (missing: $$missing)"; fi; fi
 
+# Headless Chromium and its driver for tests/page, when root.
+system-browser:
+	@missing=$$($(call apt_missing,$(BROWSER_PACKAGES))); \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then $(call apt_install,$$missing); \
+	  else echo "not root: tests/page will skip (missing: $$missing)"; fi; fi
+
+# The venue page (gateway/venue/page, Vite + TypeScript): npm ci when its lock changes,
+# vite build when its sources do. Node.js and npm come with the machine, else Debian's.
+page: $(PAGE)/dist/index.html
+
+$(PAGE)/node_modules/.installed: $(PAGE)/package.json $(PAGE)/package-lock.json
+	@command -v npm >/dev/null || { $(call apt_install,nodejs npm); }
+	cd $(PAGE) && npm ci --no-audit --no-fund
+	touch $@
+
+$(PAGE)/dist/index.html: $(PAGE)/node_modules/.installed $(PAGE_SOURCES)
+	cd $(PAGE) && npm run build
+	touch $@
+
 # The venue and engine images: ghcr.io/tradingvenue/{venue,engine}:<appVersion> and :dev,
 # OCI archives in build/images/ (venue.local.images).
-images: system-images $(VENV)/.installed
+images: system-images $(VENV)/.installed page  # the venue image serves the built page
 	$(PY) -m venue.local.images build
 
 images-push: images
@@ -112,4 +138,5 @@ engine:
 	cmake --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_*wire.*.so
+	rm -rf $(BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_*wire.*.so $(PAGE)/dist \
+	  $(PAGE)/node_modules

@@ -1,7 +1,8 @@
 """Real parts for tests: Redis, PostgreSQL and the engine on free ports in temp dirs.
 
 Postgres is one server per test session with a migrated template database; every test
-gets its own database cloned from it. Redis and the engine are started per test.
+gets its own database cloned from it. Redis and the engine are started per test, and so
+is `local_venue` (every part as `venue up` starts it) for the tests that need a whole one.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import asyncpg
 import pytest
 from _pytest.faulthandler import fault_handler_stderr_fd_key
 
-from venue.contract.config import VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess, engine_binary
+from venue.local.process import free_port
 from venue.local.servers import PostgresServer, RedisServer
+from venue.local.venue import LocalVenue
 
 _TEMPLATE = "venue_template"
 _database_numbers = itertools.count(1)
@@ -111,6 +114,19 @@ def engine(built_engine: Path, venue_config: VenueConfig, tmp_path: Path):
         yield process.start()
     finally:
         process.stop()
+
+
+@pytest.fixture
+def local_venue(redis_url: str, database_url: str, built_engine: Path, tmp_path: Path):
+    """Engine, gateway, submitter and writer processes, started the way `venue up`
+    starts them, with the local accounts alice and bob (`.keys`)."""
+    settings = Settings(redis_url=redis_url, database_url=database_url)
+    venue = LocalVenue(settings, VenueConfig(), tmp_path / "venue", gateway_port=free_port(),
+                       say=lambda _: None)
+    try:
+        yield venue.start()
+    finally:
+        venue.stop()
 
 
 @pytest.fixture

@@ -127,8 +127,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         async def register() -> bool:
             connection = await asyncpg.connect(settings.database_url)
             try:
+                # The Secret's key is the one bootstrap key: one rotated in replaces it.
                 return await register_key(connection, BOOTSTRAP_ACCOUNT,
-                                          settings.bootstrap_api_key)
+                                          settings.bootstrap_api_key, only=True)
             finally:
                 await connection.close()
 
@@ -137,6 +138,44 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"bootstrap api key {'registered' if added else 'already registered'} for "
               f"account {BOOTSTRAP_ACCOUNT}")
     return 0
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    """`venue accounts keys create|list|revoke ACCOUNT`."""
+    import asyncpg
+
+    from venue import accounts
+    _require(settings, "database_url")
+
+    async def run() -> int:
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            if args.action == "create":
+                key_id, key = await accounts.create_key(connection, args.account, args.name)
+                print(f"key {key_id} of {args.account}{f' ({args.name})' if args.name else ''}"
+                      f"\napi key (shown once): {key}")
+            elif args.action == "list":
+                print(f"{'id':>6}  {'name':20} {'key':12} {'created':20} {'last used':20} revoked")
+                for row in await accounts.list_keys(connection, args.account):
+                    print(f"{row['key_id']:>6}  {row['name'][:20]:20} {row['hint']:12} "
+                          f"{_when(row['created_at']):20} {_when(row['last_used_at']):20} "
+                          f"{_when(row['revoked_at'])}")
+            elif not await accounts.revoke_key(connection, args.account, args.key_id):
+                raise SystemExit(f"venue: {args.account} has no live key {args.key_id}")
+            else:
+                print(f"key {args.key_id} of {args.account} revoked: refused by every gateway "
+                      f"within {settings.key_cache_ttl_s:g} s")
+            return 0
+        except accounts.UnknownAccount as error:
+            raise SystemExit(f"venue: {error}") from None
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else "-"
 
 
 def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -198,9 +237,10 @@ def parser() -> argparse.ArgumentParser:
         run=cmd_migrate)
 
     bench = commands.add_parser(
-        "bench", help="benchmarks that print JSON (engine, engine-grpc, e2e, writer, operator)",
+        "bench", help="benchmarks that print JSON (engine, engine-grpc, e2e, market, writer, "
+        "operator)",
         description="Run `venue bench WHAT --help` for the flags of one benchmark.")
-    bench.add_argument("what", help="engine | engine-grpc | e2e | writer | operator")
+    bench.add_argument("what", help="engine | engine-grpc | e2e | market | writer | operator")
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=cmd_bench)
 
@@ -210,6 +250,20 @@ def parser() -> argparse.ArgumentParser:
     create = account_commands.add_parser("create", help="create an account and its API key")
     create.add_argument("name")
     create.set_defaults(run=cmd_accounts_create)
+    keys = account_commands.add_parser("keys", help="an account's API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    key_create = key_commands.add_parser("create", help="issue a new key (shown once)")
+    key_create.add_argument("account")
+    key_create.add_argument("--name", default="", help="what the key is for")
+    key_create.set_defaults(run=cmd_keys, action="create")
+    key_list = key_commands.add_parser("list", help="the account's keys (never the keys)")
+    key_list.add_argument("account")
+    key_list.set_defaults(run=cmd_keys, action="list")
+    key_revoke = key_commands.add_parser(
+        "revoke", help="revoke a key: every gateway refuses it within the key cache period")
+    key_revoke.add_argument("account")
+    key_revoke.add_argument("key_id", type=int)
+    key_revoke.set_defaults(run=cmd_keys, action="revoke")
     return top
 
 

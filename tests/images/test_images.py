@@ -147,6 +147,8 @@ def test_the_images_take_two_crossing_orders_to_a_fill_in_postgres(
             assert answer.status_code == 202, answer.text
         trades = asyncio.run(_filled(database_url))
         assert len(trades) == 1, logs
+        page = httpx.get(f"{url}/", timeout=10)  # the image carries the built venue page
+        assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:300]
         for name in names:
             inspected = json.loads(podman(tool, "inspect", name).stdout)[0]
             assert inspected["State"]["Running"], name

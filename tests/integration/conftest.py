@@ -1,8 +1,7 @@
 """Venues for integration tests, on the test's own Redis and Postgres.
 
 `gateway`: the gateway application in this process (httpx over ASGI) with two accounts.
-`local_venue`: engine, gateway, submitter and writer processes, started the way
-`venue up` starts them.
+(`local_venue`, the processes `venue up` starts, is tests/conftest.py's.)
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,8 +21,6 @@ from venue.accounts import create_account
 from venue.api.app import create_app
 from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2
-from venue.local.process import free_port
-from venue.local.venue import LocalVenue
 from venue.contract.entries import split_frames
 from venue.contract.keys import Keys
 
@@ -94,17 +90,6 @@ async def gateway(redis_url: str, database_url: str) -> AsyncIterator[Gateway]:
     finally:
         await redis.aclose()
         await db.close()
-
-
-@pytest.fixture
-def local_venue(redis_url: str, database_url: str, built_engine: Path, tmp_path: Path):
-    settings = Settings(redis_url=redis_url, database_url=database_url)
-    venue = LocalVenue(settings, VenueConfig(), tmp_path / "venue", gateway_port=free_port(),
-                       say=lambda _: None)
-    try:
-        yield venue.start()
-    finally:
-        venue.stop()
 
 
 @pytest.fixture

@@ -271,13 +271,15 @@ async def test_trades_are_the_latest_first_as_decimal_strings(gateway: Gateway) 
     assert (await gateway.client.get("/v1/trades/ETH-USD", headers=gateway.auth())).json() == []
     unknown = await gateway.client.get("/v1/trades/DOGE-USD", headers=gateway.auth())
     assert unknown.status_code == 404
-    assert (await gateway.client.get("/v1/trades/BTC-USD")).status_code == 401
+    # Market data is public: the same answer without a key.
+    assert (await gateway.client.get("/v1/trades/BTC-USD", params={"limit": 2})).json() \
+        == response.json()
 
 
 async def test_book_of_an_unknown_symbol_is_404(gateway: Gateway) -> None:
     response = await gateway.client.get("/v1/books/DOGE-USD", headers=gateway.auth())
     assert response.status_code == 404
-    assert (await gateway.client.get("/v1/books/BTC-USD")).status_code == 401
+    assert (await gateway.client.get("/v1/books/DOGE-USD")).status_code == 404  # public
 
 
 # --- metrics -----------------------------------------------------------------------------

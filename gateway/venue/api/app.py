@@ -15,7 +15,7 @@ from importlib.metadata import version
 
 import asyncpg
 import redis.exceptions
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.utils import HIREDIS_AVAILABLE
@@ -23,18 +23,22 @@ from redis.utils import HIREDIS_AVAILABLE
 from venue import telemetry
 from venue.metrics import worker_exited
 from venue.api.auth import ApiKeyCache
-from venue.api.deps import authenticated_account
 from venue.api.engines import EngineChannels
-from venue.api.error_handlers import add_order_entry_handlers, queue_unavailable_detail
+from venue.api.error_handlers import add_order_entry_handlers, queue_refusal
 from venue.api.fast_lane import OrderFastLane
 from venue.api.openapi import add_request_schemas
+from venue.api.page import mount_page
 from venue.api.order_entry import OrderEntry
 from venue.api.report_feed import ReportFeed
+from venue.market.feed import MarketFeed
+from venue.market.socket import ExposeTransport
 from venue.api.request_timing import RequestTiming
-from venue.api.routes import batch, books, health, instruments, metrics, orders, trades
+from venue.api.routes import (batch, books, candles, health, instruments, market, metrics,
+                               orders, trades)
 from venue.api.routes import websocket
 from venue.api.shard_lag import ShardLag
 from venue.contract.config import Settings
+from venue.queue.claims import ClaimWindow
 from venue.queue.order_queue import OrderQueue
 
 log = logging.getLogger(__name__)
@@ -80,8 +84,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(db.close)
         app.state.redis = client
         app.state.db = db
-        app.state.order_queue = OrderQueue(client, app.state.venue)
-        app.state.api_keys = ApiKeyCache(db)
+        app.state.order_queue = OrderQueue(client, app.state.venue,
+                                           ClaimWindow(settings.dedup_window_s))
+        app.state.api_keys = ApiKeyCache(db, ttl_s=settings.key_cache_ttl_s)
         app.state.shard_lag = ShardLag(client, app.state.venue, settings.shard_lag_limit,
                                          unpersisted_limit=settings.unpersisted_limit)
         app.state.order_entry = OrderEntry(app.state.order_queue, db, app.state.shard_lag)
@@ -89,6 +94,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(app.state.engines.close)
         app.state.report_feed = ReportFeed(client, app.state.venue, app.state.engines)
         stack.push_async_callback(app.state.report_feed.close)
+        app.state.market_feed = MarketFeed(app.state.venue, app.state.engines,
+                                           app.state.report_feed)
+        stack.push_async_callback(app.state.market_feed.close)
         # Backpressure and the queue-depth gauges: sampled here, never per request.
         app.state.shard_lag.start()
         stack.push_async_callback(app.state.shard_lag.close)
@@ -96,7 +104,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _queue_unavailable(request: Request, error: Exception) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": queue_unavailable_detail(error)})
+    headers, body = queue_refusal(error)
+    return JSONResponse(status_code=503, headers=headers, content=body)
 
 
 async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
@@ -111,24 +120,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.venue = settings.venue()
 
-    # Every /v1 router authenticates (the orders routes take the account as a parameter).
+    # The order routers authenticate (they take the account as a parameter); market data
+    # (instruments, books, trades, candles, the /v1/market feed) is public and read-only.
     # Routers are included flat: a nesting level costs every request another route match.
     app.include_router(health.router)
     app.include_router(batch.router, prefix="/v1", responses=UNAUTHORIZED)
     app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED)
-    app.include_router(instruments.router, prefix="/v1", responses=UNAUTHORIZED,
-                       dependencies=[Depends(authenticated_account)])
-    for market_data in (books.router, trades.router):
-        app.include_router(market_data, prefix="/v1", responses=UNAUTHORIZED,
-                           dependencies=[Depends(authenticated_account)])
+    for market_data in (instruments.router, books.router, trades.router, candles.router,
+                        market.router):
+        app.include_router(market_data, prefix="/v1")
     app.include_router(websocket.router, prefix="/v1")  # authenticates in the socket
     app.include_router(metrics.router)
+    mount_page(app)  # the page at / and its assets at /assets/
     add_order_entry_handlers(app)
     add_request_schemas(app)
     app.add_middleware(RequestTiming)
-    app.add_middleware(OrderFastLane)  # outermost: its orders skip the rest
+    app.add_middleware(OrderFastLane)  # its orders skip the rest
+    app.add_middleware(ExposeTransport)  # outermost: it sees the server's own send
 
-    for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+    for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                  redis.exceptions.OutOfMemoryError):
         app.add_exception_handler(error, _queue_unavailable)
     for error in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                   asyncpg.TooManyConnectionsError, ConnectionError, TimeoutError):

@@ -1,8 +1,9 @@
 """Who is calling: the account behind an `Authorization: Bearer <key>` header.
 
-Keys resolve through api_keys (by sha256) and are remembered in-process for
-KEY_CACHE_TTL_S, so an order costs no database round trip. The price: a revoked key
-keeps working on a gateway that saw it for up to KEY_CACHE_TTL_S (about 30 s).
+Keys resolve through api_keys (by sha256) and are remembered in-process for the key cache
+period (VENUE_KEY_CACHE_TTL_S, 30 s by default), so an order costs no database round
+trip. The price: a revoked key keeps working on a gateway that saw it for up to that
+long. A key is never logged: only its hash and a hint of its first characters are kept.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import time
 import asyncpg
 
 from venue.accounts import account_for_key
+from venue.contract.config import Settings
 
-KEY_CACHE_TTL_S = 30.0
+KEY_CACHE_TTL_S = Settings.model_fields["key_cache_ttl_s"].default
 # Unknown keys are remembered only briefly: a key created a moment ago must start working.
 UNKNOWN_KEY_CACHE_TTL_S = 1.0
 KEY_CACHE_MAX_ENTRIES = 100_000

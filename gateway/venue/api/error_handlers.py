@@ -6,6 +6,9 @@ RequestValidationError); these turn it into the status code and body a client re
 
 from __future__ import annotations
 
+from typing import Any
+
+import redis.exceptions
 from fastapi import FastAPI, Request, status
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -21,10 +24,22 @@ from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
 _ORDERS_PATH = "/v1/orders"
 
 
-def queue_unavailable_detail(error: Exception) -> str:
+# A Redis at its maxmemory (noeviction) refuses writes until the writer frees some.
+QUEUE_FULL_RETRY_AFTER_S = 5
+
+
+def queue_refusal(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
+    """The 503's headers and body for a Redis error met while queueing: a full queue
+    (Redis refused the write: nothing was queued) says so and when to come back."""
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return ({"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)},
+                {"detail": "the order queue is full (Redis is at its memory limit); nothing "
+                           "was queued: retry after Retry-After seconds",
+                 "reason": "queue_full", "retryAfter": QUEUE_FULL_RETRY_AFTER_S})
     # On a timeout the order may have been queued after all; its clientOrderId tells.
-    return (f"order queue unavailable ({type(error).__name__}); retry with the same "
-            "clientOrderId to avoid a second order")
+    return {}, {"detail": f"order queue unavailable ({type(error).__name__}); retry with the "
+                          "same clientOrderId to avoid a second order",
+                "reason": "queue_unavailable"}
 
 
 def _is_new_order(request: Request) -> bool:

@@ -18,7 +18,7 @@ import msgspec
 import redis.exceptions
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from venue.api.error_handlers import queue_unavailable_detail
+from venue.api.error_handlers import queue_refusal
 from venue.api.order_entry import ShardBusy
 from venue.api.order_rules import DECODE_ERRORS, CheckedOrder, check, decode_order
 from venue.api.order_wire import accepted_json
@@ -30,7 +30,8 @@ PATH = "/v1/orders"
 MAX_BODY = 64 * 1024
 _JSON = (b"content-type", b"application/json")
 _TIMING = REQUEST_LATENCY.labels("POST", "submit_order")  # the route's own label
-_QUEUE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+_QUEUE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                 redis.exceptions.OutOfMemoryError)
 
 
 class OrderFastLane:
@@ -61,8 +62,8 @@ class OrderFastLane:
             await self.app(scope, _replay(body, complete, receive), send)
             return
         except _QUEUE_ERRORS as error:
-            await _answer(send, 503, msgspec.json.encode(
-                {"detail": queue_unavailable_detail(error)}))
+            headers, answer = queue_refusal(error)
+            await _answer(send, 503, msgspec.json.encode(answer), headers)
         else:
             await _answer(send, 202, accepted_json(enqueued.order_id, client_order_id,
                                                    enqueued.duplicate))
@@ -118,7 +119,9 @@ def _cached_account(scope: Scope, state) -> int | None:
     return state.api_keys.cached(key)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
+async def _answer(send: Send, status: int, body: bytes,
+                  headers: dict[str, str] | None = None) -> None:
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
-                "headers": [_JSON, (b"content-length", str(len(body)).encode())]})
+                "headers": [_JSON, (b"content-length", str(len(body)).encode()), *extra]})
     await send({"type": "http.response.body", "body": body})

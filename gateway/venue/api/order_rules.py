@@ -75,7 +75,10 @@ NEW_ORDER = (
          description="Quantity as a decimal string on the instrument's lot grid."),
     Rule("client_order_id", str, pattern=CLIENT_ORDER_ID_PATTERN,
          description="Your id for the order, unique per account: 1-63 of [A-Za-z0-9._:-]. "
-                     "Sending it again returns the original order instead of a second one. "
+                     "Sending it again within the venue's dedup window (ten minutes "
+                     "unless spec.gateway.dedupWindow says otherwise) returns the original "
+                     "order instead of a second one; after twice the window it is a new "
+                     "order. "
                      "When absent, the order id serves as clientOrderId and nothing is "
                      "deduplicated."),
     Rule("post_only", bool, default=False,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from contextlib import aclosing
 from typing import Any
 
@@ -34,16 +33,18 @@ import msgspec
 from fastapi import WebSocket, WebSocketDisconnect, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 
 from venue.api.auth import ApiKeyCache
 from venue.api.engines import EngineUnavailable
+from venue.api.error_handlers import queue_refusal
 from venue.api.models import Accepted
 from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, ShardBusy
 from venue.api.order_rules import (CheckedOrder, Error, OrderRef, RequestRejected, Terms,
                                    new_order, order_ref, replace_terms)
 from venue.api.order_rules import error as an_error
 from venue.api.report_feed import ReportFeed
+from venue.api.websocket_io import Outbox, received_texts
 from venue.api.reports import report_message
 from venue.api.trace_context import traceparent_of
 from venue.enginepb import engine_pb2 as pb
@@ -56,7 +57,6 @@ AUTH_TIMEOUT_S = 10.0
 # Messages waiting for a socket that does not read: past this it is closed (1013) and
 # resumes with subscribe, rather than holding the process's memory.
 OUTBOX_LIMIT = 10_000
-_CLOSE = object()
 _encode = msgspec.json.Encoder().encode
 
 
@@ -103,9 +103,8 @@ class OrderSocket:
         self.account_id = 0
         self._delivered: dict[int, int] = {}  # partition -> last sequence sent
         self._replaying: dict[int, list[pb.Event]] = {}  # partition -> live reports held
-        self._outbox: deque[Any] = deque()
-        self._ready = asyncio.Event()
-        self._closing = False
+        self._outbox = Outbox(websocket, OUTBOX_LIMIT, "reading too slowly; resume with "
+                              "subscribe", WS_SLOW_CONSUMERS.inc)
         self._replays: set[asyncio.Task] = set()
 
     async def serve(self) -> None:
@@ -115,16 +114,10 @@ class OrderSocket:
         self.account_id = account_id
         await self.feed.join(self)
         WS_CONNECTIONS.inc()
-        sender = asyncio.create_task(self._send_all())
+        sender = asyncio.create_task(self._outbox.run(_text, _sent))
         try:
             self._send({"type": "authenticated", "partitions": self.venue.partitions})
-            while True:
-                received = await self.websocket.receive()
-                if received["type"] == "websocket.disconnect":
-                    break
-                text = received.get("text")
-                if text is None:
-                    text = (received.get("bytes") or b"").decode("utf-8", "replace")
+            async for text in received_texts(self.websocket):
                 await self._handle(text)
         finally:
             self.feed.leave(self)
@@ -239,6 +232,8 @@ class OrderSocket:
         except OrderClosed as error:
             raise refused(None, error.reason, str(error), orderId=str(error.order_id),
                          clientOrderId=error.client_order_id, orderStatus=error.status) from None
+        except OutOfMemoryError as error:
+            raise refused(None, "queue_full", queue_refusal(error)[1]["detail"]) from None
         except (RedisError, OSError) as error:
             raise refused(None, "queue_unavailable", f"order queue unavailable "
                          f"({type(error).__name__}); nothing was queued unless a retry with "
@@ -300,34 +295,16 @@ class OrderSocket:
     # --- messages out ------------------------------------------------------------------------
 
     def _send(self, message: dict[str, Any]) -> None:
-        if self._closing:
-            return
-        if len(self._outbox) >= OUTBOX_LIMIT:
-            self._closing = True
-            self._outbox.clear()
-            self._outbox.append(_CLOSE)
-            WS_SLOW_CONSUMERS.inc()
-        else:
-            self._outbox.append(message)
-        self._ready.set()
+        self._outbox.put(message)
 
-    async def _send_all(self) -> None:
-        websocket, outbox = self.websocket, self._outbox
-        try:
-            while True:
-                await self._ready.wait()
-                self._ready.clear()
-                while outbox:
-                    message = outbox.popleft()
-                    if message is _CLOSE:
-                        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER,
-                                              reason="reading too slowly; resume with subscribe")
-                        return
-                    await websocket.send_text(_encode(message).decode())
-                    if message["type"] == "report":
-                        WS_REPORTS_SENT.inc()
-        except (WebSocketDisconnect, RuntimeError):
-            return  # closed under us: the receiving side ends the session
+
+def _sent(message: dict[str, Any]) -> None:
+    if message["type"] == "report":
+        WS_REPORTS_SENT.inc()
+
+
+def _text(message: dict[str, Any]) -> str:
+    return _encode(message).decode()
 
 
 def _echo(request_id: Any) -> dict[str, Any]:

@@ -83,6 +83,10 @@ class VenueConfig(BaseModel):
         return cls.model_validate(json.loads(Path(path).read_text()))
 
 
+# How long a clientOrderId is remembered by default: ten minutes (venue.queue.claims).
+DEFAULT_DEDUP_WINDOW_S = 600
+
+
 class Settings(BaseSettings):
     """Where this process finds the venue's parts. Read from the environment."""
 
@@ -119,6 +123,12 @@ class Settings(BaseSettings):
     # takes the CPU they leave, in larger transactions. Persistence waits; nothing that
     # answers a client or matches an order waits on it.
     writer_niceness: int = Field(default=10, ge=0, le=19)
+    # A clientOrderId repeated within this many seconds of its first use returns the
+    # original order (venue.queue.claims; spec.gateway.dedupWindow).
+    dedup_window_s: int = Field(default=DEFAULT_DEDUP_WINDOW_S, ge=1, le=30 * 86400)
+    # A gateway remembers which account a key names this long: a revoked key is refused
+    # by every gateway within it (venue.api.auth).
+    key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).

@@ -19,7 +19,13 @@ WRITERS_GROUP = "writers"
 # writes out every claim and queued entry, and under load rewrites were a third of
 # Redis's CPU. Their RDB base is written uncompressed, which was a third of each one.
 REDIS_PERSISTENCE_ARGS = ("--appendonly", "yes", "--save", "",
-                          "--auto-aof-rewrite-percentage", "400", "--rdbcompression", "no")
+                          "--auto-aof-rewrite-percentage", "400", "--rdbcompression", "no",
+                          # At a memory limit, writes are refused (the gateway answers 503
+                          # queue_full): never is a queued order or a claim evicted.
+                          "--maxmemory-policy", "noeviction")
+# The share of a managed Redis's memory limit it may fill (--maxmemory): the rest is for
+# the copy-on-write pages of an append-only file rewrite and for fragmentation.
+REDIS_MAXMEMORY_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -41,9 +47,10 @@ class Keys:
     def lease(self, shard: int) -> str:
         return f"{self.prefix}:lease:{shard}"
 
-    def client_order_ids(self, account_id: int, day: int) -> str:
-        """Hash: clientOrderId -> order id, the account's claims of one UTC day."""
-        return f"{self.prefix}:coids:{account_id}:{day}"
+    def client_order_ids(self, account_id: int, window_s: int, bucket: int) -> str:
+        """Hash: clientOrderId -> order id, the account's claims of one bucket of time
+        (the bucket-th window of window_s seconds since the epoch)."""
+        return f"{self.prefix}:coids:{account_id}:{window_s}:{bucket}"
 
     @property
     def queued_runs(self) -> str:

@@ -191,6 +191,8 @@ def run(settings: Settings, gateway_port: int | None = None, tracing: bool = Fal
         symbol = venue.instruments[0]
         price = symbol.price_text(symbol.min_price_ticks * 100 if symbol.min_price_ticks else 100)
         print(f"venue {venue.name} is up: {local.gateway_url}  (docs: {local.gateway_url}/docs)")
+        print(f"  the venue page: {local.gateway_url}/   market data: "
+              f"{local.gateway_url.replace('http', 'ws', 1)}/v1/market")
         print(f"  redis {local.redis_url}   postgres {local.database_url}")
         print(f"  logs in {data_dir / 'logs'}; API keys in {data_dir / 'api-keys.json'}")
         for name, key in local.keys.items():

@@ -27,7 +27,7 @@ from venue.contract.entries import (FIELD_COMMANDS, FIELD_QUEUED, FIELD_TRACEPAR
 from venue.contract.keys import Keys
 from venue.contract.wire import with_traceparent
 from venue.enginepb import engine_pb2 as pb
-from venue.queue.claims import CLAIM_TTL_S, claim_keys, claimed_order_id
+from venue.queue.claims import ClaimWindow
 from venue.queue.order_ids import OrderIds
 from venue.contract.scripts import script
 
@@ -53,10 +53,12 @@ class Enqueued(NamedTuple):
 class OrderQueue:
     """The gateway's side of the queue: order ids and appends."""
 
-    def __init__(self, redis: Redis, venue: VenueConfig) -> None:
+    def __init__(self, redis: Redis, venue: VenueConfig,
+                 claims: ClaimWindow | None = None) -> None:
         self.redis = redis
         self.venue = venue
         self.keys = Keys(venue.name)
+        self.claims = claims or ClaimWindow()
         self._enqueue = redis.register_script(script(
             "venue.queue", "enqueue.lua", FIELD_COMMANDS=FIELD_COMMANDS, FIELD_TRACEPARENT=FIELD_TRACEPARENT,
             FIELD_QUEUED=FIELD_QUEUED))
@@ -91,7 +93,8 @@ class OrderQueue:
 
     async def claimed_order_id(self, account_id: int, client_order_id: str) -> int | None:
         """The order that holds `client_order_id` of the account, while it is claimed."""
-        return await claimed_order_id(self.redis, self.keys, account_id, client_order_id)
+        return await self.claims.claimed_order_id(self.redis, self.keys, account_id,
+                                                  client_order_id)
 
     async def enqueue_entry(self, shard: int, commands: list[QueuedCommand | tuple],
                             traceparent: str) -> list[Enqueued]:
@@ -130,8 +133,8 @@ class OrderQueue:
         `frames`, each Command framed (contract.entries.frame), and `sizes`, each frame's
         size followed by ","."""
         count = order_ids.count(b",")
-        keys = [*self._entry_keys(shard), *claim_keys(self.keys, account_id)]
-        args = [traceparent.encode(), CLAIM_TTL_S, f"1:{count},", order_ids, client_order_ids,
+        keys = [*self._entry_keys(shard), *self.claims.keys(self.keys, account_id)]
+        args = [traceparent.encode(), self.claims.ttl_s, f"1:{count},", order_ids, client_order_ids,
                 frames, sizes, shard]
         answer = await self._enqueue(keys=keys, args=args)
         return answer[0].decode() or None, answer[1:]
@@ -154,7 +157,7 @@ class OrderQueue:
                 number = accounts.get(account_id, 0)
                 if not number:
                     number = accounts[account_id] = len(accounts) + 1
-                    keys += claim_keys(self.keys, account_id, now)
+                    keys += self.claims.keys(self.keys, account_id, now)
             if not runs or runs[-1][0] != number:
                 runs.append([number, 0])
             runs[-1][1] += 1
@@ -168,7 +171,7 @@ class OrderQueue:
             framed = frame(command)
             frames.append(framed)
             sizes.append(f"{len(framed)},")
-        args = [traceparent, CLAIM_TTL_S, "".join(f"{a}:{n}," for a, n in runs),
+        args = [traceparent, self.claims.ttl_s, "".join(f"{a}:{n}," for a, n in runs),
                 "".join(ids), "".join(coids), b"".join(frames), "".join(sizes), shard]
         answer = await self._enqueue(keys=keys, args=args)
         stream_id = answer[0].decode() or None

@@ -14,6 +14,12 @@ from venue_operator.render.python_pod import (
 
 COMPONENT = "gateway"
 PORT = 8000
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_s(text: str) -> int:
+    """Seconds of a duration as the CRD writes it: a number and a unit, s, m, h or d."""
+    return int(text[:-1]) * _UNIT_S[text[-1]]
 
 
 def gateway_name(venue: Venue) -> str:
@@ -35,7 +41,8 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
     # Backpressure: the gateway refuses new orders (429) past either limit.
     container["env"] += [
         {"name": "VENUE_SHARD_LAG_LIMIT", "value": str(spec["shardLagLimit"])},
-        {"name": "VENUE_UNPERSISTED_LIMIT", "value": str(spec["unpersistedLimit"])}]
+        {"name": "VENUE_UNPERSISTED_LIMIT", "value": str(spec["unpersistedLimit"])},
+        {"name": "VENUE_DEDUP_WINDOW_S", "value": str(duration_s(spec["dedupWindow"]))}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from venue.contract.keys import REDIS_PERSISTENCE_ARGS
+from venue.contract.keys import REDIS_MAXMEMORY_SHARE, REDIS_PERSISTENCE_ARGS
 from venue_operator.render.data_store import data_store_service, data_store_statefulset
 from venue_operator.render.environment import secret_env
 from venue_operator.render.labels import Venue, child_name
 from venue_operator.render.secrets import PASSWORD_KEY, REDIS_PORT
+from venue_operator.render.volumes import quantity_bytes
 
 PART = "redis"
 _PING = 'redis-cli -a "$REDIS_PASSWORD" --no-auth-warning ping | grep -q PONG'
@@ -32,6 +33,10 @@ def redis_statefulset(venue: Venue) -> dict[str, Any]:
         "livenessProbe": {"tcpSocket": {"port": PART}, "periodSeconds": 10,
                           "failureThreshold": 6},
     }
+    limit = ((spec.get("resources") or {}).get("limits") or {}).get("memory")
+    if limit:  # full before the kernel's OOM killer: refused writes, nothing lost
+        container["args"] += ["--maxmemory", str(int(quantity_bytes(str(limit))
+                                                     * REDIS_MAXMEMORY_SHARE))]
     return data_store_statefulset(venue, PART, container, "/data", scratch=["/tmp"])
 
 

@@ -24,6 +24,11 @@ def test_managed_redis_keeps_an_append_only_file_on_its_volume(venue):
     assert args[args.index("--appendfsync") + 1] == "always"  # the sample asks for it
     assert args[args.index("--save") + 1] == ""  # no RDB snapshots besides the file
     assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    # Full before its container's memory limit, and full means refused writes (503
+    # queue_full), never an evicted order or claim.
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction"
+    limit = container["resources"]["limits"]["memory"]
+    assert int(args[args.index("--maxmemory") + 1]) == int(quantity_bytes(limit) * 0.7)
     env = {e["name"]: e for e in container["env"]}
     assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "demo-redis",
                                                                   "key": "password"}

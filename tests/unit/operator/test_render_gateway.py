@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from venue.contract.config import Settings
 from venue_operator.render.gateway import (
+    duration_s,
     gateway_deployment,
     gateway_disruption_budget,
     gateway_service,
@@ -42,9 +43,12 @@ def test_backpressure_limits_come_from_the_spec(venue, venue_with):
     env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
     assert env["VENUE_SHARD_LAG_LIMIT"]["value"] == "100000"
     assert env["VENUE_UNPERSISTED_LIMIT"]["value"] == "500000"
-    tight = venue_with({"gateway.shardLagLimit": 5000, "gateway.unpersistedLimit": 20000})
+    assert env["VENUE_DEDUP_WINDOW_S"]["value"] == "600"  # the CRD's 10m
+    tight = venue_with({"gateway.shardLagLimit": 5000, "gateway.unpersistedLimit": 20000,
+                        "gateway.dedupWindow": "36h"})
     env = _env(gateway_deployment(tight)["spec"]["template"]["spec"]["containers"][0])
     assert env["VENUE_SHARD_LAG_LIMIT"]["value"] == "5000"
+    assert env["VENUE_DEDUP_WINDOW_S"]["value"] == str(36 * 3600)
     assert env["VENUE_UNPERSISTED_LIMIT"]["value"] == "20000"
 
 
@@ -52,6 +56,7 @@ def test_the_crds_backpressure_defaults_are_the_gateways_own(venue):
     fields = Settings.model_fields
     assert venue["spec"]["gateway"]["shardLagLimit"] == fields["shard_lag_limit"].default
     assert venue["spec"]["gateway"]["unpersistedLimit"] == fields["unpersisted_limit"].default
+    assert duration_s(venue["spec"]["gateway"]["dedupWindow"]) == fields["dedup_window_s"].default
 
 
 def test_migrates_the_database_before_it_starts(venue):

@@ -57,7 +57,11 @@ _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted,
              summary="Submit an order",
              description="Validates the order, queues it for the engine and answers at once. "
-                         "202 means durably queued, not yet matched. 429 with Retry-After "
+                         "202 means durably queued, not yet matched (duplicate: true when "
+                         "its clientOrderId was sent within the dedup window: the original "
+                         "order, not a second one; the window is the venue's, ten minutes "
+                         "unless spec.gateway.dedupWindow says otherwise, and a repeat later "
+                         "than twice the window is a new order). 429 with Retry-After "
                          "when the instrument's shard is over its queue limit (nothing "
                          "queued).",
              responses={429: {"description": "The order's shard is over its queue limit; "

@@ -1,0 +1,269 @@
+"""The public market-data feed /v1/market on a whole local venue: a book kept from it by
+README's rules equals the engine's, views of a depth bring levels in from below, missed
+messages come again or a snapshot does, bad requests are refused by field, and a client
+that does not read is cut off without holding anyone back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from venue.local.venue import LocalVenue
+from venue.market.book import checksum
+from venue.market.client import FeedBook, subscribe_book
+
+pytestmark = pytest.mark.integration
+
+SYMBOL = "BTC-USD"
+WAIT_S = 30.0
+
+
+class Trader:
+    def __init__(self, http: httpx.AsyncClient, key: str) -> None:
+        self.http = http
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    async def order(self, side: str, price: str, quantity: str = "1", **fields: Any) -> str:
+        body = {"symbol": SYMBOL, "side": side, "price": price, "quantity": quantity} | fields
+        response = await self.http.post("/v1/orders", headers=self.headers, json=body)
+        assert response.status_code == 202, response.text
+        return response.json()["orderId"]
+
+    async def cancel(self, order_id: str) -> None:
+        response = await self.http.delete(f"/v1/orders/{order_id}", headers=self.headers)
+        assert response.status_code in (200, 202, 409), response.text
+
+
+@pytest.fixture
+async def traders(local_venue: LocalVenue) -> AsyncIterator[tuple[Trader, Trader]]:
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=10) as http:
+        alice, bob = (Trader(http, key) for key in list(local_venue.keys.values())[:2])
+        yield alice, bob
+
+
+def market_url(local_venue: LocalVenue) -> str:
+    return local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+
+
+async def rest_book(local_venue: LocalVenue, depth: int = 10) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=10) as http:
+        response = await http.get(f"/v1/books/{SYMBOL}", params={"depth": depth})
+        assert response.status_code == 200, response.text  # public: no key
+        return response.json()
+
+
+def levels(side: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(level["price"], level["quantity"]) for level in side]
+
+
+async def receive(socket: ClientConnection, timeout: float = WAIT_S) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+
+
+async def follow_until_equal(socket: ClientConnection, book: FeedBook, local_venue: LocalVenue,
+                             depth: int = 10, others: list | None = None) -> dict[str, Any]:
+    """Feeds `book` from the socket until it equals the engine's book (GET /v1/books)."""
+    deadline = time.monotonic() + WAIT_S
+    engine: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            message = await receive(socket, timeout=0.5)
+        except TimeoutError:
+            message = None
+        if message is not None:
+            if message.get("channel") == "book":
+                for request in book.on_message(message):
+                    await socket.send(json.dumps(request))
+            elif others is not None:
+                others.append(message)
+        engine = await rest_book(local_venue, depth) if message is None or not book.early \
+            else engine
+        if engine and book.seq is not None and not book.early and (
+                book.top(depth) == (levels(engine["bids"]), levels(engine["asks"]))):
+            return engine
+    raise AssertionError(f"the feed's book {book.top(depth)} at {book.seq} never became "
+                         f"the engine's {engine}")
+
+
+async def test_a_book_kept_from_the_feed_equals_the_engines_and_trades_are_sequenced(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    alice, bob = traders
+    await alice.order("buy", "99.00", "2")  # on the book before anyone subscribes
+    async with connect(market_url(local_venue)) as socket:
+        await socket.send(json.dumps(subscribe_book(SYMBOL, depth=10)))
+        await socket.send(json.dumps({"type": "subscribe", "channel": "trades",
+                                      "symbol": SYMBOL}))
+        said = await receive(socket)
+        assert said == {"type": "subscribed", "channel": "book", "symbol": SYMBOL,
+                        "depth": 10, "interval": 0}
+        snapshot = await receive(socket)
+        assert snapshot["type"] == "snapshot" and snapshot["seq"] >= 1
+        book = FeedBook(SYMBOL)
+        assert book.on_message(snapshot) == []
+        # The first snapshot may come before the first order is in the engine.
+        for price in ("99.50", "99.75", "98.00"):
+            await alice.order("buy", price)
+        for price in ("100.50", "101.00"):
+            await bob.order("sell", price, "3")
+        await bob.order("sell", "99.50", "2")  # takes 99.75 (1) and 99.50 (1)
+        others: list[dict[str, Any]] = []
+        engine = await follow_until_equal(socket, book, local_venue, others=others)
+        assert book.gaps == book.checksum_failures == 0
+        assert engine["sequence"] >= book.seq  # the same numbering as the feed's
+
+        trades = [m for m in others if m["type"] == "trades"]
+        assert [m for m in others if m["type"] == "snapshot"][0]["channel"] == "trades"
+        while len([t for m in trades for t in m["trades"]]) < 2:
+            message = await receive(socket)
+            if message["type"] == "trades":
+                trades.append(message)
+        chain = [m for m in others if m["type"] == "snapshot"][0]["seq"]
+        for message in trades:
+            assert message["prevSeq"] == chain
+            chain = message["seq"]
+        fills = [t for m in trades for t in m["trades"]]
+        assert [(t["price"], t["quantity"], t["aggressorSide"]) for t in fills] == [
+            ("99.75", "1.0000", "sell"), ("99.50", "1.0000", "sell")]
+        assert all(t["sequence"] <= trades[-1]["seq"] for t in fills)
+
+
+async def test_a_view_of_some_depth_brings_levels_in_from_below(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    alice, _ = traders
+    best = await alice.order("buy", "50.03")
+    await alice.order("buy", "50.02")
+    await alice.order("buy", "50.01")
+    async with connect(market_url(local_venue)) as socket:
+        await socket.send(json.dumps(subscribe_book(SYMBOL, depth=2)))
+        book = FeedBook(SYMBOL, depth=2)
+        await follow_until_equal(socket, book, local_venue, depth=2)
+        assert [p for p, _ in book.top()[0]] == ["50.03", "50.02"]
+        await alice.cancel(best)
+        while True:
+            message = await receive(socket)
+            if message["type"] == "update":
+                break
+        # The best leaves (0) and the third comes in with its quantity, in one message.
+        assert sorted(message["bids"]) == [["50.01", "1.0000"], ["50.03", "0"]]
+        assert book.on_message(message) == []
+        assert book.top()[0] == [("50.02", "1.0000"), ("50.01", "1.0000")]
+
+
+async def test_missed_messages_come_again_and_a_snapshot_when_they_are_gone(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    alice, _ = traders
+    async with connect(market_url(local_venue)) as socket:
+        await socket.send(json.dumps(subscribe_book(SYMBOL, depth=10)))
+        await receive(socket)
+        snapshot = await receive(socket)
+        updates = []
+        for index in range(3):
+            await alice.order("buy", f"10.0{index}")
+            while True:
+                message = await receive(socket)
+                if message["type"] == "update":
+                    updates.append(message)
+                    break
+        # As if the last two were lost: ask for what came after the first.
+        await socket.send(json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL,
+                                      "from": updates[0]["seq"]}))
+        again = [await receive(socket), await receive(socket)]
+        assert again == [u | {"replay": True} for u in updates[1:]]
+        # From the snapshot: all three.
+        await socket.send(json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL,
+                                      "from": snapshot["seq"]}))
+        assert [await receive(socket) for _ in updates] == [u | {"replay": True}
+                                                            for u in updates]
+        # A seq this subscription never had: a snapshot, which equals the book so far.
+        await socket.send(json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL,
+                                      "from": updates[0]["seq"] + 1}))
+        fresh = await receive(socket)
+        assert fresh["type"] == "snapshot" and fresh["seq"] == updates[-1]["seq"]
+        book = FeedBook(SYMBOL)
+        book.on_message(snapshot)
+        for update in updates:
+            book.on_message(update)
+        assert book.top() == (list(map(tuple, fresh["bids"])), list(map(tuple, fresh["asks"])))
+        assert fresh["checksum"] == checksum(*book.top(10))
+
+
+async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
+        local_venue: LocalVenue) -> None:
+    bad = [
+        ("not json", "message"),
+        ("[1, 2]", "message"),
+        (json.dumps({"type": "buy"}), "type"),
+        (json.dumps({"type": "subscribe", "channel": "candles", "symbol": SYMBOL}), "channel"),
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": "DOGE-USD"}), "symbol"),
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
+                     "depth": -1}), "depth"),
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
+                     "depth": True}), "depth"),
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
+                     "interval": "fast"}), "interval"),
+        (json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL, "from": 1}),
+         "symbol"),  # not subscribed
+        (json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL, "from": -5}),
+         "from"),
+    ]
+    async with connect(market_url(local_venue)) as socket:
+        for text, field in bad:
+            await socket.send(text)
+            answer = await receive(socket)
+            assert answer["type"] == "error" and answer["field"] == field, (text, answer)
+            assert answer["message"]
+        await socket.send(json.dumps(subscribe_book(SYMBOL)))  # the socket still serves
+        assert (await receive(socket))["type"] == "subscribed"
+        assert (await receive(socket))["type"] == "snapshot"
+
+
+async def test_conflation_merges_the_changes_between_sends(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    alice, _ = traders
+    async with connect(market_url(local_venue)) as socket:
+        await socket.send(json.dumps(subscribe_book(SYMBOL, depth=10, interval=1000)))
+        await receive(socket)
+        book = FeedBook(SYMBOL)
+        book.on_message(await receive(socket))
+        for _ in range(5):
+            await alice.order("buy", "20.00")
+        updates = []
+        deadline = time.monotonic() + WAIT_S
+        while book.top()[0][:1] != [("20.00", "5.0000")] and time.monotonic() < deadline:
+            message = await receive(socket)
+            if message["type"] == "update":
+                updates.append(message)
+                assert book.on_message(message) == []
+        assert book.top()[0][:1] == [("20.00", "5.0000")]
+        assert 1 <= len(updates) < 5  # five changes, merged into fewer sends
+
+
+async def test_a_client_that_does_not_read_is_closed_and_holds_no_one_back(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    alice, _ = traders
+    for index in range(200):  # a deep book makes each snapshot a few kilobytes
+        await alice.order("buy", f"{300 + index}.00")
+    url = market_url(local_venue)
+    async with connect(url) as reader, connect(url) as hog:
+        await reader.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
+        await hog.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
+        # The hog asks for snapshot after snapshot and reads none of them.
+        asks = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL})
+        for _ in range(12_000):
+            await hog.send(asks)
+        await alice.order("buy", "1.00")
+        book = FeedBook(SYMBOL, depth=0)
+        await follow_until_equal(reader, book, local_venue, depth=1000)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(hog.recv(), WAIT_S)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert closed.value.rcvd.reason.startswith("slow consumer: over"), closed.value.rcvd
