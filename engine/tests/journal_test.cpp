@@ -342,6 +342,36 @@ TEST(Journal, CorruptBytesInTheLastRecordAreCaughtByTheChecksum) {
   EXPECT_EQ(after.recovery.replayed_batches, 2u);
 }
 
+TEST(Journal, DamageBeforeALaterSegmentRefusesToStartNamingTheFileAndChangesNothing) {
+  TempDir dir;
+  CommandGenerator generator(16);
+  {
+    Partition before(dir.str(), 100);  // a snapshot, and a new segment, every 100 commands
+    run(before, generator, 30, 10);
+  }
+  for (const auto& entry : fs::directory_iterator(dir.str())) {  // replay from segment 0
+    if (entry.path().filename().string().rfind("snapshot", 0) == 0) fs::remove(entry.path());
+  }
+  const std::string segment = dir.str() + "/" + journal_file_name(0);
+  const auto size = fs::file_size(segment);
+  {
+    std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(size / 2));
+    const char flipped = static_cast<char>(file.peek() ^ 0x10);
+    file.seekp(static_cast<std::streamoff>(size / 2));
+    file.put(flipped);
+  }
+  try {
+    Partition after(dir.str(), 100);
+    ADD_FAILURE() << "recovered past a damaged segment";
+  } catch (const std::runtime_error& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find(segment + " is damaged at offset "), std::string::npos) << what;
+    EXPECT_NE(what.find("refusing to start"), std::string::npos) << what;
+  }
+  EXPECT_EQ(fs::file_size(segment), size);  // not cut: what follows the damage is kept
+}
+
 TEST(Journal, ACorruptSnapshotFallsBackToTheOneBefore) {
   TempDir dir;
   CommandGenerator first(15);
@@ -360,6 +390,26 @@ TEST(Journal, ACorruptSnapshotFallsBackToTheOneBefore) {
   Partition after(dir.str(), 100);
   EXPECT_EQ(after.recovery.snapshot_commands, 200u);
   EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+}
+
+TEST(Journal, ATruncatedSnapshotFallsBackToTheOneBeforeAndSaysSo) {
+  TempDir dir;
+  CommandGenerator first(17);
+  CommandGenerator second(17);
+  Partition never_stopped(TempDir().str(), 0);
+  run(never_stopped, first, 30, 10);
+  {
+    Partition before(dir.str(), 100);
+    run(before, second, 30, 10);
+  }
+  const std::string snapshot = dir.str() + "/" + snapshot_file_name(300);
+  fs::resize_file(snapshot, fs::file_size(snapshot) / 2);  // a disk that lost its end
+  Partition after(dir.str(), 100);
+  EXPECT_EQ(after.recovery.snapshot_commands, 200u);
+  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+  bool said = false;
+  for (const std::string& note : after.recovery.notes) said |= note.find(snapshot) != std::string::npos;
+  EXPECT_TRUE(said) << "no recovery note names " << snapshot;
 }
 
 TEST(Journal, RecoveryRefusesAJournalOfOtherInstruments) {

@@ -157,6 +157,16 @@ void PartitionStore::replay(Exchange& exchange, std::uint64_t limit, const std::
       throw std::runtime_error("journal segment " + segment.path + " does not continue from command " +
                                std::to_string(exchange.commands_applied()) + ": a segment is missing");
     }
+    if (report != nullptr && scan.torn() && &segment != &all.back()) {
+      // Only the last segment's end can be torn by a crash: damage before a later
+      // segment holds answered batches, which cutting would lose. Nothing is changed.
+      throw std::runtime_error("journal segment " + segment.path + " is damaged at offset " +
+                               std::to_string(scan.valid_bytes) + " of " + std::to_string(scan.file_bytes) +
+                               " (a record fails its checksum or does not decode) and later segments "
+                               "follow: refusing to start rather than drop what they hold; restore "
+                               "it from a copy, or move it and every later segment away to start "
+                               "from what comes before");
+    }
     if (report != nullptr && scan.torn()) {
       // Only an unanswered batch can be torn (answers wait for the write), so cutting
       // it loses nothing a submitter was told; it will send that batch again.
