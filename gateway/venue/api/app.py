@@ -24,6 +24,7 @@ from venue import telemetry
 from venue.metrics import worker_exited
 from venue.api.auth import ApiKeyCache
 from venue.api.engines import EngineChannels
+from venue.api.limits import AccountLimits
 from venue.api.error_handlers import add_order_entry_handlers, queue_refusal
 from venue.api.fast_lane import OrderFastLane
 from venue.api.openapi import add_request_schemas
@@ -89,7 +90,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.api_keys = ApiKeyCache(db, ttl_s=settings.key_cache_ttl_s)
         app.state.shard_lag = ShardLag(client, app.state.venue, settings.shard_lag_limit,
                                          unpersisted_limit=settings.unpersisted_limit)
-        app.state.order_entry = OrderEntry(app.state.order_queue, db, app.state.shard_lag)
+        app.state.limits = AccountLimits.share(
+            settings.account_orders_per_s, settings.account_burst,
+            settings.account_ws_connections, settings.gateway_workers)
+        app.state.order_entry = OrderEntry(app.state.order_queue, db, app.state.shard_lag,
+                                           app.state.limits)
         app.state.engines = EngineChannels(settings)
         stack.push_async_callback(app.state.engines.close)
         app.state.report_feed = ReportFeed(client, app.state.venue, app.state.engines)

@@ -26,6 +26,7 @@ from venue.api.models import OrderChangeAccepted, OrderType
 from venue.api.order_rules import (CheckedOrder, OrderRef, RequestRejected, Terms,
                                    problem_errors)
 from venue.api.backpressure import Refusal
+from venue.api.limits import AccountLimits
 from venue.api.shard_lag import ShardLag
 from venue.contract.wire import ORDER_TYPE_WORDS
 from venue.contract.instruments import Instrument, Problem
@@ -58,6 +59,13 @@ class ShardBusy(Exception):
         self.shard = shard
         self.retry_after = refusal.retry_after
         self.reason = refusal.reason
+
+
+class AccountLimited(ShardBusy):
+    """The account is over one of its limits (venue.api.limits). Nothing was queued."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(None, refusal)  # type: ignore[arg-type]
 
 
 class OrderNotFound(Exception):
@@ -114,11 +122,13 @@ class KnownOrder:
 
 
 class OrderEntry:
-    def __init__(self, queue: OrderQueue, db: asyncpg.Pool, shard_lag: ShardLag) -> None:
+    def __init__(self, queue: OrderQueue, db: asyncpg.Pool, shard_lag: ShardLag,
+                 limits: AccountLimits) -> None:
         self.queue = queue
         self.venue = queue.venue
         self.db = db
         self.shard_lag = shard_lag
+        self.limits = limits
 
     async def submit(self, checked: CheckedOrder, account_id: int, traceparent: str,
                      channel: str = CHANNEL_HTTP) -> tuple[Enqueued, str]:
@@ -129,6 +139,9 @@ class OrderEntry:
         refusal = self.shard_lag.shard_refusal(shard)
         if refusal is not None:
             raise ShardBusy(shard, refusal)
+        refusal = self.limits.orders(account_id, 1)
+        if refusal is not None:
+            raise AccountLimited(refusal)
         order_id = await self.queue.next_order_id(shard)
         client_order_id = order.client_order_id or str(order_id)
         command = encode_new_order(order, order_id=order_id, client_order_id=client_order_id,

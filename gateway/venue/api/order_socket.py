@@ -112,6 +112,14 @@ class OrderSocket:
         if account_id is None:
             return
         self.account_id = account_id
+        limits = self.entry.limits
+        if (refusal := limits.open_socket(account_id)) is not None:
+            await self.websocket.send_text(_encode({
+                "type": "reject", "field": "key", "reason": refusal.reason,
+                "message": refusal.detail, "retryAfter": refusal.retry_after}).decode())
+            await self.websocket.close(code=status.WS_1013_TRY_AGAIN_LATER,
+                                       reason=refusal.reason)
+            return
         await self.feed.join(self)
         WS_CONNECTIONS.inc()
         sender = asyncio.create_task(self._outbox.run(_text, _sent))
@@ -120,6 +128,7 @@ class OrderSocket:
             async for text in received_texts(self.websocket):
                 await self._handle(text)
         finally:
+            limits.close_socket(account_id)
             self.feed.leave(self)
             WS_CONNECTIONS.dec()
             for task in (sender, *self._replays):

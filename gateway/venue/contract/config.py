@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     # A gateway remembers which account a key names this long: a revoked key is refused
     # by every gateway within it (venue.api.auth).
     key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)
+    # Per-account limits of this gateway pod (venue.api.limits; its workers share them;
+    # spec.gateway.accountLimits divided by the replicas): new orders per second, how
+    # many at once above that (the bucket), and open order-entry WebSockets.
+    account_orders_per_s: float = Field(default=100_000, gt=0)
+    account_burst: float = Field(default=200_000, ge=1)
+    account_ws_connections: int = Field(default=64, ge=1)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).

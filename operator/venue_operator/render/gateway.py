@@ -43,6 +43,13 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
         {"name": "VENUE_SHARD_LAG_LIMIT", "value": str(spec["shardLagLimit"])},
         {"name": "VENUE_UNPERSISTED_LIMIT", "value": str(spec["unpersistedLimit"])},
         {"name": "VENUE_DEDUP_WINDOW_S", "value": str(duration_s(spec["dedupWindow"]))}]
+    # Per-account limits: each pod enforces its share (venue.api.limits).
+    limits, replicas = spec["accountLimits"], max(1, spec["replicas"])
+    container["env"] += [
+        {"name": "VENUE_ACCOUNT_ORDERS_PER_S", "value": str(limits["ordersPerSecond"] / replicas)},
+        {"name": "VENUE_ACCOUNT_BURST", "value": str(limits["burst"] / replicas)},
+        {"name": "VENUE_ACCOUNT_WS_CONNECTIONS",
+         "value": str(max(1, limits["webSocketsPerAccount"] // replicas))}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -57,6 +57,19 @@ def test_the_crds_backpressure_defaults_are_the_gateways_own(venue):
     assert venue["spec"]["gateway"]["shardLagLimit"] == fields["shard_lag_limit"].default
     assert venue["spec"]["gateway"]["unpersistedLimit"] == fields["unpersisted_limit"].default
     assert duration_s(venue["spec"]["gateway"]["dedupWindow"]) == fields["dedup_window_s"].default
+    limits = venue["spec"]["gateway"]["accountLimits"]  # for a venue of one gateway pod
+    assert limits["ordersPerSecond"] == fields["account_orders_per_s"].default
+    assert limits["burst"] == fields["account_burst"].default
+    assert limits["webSocketsPerAccount"] == fields["account_ws_connections"].default
+
+
+def test_each_gateway_pod_enforces_its_share_of_the_account_limits(venue_with):
+    venue = venue_with({"gateway.replicas": 4, "gateway.accountLimits": {
+        "ordersPerSecond": 1000, "burst": 2000, "webSocketsPerAccount": 6}})
+    env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
+    assert float(env["VENUE_ACCOUNT_ORDERS_PER_S"]["value"]) == 250
+    assert float(env["VENUE_ACCOUNT_BURST"]["value"]) == 500
+    assert env["VENUE_ACCOUNT_WS_CONNECTIONS"]["value"] == "1"
 
 
 def test_migrates_the_database_before_it_starts(venue):

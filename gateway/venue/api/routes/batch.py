@@ -47,6 +47,15 @@ _QUEUED = ('{"index":%d,"status":"pending_new","orderId":"%d","clientOrderId":"%
            '"duplicate":%s}')
 
 
+def _refused(refusal: Refusal) -> Response:
+    """429 for the whole batch, nothing of it looked at or queued."""
+    ORDERS_REJECTED.labels(channel=CHANNEL_BATCH, reason=refusal.reason).inc()
+    return Response(msgspec.json.encode({
+        "detail": refusal.detail, "reason": refusal.reason,
+        "retryAfter": refusal.retry_after}), status_code=429,
+        media_type="application/json", headers={"Retry-After": str(refusal.retry_after)})
+
+
 def _rejected(index: int, errors: list[Error]) -> dict:
     return {"index": index, "status": "rejected",
             "errors": at(("body", "orders", index), errors)}
@@ -69,17 +78,15 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
     if (refusal := shard_lag.venue_refusal) is not None:
         # Every order would be refused: said before the body is decoded, as cheaply as
         # the gateway can, since this is when the venue is short of time.
-        ORDERS_REJECTED.labels(channel=CHANNEL_BATCH, reason=refusal.reason).inc()
-        return Response(msgspec.json.encode({
-            "detail": refusal.detail, "reason": refusal.reason,
-            "retryAfter": refusal.retry_after}), status_code=429,
-            media_type="application/json", headers={"Retry-After": str(refusal.retry_after)})
+        return _refused(refusal)
     venue = entry.venue
     table = batch_table(venue)
     scanned = orderwire.scan(table, body) if table is not None else None
     if scanned is not None:  # every order good and with a clientOrderId: C does the work
         count, plan, shards = scanned
         if count <= limit and all(shard_lag.shard_refusal(s) is None for s in shards):
+            if (refusal := entry.limits.orders(account_id, count)) is not None:
+                return _refused(refusal)
             return Response(await entry.submit_scanned(
                 table, body, count, plan, shards, account_id, traceparent_of(traceparent)),
                 media_type="application/json")
@@ -93,6 +100,8 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
             "loc": ["body", "orders"], "type": "batch_size",
             "msg": f"a batch holds 1 to {limit} orders, not {len(orders)}"}])
 
+    if (refusal := entry.limits.orders(account_id, len(orders))) is not None:
+        return _refused(refusal)
     by_shard = _checked(venue, orders, results, shard_lag)
     # The entry's traceparent is every order's: the submitter puts it on each command.
     queued = await entry.submit_batch(by_shard, account_id, traceparent_of(traceparent))

@@ -1,0 +1,85 @@
+"""Per-account limits, checked in the gateway before anything reaches Redis: orders per
+second (a token bucket) and open order-entry WebSockets.
+
+Each gateway process enforces its share of the venue's limit: the operator gives each
+gateway pod the spec's limit divided by the replicas (spec.gateway.accountLimits), and a
+pod divides it by its workers, so an account never gets more than the limit in all, and
+gets all of it when its requests are spread across the processes, as a load balancer
+spreads them. A refused request is answered 429 with Retry-After and reason
+`account_rate` or `account_connections`, and nothing of it is queued.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from venue.api.backpressure import Refusal
+
+ACCOUNT_RATE = "account_rate"
+ACCOUNT_CONNECTIONS = "account_connections"
+# Buckets of accounts idle this long are full again and forgotten (bounded memory).
+_FORGET_AFTER_S = 60.0
+
+
+class AccountLimits:
+    def __init__(self, orders_per_s: float, burst: float, connections: int) -> None:
+        self.rate = orders_per_s
+        self.burst = max(burst, 1.0)
+        self.connections = connections
+        self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, when)
+        self._sockets: dict[int, int] = {}
+        self._swept = time.monotonic()
+
+    @classmethod
+    def share(cls, orders_per_s: float, burst: float, connections: int,
+              processes: int) -> AccountLimits:
+        """This process's share of a limit the pod enforces with `processes` workers."""
+        processes = max(processes, 1)
+        return cls(orders_per_s / processes, burst / processes,
+                   max(1, connections // processes))
+
+    def orders(self, account_id: int, count: int, now: float | None = None) -> Refusal | None:
+        """Take `count` orders from the account's bucket, or say when they would fit."""
+        now = time.monotonic() if now is None else now
+        tokens, then = self._buckets.get(account_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.rate)
+        if count <= tokens:
+            self._buckets[account_id] = (tokens - count, now)
+            self._sweep(now)
+            return None
+        self._buckets[account_id] = (tokens, now)
+        if count > self.burst:
+            wait = math.ceil(count / self.rate) if self.rate else 1
+            detail = (f"{count} orders at once is more than this account's burst of "
+                      f"{self.burst:g}: send them in smaller batches")
+        else:
+            wait = math.ceil((count - tokens) / self.rate) if self.rate else 1
+            detail = (f"this account is over its {self.rate:g} orders/s here: nothing was "
+                      "queued; retry after Retry-After seconds")
+        return Refusal(max(1, wait), ACCOUNT_RATE, detail)
+
+    def open_socket(self, account_id: int) -> Refusal | None:
+        """Count a new order-entry WebSocket of the account, or refuse it."""
+        open_now = self._sockets.get(account_id, 0)
+        if open_now >= self.connections:
+            return Refusal(5, ACCOUNT_CONNECTIONS,
+                           f"this account has {open_now} order-entry WebSockets open here, "
+                           f"its limit: close one first")
+        self._sockets[account_id] = open_now + 1
+        return None
+
+    def close_socket(self, account_id: int) -> None:
+        left = self._sockets.get(account_id, 0) - 1
+        if left > 0:
+            self._sockets[account_id] = left
+        else:
+            self._sockets.pop(account_id, None)
+
+    def _sweep(self, now: float) -> None:
+        if now - self._swept < _FORGET_AFTER_S:
+            return
+        self._swept = now
+        idle = [a for a, (_, then) in self._buckets.items() if now - then > _FORGET_AFTER_S]
+        for account_id in idle:
+            del self._buckets[account_id]

@@ -1,0 +1,41 @@
+"""Per-account limits (venue.api.limits): a token bucket per account, refusals that say
+when to come back, a batch over the burst never let through, each process its share."""
+
+from __future__ import annotations
+
+from venue.api.limits import ACCOUNT_CONNECTIONS, ACCOUNT_RATE, AccountLimits
+
+
+def test_an_account_gets_its_burst_then_its_rate_and_others_are_untouched():
+    limits = AccountLimits(orders_per_s=10, burst=20, connections=2)
+    assert limits.orders(1, 20, now=100.0) is None
+    refused = limits.orders(1, 5, now=100.0)
+    assert refused is not None and refused.reason == ACCOUNT_RATE and refused.retry_after == 1
+    assert limits.orders(2, 20, now=100.0) is None  # another account has its own bucket
+    assert limits.orders(1, 5, now=100.5) is None  # half a second refilled 5
+    assert limits.orders(1, 1, now=100.5) is not None
+    assert limits.orders(1, 20, now=1000.0) is None  # full again, never more than the burst
+    assert limits.orders(1, 1, now=1000.0) is not None
+
+
+def test_a_batch_over_the_burst_is_refused_saying_so():
+    limits = AccountLimits(orders_per_s=10, burst=20, connections=2)
+    refused = limits.orders(1, 21, now=0.0)
+    assert refused is not None and "burst" in refused.detail and refused.retry_after == 3
+    assert limits.orders(1, 20, now=0.0) is None  # the refusal took nothing
+
+
+def test_each_process_enforces_its_share():
+    limits = AccountLimits.share(orders_per_s=100, burst=50, connections=5, processes=2)
+    assert (limits.rate, limits.burst, limits.connections) == (50, 25, 2)
+    assert AccountLimits.share(100, 50, 1, processes=4).connections == 1
+
+
+def test_sockets_are_counted_per_account():
+    limits = AccountLimits(orders_per_s=10, burst=10, connections=2)
+    assert limits.open_socket(1) is None and limits.open_socket(1) is None
+    refused = limits.open_socket(1)
+    assert refused is not None and refused.reason == ACCOUNT_CONNECTIONS
+    assert limits.open_socket(2) is None
+    limits.close_socket(1)
+    assert limits.open_socket(1) is None
