@@ -54,7 +54,8 @@ def without(body: dict[str, Any], field: str) -> dict[str, Any]:
 # --- authentication ---------------------------------------------------------------------
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1/instruments"), ("POST", "/v1/orders"), ("GET", "/v1/orders/1")])
+    ("GET", "/v1/orders"), ("POST", "/v1/orders"), ("GET", "/v1/orders/1"),
+    ("DELETE", "/v1/orders/1"), ("POST", "/v1/orders/batch")])
 async def test_v1_route_without_api_key_is_401_with_bearer_challenge(
         gateway: Gateway, method: str, path: str) -> None:
     response = await gateway.client.request(method, path, json=limit_order())
@@ -87,15 +88,21 @@ async def test_account_keys_are_stored_hashed_and_revoked_keys_name_nobody(
     assert await account_for_key(gateway.db, gateway.key) is None
 
 
-def test_every_v1_operation_requires_an_api_key_in_the_openapi_document() -> None:
+def test_order_operations_require_an_api_key_and_market_data_is_public_in_openapi() -> None:
     app = create_app(Settings(redis_url="redis://unused", database_url="postgresql://unused"))
     operations = [(path, method, operation)
                   for path, methods in app.openapi()["paths"].items()
                   for method, operation in methods.items() if path.startswith("/v1/")]
+    public = {"/v1/instruments", "/v1/books/{symbol}", "/v1/trades/{symbol}",
+              "/v1/candles/{symbol}"}
     assert {(path, method) for path, method, _ in operations} >= {
-        ("/v1/orders", "post"), ("/v1/orders/{order_id}", "get"), ("/v1/instruments", "get")}
+        ("/v1/orders", "post"), ("/v1/orders/{order_id}", "get"), ("/v1/instruments", "get"),
+        ("/v1/candles/{symbol}", "get")}
     for path, method, operation in operations:
-        assert operation.get("security") == [{"ApiKey": []}], (method, path)
+        if path in public:
+            assert not operation.get("security"), (method, path)
+        else:
+            assert operation.get("security") == [{"ApiKey": []}], (method, path)
 
 
 # --- order entry: bad input changes nothing ------------------------------------------
