@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -270,10 +271,12 @@ TEST(Journal, ASnapshotOfManyChunksComesBackWhole) {
   // cache before the next is encoded), then one last batch in the journal after it.
   TempDir dir;
   constexpr std::uint64_t kOrders = 150'000;
-  const auto resting = [](std::uint64_t n) {
+  // A command's clientOrderId is a view: the texts live as long as the test.
+  std::deque<std::string> client_order_ids;
+  const auto resting = [&client_order_ids](std::uint64_t n) {
     NewOrder order;
     order.order_id = n + 1;
-    order.client_order_id = "resting-" + std::to_string(n);
+    order.client_order_id = client_order_ids.emplace_back("resting-" + std::to_string(n));
     order.account_id = 1 + n % 7;
     order.instrument_id = kInstruments[n % 2].id;
     order.side = n % 4 < 2 ? Side::Buy : Side::Sell;
