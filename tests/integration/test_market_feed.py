@@ -157,6 +157,22 @@ async def test_a_view_of_some_depth_brings_levels_in_from_below(
         assert book.top()[0] == [("50.02", "1.0000"), ("50.01", "1.0000")]
 
 
+async def test_subscribing_again_to_the_same_view_keeps_the_updates_coming(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    alice, _ = traders
+    async with connect(market_url(local_venue)) as socket:
+        for _ in range(2):  # the socket is the view's only member both times
+            await socket.send(json.dumps(subscribe_book(SYMBOL, depth=5)))
+            assert (await receive(socket))["type"] == "subscribed"
+            assert (await receive(socket))["type"] == "snapshot"
+        await alice.order("buy", "42.00")
+        while True:
+            message = await receive(socket)
+            if message["type"] == "update":
+                assert message["bids"] == [["42.00", "1.0000"]]
+                break
+
+
 async def test_missed_messages_come_again_and_a_snapshot_when_they_are_gone(
         local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
     alice, _ = traders
@@ -209,6 +225,10 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
                      "depth": True}), "depth"),
         (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
                      "interval": "fast"}), "interval"),
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
+                     "depth": 7}), "depth"),  # not one of the depths offered
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
+                     "interval": 1234}), "interval"),
         (json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL, "from": 1}),
          "symbol"),  # not subscribed
         (json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL, "from": -5}),

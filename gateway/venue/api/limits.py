@@ -26,6 +26,8 @@ class AccountLimits:
     def __init__(self, orders_per_s: float, burst: float, connections: int) -> None:
         self.rate = orders_per_s
         self.burst = max(burst, 1.0)
+        # A bucket idle this long is full again: forgetting it changes nothing.
+        self._forget_after_s = max(_FORGET_AFTER_S, self.burst / orders_per_s if orders_per_s else 0)
         self.connections = connections
         self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, when)
         self._sockets: dict[int, int] = {}
@@ -77,9 +79,10 @@ class AccountLimits:
             self._sockets.pop(account_id, None)
 
     def _sweep(self, now: float) -> None:
-        if now - self._swept < _FORGET_AFTER_S:
+        if now - self._swept < self._forget_after_s:
             return
         self._swept = now
-        idle = [a for a, (_, then) in self._buckets.items() if now - then > _FORGET_AFTER_S]
+        idle = [a for a, (_, then) in self._buckets.items()
+                if now - then > self._forget_after_s]
         for account_id in idle:
             del self._buckets[account_id]

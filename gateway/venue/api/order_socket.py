@@ -120,10 +120,10 @@ class OrderSocket:
             await self.websocket.close(code=status.WS_1013_TRY_AGAIN_LATER,
                                        reason=refusal.reason)
             return
-        await self.feed.join(self)
         WS_CONNECTIONS.inc()
         sender = asyncio.create_task(self._outbox.run(_text, _sent))
         try:
+            await self.feed.join(self)
             self._send({"type": "authenticated", "partitions": self.venue.partitions})
             async for text in received_texts(self.websocket):
                 await self._handle(text)

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     # spec.gateway.accountLimits divided by the replicas): new orders per second, how
     # many at once above that (the bucket), and open order-entry WebSockets.
     account_orders_per_s: float = Field(default=100_000, gt=0)
-    account_burst: float = Field(default=200_000, ge=1)
+    account_burst: float = Field(default=200_000, gt=0)
     account_ws_connections: int = Field(default=64, ge=1)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)

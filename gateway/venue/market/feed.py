@@ -345,9 +345,13 @@ class MarketFeed:
                 view.timer.cancel()
         elif symbol.trade_view is view:
             symbol.trade_view = None
+        self.release_if_idle()
+
+    def release_if_idle(self) -> None:
+        """Nobody subscribes: no process keeps books (and reads every event) for nothing."""
         if not any(s.views or s.trade_view for p in self._partitions.values()
                    for s in p.books.values()):
-            self._stop_watching()  # nobody subscribes: no process keeps books for nothing
+            self._stop_watching()
 
     def _stop_watching(self) -> None:
         if self._watching:
@@ -367,17 +371,29 @@ class MarketFeed:
         self._stop_watching()
 
     async def _symbol(self, instrument: Instrument) -> SymbolBook:
+        """The instrument's book, its partition started if it was not. The caller must
+        not await between this and joining a view: the book is current only now."""
         index = self.venue.partition_of_shard(self.venue.shard_of(instrument))
-        partition = self._partitions.get(index)
-        if partition is None:
-            partition = self._partitions[index] = Partition()
-        if not partition.ready.is_set() and (partition.starting is None
-                                             or partition.starting.done()):
-            partition.start(self, index)
-        starting = partition.starting
-        if not partition.ready.is_set() and starting is not None:
-            await asyncio.wait_for(asyncio.shield(starting), GET_BOOK_TIMEOUT_S * 2)
-        return partition.books[instrument.id]
+        for _ in range(3):
+            partition = self._partitions.get(index)
+            if partition is None:
+                partition = self._partitions[index] = Partition()
+            if not partition.ready.is_set() and (partition.starting is None
+                                                 or partition.starting.done()):
+                partition.start(self, index)
+            starting = partition.starting
+            if not partition.ready.is_set() and starting is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(starting), GET_BOOK_TIMEOUT_S * 2)
+                except asyncio.CancelledError:
+                    if asyncio.current_task().cancelling():
+                        raise  # this subscriber is going away
+                    continue  # the start was called off (the last subscriber left): again
+            # The feed may have been released while this waited: only a partition still
+            # kept is fed events.
+            if self._partitions.get(index) is partition and partition.ready.is_set():
+                return partition.books[instrument.id]
+        raise EngineUnavailable(index, "the market feed kept starting over; try again")
 
     # --- the events ------------------------------------------------------------------
 
@@ -388,8 +404,8 @@ class MarketFeed:
         if not self._watching:
             # Watch first: every event the report feed passes on from now was applied
             # by the engine after this moment, so after the books about to be taken.
-            self._watching = True
             await self.reports.watch(self)
+            self._watching = True
         fresh = {}
         stub = self.engines.stub(index)
         for instrument in self.venue.instruments_of_partition(index):
@@ -416,7 +432,20 @@ class MarketFeed:
         partition.ready.set()
 
     async def on_batch(self, index: int, batch: pb.ReportBatch) -> None:
-        """One events-stream entry of partition `index` (the report feed's watcher)."""
+        """One events-stream entry of partition `index` (the report feed's watcher).
+        Whatever goes wrong here starts the partition over; it never reaches the report
+        feed's loop, which serves every order socket too."""
+        try:
+            await self._on_batch(index, batch)
+        except Exception:  # noqa: BLE001 - set aside loudly, never stop the feed
+            log.exception("market feed: partition %d failed on an events entry; starting "
+                          "over from fresh books", index)
+            partition = self._partitions.get(index)
+            if partition is not None:
+                partition.ready.clear()
+                partition.start(self, index)
+
+    async def _on_batch(self, index: int, batch: pb.ReportBatch) -> None:
         partition = self._partitions.get(index)
         events = batch.events
         if partition is None or not events:
@@ -432,6 +461,9 @@ class MarketFeed:
                     async for replayed_batch in batches:
                         if not self._apply(partition, replayed_batch.events, end=first):
                             break
+                if partition.next < first:
+                    raise EngineUnavailable(index, f"Replay ended at {partition.next - 1}, "
+                                                   f"before {first}")
             except EngineUnavailable as error:
                 log.warning("market feed: gap %d..%d of partition %d not filled (%s); "
                             "starting over from fresh books", partition.next, first - 1,

@@ -20,6 +20,8 @@ from typing import Any
 import msgspec
 from fastapi import WebSocket, status
 
+from redis.exceptions import RedisError
+
 from venue.api.engines import EngineUnavailable
 from venue.api.websocket_io import Outbox, received_texts
 from venue.contract.config import VenueConfig
@@ -35,8 +37,10 @@ CLOSE_WAIT_S = 10.0  # how long a closed slow consumer has to read its close fra
 TRANSPORT = "venue.transport"  # the scope key of ExposeTransport
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "abort")
 MAX_SUBSCRIPTIONS = 64
-MAX_DEPTH = 1000
-MAX_INTERVAL_MS = 60_000
+# The depths and conflation intervals a subscription may ask for: a bounded number of
+# views per symbol, whatever the public asks.
+DEPTHS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 0)
+INTERVALS_MS = (0, 10, 20, 50, 100, 250, 500, 1000, 2000, 5000)
 HEARTBEAT_S = 1.0
 CHANNELS = ("book", "trades")
 _encode = msgspec.json.Encoder().encode
@@ -76,6 +80,13 @@ def _integer(message: dict[str, Any], field: str, default: int, low: int, high: 
         raise Refused(field, f"{field} must be an integer")
     if not low <= value <= high:
         raise Refused(field, f"{field} must be between {low} and {high}")
+    return value
+
+
+def _choice(message: dict[str, Any], field: str, default: int, allowed: tuple[int, ...]) -> int:
+    value = message.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise Refused(field, f"{field} must be one of {', '.join(map(str, allowed))}")
     return value
 
 
@@ -158,26 +169,27 @@ class MarketSocket:
             raise Refused("symbol", f"at most {MAX_SUBSCRIPTIONS} subscriptions a socket")
         try:
             if channel == "book":
-                depth = _integer(message, "depth", 10, 0, MAX_DEPTH)
-                interval = _integer(message, "interval", 0, 0, MAX_INTERVAL_MS)
+                depth = _choice(message, "depth", 10, DEPTHS)
+                interval = _choice(message, "interval", 0, INTERVALS_MS)
                 view = await self.feed.book_view(instrument, depth, interval)
                 said = {"depth": depth, "interval": interval}
             else:
                 view = await self.feed.trade_view(instrument)
                 said = {}
-        except (EngineUnavailable, TimeoutError) as error:
-            raise Refused("symbol", f"the engine of {instrument.symbol} does not answer "
+        except (EngineUnavailable, TimeoutError, RedisError, OSError) as error:
+            self.feed.release_if_idle()
+            raise Refused("symbol", f"the market data of {instrument.symbol} is not available "
                                     f"({error or 'timed out'}); try again") from None
         # No await from here on: the snapshot and the member's first update follow each
         # other with nothing between.
-        old = self.subscriptions.pop(key, None)
-        if old is not None:
-            self.feed.leave(old, self)
         self.push(_encode({"type": "subscribed", "channel": channel,
                            "symbol": instrument.symbol, **said}).decode())
         self.push(view.snapshot())
-        view.members.add(self)
+        view.members.add(self)  # a member of the new view before leaving the old one
+        old = self.subscriptions.get(key)
         self.subscriptions[key] = view
+        if old is not None and old is not view:
+            self.feed.leave(old, self)
 
     # --- messages out ------------------------------------------------------------------
 
