@@ -94,6 +94,24 @@ std::vector<Event> run(Partition& partition, CommandGenerator& generator, int ba
   return partition.sink.take();
 }
 
+// The state `batches` batches of `size` commands from generator `seed` leave in a
+// partition that never stopped.
+std::string uninterrupted_state(std::uint64_t seed, int batches, std::size_t size) {
+  TempDir dir;
+  CommandGenerator generator(seed);
+  Partition partition(dir.str(), 0);
+  run(partition, generator, batches, size);
+  return exchange_state_text(partition.exchange);
+}
+
+// The same commands journaled in `dir`, a snapshot every `every` commands, then stopped.
+void journal_with_snapshots(const std::string& dir, std::uint64_t seed, int batches, std::size_t size,
+                            std::uint64_t every) {
+  CommandGenerator generator(seed);
+  Partition partition(dir, every);
+  run(partition, generator, batches, size);
+}
+
 TEST(Journal, Crc32cIsCastagnolisWithOrWithoutTheCpusInstruction) {
   const std::string check = "123456789";
   EXPECT_EQ(crc32c(check.data(), check.size()), 0xE3069283u);  // the standard check value
@@ -377,14 +395,7 @@ TEST(Journal, DamageBeforeALaterSegmentRefusesToStartNamingTheFileAndChangesNoth
 
 TEST(Journal, ACorruptSnapshotFallsBackToTheOneBefore) {
   TempDir dir;
-  CommandGenerator first(15);
-  CommandGenerator second(15);
-  Partition never_stopped(TempDir().str(), 0);
-  run(never_stopped, first, 30, 10);
-  {
-    Partition before(dir.str(), 100);
-    run(before, second, 30, 10);
-  }
+  journal_with_snapshots(dir.str(), 15, 30, 10, 100);
   {
     std::fstream file(dir.str() + "/" + snapshot_file_name(300), std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(40);
@@ -392,24 +403,17 @@ TEST(Journal, ACorruptSnapshotFallsBackToTheOneBefore) {
   }
   Partition after(dir.str(), 100);
   EXPECT_EQ(after.recovery.snapshot_commands, 200u);
-  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+  EXPECT_EQ(exchange_state_text(after.exchange), uninterrupted_state(15, 30, 10));
 }
 
 TEST(Journal, ATruncatedSnapshotFallsBackToTheOneBeforeAndSaysSo) {
   TempDir dir;
-  CommandGenerator first(17);
-  CommandGenerator second(17);
-  Partition never_stopped(TempDir().str(), 0);
-  run(never_stopped, first, 30, 10);
-  {
-    Partition before(dir.str(), 100);
-    run(before, second, 30, 10);
-  }
+  journal_with_snapshots(dir.str(), 17, 30, 10, 100);
   const std::string snapshot = dir.str() + "/" + snapshot_file_name(300);
   fs::resize_file(snapshot, fs::file_size(snapshot) / 2);  // a disk that lost its end
   Partition after(dir.str(), 100);
   EXPECT_EQ(after.recovery.snapshot_commands, 200u);
-  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+  EXPECT_EQ(exchange_state_text(after.exchange), uninterrupted_state(17, 30, 10));
   bool said = false;
   for (const std::string& note : after.recovery.notes) said |= note.find(snapshot) != std::string::npos;
   EXPECT_TRUE(said) << "no recovery note names " << snapshot;
