@@ -14,13 +14,16 @@ IMAGE_PACKAGES := podman buildah mmdebstrap runc
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack iproute2
 # The browser of tests/page (selenium drives it through chromedriver).
 BROWSER_PACKAGES := chromium chromium-driver
+# The coverage-guided fuzzers: clang and its libFuzzer and sanitizer runtimes.
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
 # The venue page: built into $(PAGE)/dist, which the gateway serves at /.
 PAGE := gateway/venue/page
 PAGE_SOURCES := $(PAGE)/index.html $(PAGE)/vite.config.ts $(PAGE)/tsconfig.json \
 	$(shell find $(PAGE)/src -type f 2>/dev/null)
 
-.PHONY: run test test-engine test-python fuzz races deps system system-images system-node \
-	system-browser jaeger images images-push engine proto page sanitize clean
+.PHONY: run test test-engine test-python fuzz fuzz-build fuzz-smoke fuzz-seeds races deps system \
+	system-images system-node system-browser system-fuzz jaeger images images-push engine proto \
+	page sanitize clean
 
 run: deps page
 	$(VENV)/bin/venue up
@@ -29,6 +32,7 @@ run: deps page
 test: deps images system-node system-browser jaeger page
 	$(MAKE) test-engine
 	$(MAKE) sanitize
+	$(MAKE) fuzz-smoke
 	$(MAKE) test-python
 
 test-engine: engine
@@ -42,6 +46,12 @@ SANITIZE_PY := build/sanitize-py
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SANITIZE_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# $(call sanitized_package,DIR,COMPILER,FLAGS): a copy of the package in DIR whose C
+# extensions are built with FLAGS (by COMPILER, e.g. CC=clang-14 LDSHARED=..., when given).
+sanitized_package = rm -rf $(1) && $(PY) -c "import shutil; shutil.copytree('gateway/venue', \
+	  '$(1)/venue', ignore=shutil.ignore_patterns('node_modules', 'dist', '*.so', '__pycache__'))" \
+	  && $(2) CFLAGS="$(3) -g" LDFLAGS="-fsanitize=address,undefined" $(PY) setup.py -q \
+	  build_ext --build-lib $(1) --build-temp $(1)/tmp
 sanitize: $(VENV)/.installed $(STUBS)
 	@[ -f $(SANITIZE_BUILD)/build.ninja ] || cmake -S engine -B $(SANITIZE_BUILD) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_SANITIZE=ON
@@ -50,10 +60,7 @@ sanitize: $(VENV)/.installed $(STUBS)
 	$(SANITIZE_ENV) ctest --test-dir $(SANITIZE_BUILD) --output-on-failure
 	@# A copy of the package whose extensions are the sanitized ones, first on the path
 	@# (Python itself is not instrumented: ASan is preloaded, leaks not checked).
-	rm -rf $(SANITIZE_PY) && $(PY) -c "import shutil; shutil.copytree('gateway/venue', \
-	  '$(SANITIZE_PY)/venue', ignore=shutil.ignore_patterns('node_modules', 'dist', '*.so', '__pycache__'))"
-	CFLAGS="$(SANITIZE_FLAGS) -g" LDFLAGS="-fsanitize=address,undefined" $(PY) setup.py -q \
-	  build_ext --build-lib $(SANITIZE_PY) --build-temp $(SANITIZE_PY)/tmp
+	$(call sanitized_package,$(SANITIZE_PY),,$(SANITIZE_FLAGS))
 	$(SANITIZE_ENV) LD_PRELOAD=$$(gcc -print-file-name=libasan.so) PYTHONPATH=$(SANITIZE_PY) \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_orderwire.py \
 	  tests/unit/test_reportwire.py tests/unit/test_enginewire.py tests/unit/test_wire_contract.py \
@@ -62,9 +69,43 @@ sanitize: $(VENV)/.installed $(STUBS)
 test-python: $(VENV)/.installed $(STUBS)
 	$(PY) -m pytest
 
-# The engine's property test against its reference model, long: 20M commands a case;
-# then schemathesis over every route of the gateway, 2,000 examples a route and mode.
-fuzz: engine $(VENV)/.installed $(STUBS)
+# Coverage-guided fuzzers over everything that parses untrusted bytes (tests/fuzz/run.py):
+# libFuzzer targets of the engine (engine/fuzz: a gRPC CommandBatch, a journal segment, a
+# snapshot), built by clang with ASan and UBSan in $(FUZZ_BUILD); atheris over the C
+# extensions (tests/fuzz/*_fuzz.py), built by clang with libFuzzer's coverage, ASan and
+# UBSan in $(FUZZ_PY). atheris is built from source, for its ASan runtime with libFuzzer.
+FUZZ_BUILD := engine/build-fuzz
+FUZZ_PY := build/fuzz-py
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 10
+fuzz-build: system-fuzz $(VENV)/.atheris $(STUBS)
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang-14 CXX=clang++-14 cmake -S engine \
+	  -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) --target fuzz_command_batch fuzz_journal fuzz_snapshot fuzz_seeds
+	$(call sanitized_package,$(FUZZ_PY),CC=clang-14 LDSHARED="clang-14 -shared",\
+	  $(SANITIZE_FLAGS) -fsanitize=fuzzer-no-link)
+
+$(VENV)/.atheris: $(VENV)/.installed
+	CLANG_BIN=$$(command -v clang-14) $(VENV)/bin/pip install -q --no-binary atheris atheris==3.0.0
+	touch $@
+
+# In `make test`: every target over its corpus and on for a few seconds; skipped without
+# clang (not root).
+fuzz-smoke:
+	@if command -v clang-14 >/dev/null || [ "$$(id -u)" = 0 ]; then \
+	  $(MAKE) fuzz-build && $(PY) tests/fuzz/run.py --seconds $(FUZZ_SMOKE_SECONDS) >/dev/null; \
+	else echo "not root and no clang-14: the fuzzers are skipped"; fi
+
+# The seed corpora (engine/fuzz/corpus, tests/fuzz/corpus), written again.
+fuzz-seeds: fuzz-build
+	$(FUZZ_BUILD)/fuzz_seeds engine/fuzz/corpus
+	$(PY) tests/fuzz/make_seeds.py
+
+# Long runs: each fuzzer for FUZZ_SECONDS; the engine's property test against its
+# reference model, 20M commands a case; schemathesis over every route of the gateway,
+# 2,000 examples a route and mode.
+fuzz: engine fuzz-build
+	$(PY) tests/fuzz/run.py --seconds $(FUZZ_SECONDS)
 	VENUE_FUZZ_COMMANDS=$${VENUE_FUZZ_COMMANDS:-20000000} ctest --test-dir $(BUILD) -L fuzz \
 	  --output-on-failure
 	VENUE_FUZZ_EXAMPLES=$${VENUE_FUZZ_EXAMPLES:-2000} $(PY) -m pytest -p no:cacheprovider \
@@ -115,6 +156,11 @@ system-node:
 	  if [ "$$(id -u)" = 0 ]; then $(call apt_install,$$missing); \
 	  else echo "not root: tests/k8s/test_node.py will skip (missing: $$missing)"; fi; fi
 
+# clang, libFuzzer and the sanitizers' runtimes for the fuzzers, when root.
+system-fuzz:
+	@missing=$$($(call apt_missing,$(FUZZ_PACKAGES))); \
+	if [ -n "$$(echo $$missing)" ]; then $(call apt_install,$$missing); fi
+
 # Headless Chromium and its driver for tests/page, when root.
 system-browser:
 	@missing=$$($(call apt_missing,$(BROWSER_PACKAGES))); \
@@ -164,5 +210,5 @@ engine:
 	cmake --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_*wire.*.so $(PAGE)/dist \
+	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) gateway/venue/enginepb $(VENV) gateway/venue/_*wire.*.so $(PAGE)/dist \
 	  $(PAGE)/node_modules

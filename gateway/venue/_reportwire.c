@@ -646,9 +646,21 @@ static PyObject *add_batch(PyObject *self, PyObject *args) {
             Py_ssize_t executions_len = PyByteArray_GET_SIZE(sink.executions);
             Py_ssize_t trades_len = PyByteArray_GET_SIZE(sink.trades);
             if (add_event(&sink, event, &sequence) < 0) {
-                /* Without a sequence it cannot even be placed; out of memory is no fault
-                 * of the event's. */
-                if (sequence == 0 || PyErr_ExceptionMatches(PyExc_MemoryError)) goto done;
+                /* Out of memory is no fault of the event's. Without a sequence it cannot
+                 * even be placed: the batch is refused with ValueError, whatever the
+                 * event's own error (an unknown side is a KeyError). */
+                if (PyErr_ExceptionMatches(PyExc_MemoryError)) goto done;
+                if (sequence == 0) {
+                    PyObject *type, *value, *traceback;
+                    PyErr_Fetch(&type, &value, &traceback);
+                    PyErr_NormalizeException(&type, &value, &traceback);
+                    PyErr_Format(PyExc_ValueError, "an event without a sequence: %R",
+                                 value != NULL ? value : Py_None);
+                    Py_XDECREF(type);
+                    Py_XDECREF(value);
+                    Py_XDECREF(traceback);
+                    goto done;
+                }
                 if (set_event_aside(&sink, set_aside, sequence, event, executions_len,
                                     trades_len) < 0)
                     goto done;

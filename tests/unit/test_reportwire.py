@@ -118,6 +118,17 @@ def test_mangled_batches_are_set_aside_or_raise_value_error_and_never_crash() ->
     assert set_aside > 50 and raised > 50
 
 
+def test_an_event_without_a_sequence_that_cannot_be_read_refuses_the_batch() -> None:
+    """Found by the atheris fuzzer (tests/fuzz/reportwire_fuzz.py): an unknown side on a
+    trade without a sequence raised KeyError, which the writer does not expect of a
+    batch; it is the ValueError of a batch that cannot be placed."""
+    data = pb.ReportBatch(partition=0, events=[pb.Event(trade=pb.Trade(
+        trade_id=1, instrument_id=1, price=5, quantity=1, aggressor_side=7))]
+    ).SerializeToString()
+    with pytest.raises(ValueError, match="without a sequence"):
+        Rows().add_serialized(data)
+
+
 def test_an_event_set_aside_leaves_nothing_of_itself_in_the_rows() -> None:
     good = pb.ReportBatch(partition=1, next_sequence=3, events=[pb.Event(
         sequence=1, timestamp_ns=10**18, report=pb.ExecutionReport(

@@ -23,7 +23,9 @@ class ClientOrderId {
   // Truncates beyond kMaxLength; callers validate first where it matters.
   void assign(std::string_view text) {
     length_ = static_cast<std::uint8_t>(std::min(text.size(), kMaxLength));
-    std::memcpy(data_, text.data(), length_);
+    // An empty view may hold no pointer at all (a reader that ran out); memcpy must not
+    // be given it, even for no bytes (UBSan, found by engine/fuzz/snapshot_fuzz.cpp).
+    if (length_ != 0) std::memcpy(data_, text.data(), length_);
   }
   std::string_view view() const { return {data_, length_}; }
 

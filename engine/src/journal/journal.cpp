@@ -55,7 +55,7 @@ bool read_frame(const std::string& bytes, std::size_t at, std::string_view& payl
   std::memcpy(&length, bytes.data() + at, 4);
   std::memcpy(&crc, bytes.data() + at + 4, 4);
   if (length > kMaxRecord || bytes.size() - at - kFrame < length) return false;
-  if (crc32c(bytes.data() + at + kFrame, length) != crc) return false;
+  if (!checksum_ok(crc32c(bytes.data() + at + kFrame, length), crc)) return false;
   payload = std::string_view(bytes.data() + at + kFrame, length);
   return true;
 }

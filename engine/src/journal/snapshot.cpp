@@ -269,7 +269,7 @@ bool load_snapshot(const std::string& path, std::uint32_t partition, const std::
   }
   std::memcpy(&length, bytes.data() + sizeof kMagic, 4);
   std::memcpy(&crc, bytes.data() + sizeof kMagic + 4, 4);
-  if (bytes.size() - kHeader != length || crc32c(bytes.data() + kHeader, length) != crc) {
+  if (bytes.size() - kHeader != length || !checksum_ok(crc32c(bytes.data() + kHeader, length), crc)) {
     why = "checksum mismatch";
     return false;
   }

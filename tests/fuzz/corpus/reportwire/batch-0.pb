@@ -1,0 +1,2 @@
+·šø´¢“õêÜ“ áÇôR„?xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxÙ¡åÌÀ „Þ(08HÎÝÅèPX`ÎhÏ¥††ùpÁÑ<xã¤€õ•˜¯©èæØ¨­ýÞ‚%°¢íÑÜ“ áÇôR“?xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxÆ¡á€ã ò1(08@…€€€€€€€@Hïå¯ƒPX`±h°È —pØ—xŽó€§èñÚ¼Æ©à˜ ¨¡ŽÍ³¨?°Y¬åÜ“ áÇôRK¯ðÃ¼Õ	 ëÝ(08HÌƒÇ‚PX`àhÝ¹„àœp§³x‚á5€ûê¨Ôˆô•˜ ¨¥Ó¦“9°¨áÜ“ áÇôb
+ 	( 
