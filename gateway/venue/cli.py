@@ -238,9 +238,10 @@ def parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench", help="benchmarks that print JSON (engine, engine-grpc, e2e, market, writer, "
-        "operator)",
+        "operator, soak)",
         description="Run `venue bench WHAT --help` for the flags of one benchmark.")
-    bench.add_argument("what", help="engine | engine-grpc | e2e | market | writer | operator")
+    bench.add_argument("what", help="engine | engine-grpc | e2e | market | writer | "
+                       "operator | soak")
     bench.add_argument("args", nargs=argparse.REMAINDER)
     bench.set_defaults(run=cmd_bench)
 

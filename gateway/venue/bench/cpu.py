@@ -1,4 +1,5 @@
-"""CPU seconds of processes and process trees, from /proc: where a benchmark's time went."""
+"""CPU seconds and memory of processes and process trees, from /proc: where a
+benchmark's time and memory went."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU of `root` and every process under it. What exited counts too: a parent's
-    cutime and cstime hold the children it waited for (the postmaster waits for each)."""
+def _processes() -> tuple[dict[int, list[str]], dict[int, list[int]]]:
+    """stat(5) fields of every process, and the children of each."""
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
@@ -31,14 +31,42 @@ def tree_cpu_seconds(root: int) -> float:
                 continue
             stats[int(entry)] = fields
             children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0, [root]
+    return stats, children
+
+
+def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
+    pids, todo = [], [root]
     while todo:
         pid = todo.pop()
-        fields = stats.get(pid)
-        if fields is not None:
-            total += sum(int(f) for f in fields[11:15])
+        pids.append(pid)
         todo.extend(children.get(pid, ()))
-    return total / CLOCK_TICKS
+    return pids
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU of `root` and every process under it. What exited counts too: a parent's
+    cutime and cstime hold the children it waited for (the postmaster waits for each)."""
+    stats, children = _processes()
+    return sum(sum(int(f) for f in stats[pid][11:15])
+               for pid in _tree(root, children) if pid in stats) / CLOCK_TICKS
+
+
+def tree_pss_bytes(root: int) -> int:
+    """Memory of `root` and every process under it: the sum of their proportional set
+    sizes (Pss, smaps_rollup), so a page they share (Postgres's shared buffers, a
+    forked worker's copy-on-write pages) counts once, not once per process."""
+    _, children = _processes()
+    total = 0
+    for pid in _tree(root, children):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                for line in rollup:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def parts_cpu_seconds(parts: dict[str, int]) -> dict[str, float]:

@@ -46,6 +46,10 @@ class LoadSpec:
     seed: int
     tag: str  # makes clientOrderIds unique across processes and runs
     rate: float = 0.0  # orders/s this spec sends at most, over its connections (0: no cap)
+    # Every order priced 10 ticks through the mid, so it meets whatever rests on the other
+    # side: the book stays a level or two deep however long the load runs (a soak's
+    # memory then shows the venue's, not a book that only grows).
+    crossing: bool = False
 
 
 # Distinct random batches each connection's batch requests cycle through, in random order.
@@ -66,8 +70,9 @@ class _Orders:
         self.rng = rng
         self.tag = f"{spec.tag}-{account}-"
         # Per instrument and side, the order's JSON up to its price, the 21 prices
-        # within 10 ticks of mid (about half of all orders cross the other side), and
-        # the quantities of 1 to 5 lots.
+        # within 10 ticks of mid (about half of all orders cross the other side; with
+        # spec.crossing the one price 10 ticks through it), and the quantities of 1 to 5
+        # lots.
         self.kinds = []
         for instrument in spec.instruments:
             mid = mid_ticks(instrument)
@@ -75,7 +80,8 @@ class _Orders:
                 sign = 1 if side == "buy" else -1
                 self.kinds.append((
                     f'{{"symbol":"{instrument.symbol}","side":"{side}","price":"',
-                    [instrument.price_text(mid + sign * offset) for offset in range(-10, 11)],
+                    [instrument.price_text(mid + sign * offset)
+                     for offset in ((10,) if spec.crossing else range(-10, 11))],
                     [instrument.quantity_text(lots) for lots in range(1, 6)]))
         self.instruments = len(spec.instruments)
         self._size = 0
@@ -87,7 +93,7 @@ class _Orders:
     def _order(self, serial: int, client_order_id: str) -> str:
         rng = self.rng.random
         head, prices, quantities = self.kinds[(serial % self.instruments) * 2 + (rng() < 0.5)]
-        return (f'{head}{prices[int(rng() * 21)]}","quantity":"{quantities[int(rng() * 5)]}",'
+        return (f'{head}{prices[int(rng() * len(prices))]}","quantity":"{quantities[int(rng() * 5)]}",'
                 f'"clientOrderId":"{client_order_id}"}}')
 
     def batch(self, first_serial: int, size: int) -> bytes:
