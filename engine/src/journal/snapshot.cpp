@@ -282,7 +282,14 @@ bool load_snapshot(const std::string& path, std::uint32_t partition, const std::
     why = "written by another partition";
     return false;
   }
-  std::vector<Instrument> saved(in.u32());
+  // The count is checked before anything is allocated for it (a damaged count once asked
+  // for 100 GB: engine/fuzz/snapshot_fuzz.cpp).
+  const std::uint32_t instrument_count = in.u32();
+  if (instrument_count != instruments.size()) {
+    why = "written for other instruments than --instrument gives";
+    return false;
+  }
+  std::vector<Instrument> saved(instrument_count);
   for (Instrument& instrument : saved) {
     instrument.id = in.u32();
     instrument.min_price = in.i64();
