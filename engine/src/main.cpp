@@ -61,6 +61,7 @@ int serve(const venue::EngineOptions& options) {
     store.fsync = options.fsync;
     store.fsync_interval_ms = options.fsync_interval_ms;
     store.snapshot_every = options.snapshot_every;
+    store.keep_snapshots = options.keep_snapshots;
     worker_options.store = store;
   }
   const std::vector<int> allowed = venue::allowed_cpus();
@@ -85,7 +86,11 @@ int serve(const venue::EngineOptions& options) {
               << " + " << recovery.replayed_commands << " commands (" << recovery.replayed_batches
               << " batches) from " << recovery.segments << " journal segments; journal fsync "
               << venue::fsync_policy_name(options.fsync) << ", snapshot every " << options.snapshot_every
-              << " commands" << std::endl;
+              << " commands, "
+              << (options.keep_snapshots ? "pruned to the last " + std::to_string(options.keep_snapshots) +
+                                               " snapshots the writer has persisted past"
+                                         : std::string("never pruned"))
+              << std::endl;
   } else {
     std::cerr << prefix << "no --data-dir: nothing is journaled" << std::endl;
   }

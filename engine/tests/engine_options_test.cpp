@@ -67,6 +67,7 @@ TEST(EngineOptions, JournalMatchingAndMachineFlagsHaveSafeDefaults) {
   const EngineOptions options = parse_engine_options({}).options;
   EXPECT_EQ(options.fsync, FsyncPolicy::Batch);
   EXPECT_EQ(options.snapshot_every, 1'000'000u);
+  EXPECT_EQ(options.keep_snapshots, 2u);
   EXPECT_EQ(options.stp, StpMode::CancelNewest);
   EXPECT_EQ(options.cpus, "auto");
   EXPECT_EQ(options.hugepages, HugePages::Try);
@@ -75,11 +76,12 @@ TEST(EngineOptions, JournalMatchingAndMachineFlagsHaveSafeDefaults) {
 TEST(EngineOptions, ReadsJournalMatchingAndMachineFlags) {
   const ParsedOptions parsed =
       parse_engine_options({"--fsync", "interval", "--fsync-interval-ms=20", "--snapshot-every", "5000", "--stp",
-                            "cancel-both", "--cpus", "1,3-4", "--hugepages", "require", "--command-index", "99"});
+                            "cancel-both", "--keep-snapshots", "5", "--cpus", "1,3-4", "--hugepages", "require", "--command-index", "99"});
   ASSERT_EQ(parsed.outcome, Outcome::Run) << parsed.error;
   EXPECT_EQ(parsed.options.fsync, FsyncPolicy::Interval);
   EXPECT_EQ(parsed.options.fsync_interval_ms, 20);
   EXPECT_EQ(parsed.options.snapshot_every, 5000u);
+  EXPECT_EQ(parsed.options.keep_snapshots, 5u);
   EXPECT_EQ(parsed.options.stp, StpMode::CancelBoth);
   EXPECT_EQ(parsed.options.cpus, "1,3-4");
   EXPECT_EQ(parsed.options.hugepages, HugePages::Require);
@@ -89,7 +91,8 @@ TEST(EngineOptions, ReadsJournalMatchingAndMachineFlags) {
 TEST(EngineOptions, BadJournalMatchingAndMachineValuesNameTheFlag) {
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
            {"--fsync", "sometimes"}, {"--stp", "cancel-all"}, {"--cpus", "2-1"}, {"--cpus", "x"},
-           {"--hugepages", "yes"}, {"--snapshot-every", "-1"}, {"--fsync-interval-ms", "0"}}) {
+           {"--hugepages", "yes"}, {"--snapshot-every", "-1"}, {"--fsync-interval-ms", "0"},
+           {"--keep-snapshots", "-2"}}) {
     const ParsedOptions parsed = parse_engine_options({flag, value});
     EXPECT_EQ(parsed.outcome, Outcome::Error) << flag << " " << value;
     EXPECT_NE(parsed.error.find(flag), std::string::npos) << parsed.error;

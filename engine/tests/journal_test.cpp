@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -393,14 +394,17 @@ TEST(Journal, DamageBeforeALaterSegmentRefusesToStartNamingTheFileAndChangesNoth
   EXPECT_EQ(fs::file_size(segment), size);  // not cut: what follows the damage is kept
 }
 
+// One byte of the snapshot at `commands` changed, inside what its checksum covers.
+void damage_snapshot(const std::string& dir, std::uint64_t commands) {
+  std::fstream file(dir + "/" + snapshot_file_name(commands), std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(40);
+  file.put('\x01');
+}
+
 TEST(Journal, ACorruptSnapshotFallsBackToTheOneBefore) {
   TempDir dir;
   journal_with_snapshots(dir.str(), 15, 30, 10, 100);
-  {
-    std::fstream file(dir.str() + "/" + snapshot_file_name(300), std::ios::in | std::ios::out | std::ios::binary);
-    file.seekp(40);
-    file.put('\x01');
-  }
+  damage_snapshot(dir.str(), 300);
   Partition after(dir.str(), 100);
   EXPECT_EQ(after.recovery.snapshot_commands, 200u);
   EXPECT_EQ(exchange_state_text(after.exchange), uninterrupted_state(15, 30, 10));
@@ -448,6 +452,76 @@ TEST(Journal, HistoryRebuildsExactlyTheEventsFirstEmittedFromAnySequence) {
     const std::vector<Event> expected(emitted.begin() + static_cast<std::ptrdiff_t>(from - 1), emitted.end());
     EXPECT_EQ(events_text(rebuilt), events_text(expected)) << "from " << from;
   }
+}
+
+// The last event before a snapshot: the writer must have persisted through it.
+std::uint64_t last_event_before(const std::string& dir, std::uint64_t snapshot_commands) {
+  ExchangeCounters counters;
+  EXPECT_TRUE(peek_snapshot(dir + "/" + snapshot_file_name(snapshot_commands), counters));
+  return counters.next_sequence - 1;
+}
+
+std::vector<std::string> files_in(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(Journal, PruningKeepsTheLastSnapshotsTheWriterPersistedPastAndTheJournalFromTheOldestOfThem) {
+  TempDir dir;
+  CommandGenerator generator(19);
+  Partition partition(dir.str(), 100);
+  const std::vector<Event> emitted = run(partition, generator, 35, 10);  // snapshots at 100, 200, 300
+  const std::uint64_t durable = partition.exchange.commands_applied();
+  const std::vector<std::string> everything = files_in(dir.str());
+  ASSERT_EQ(everything.size(), 7u);  // 4 segments, 3 snapshots
+
+  // The writer has persisted nothing, or not past two snapshots: nothing goes.
+  EXPECT_TRUE(partition.store.prune(0).deleted.empty());
+  EXPECT_TRUE(partition.store.prune(last_event_before(dir.str(), 200) - 1).deleted.empty());
+  EXPECT_EQ(files_in(dir.str()), everything);
+
+  // Past the snapshots at 100 and 200: the journal before 100 goes.
+  EXPECT_EQ(partition.store.prune(last_event_before(dir.str(), 200)).deleted.size(), 1u);
+  EXPECT_FALSE(fs::exists(dir.str() + "/" + journal_file_name(0)));
+
+  // Past every snapshot: the two newest stay, with the journal from the one at 200.
+  EXPECT_EQ(partition.store.prune(emitted.size()).deleted.size(), 2u);
+  EXPECT_EQ(files_in(dir.str()), (std::vector<std::string>{
+                                     journal_file_name(200), journal_file_name(300), snapshot_file_name(200),
+                                     snapshot_file_name(300)}));
+
+  // A rebuild of pruned events is refused, never answered from part of the journal; one
+  // after the oldest snapshot kept is exact.
+  EXPECT_FALSE(partition.store.history(1, emitted.size() + 1, durable, [](const Event&) { return true; }));
+  const std::uint64_t from = last_event_before(dir.str(), 200) + 1;
+  std::vector<Event> rebuilt;
+  ASSERT_TRUE(partition.store.history(from, emitted.size() + 1, durable, [&](const Event& event) {
+    rebuilt.push_back(event);
+    return true;
+  }));
+  EXPECT_EQ(events_text(rebuilt),
+            events_text(std::vector<Event>(emitted.begin() + static_cast<std::ptrdiff_t>(from - 1), emitted.end())));
+}
+
+TEST(Journal, AfterPruningARestartRecoversAndADamagedNewestSnapshotFallsBackToTheOneKept) {
+  TempDir dir;
+  {
+    CommandGenerator generator(21);
+    Partition partition(dir.str(), 100);
+    const std::vector<Event> emitted = run(partition, generator, 35, 10);
+    ASSERT_EQ(partition.store.prune(emitted.size()).deleted.size(), 3u);
+  }
+  {
+    Partition after(dir.str(), 100);
+    EXPECT_EQ(after.recovery.snapshot_commands, 300u);
+    EXPECT_EQ(exchange_state_text(after.exchange), uninterrupted_state(21, 35, 10));
+  }
+  damage_snapshot(dir.str(), 300);
+  Partition after(dir.str(), 100);
+  EXPECT_EQ(after.recovery.snapshot_commands, 200u);
+  EXPECT_EQ(exchange_state_text(after.exchange), uninterrupted_state(21, 35, 10));
 }
 
 TEST(Journal, SelfTradeModeOfEachSegmentIsReplayedAsItWasApplied) {

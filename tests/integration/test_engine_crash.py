@@ -237,3 +237,49 @@ def test_sigkilled_engine_recovers_the_books_and_report_stream_of_a_run_that_nev
         if event.sequence in submitter.received:
             assert submitter.received[event.sequence] == event.SerializeToString(deterministic=True)
     assert books == expected_books
+
+
+@pytest.mark.timeout(120)
+def test_pruned_journal_recovers_after_sigkill_and_refuses_a_replay_of_what_it_pruned(
+        built_engine: Path, venue_config: VenueConfig, tmp_path: Path) -> None:
+    """The writer tells the engine how far Postgres holds its events (Persisted); the
+    engine deletes the journal and snapshots those events no longer need, keeping the two
+    newest snapshots persisted past. A Replay of a pruned range is refused, naming it; a
+    later range is answered exactly; a SIGKILL then recovers the same books."""
+    feed = _feed(venue_config)
+    data = tmp_path / "engine"
+    engine = JournalingEngine(venue_config, partition=0, data_dir=data, extra=[
+        "--snapshot-every", "250", "--event-log-events", "256", "--cpus", "none"]).start()
+    try:
+        submitter = Submitter(feed, random.Random(4))
+        while not submitter.done():
+            submitter.send(engine.address, *submitter.next_batch())
+        expected = _replay_all(engine.address)
+        books = _books(engine.address, venue_config)
+        before = sorted(p.name for p in data.iterdir() if p.suffix in (".log", ".snap")
+                        and p.name.startswith(("journal-", "snapshot-")))
+        with grpc.insecure_channel(engine.address) as channel:
+            stub = engine_pb2_grpc.MatchingEngineStub(channel)
+            # Persisted through the middle: older snapshots and segments go.
+            answer = stub.Persisted(pb.PersistedRequest(through_sequence=len(expected) // 2),
+                                    timeout=10)
+            assert answer.files_deleted > 0
+            after = sorted(p.name for p in data.iterdir() if p.name.startswith(
+                ("journal-", "snapshot-")))
+            assert set(after) < set(before)
+            assert len([name for name in after if name.startswith("snapshot-")]) >= 2
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.Replay(pb.ReplayRequest(from_sequence=1), timeout=30))
+            assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE
+            assert "from_sequence 1" in refused.value.details()
+            # The events after the middle are still rebuilt exactly.
+            late = len(expected) // 2 + 1
+            replayed = [e for batch in stub.Replay(pb.ReplayRequest(from_sequence=late),
+                                                   timeout=30) for e in batch.events]
+            assert replayed == expected[late - 1:]
+        engine.sigkill()
+        engine.child.process.wait(timeout=10)
+        engine.start()
+        assert _books(engine.address, venue_config) == books
+    finally:
+        engine.stop()

@@ -178,8 +178,47 @@ void PartitionStore::replay(Exchange& exchange, std::uint64_t limit, const std::
   }
 }
 
+PruneReport PartitionStore::prune(std::uint64_t persisted_through) {
+  PruneReport report;
+  if (options_.keep_snapshots == 0) return report;
+  const auto saved = snapshots();  // oldest first
+  // The snapshots every event before which is in Postgres.
+  std::vector<std::size_t> persisted_past;
+  for (std::size_t i = 0; i < saved.size(); ++i) {
+    ExchangeCounters counters;
+    if (peek_snapshot(saved[i].second, counters) && counters.next_sequence - 1 <= persisted_through) {
+      persisted_past.push_back(i);
+    }
+  }
+  if (persisted_past.size() < options_.keep_snapshots) return report;
+  // The oldest snapshot kept: the journal must reach back to it, and nothing before it
+  // is needed.
+  const std::size_t oldest_kept = persisted_past[persisted_past.size() - options_.keep_snapshots];
+  const std::uint64_t start = saved[oldest_kept].first;
+  auto remove = [&report](const std::string& path) {
+    std::error_code error;
+    if (std::filesystem::remove(path, error)) report.deleted.push_back(path);
+  };
+  // A segment's commands end where the next segment's begin; the last one is written to.
+  const auto all = segments();
+  for (std::size_t i = 0; i + 1 < all.size() && all[i + 1].first_command <= start; ++i) remove(all[i].path);
+  for (std::size_t i = 0; i < oldest_kept; ++i) remove(saved[i].second);
+  return report;
+}
+
 bool PartitionStore::history(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
                              const std::function<bool(const Event&)>& visit) const {
+  // Segments pruned (a gap before the first one left), or deleted while being read:
+  // refused, never answered from part of the journal.
+  try {
+    return history_from_files(from, until, durable_commands, visit);
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
+bool PartitionStore::history_from_files(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
+                                        const std::function<bool(const Event&)>& visit) const {
   if (from >= until) return true;
   HistorySink sink(from, until, visit);
   ExchangeOptions options = exchange_options_;

@@ -6,8 +6,13 @@
 // Old events are not stored: they are recomputed. Matching is deterministic given the
 // commands, their batch clock and the self-trade mode (all journaled), so running the
 // journal again from the snapshot before sequence N yields exactly the events from N on.
-// Nothing is deleted: every segment and snapshot is kept (pruning is an operator's
-// retention decision, not done here).
+//
+// Pruning (prune()): once the writer has persisted every event before a snapshot, the
+// journal before it is needed only to rebuild old events, which Postgres now holds. Of
+// the snapshots the writer has persisted past, the newest `keep_snapshots` stay (a damaged
+// newest one falls back to the one before), with every segment from the oldest of them
+// on; older snapshots and segments are deleted. A rebuild of events before that point is
+// refused (history() answers false), never answered from a partial journal.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +32,11 @@ struct StoreOptions {
   FsyncPolicy fsync = FsyncPolicy::Batch;
   int fsync_interval_ms = 5;
   std::uint64_t snapshot_every = 1'000'000;  // commands between snapshots; 0: never
+  std::size_t keep_snapshots = 2;  // persisted-past snapshots kept by prune(); 0: keep all
+};
+
+struct PruneReport {
+  std::vector<std::string> deleted;  // the files removed, for the log
 };
 
 struct RecoveryReport {
@@ -62,10 +72,15 @@ class PartitionStore {
   // resting orders. True when it did.
   bool maybe_snapshot(const Exchange& exchange);
 
+  // On the matching thread: deletes what the journal no longer needs, given that every
+  // event with sequence <= persisted_through is in Postgres (see the top of this file).
+  PruneReport prune(std::uint64_t persisted_through);
+
   // Any thread: the events with sequence in [from, until), rebuilt from the snapshot
   // before `from` and the journal's first `durable_commands` commands, in order, to
   // `visit` (which returns false to stop early). Returns false when the journal does
-  // not reach back to `from` or ends before `until`.
+  // not reach back to `from` (it was pruned, or a file cannot be read) or ends before
+  // `until`.
   bool history(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
                const std::function<bool(const Event&)>& visit) const;
 
@@ -82,6 +97,8 @@ class PartitionStore {
   // (commands covered, path) of every snapshot, oldest first.
   std::vector<std::pair<std::uint64_t, std::string>> snapshots() const;
   JournalHeader header_for(const Exchange& exchange) const;
+  bool history_from_files(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
+                          const std::function<bool(const Event&)>& visit) const;
   // Applies the journal's records that continue `exchange` (records it already holds
   // are skipped), each segment under its own self-trade mode, until `limit` commands or
   // `stop()`. With `report` (recovery) torn tails are truncated and noted.

@@ -117,6 +117,9 @@ std::string engine_usage() {
          "  --fsync-interval-ms N     for --fsync interval (default 5)\n"
          "  --snapshot-every N        commands between snapshots (default 1000000; 0: never), and\n"
          "                            at least as many as the last snapshot held resting orders\n"
+         "  --keep-snapshots N        of the snapshots the writer has persisted past, the newest N\n"
+         "                            stay, with the journal from the oldest of them; older\n"
+         "                            snapshots and segments are deleted (default 2; 0: keep all)\n"
          "  --stp cancel-newest|cancel-oldest|cancel-both\n"
          "                            self-trade prevention, per account (default cancel-newest)\n"
          "  --cpus auto|none|LIST     pin the matching thread: auto = the last CPU this process may\n"
@@ -160,7 +163,8 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     }
     const bool known = flag == "--listen" || flag == "--partition" || flag == "--instrument" ||
                        flag == "--data-dir" || flag == "--event-log-events" || flag == "--fsync" ||
-                       flag == "--fsync-interval-ms" || flag == "--snapshot-every" || flag == "--stp" ||
+                       flag == "--fsync-interval-ms" || flag == "--snapshot-every" || flag == "--keep-snapshots" ||
+                       flag == "--stp" ||
                        flag == "--cpus" || flag == "--hugepages" || flag == "--command-index" ||
                        flag == "--done-orders";
     if (!known) return fail("unknown flag " + flag);
@@ -204,6 +208,10 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     } else if (flag == "--fsync-interval-ms") {
       if (!parse_integer<int>(value, 1, 60'000, options.fsync_interval_ms)) {
         return fail("--fsync-interval-ms " + value + ": expected an integer from 1 to 60000");
+      }
+    } else if (flag == "--keep-snapshots") {
+      if (!parse_integer<std::size_t>(value, 0, 1'000'000, options.keep_snapshots)) {
+        return fail("--keep-snapshots " + value + ": expected an integer from 0 to 1000000");
       }
     } else if (flag == "--snapshot-every") {
       if (!parse_integer<std::uint64_t>(value, 0, std::numeric_limits<std::uint64_t>::max(), options.snapshot_every)) {

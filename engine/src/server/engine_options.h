@@ -23,6 +23,7 @@ struct EngineOptions {
   FsyncPolicy fsync = FsyncPolicy::Batch;
   int fsync_interval_ms = 5;
   std::uint64_t snapshot_every = 1'000'000;  // commands; 0: never
+  std::size_t keep_snapshots = 2;  // persisted-past snapshots kept when pruning; 0: keep all
   StpMode stp = StpMode::CancelNewest;
   std::string cpus = "auto";  // auto | none | a list such as 2,4-5
   HugePages hugepages = HugePages::Try;

@@ -254,6 +254,16 @@ grpc::Status MatchingService::GetOrder(grpc::ServerContext* /*context*/, const p
   return grpc::Status::OK;
 }
 
+grpc::Status MatchingService::Persisted(grpc::ServerContext* /*context*/, const pb::PersistedRequest* request,
+                                        pb::PersistedResponse* response) {
+  std::size_t deleted = 0;
+  if (!worker_.persisted(request->through_sequence(), deleted)) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the partition has stopped");
+  }
+  response->set_files_deleted(static_cast<std::uint32_t>(deleted));
+  return grpc::Status::OK;
+}
+
 grpc::Status MatchingService::Health(grpc::ServerContext* /*context*/, const pb::HealthRequest* /*request*/,
                                      pb::HealthResponse* response) {
   HealthView view;

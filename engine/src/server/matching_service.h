@@ -27,6 +27,8 @@ class MatchingService final : public ::tradingvenue::engine::v1::MatchingEngine:
                        ::tradingvenue::engine::v1::BookSnapshot* response) override;
   grpc::Status Health(grpc::ServerContext* context, const ::tradingvenue::engine::v1::HealthRequest* request,
                       ::tradingvenue::engine::v1::HealthResponse* response) override;
+  grpc::Status Persisted(grpc::ServerContext* context, const ::tradingvenue::engine::v1::PersistedRequest* request,
+                         ::tradingvenue::engine::v1::PersistedResponse* response) override;
   grpc::Status GetOrder(grpc::ServerContext* context, const ::tradingvenue::engine::v1::OrderRequest* request,
                         ::tradingvenue::engine::v1::OrderState* response) override;
 

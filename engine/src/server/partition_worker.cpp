@@ -132,7 +132,7 @@ void PartitionWorker::commit_pass() {
   if (store_) {
     try {
       store_->commit();
-      store_->maybe_snapshot(exchange_);
+      if (store_->maybe_snapshot(exchange_)) prune();
     } catch (const std::exception& error) {
       // Applied but not journaled: answering would promise what a restart cannot give
       // back. Stop the process; the submitters resend, a restart recovers.
@@ -224,6 +224,29 @@ bool PartitionWorker::read_events(std::uint64_t from, std::size_t max, std::vect
     first_retained = sink_.log.first_sequence();
     next_sequence = durable_next_sequence_;
   });
+}
+
+bool PartitionWorker::persisted(std::uint64_t through, std::size_t& deleted) {
+  return run([&] {
+    // Never past what is journaled: a client's mistake must not cost the journal more.
+    persisted_through_ = std::max(persisted_through_, std::min(through, durable_next_sequence_ - 1));
+    deleted = prune();
+  });
+}
+
+std::size_t PartitionWorker::prune() {
+  if (!store_) return 0;
+  try {
+    const PruneReport report = store_->prune(persisted_through_);
+    for (const std::string& path : report.deleted) {
+      std::fprintf(stderr, "venue-engine partition %u: pruned %s (events through %llu are in Postgres)\n",
+                   partition_, path.c_str(), static_cast<unsigned long long>(persisted_through_));
+    }
+    return report.deleted.size();
+  } catch (const std::exception& error) {  // the files stay; the next prune tries again
+    std::fprintf(stderr, "venue-engine partition %u: pruning failed: %s\n", partition_, error.what());
+    return 0;
+  }
 }
 
 bool PartitionWorker::history(std::uint64_t from, std::uint64_t until,

@@ -138,6 +138,12 @@ class PartitionWorker {
   // order, to `visit`. False without a store or when the journal does not hold them.
   bool history(std::uint64_t from, std::uint64_t until, const std::function<bool(const Event&)>& visit) const;
 
+  // The writer's word that every event with sequence <= through is in Postgres (held to
+  // what is journaled): the journal and snapshots it no longer needs are deleted
+  // (PartitionStore::prune), now and after each snapshot. `deleted`: files removed now.
+  // False when the worker has stopped.
+  bool persisted(std::uint64_t through, std::size_t& deleted);
+
   // `found` is false for an unknown instrument.
   bool book(InstrumentId instrument_id, std::size_t depth, BookView& out, bool& found);
 
@@ -172,6 +178,7 @@ class PartitionWorker {
   void apply_on_thread(Batch& batch);
   void loop();
   void commit_pass();
+  std::size_t prune();  // on the matching thread
 
   const std::uint32_t partition_;
   const int cpu_;
@@ -187,6 +194,7 @@ class PartitionWorker {
   std::atomic<int> pinned_cpu_{-1};
   std::string memory_summary_;
   bool batches_pending_ = false;
+  std::uint64_t persisted_through_ = 0;  // matching thread only
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;

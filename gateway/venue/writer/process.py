@@ -66,6 +66,9 @@ _RETAIN_MS = 10_000
 # A sequence missing this long was not just late: the submitter that had it died.
 _GAP_GRACE_S = 3.0
 _HEAD_CHECK_S = 2.0
+# How often the engines are told how far Postgres holds their events (Persisted), so
+# they prune the journal and snapshots those events no longer need.
+_PERSISTED_S = 10.0
 
 def collect_rarely() -> None:
     """Make the cyclic garbage collector of a writer process rare. A run in flight holds
@@ -90,6 +93,7 @@ class Writer:
         self.replayed_batches = 0
         self.progress: dict[int, SequenceProgress] = {}
         self._checked_heads = 0.0
+        self._told_engines = 0.0
         self.marks = PersistedMarks(self.redis, self.keys, _RETAIN_MS)
         self.pending_marks = PendingMarks({}, range(self.venue.partitions))
         # Postgres refused a run's data: the pending entries go one by one next time.
@@ -211,6 +215,7 @@ class Writer:
                     while in_flight:  # a replay writes on a connection of its own
                         free.append(await self._finished(in_flight))
                     await self._fill_gaps(free[0])
+                    await self._tell_engines(free[0])
             while in_flight:  # stopping: what is in flight is finished
                 free.append(await self._finished(in_flight))
         finally:
@@ -334,6 +339,24 @@ class Writer:
             set_aside(pipe, self.keys, rows.set_aside)
             await self.marks.record(pipe, self.pending_marks.now_true(through))
             await pipe.execute()
+
+    async def _tell_engines(self, connection: asyncpg.Connection) -> None:
+        """At most every _PERSISTED_S: tell each engine how far Postgres holds its events
+        (what is committed, read back), so it can prune its journal. An engine that is
+        away hears it next time."""
+        now = time.monotonic()
+        if now - self._told_engines < _PERSISTED_S:
+            return
+        self._told_engines = now
+        for partition, through in (await persisted_through(connection)).items():
+            try:
+                async with grpc.aio.insecure_channel(
+                        self.settings.engine_address(partition)) as channel:
+                    await engine_pb2_grpc.MatchingEngineStub(channel).Persisted(
+                        pb.PersistedRequest(through_sequence=through), timeout=5)
+            except grpc.aio.AioRpcError as error:
+                log.info("engine partition %d not told it is persisted through %d: %s",
+                         partition, through, error.code().name)
 
     async def _engine_head(self, partition: int) -> int | None:
         try:
