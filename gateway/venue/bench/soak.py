@@ -34,6 +34,7 @@ from pathlib import Path
 
 import asyncpg
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from venue.bench.cpu import tree_pss_bytes
 from venue.bench.e2e import _count_orders, _percentile
@@ -100,11 +101,17 @@ def summarize(samples: list[dict], window_s: float) -> dict[str, dict]:
 def _flatten(sample: dict, prefix: str = "") -> dict[str, float]:
     flat = {}
     for key, value in sample.items():
+        if isinstance(value, list):  # errors
+            continue
         if isinstance(value, dict):
             flat |= _flatten(value, f"{prefix}{key}.")
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def plot(samples: list[dict], path: Path, title: str) -> None:
@@ -120,19 +127,21 @@ def plot(samples: list[dict], path: Path, title: str) -> None:
     figure, axes = plt.subplots(3, 2, figsize=(13, 10), sharex=True)
     for axis, (label, group) in zip(axes.flat, panels):
         if group is not None:
-            for name in samples[0][group]:
-                axis.plot(minutes, [s[group].get(name) for s in samples], label=name)
+            names = dict.fromkeys(name for s in samples for name in s.get(group, {}))
+            for name in names:
+                axis.plot(minutes, [_nan(s.get(group, {}).get(name)) for s in samples],
+                          label=name)
             axis.legend(fontsize=7)
         elif label.startswith("Redis"):
-            axis.plot(minutes, [s["redis_used_memory_mib"] for s in samples])
+            axis.plot(minutes, [_nan(s.get("redis_used_memory_mib")) for s in samples])
         elif label.startswith("writer"):
-            axis.plot(minutes, [s["writer_lag_orders"] for s in samples])
+            axis.plot(minutes, [_nan(s.get("writer_lag_orders")) for s in samples])
         elif label.startswith("ack"):
-            axis.plot(minutes, [s["ack_p50_ms"] for s in samples], label="p50")
-            axis.plot(minutes, [s["ack_p99_ms"] for s in samples], label="p99")
+            axis.plot(minutes, [_nan(s.get("ack_p50_ms")) for s in samples], label="p50")
+            axis.plot(minutes, [_nan(s.get("ack_p99_ms")) for s in samples], label="p99")
             axis.legend(fontsize=7)
         else:
-            axis.plot(minutes, [s["accepted_per_sec"] for s in samples])
+            axis.plot(minutes, [_nan(s.get("accepted_per_sec")) for s in samples])
         axis.set_title(label, fontsize=10)
         axis.set_ylim(bottom=0)
         axis.grid(alpha=0.3)
@@ -146,7 +155,7 @@ def plot(samples: list[dict], path: Path, title: str) -> None:
 
 async def _redis_state(redis_url: str, keys: Keys) -> tuple[float, int]:
     """Redis's used_memory (MiB) and the writer's lag (orders queued, not in Postgres)."""
-    redis = Redis.from_url(redis_url)
+    redis = Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=30)
     try:
         memory = (await redis.info("memory"))["used_memory"]
         queued = await redis.hgetall(keys.queued_counts)
@@ -168,19 +177,34 @@ async def _table_sizes(database_url: str) -> dict[str, float]:
 
 
 def _measure(venue: LocalVenue, keys: Keys) -> dict:
+    """One sample of every series but the load's. A series that cannot be read this time
+    (Redis too busy to answer in 30 s, say) is None and the error is kept: a soak is not
+    ended by its own measuring."""
+    sample: dict = {}
+    try:
+        sample |= _measure_memory_and_disk(venue)
+    except OSError as error:
+        sample["errors"] = [repr(error)]
+    try:
+        redis_memory, lag = asyncio.run(_redis_state(venue.redis_url, keys))
+    except (RedisError, OSError) as error:
+        redis_memory, lag = None, None
+        sample.setdefault("errors", []).append(repr(error))
+    return sample | {"redis_used_memory_mib": redis_memory, "writer_lag_orders": lag}
+
+
+def _measure_memory_and_disk(venue: LocalVenue) -> dict:
     memory = {}
     for name, pid in sorted(venue.part_pids().items()):
         try:
             memory[name] = round(tree_pss_bytes(pid) / MIB, 1)
         except OSError:
             memory[name] = None
-    redis_memory, lag = asyncio.run(_redis_state(venue.redis_url, keys))
     disk = {"redis": venue.data_dir / "redis", "postgres": venue.data_dir / "postgres"}
     disk |= {f"engine-{e.partition}": venue.data_dir / f"engine-{e.partition}"
              for e in venue.engines}
-    return {"memory_mib": memory, "redis_used_memory_mib": redis_memory,
-            "disk_mib": {name: round(disk_bytes(path) / MIB, 1) for name, path in disk.items()},
-            "writer_lag_orders": lag}
+    return {"memory_mib": memory,
+            "disk_mib": {name: round(disk_bytes(path) / MIB, 1) for name, path in disk.items()}}
 
 
 def main(argv: list[str]) -> int:
@@ -242,7 +266,7 @@ def main(argv: list[str]) -> int:
                            "ack_p50_ms": _percentile(list(result.latencies_ms), 0.50),
                            "ack_p99_ms": _percentile(list(result.latencies_ms), 0.99)}
                 samples.append(sample)
-                say(json.dumps(sample))
+                print(json.dumps(sample), file=sys.stderr, flush=True)  # progress, even with --json
         elapsed = time.monotonic() - started
         say(f"{accepted} accepted in {elapsed:.0f}s; waiting for Postgres to hold them ...")
         deadline = time.monotonic() + args.settle
@@ -264,8 +288,8 @@ def main(argv: list[str]) -> int:
             "flat": all(s["flat"] for s in summary.values() if "flat" in s),
             "table_mib": asyncio.run(_table_sizes(venue.database_url)),
             "disk_bytes_per_order": {
-                name: round(value * MIB / persisted, 1) for name, value in samples[-1][
-                    "disk_mib"].items()} if persisted and samples else {},
+                name: round(value * MIB / persisted, 1) for name, value in samples[-1].get(
+                    "disk_mib", {}).items()} if persisted and samples else {},
             "series": summary, "samples": samples,
         }
         if args.plot is not None:
