@@ -47,8 +47,9 @@ class LoadSpec:
     tag: str  # makes clientOrderIds unique across processes and runs
     rate: float = 0.0  # orders/s this spec sends at most, over its connections (0: no cap)
     # Every order priced 10 ticks through the mid, so it meets whatever rests on the other
-    # side: the book stays a level or two deep however long the load runs (a soak's
-    # memory then shows the venue's, not a book that only grows).
+    # side, and each account on one side (the first buys, the next sells, ...), so
+    # self-trade prevention never cancels it instead: the book stays a level deep however
+    # long the load runs (a soak's memory then shows the venue's, not a book that grows).
     crossing: bool = False
 
 
@@ -84,6 +85,7 @@ class _Orders:
                      for offset in ((10,) if spec.crossing else range(-10, 11))],
                     [instrument.quantity_text(lots) for lots in range(1, 6)]))
         self.instruments = len(spec.instruments)
+        self.side = account % 2 if spec.crossing else None  # 0 buys, 1 sells
         self._size = 0
         self._templates: list[bytes] = []
 
@@ -92,7 +94,8 @@ class _Orders:
 
     def _order(self, serial: int, client_order_id: str) -> str:
         rng = self.rng.random
-        head, prices, quantities = self.kinds[(serial % self.instruments) * 2 + (rng() < 0.5)]
+        side = (rng() < 0.5) if self.side is None else self.side
+        head, prices, quantities = self.kinds[(serial % self.instruments) * 2 + side]
         return (f'{head}{prices[int(rng() * len(prices))]}","quantity":"{quantities[int(rng() * 5)]}",'
                 f'"clientOrderId":"{client_order_id}"}}')
 
