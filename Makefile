@@ -77,7 +77,7 @@ test-python: $(VENV)/.installed $(STUBS)
 FUZZ_BUILD := engine/build-fuzz
 FUZZ_PY := build/fuzz-py
 FUZZ_SECONDS ?= 600
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 5
 fuzz-build: system-fuzz $(VENV)/.atheris $(STUBS)
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang-14 CXX=clang++-14 cmake -S engine \
 	  -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_FUZZ=ON

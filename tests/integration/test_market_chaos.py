@@ -26,7 +26,7 @@ from venue.market.client import FeedBook, subscribe_book
 pytestmark = pytest.mark.integration
 
 SYMBOL = "BTC-USD"
-LOAD_S = 8.0
+LOAD_S = 5.0
 SETTLE_S = 45.0
 DROP, DELAY, MAX_DELAY_S = 0.05, 0.2, 0.3
 
