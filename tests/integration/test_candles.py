@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from venue.contract.config import VenueConfig
-from venue.db.migrate import migrate, migrations
+from venue.db.migrate import migrate
 from venue.enginepb import engine_pb2 as pb
 from venue.local.venue import LocalVenue
 from venue.writer.rows import Rows
@@ -266,17 +266,9 @@ async def test_the_migration_folds_the_trades_persisted_before_it(postgres_serve
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     url = postgres_server.url(name)
+    await migrate(url, until=16)
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
-                                 " name text NOT NULL, applied_at timestamptz NOT NULL"
-                                 " DEFAULT now())")
-        for migration in migrations():
-            if migration.name.startswith("0016_"):
-                break
-            await connection.execute(migration.sql)
-            await connection.execute("INSERT INTO schema_migrations VALUES ($1, $2)",
-                                     migration.version, migration.name)
         for event in BOUNDARY_TRADES:
             t = event.trade
             await connection.execute(

@@ -11,6 +11,7 @@ from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2 as pb
 from venue.contract.wire import command_batch, source_fields, traceparent_field
 from venue.contract.entries import Mark, parse_stream_id, split_frames, unpersisted_orders
+from venue.queue import order_ids
 from venue.queue.order_queue import OrderQueue, QueuedCommand
 from venue.queue.persisted import PersistedMarks
 
@@ -126,6 +127,24 @@ async def test_order_ids_are_unique_across_gateways(redis_url):
     assert len(set(ids + shard_ids)) == len(ids) + len(shard_ids)
     await first.redis.aclose()
     await second.redis.aclose()
+
+
+async def test_an_order_id_names_the_day_it_was_taken(redis_url, monkeypatch):
+    queue = OrderQueue(Redis.from_url(redis_url), VenueConfig())
+    today = order_ids.utc_day()
+    first = await queue.next_order_ids(10)
+    assert {order_ids.day_of_order_id(i) for i in first} == {today}
+    assert first[0] == order_ids.first_order_id(today) + 1
+    # Past midnight the block of the day before is used up, then the new day's begins:
+    # at its own first id, whatever the day before took.
+    monkeypatch.setattr(order_ids, "utc_day", lambda: today + 1)
+    later = await queue.next_order_ids(order_ids.ORDER_ID_BLOCK)
+    assert later[: order_ids.ORDER_ID_BLOCK - 10] == list(
+        range(first[-1] + 1, first[-1] + 1 + order_ids.ORDER_ID_BLOCK - 10))
+    assert later[order_ids.ORDER_ID_BLOCK - 10:] == list(
+        range(order_ids.first_order_id(today + 1) + 1, order_ids.first_order_id(today + 1) + 11))
+    assert await queue.redis.ttl(queue.keys.order_id_counter(today + 1)) > 86_400
+    await queue.redis.aclose()
 
 
 async def unpersisted(queue: OrderQueue) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,9 @@ class VenueConfig(BaseModel):
 DEFAULT_DEDUP_WINDOW_S = 600
 
 
+RetentionAction = Literal["drop", "detach"]
+
+
 class Settings(BaseSettings):
     """Where this process finds the venue's parts. Read from the environment."""
 
@@ -126,6 +130,12 @@ class Settings(BaseSettings):
     # A clientOrderId repeated within this many seconds of its first use returns the
     # original order (venue.queue.claims; spec.gateway.dedupWindow).
     dedup_window_s: int = Field(default=DEFAULT_DEDUP_WINDOW_S, ge=1, le=30 * 86400)
+    # Postgres keeps the days of orders, executions and trades that ended within this
+    # many days, and lets older days go (venue.db.partitions; spec.postgres.retention):
+    # 0 keeps everything. `drop` deletes them; `detach` leaves each day a table of its
+    # own, out of the venue's, to be archived.
+    retention_days: int = Field(default=0, ge=0, le=36_500)
+    retention_action: RetentionAction = "drop"
     # A gateway remembers which account a key names this long: a revoked key is refused
     # by every gateway within it (venue.api.auth).
     key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)

@@ -73,9 +73,9 @@ class Keys:
         id is in Postgres, `count` of them in all (see PersistedMarks)."""
         return f"{self.prefix}:persisted"
 
-    @property
-    def order_id_counter(self) -> str:
-        return f"{self.prefix}:order-id"
+    def order_id_counter(self, day: int) -> str:
+        """Counter: the order ids of one UTC day taken so far (venue.queue.order_ids)."""
+        return f"{self.prefix}:order-id:{day}"
 
     @property
     def dead_letters(self) -> str:

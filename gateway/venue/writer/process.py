@@ -37,9 +37,11 @@ from venue.contract.entries import FIELD_TRACEPARENT
 from venue.contract.dead_letters import UNDECODABLE, UNSTORABLE, DeadLetter, set_aside
 from venue.contract.keys import WRITERS_GROUP, Keys
 from venue.contract.wire import GRPC_OPTIONS, method_path
+from venue.db import partitions
 from venue.db.migrate import migrate
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
+from venue.queue.order_ids import utc_day
 from venue.queue.persisted import PersistedMarks
 from venue.writer.marks import PendingMarks
 from venue.writer.progress import SequenceProgress
@@ -66,6 +68,8 @@ _RETAIN_MS = 10_000
 # A sequence missing this long was not just late: the submitter that had it died.
 _GAP_GRACE_S = 3.0
 _HEAD_CHECK_S = 2.0
+# How often the writer makes the coming days' partitions and lets expired days go.
+_PARTITIONS_S = 3600.0
 # How often the engines are told how far Postgres holds their events (Persisted), so
 # they prune the journal and snapshots those events no longer need.
 _PERSISTED_S = 10.0
@@ -94,6 +98,7 @@ class Writer:
         self.progress: dict[int, SequenceProgress] = {}
         self._checked_heads = 0.0
         self._told_engines = 0.0
+        self._kept_partitions = 0.0
         self.marks = PersistedMarks(self.redis, self.keys, _RETAIN_MS)
         self.pending_marks = PendingMarks({}, range(self.venue.partitions))
         # Postgres refused a run's data: the pending entries go one by one next time.
@@ -116,6 +121,7 @@ class Writer:
                         connections.append(await asyncpg.connect(self.settings.database_url))
                         await prepare(connections[-1])
                     self.resume_from(await persisted_through(connections[0]))
+                    await self._keep_partitions(connections[0])
                     await self._drain(connections, stop)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
                         asyncpg.InternalClientError, RedisError) as error:
@@ -216,6 +222,7 @@ class Writer:
                         free.append(await self._finished(in_flight))
                     await self._fill_gaps(free[0])
                     await self._tell_engines(free[0])
+                    await self._keep_partitions(free[0])
             while in_flight:  # stopping: what is in flight is finished
                 free.append(await self._finished(in_flight))
         finally:
@@ -359,6 +366,19 @@ class Writer:
                          partition, through, error.code().name)
 
     async def _engine_head(self, partition: int) -> int | None:
+    async def _keep_partitions(self, connection: asyncpg.Connection) -> None:
+        """At start and then every _PARTITIONS_S: the partitions of the days to come,
+        and the retention (venue.db.partitions)."""
+        now = time.monotonic()
+        if self._kept_partitions and now - self._kept_partitions < _PARTITIONS_S:
+            return
+        self._kept_partitions = now
+        created, gone = await partitions.keep(connection, utc_day(),
+                                              self.settings.retention_days,
+                                              self.settings.retention_action)
+        if created or gone:
+            log.info("partitions: made %s; let go %s", created or "none", gone or "none")
+
         try:
             async with grpc.aio.insecure_channel(
                     self.settings.engine_address(partition)) as channel:

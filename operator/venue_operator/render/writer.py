@@ -24,6 +24,11 @@ def writer_deployment(venue: Venue) -> dict[str, Any]:
     spec = venue["spec"]["writer"]
     container = serves_metrics(venue_container(
         venue, COMPONENT, ["writer"], database=True, resources=spec["resources"]))
+    # The writer keeps the day partitions and lets expired days go (venue.db.partitions).
+    retention = venue["spec"]["postgres"]["retention"]
+    container["env"] += [
+        {"name": "VENUE_RETENTION_DAYS", "value": str(retention["days"])},
+        {"name": "VENUE_RETENTION_ACTION", "value": retention["action"].lower()}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from venue.contract.config import Settings
 from venue_operator.render.submitters import submitter_deployment
 from venue_operator.render.writer import writer_deployment
 
@@ -30,6 +31,22 @@ def test_writer_migrates_then_writes(venue):
     assert pod["initContainers"][0]["args"] == ["migrate"]
     assert pod["containers"][0]["args"] == ["writer"]
     assert {"REDIS_URL", "DATABASE_URL"} <= {e["name"] for e in pod["containers"][0]["env"]}
+
+
+def test_the_writer_keeps_what_the_spec_retains(venue, venue_with, monkeypatch):
+    def settings_of(deployment) -> Settings:
+        for env in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if env["name"].startswith("VENUE_RETENTION_"):
+                monkeypatch.setenv(env["name"], env["value"])
+        return Settings()
+
+    default = settings_of(writer_deployment(venue))
+    fields = Settings.model_fields
+    assert (default.retention_days, default.retention_action) == (
+        fields["retention_days"].default, fields["retention_action"].default) == (0, "drop")
+    kept = settings_of(writer_deployment(venue_with({"postgres.retention": {
+        "days": 30, "action": "Detach"}})))
+    assert (kept.retention_days, kept.retention_action) == (30, "detach")
 
 
 def test_submitters_and_the_writer_serve_metrics_where_their_annotations_say(venue):
