@@ -86,7 +86,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.redis = client
         app.state.db = db
         app.state.order_queue = OrderQueue(client, app.state.venue,
-                                           ClaimWindow(settings.dedup_window_s))
+                                           ClaimWindow(settings.dedup_window_s),
+                                           settings.account_open_orders)
         app.state.api_keys = ApiKeyCache(db, ttl_s=settings.key_cache_ttl_s)
         app.state.shard_lag = ShardLag(client, app.state.venue, settings.shard_lag_limit,
                                          unpersisted_limit=settings.unpersisted_limit)

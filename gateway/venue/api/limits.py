@@ -1,5 +1,7 @@
 """Per-account limits, checked in the gateway before anything reaches Redis: orders per
-second (a token bucket) and open order-entry WebSockets.
+second (a token bucket) and open order-entry WebSockets. (The third, open orders, is
+counted venue-wide where orders are queued, by venue.queue.order_queue's script: its
+refusal is worded here.)
 
 Each gateway process enforces its share of the venue's limit: the operator gives each
 gateway pod the spec's limit divided by the replicas (spec.gateway.accountLimits), and a
@@ -18,6 +20,10 @@ from venue.api.backpressure import Refusal
 
 ACCOUNT_RATE = "account_rate"
 ACCOUNT_CONNECTIONS = "account_connections"
+ACCOUNT_OPEN_ORDERS = "account_open_orders"
+# An account at its open-orders limit may try again this soon: its orders close as they
+# fill or as it cancels them, which the venue cannot foresee.
+_OPEN_ORDERS_RETRY_S = 1
 # Buckets of accounts idle this long are full again and forgotten (bounded memory).
 _FORGET_AFTER_S = 60.0
 
@@ -86,3 +92,9 @@ class AccountLimits:
                 if now - then > self._forget_after_s]
         for account_id in idle:
             del self._buckets[account_id]
+
+
+def open_orders_refusal(limit: int) -> Refusal:
+    return Refusal(_OPEN_ORDERS_RETRY_S, ACCOUNT_OPEN_ORDERS,
+                   f"this account has {limit} orders open or queued, its limit: nothing was "
+                   "queued; cancel some, or retry once some have filled")

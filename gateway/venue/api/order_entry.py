@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import asyncpg
+import msgspec
 
 from venue import _orderwire as orderwire
 from venue.api.request_spans import request_spans
@@ -26,16 +27,13 @@ from venue.api.models import OrderChangeAccepted, OrderType
 from venue.api.order_rules import (CheckedOrder, OrderRef, RequestRejected, Terms,
                                    problem_errors)
 from venue.api.backpressure import Refusal
-from venue.api.limits import AccountLimits
+from venue.api.limits import AccountLimits, open_orders_refusal
 from venue.api.shard_lag import ShardLag
-from venue.contract.wire import ORDER_TYPE_WORDS
+from venue.contract.wire import CLOSED_STATUSES, ORDER_TYPE_WORDS
 from venue.contract.instruments import Instrument, Problem
 from venue.metrics import CHANNEL_BATCH, CHANNEL_HTTP, CHANNEL_WS, ORDER_CHANGES
 from venue.metrics import ORDERS_ACCEPTED, ORDERS_DUPLICATE
-from venue.queue.order_queue import Enqueued, OrderQueue
-
-# An order in one of these states is done: there is nothing left to cancel or replace.
-CLOSED_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
+from venue.queue.order_queue import REFUSED, Enqueued, OrderQueue
 
 _KNOWN_COLUMNS = ("order_id, client_order_id, instrument_id, type, status, price, quantity, "
                   "cum_qty")
@@ -66,6 +64,21 @@ class AccountLimited(ShardBusy):
 
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(None, refusal)  # type: ignore[arg-type]
+
+
+def _batch_queued(order_id: int, client_order_id: str, original: bytes) -> BatchQueued:
+    """A batch order's fate from the enqueue script's answer for it."""
+    if original == REFUSED:
+        return BatchQueued(order_id, client_order_id, False, refused=True)
+    return BatchQueued(int(original) if original else order_id, client_order_id,
+                       bool(original))
+
+
+def _count_batch(queued) -> None:
+    queued = list(queued)
+    duplicates = sum(q.duplicate for q in queued)
+    _ACCEPTED[CHANNEL_BATCH].inc(sum(not q.refused for q in queued) - duplicates)
+    _DUPLICATE[CHANNEL_BATCH].inc(duplicates)
 
 
 class OrderNotFound(Exception):
@@ -99,11 +112,13 @@ class OrderClosed(Exception):
 
 
 class BatchQueued(NamedTuple):
-    """One order of a batch as queued: its id (the original's when a duplicate)."""
+    """One order of a batch as queued: its id (the original's when a duplicate), or
+    refused at the account's open-orders limit (not queued)."""
 
     order_id: int
     client_order_id: str
     duplicate: bool
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,8 @@ class OrderEntry:
                 client_order_id=order.client_order_id)
             spans.queued(order_id=enqueued.order_id, client_order_id=client_order_id,
                          duplicate=enqueued.duplicate)
+        if enqueued.refused:
+            raise AccountLimited(open_orders_refusal(self.queue.open_orders_limit))
         (_DUPLICATE if enqueued.duplicate else _ACCEPTED)[channel].inc()
         return enqueued, client_order_id
 
@@ -186,22 +203,22 @@ class OrderEntry:
                         (order_id, command, account_id, checked.order.client_order_id, True)
                         for order_id, command, (_, checked) in zip(ids, commands, orders)],
                         spans.entry_traceparent)
-                    originals = [str(a.order_id).encode() if a.duplicate else b""
-                                 for a in answers]
+                    originals = [REFUSED if a.refused else str(a.order_id).encode()
+                                 if a.duplicate else b"" for a in answers]
             for (index, _), order_id, coid, original in zip(orders, ids, coids, originals):
-                queued[index] = BatchQueued(int(original) if original else order_id, coid,
-                                            bool(original))
+                queued[index] = _batch_queued(order_id, coid, original)
 
         await asyncio.gather(*(queue_shard(shard, orders) for shard, orders in by_shard.items()))
-        duplicates = sum(q.duplicate for q in queued.values())
-        _ACCEPTED[CHANNEL_BATCH].inc(len(queued) - duplicates)
-        _DUPLICATE[CHANNEL_BATCH].inc(duplicates)
+        _count_batch(queued.values())
         return queued
 
     async def submit_scanned(self, table: object, body: bytes, count: int, plan: bytes,
-                             shards: list[int], account_id: int, traceparent: str) -> bytes:
+                             shards: list[int], account_id: int, traceparent: str
+                             ) -> bytes | dict[int, BatchQueued]:
         """Queue a batch venue._orderwire decoded and checked, one entry per shard, and
-        write its answer, all without a Python object per order."""
+        write its answer, all without a Python object per order; or, when some of its
+        orders were refused at the account's open-orders limit (which C does not word),
+        what submit_batch returns, for the caller to answer."""
         ids = await self.queue.next_order_ids(count)
         groups = orderwire.encode(table, body, plan, ids, account_id, shards)
 
@@ -215,10 +232,29 @@ class OrderEntry:
             enqueue(shard, order_ids, coids, frames, sizes)
             for shard, (order_ids, coids, frames, sizes) in zip(shards, groups)))
         originals = [found for _, found in answers]
+        if any(REFUSED in found for found in originals):
+            return self._scanned_as_queued(body, shards, groups, originals)
         duplicates = sum(1 for found in originals for original in found if original)
         _ACCEPTED[CHANNEL_BATCH].inc(count - duplicates)
         _DUPLICATE[CHANNEL_BATCH].inc(duplicates)
         return orderwire.answer(table, body, plan, ids, shards, originals)
+
+    def _scanned_as_queued(self, body: bytes, shards: list[int], groups: list,
+                           originals: list[list[bytes]]) -> dict[int, BatchQueued]:
+        """submit_scanned's batch as submit_batch answers it: each order's shard found by
+        its symbol again, and its id, clientOrderId and fate at its place in its shard's
+        group (groups and originals hold a shard's orders in batch order)."""
+        group_of = {shard: g for g, shard in enumerate(shards)}
+        taken = [0] * len(shards)
+        ids = [order_ids.split(b",") for order_ids, *_ in groups]
+        coids = [client_order_ids.decode().split(" ") for _, client_order_ids, *_ in groups]
+        queued: dict[int, BatchQueued] = {}
+        for index, order in enumerate(msgspec.json.decode(body)["orders"]):
+            g = group_of[self.venue.shard_of(self.venue.by_symbol[order["symbol"]])]
+            at, taken[g] = taken[g], taken[g] + 1
+            queued[index] = _batch_queued(int(ids[g][at]), coids[g][at], originals[g][at])
+        _count_batch(queued.values())
+        return queued
 
     async def cancel(self, ref: OrderRef, account_id: int, traceparent: str,
                      channel: str = CHANNEL_HTTP) -> OrderChangeAccepted:

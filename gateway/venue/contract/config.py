@@ -86,6 +86,10 @@ class VenueConfig(BaseModel):
 
 # How long a clientOrderId is remembered by default: ten minutes (venue.queue.claims).
 DEFAULT_DEDUP_WINDOW_S = 600
+# The most orders an account may have open by default (its queued ones included, so
+# above what one account has in flight at full rate): bounds what one account can put
+# in the book and in Redis's sets of open orders (venue.queue.order_queue).
+DEFAULT_OPEN_ORDERS_LIMIT = 1_000_000
 
 
 RetentionAction = Literal["drop", "detach"]
@@ -145,6 +149,10 @@ class Settings(BaseSettings):
     account_orders_per_s: float = Field(default=100_000, gt=0)
     account_burst: float = Field(default=200_000, gt=0)
     account_ws_connections: int = Field(default=64, ge=1)
+    # The most orders an account may have open, its queued ones included, venue-wide
+    # (the enqueue script counts them in Redis: venue.queue.order_queue;
+    # spec.gateway.accountLimits.openOrders). A new order past it is refused, 429.
+    account_open_orders: int = Field(default=DEFAULT_OPEN_ORDERS_LIMIT, ge=1)
     # A submitter's lease on a shard lasts this long unless renewed.
     lease_ms: int = Field(default=5000, ge=500)
     # Name of this process among its peers (submitter / writer consumer name).

@@ -52,6 +52,12 @@ class Keys:
         (the bucket-th window of window_s seconds since the epoch)."""
         return f"{self.prefix}:coids:{account_id}:{window_s}:{bucket}"
 
+    def open_orders(self, account_id: int) -> str:
+        """Set: the account's orders queued or open, as the enqueue script counts them
+        against its limit: added as queued, taken out by the writer once it has
+        persisted them closed (filled, canceled, rejected, expired)."""
+        return f"{self.prefix}:open:{account_id}"
+
     @property
     def queued_runs(self) -> str:
         """Sorted set: runs of consecutive order ids queued and not yet persisted, as

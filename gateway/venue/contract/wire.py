@@ -25,6 +25,8 @@ ORDER_TYPE_WORDS = _words(pb.OrderType, "ORDER_TYPE_")
 TIME_IN_FORCE_WORDS = _words(pb.TimeInForce, "TIME_IN_FORCE_")
 EXEC_TYPE_WORDS = _words(pb.ExecType, "EXEC_TYPE_")
 ORDER_STATUS_WORDS = _words(pb.OrderStatus, "ORDER_STATUS_")
+# An order in one of these is closed: nothing more happens to it.
+CLOSED_STATUSES = frozenset({"filled", "canceled", "rejected", "expired"})
 REJECT_REASON_WORDS = {number: word for number, word in
                        _words(pb.RejectReason, "REJECT_REASON_").items() if number != 0}
 

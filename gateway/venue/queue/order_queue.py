@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from redis.asyncio import Redis
 
-from venue.contract.config import VenueConfig
+from venue.contract.config import DEFAULT_OPEN_ORDERS_LIMIT, VenueConfig
 from venue.contract.entries import (FIELD_COMMANDS, FIELD_QUEUED, FIELD_TRACEPARENT, frame,
                                     split_frames)
 from venue.contract.keys import Keys
@@ -48,17 +48,24 @@ class Enqueued(NamedTuple):
     order_id: int
     duplicate: bool
     stream_id: str | None
+    refused: bool = False  # a new order past its account's open-orders limit: not queued
+
+
+# The enqueue script's answer for a new order it refused at the open-orders limit.
+REFUSED = b"!"
 
 
 class OrderQueue:
     """The gateway's side of the queue: order ids and appends."""
 
     def __init__(self, redis: Redis, venue: VenueConfig,
-                 claims: ClaimWindow | None = None) -> None:
+                 claims: ClaimWindow | None = None,
+                 open_orders_limit: int = DEFAULT_OPEN_ORDERS_LIMIT) -> None:
         self.redis = redis
         self.venue = venue
         self.keys = Keys(venue.name)
         self.claims = claims or ClaimWindow()
+        self.open_orders_limit = open_orders_limit
         self._enqueue = redis.register_script(script(
             "venue.queue", "enqueue.lua", FIELD_COMMANDS=FIELD_COMMANDS, FIELD_TRACEPARENT=FIELD_TRACEPARENT,
             FIELD_QUEUED=FIELD_QUEUED))
@@ -112,8 +119,9 @@ class OrderQueue:
         entry of `shard`'s stream: enqueue_entry for a batch request, with the script's
         strings made in a few joins rather than per order.
 
-        Returns the stream id (None when every order was a duplicate) and per order b""
-        when it was queued, or the original order's id when its clientOrderId was taken.
+        Returns the stream id (None when no order was queued) and per order b"" when it
+        was queued, the original order's id when its clientOrderId was taken, or REFUSED
+        when it would have taken the account past its open-orders limit.
         """
         coids = " ".join(client_order_ids)
         if " " in "".join(client_order_ids):  # the API's pattern has no spaces
@@ -133,16 +141,20 @@ class OrderQueue:
         `frames`, each Command framed (contract.entries.frame), and `sizes`, each frame's
         size followed by ","."""
         count = order_ids.count(b",")
-        keys = [*self._entry_keys(shard), *self.claims.keys(self.keys, account_id)]
+        keys = [*self._entry_keys(shard), *self._account_keys(account_id)]
         args = [traceparent.encode(), self.claims.ttl_s, f"1:{count},", order_ids, client_order_ids,
-                frames, sizes, shard]
+                frames, sizes, shard, self.open_orders_limit]
         answer = await self._enqueue(keys=keys, args=args)
         return answer[0].decode() or None, answer[1:]
 
     def _entry_keys(self, shard: int) -> list[str]:
-        """The enqueue script's KEYS before the claim hashes."""
+        """The enqueue script's KEYS before the accounts'."""
         return [self.keys.orders(shard), self.keys.queued_runs, self.keys.shard_runs(shard),
                 self.keys.queued_counts]
+
+    def _account_keys(self, account_id: int, now: float | None = None) -> list[str]:
+        """The enqueue script's KEYS of one account: its claim hashes, its open orders."""
+        return [*self.claims.keys(self.keys, account_id, now), self.keys.open_orders(account_id)]
 
     async def _append(self, shard: int, commands: list[QueuedCommand],
                       traceparent: bytes) -> list[Enqueued]:
@@ -153,11 +165,11 @@ class OrderQueue:
         ids, coids, frames, sizes = [], [], [], []
         for order_id, command, account_id, client_order_id, pending in commands:
             number = 0
-            if client_order_id is not None and account_id is not None:
+            if account_id is not None:
                 number = accounts.get(account_id, 0)
                 if not number:
                     number = accounts[account_id] = len(accounts) + 1
-                    keys += self.claims.keys(self.keys, account_id, now)
+                    keys += self._account_keys(account_id, now)
             if not runs or runs[-1][0] != number:
                 runs.append([number, 0])
             runs[-1][1] += 1
@@ -172,10 +184,12 @@ class OrderQueue:
             frames.append(framed)
             sizes.append(f"{len(framed)},")
         args = [traceparent, self.claims.ttl_s, "".join(f"{a}:{n}," for a, n in runs),
-                "".join(ids), "".join(coids), b"".join(frames), "".join(sizes), shard]
+                "".join(ids), "".join(coids), b"".join(frames), "".join(sizes), shard,
+                self.open_orders_limit]
         answer = await self._enqueue(keys=keys, args=args)
         stream_id = answer[0].decode() or None
-        return [Enqueued(int(original), True, None) if original
+        return [Enqueued(c[0], False, None, refused=True) if original == REFUSED
+                else Enqueued(int(original), True, None) if original
                 else Enqueued(c[0], False, stream_id)
                 for c, original in zip(commands, answer[1:])]
 

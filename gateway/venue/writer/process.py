@@ -344,6 +344,7 @@ class Writer:
         # A gap filled: the marks of batches after it may hold now.
         async with self.redis.pipeline(transaction=False) as pipe:
             set_aside(pipe, self.keys, rows.set_aside)
+            self._release_closed(pipe, rows)
             await self.marks.record(pipe, self.pending_marks.now_true(through))
             await pipe.execute()
 
@@ -365,7 +366,6 @@ class Writer:
                 log.info("engine partition %d not told it is persisted through %d: %s",
                          partition, through, error.code().name)
 
-    async def _engine_head(self, partition: int) -> int | None:
     async def _keep_partitions(self, connection: asyncpg.Connection) -> None:
         """At start and then every _PARTITIONS_S: the partitions of the days to come,
         and the retention (venue.db.partitions)."""
@@ -379,6 +379,7 @@ class Writer:
         if created or gone:
             log.info("partitions: made %s; let go %s", created or "none", gone or "none")
 
+    async def _engine_head(self, partition: int) -> int | None:
         try:
             async with grpc.aio.insecure_channel(
                     self.settings.engine_address(partition)) as channel:
@@ -416,8 +417,10 @@ class Writer:
                               through: dict[int, int], after: asyncio.Task | None) -> None:
         await write_rows(connection, rows, through, after)
         async with self.redis.pipeline(transaction=False) as pipe:
-            # Before the acknowledgement: a crash between the two sets them aside again.
+            # Before the acknowledgement: a crash between the two sets them aside again,
+            # and takes the closed orders out of their accounts' open orders again.
             set_aside(pipe, self.keys, rows.set_aside)
+            self._release_closed(pipe, rows)
             # Persisted: their status is read from Postgres from now on.
             await self.marks.record(pipe, self.pending_marks.now_true(through))
             newest = 0
@@ -433,6 +436,12 @@ class Writer:
         WRITER_PERSISTED.inc(written)
         if newest:
             WRITER_LAG.set(max(0.0, time.time() - newest / 1000))
+
+    def _release_closed(self, pipe, rows: Rows) -> None:
+        """The run's closed orders, now in Postgres, no longer count against their
+        accounts' open-orders limit (the enqueue script's sets)."""
+        for account_id, order_ids in rows.closed_orders().items():
+            pipe.srem(self.keys.open_orders(account_id), *order_ids)
 
     async def _ensure_groups(self) -> None:
         for stream in self.streams:

@@ -16,8 +16,8 @@ from venue import _reportwire as reportwire
 from venue._reportwire import OrderState, OrderTerms
 from venue.contract.dead_letters import MALFORMED_ENTRY, UNDECODABLE, UNKNOWN_VALUE, DeadLetter
 from venue.contract.entries import FIELD_BATCH, FIELD_MARKS, Mark, parse_marks
-from venue.contract.wire import (ORDER_STATUS_WORDS, ORDER_TYPE_WORDS, SIDE_WORDS,
-                                 TIME_IN_FORCE_WORDS)
+from venue.contract.wire import (CLOSED_STATUSES, ORDER_STATUS_WORDS, ORDER_TYPE_WORDS,
+                                 SIDE_WORDS, TIME_IN_FORCE_WORDS)
 from venue.enginepb import engine_pb2 as pb
 from venue.writer.copy_format import (EXECUTION_ROW, EXECUTION_TEXT, ORDER_ROW,
                                       ORDER_STATE_TEXT, ORDER_TERMS_TEXT, PG_EPOCH_US,
@@ -37,6 +37,7 @@ STATELESS_EXEC_TYPES = (1 << pb.EXEC_TYPE_CANCEL_REJECTED) | (1 << pb.EXEC_TYPE_
 CANDLE = struct.Struct("=10q")
 MINUTE_US = 60_000_000
 _INT64 = range(-1 << 63, 1 << 63)
+_CLOSED = frozenset(n for n, word in ORDER_STATUS_WORDS.items() if word in CLOSED_STATUSES)
 
 class Rows:
     """The table rows of a run of report batches, and the sequences they cover.
@@ -106,6 +107,15 @@ class Rows:
             new += terms_text[terms.side, terms.type, terms.time_in_force]
             new += states[order.status, order.reason]
         return new, updated
+
+    def closed_orders(self) -> dict[int, list[int]]:
+        """Per account, the orders of the run whose latest report closed them: once
+        persisted, they leave the account's set of open orders (Keys.open_orders)."""
+        closed: dict[int, list[int]] = {}
+        for order_id, order in self._orders.items():
+            if order.status in _CLOSED:
+                closed.setdefault(order.terms.account_id, []).append(order_id)
+        return closed
 
     def candle_values(self) -> list[tuple]:
         """The run's candles as values, in the order of venue.writer.store.CANDLE_COLUMNS,

@@ -49,7 +49,9 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
         {"name": "VENUE_ACCOUNT_ORDERS_PER_S", "value": str(limits["ordersPerSecond"] / replicas)},
         {"name": "VENUE_ACCOUNT_BURST", "value": str(limits["burst"] / replicas)},
         {"name": "VENUE_ACCOUNT_WS_CONNECTIONS",
-         "value": str(max(1, limits["webSocketsPerAccount"] // replicas))}]
+         "value": str(max(1, limits["webSocketsPerAccount"] // replicas))},
+        # Open orders are counted venue-wide, in Redis: every pod holds the whole limit.
+        {"name": "VENUE_ACCOUNT_OPEN_ORDERS", "value": str(limits["openOrders"])}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

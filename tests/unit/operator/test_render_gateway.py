@@ -61,15 +61,18 @@ def test_the_crds_backpressure_defaults_are_the_gateways_own(venue):
     assert limits["ordersPerSecond"] == fields["account_orders_per_s"].default
     assert limits["burst"] == fields["account_burst"].default
     assert limits["webSocketsPerAccount"] == fields["account_ws_connections"].default
+    assert limits["openOrders"] == fields["account_open_orders"].default
 
 
 def test_each_gateway_pod_enforces_its_share_of_the_account_limits(venue_with):
     venue = venue_with({"gateway.replicas": 4, "gateway.accountLimits": {
-        "ordersPerSecond": 1000, "burst": 2000, "webSocketsPerAccount": 6}})
+        "ordersPerSecond": 1000, "burst": 2000, "webSocketsPerAccount": 6,
+        "openOrders": 500}})
     env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
     assert float(env["VENUE_ACCOUNT_ORDERS_PER_S"]["value"]) == 250
     assert float(env["VENUE_ACCOUNT_BURST"]["value"]) == 500
     assert env["VENUE_ACCOUNT_WS_CONNECTIONS"]["value"] == "1"
+    assert env["VENUE_ACCOUNT_OPEN_ORDERS"]["value"] == "500"  # counted venue-wide
 
 
 def test_migrates_the_database_before_it_starts(venue):

@@ -16,6 +16,8 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.responses import Response
 
 from venue.api.deps import AccountIdDep, OrderEntryDep, ShardLagDep
+from venue.api.limits import open_orders_refusal
+from venue.api.order_entry import BatchQueued, OrderEntry
 from venue.api.models import BatchAccepted
 from venue.api.openapi import request_body
 from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderBatch, WireOrder,
@@ -87,9 +89,11 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
         if count <= limit and all(shard_lag.shard_refusal(s) is None for s in shards):
             if (refusal := entry.limits.orders(account_id, count)) is not None:
                 return _refused(refusal)
-            return Response(await entry.submit_scanned(
-                table, body, count, plan, shards, account_id, traceparent_of(traceparent)),
-                media_type="application/json")
+            answer = await entry.submit_scanned(
+                table, body, count, plan, shards, account_id, traceparent_of(traceparent))
+            if isinstance(answer, bytes):
+                return Response(answer, media_type="application/json")
+            return _answer(entry, [None] * count, answer)  # some refused: worded here
     try:  # the common case: every order well-formed, decoded in one go
         orders: list[WireOrder | None] = _decode_orders(body).orders
         results: list[str | dict | None] = [None] * len(orders)
@@ -105,9 +109,22 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
     by_shard = _checked(venue, orders, results, shard_lag)
     # The entry's traceparent is every order's: the submitter puts it on each command.
     queued = await entry.submit_batch(by_shard, account_id, traceparent_of(traceparent))
-    for index, (order_id, client_order_id, duplicate) in queued.items():
-        results[index] = _QUEUED % (index, order_id, client_order_id,
-                                    "true" if duplicate else "false")
+    return _answer(entry, results, queued)
+
+
+def _answer(entry: OrderEntry, results: list[str | dict | None],
+            queued: dict[int, BatchQueued]) -> Response:
+    """The batch's answer: `results` holds each order rejected before queueing, `queued`
+    the fate of the others."""
+    for index, (order_id, client_order_id, duplicate, refused) in queued.items():
+        if refused:
+            refusal = open_orders_refusal(entry.queue.open_orders_limit)
+            results[index] = _rejected(index, [{"loc": [], "msg": refusal.detail,
+                                                "type": refusal.reason}])
+            results[index]["retryAfter"] = refusal.retry_after
+        else:
+            results[index] = _QUEUED % (index, order_id, client_order_id,
+                                        "true" if duplicate else "false")
     refusals = []
     for result in results:
         if isinstance(result, dict):
