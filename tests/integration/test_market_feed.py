@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from venue.local.venue import LocalVenue
 from venue.market.book import checksum
 from venue.market.client import FeedBook, subscribe_book
+from venue.market.socket import SNAPSHOT_BURST
 
 pytestmark = pytest.mark.integration
 
@@ -243,6 +244,26 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
         await socket.send(json.dumps(subscribe_book(SYMBOL)))  # the socket still serves
         assert (await receive(socket))["type"] == "subscribed"
         assert (await receive(socket))["type"] == "snapshot"
+        # A socket asking for snapshot after snapshot is refused past its bucket, by
+        # field, and served again once it has waited.
+        resync = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL})
+        for _ in range(40):
+            await socket.send(resync)
+        kinds = []
+        while len(kinds) < 40:
+            answer = await receive(socket)
+            if answer["type"] not in ("heartbeat", "update"):
+                kinds.append(answer)
+        snapshots = sum(k["type"] == "snapshot" for k in kinds)
+        assert SNAPSHOT_BURST - 1 <= snapshots < 30, kinds
+        refused = [k for k in kinds if k["type"] == "error"]
+        assert len(refused) == 40 - snapshots and all(k["field"] == "type" for k in refused)
+        assert "too many snapshots" in refused[0]["message"]
+        await asyncio.sleep(1)
+        await socket.send(resync)
+        while (answer := await receive(socket))["type"] in ("heartbeat", "update"):
+            pass
+        assert answer["type"] == "snapshot"
 
 
 async def test_conflation_merges_the_changes_between_sends(
@@ -269,18 +290,23 @@ async def test_conflation_merges_the_changes_between_sends(
 async def test_a_client_that_does_not_read_is_closed_and_holds_no_one_back(
         local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
     alice, _ = traders
-    for index in range(200):  # a deep book makes each snapshot a few kilobytes
-        await alice.order("buy", f"{300 + index}.00")
     url = market_url(local_venue)
     async with connect(url) as reader, connect(url) as hog:
         await reader.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
         await hog.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
-        # The hog asks for snapshot after snapshot and reads none of them.
-        asks = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL})
-        for _ in range(12_000):
+        await receive(hog)  # subscribed
+        since = (await receive(hog))["seq"]  # its snapshot's
+        for index in range(200):
+            await alice.order("buy", f"{300 + index}.00")
+        book = FeedBook(SYMBOL, depth=0)
+        await follow_until_equal(reader, book, local_venue, depth=1000)
+        # The hog asks again and again for the 200 updates it "missed" (served from the
+        # view's memory, not limited as snapshots are) and reads nothing.
+        asks = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL,
+                           "from": since})
+        for _ in range(2_000):
             await hog.send(asks)
         await alice.order("buy", "1.00")
-        book = FeedBook(SYMBOL, depth=0)
         await follow_until_equal(reader, book, local_venue, depth=1000)
         with pytest.raises(ConnectionClosed) as closed:
             while True:

@@ -42,6 +42,13 @@ MAX_SUBSCRIPTIONS = 64
 DEPTHS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 0)
 INTERVALS_MS = (0, 10, 20, 50, 100, 250, 500, 1000, 2000, 5000)
 HEARTBEAT_S = 1.0
+# Snapshots a socket may ask for (a subscribe, or a resync the view's memory cannot
+# answer): each is the whole book, made for it alone, so a client that asks for
+# thousands holds the gateway's loop back for every other. A token bucket per socket;
+# past it, an error naming `type`, and nothing sent. A client that follows the resync
+# rules (README.md) asks for one a second at most.
+SNAPSHOTS_PER_S = 10.0
+SNAPSHOT_BURST = 20.0
 CHANNELS = ("book", "trades")
 _encode = msgspec.json.Encoder().encode
 
@@ -102,6 +109,7 @@ class MarketSocket:
         self._closing = False
         self._transport: asyncio.WriteTransport | None = None
         self._pending: list[bytes] = []  # frames for the connection, this loop turn
+        self._snapshot_tokens, self._snapshot_at = SNAPSHOT_BURST, time.monotonic()
 
     async def serve(self) -> None:
         await self.websocket.accept()
@@ -157,6 +165,8 @@ class MarketSocket:
                 if view is None:
                     raise Refused("symbol", f"not subscribed to {channel} of {symbol}")
                 missed = None if since is None else view.missed_since(since)
+                if missed is None:
+                    self._take_snapshot()
                 for text in missed if missed is not None else [view.snapshot()]:
                     self.push(text)
         except Refused as refused:
@@ -167,10 +177,12 @@ class MarketSocket:
         channel = key[0]
         if key not in self.subscriptions and len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             raise Refused("symbol", f"at most {MAX_SUBSCRIPTIONS} subscriptions a socket")
+        if channel == "book":
+            depth = _choice(message, "depth", 10, DEPTHS)
+            interval = _choice(message, "interval", 0, INTERVALS_MS)
+        self._take_snapshot()  # a good request: it will be answered with one
         try:
             if channel == "book":
-                depth = _choice(message, "depth", 10, DEPTHS)
-                interval = _choice(message, "interval", 0, INTERVALS_MS)
                 view = await self.feed.book_view(instrument, depth, interval)
                 said = {"depth": depth, "interval": interval}
             else:
@@ -190,6 +202,18 @@ class MarketSocket:
         self.subscriptions[key] = view
         if old is not None and old is not view:
             self.feed.leave(old, self)
+
+    def _take_snapshot(self) -> None:
+        """Count a snapshot against the socket's bucket, or refuse it."""
+        now = time.monotonic()
+        self._snapshot_tokens = min(SNAPSHOT_BURST, self._snapshot_tokens
+                                    + (now - self._snapshot_at) * SNAPSHOTS_PER_S)
+        self._snapshot_at = now
+        if self._snapshot_tokens < 1:
+            raise Refused("type", f"too many snapshots: at most {SNAPSHOTS_PER_S:g} a second "
+                                  f"a socket (bursts of {SNAPSHOT_BURST:g}); ask again in "
+                                  f"{(1 - self._snapshot_tokens) / SNAPSHOTS_PER_S:.1f} s")
+        self._snapshot_tokens -= 1
 
     # --- messages out ------------------------------------------------------------------
 
