@@ -42,6 +42,7 @@ from venue.bench.load import LoadSpec, run
 from venue.contract.config import Settings, VenueConfig
 from venue.contract.entries import unpersisted_orders
 from venue.contract.keys import Keys
+from venue.db.partitions import TABLES
 from venue.local.process import free_port
 from venue.local.venue import LocalVenue
 
@@ -168,10 +169,10 @@ async def _redis_state(redis_url: str, keys: Keys) -> tuple[float, int]:
 async def _table_sizes(database_url: str) -> dict[str, float]:
     connection = await asyncpg.connect(database_url)
     try:
-        rows = await connection.fetch(
-            "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class "
-            "WHERE relname IN ('orders', 'executions', 'trades')")
-        return {row["relname"]: round(row["bytes"] / MIB, 1) for row in rows}
+        # Each table with all its day partitions (venue.db.partitions).
+        return {table: round(await connection.fetchval(
+            "SELECT sum(pg_total_relation_size(relid))::bigint FROM pg_partition_tree($1)",
+            table) / MIB, 1) for table in TABLES}
     finally:
         await connection.close()
 
