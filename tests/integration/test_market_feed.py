@@ -97,7 +97,11 @@ async def follow_until_equal(socket: ClientConnection, book: FeedBook, local_ven
 async def test_a_book_kept_from_the_feed_equals_the_engines_and_trades_are_sequenced(
         local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
     alice, bob = traders
-    await alice.order("buy", "99.00", "2")  # on the book before anyone subscribes
+    await alice.order("buy", "99.00", "2")  # on the book before anyone subscribes:
+    deadline = time.monotonic() + WAIT_S  # queued is not yet in the engine
+    while not (await rest_book(local_venue, 10))["bids"]:
+        assert time.monotonic() < deadline, "the first order never reached the book"
+        await asyncio.sleep(0.05)
     async with connect(market_url(local_venue)) as socket:
         await socket.send(json.dumps(subscribe_book(SYMBOL, depth=10)))
         await socket.send(json.dumps({"type": "subscribe", "channel": "trades",
@@ -109,7 +113,6 @@ async def test_a_book_kept_from_the_feed_equals_the_engines_and_trades_are_seque
         assert snapshot["type"] == "snapshot" and snapshot["seq"] >= 1
         book = FeedBook(SYMBOL)
         assert book.on_message(snapshot) == []
-        # The first snapshot may come before the first order is in the engine.
         for price in ("99.50", "99.75", "98.00"):
             await alice.order("buy", price)
         for price in ("100.50", "101.00"):
