@@ -4,7 +4,10 @@ retention lets go of old days, never of an open order's, never losing a late row
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import asyncpg
+import pytest
 
 from venue.api.order_entry import _BY_ORDER_ID
 from venue.db import partitions
@@ -15,6 +18,17 @@ from venue.writer.rows import Rows
 from venue.writer.store import prepare, write_rows
 
 TODAY = utc_day()
+
+
+@pytest.fixture
+async def connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a fresh migrated database, made ready as the writer's are."""
+    connection = await asyncpg.connect(database_url)
+    await prepare(connection)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 def at_ns(day: int) -> int:
@@ -57,119 +71,96 @@ async def partition_of(connection: asyncpg.Connection, table: str, where: str) -
         f"SELECT DISTINCT tableoid::regclass::text FROM {table} WHERE {where} ORDER BY 1")]
 
 
-async def test_a_migrated_venue_has_the_coming_days_and_a_default(database_url: str):
-    connection = await asyncpg.connect(database_url)
-    try:
-        for table in partitions.TABLES:
-            layout = await partitions.layout(connection, table)
-            # Migrated today (the test template): the table as it was holds every day
-            # before tomorrow; tomorrow and DAYS_AHEAD days have their own.
-            assert layout.before == TODAY + 1
-            assert sorted(layout.days) == list(range(TODAY + 1, TODAY + partitions.DAYS_AHEAD + 1))
-            assert await connection.fetchval("SELECT to_regclass($1) IS NOT NULL",
-                                             f"{table}_default")
-        # Kept again: nothing new to make.
-        assert await partitions.ensure(connection, TODAY) == []
-    finally:
-        await connection.close()
+async def test_a_migrated_venue_has_the_coming_days_and_a_default(connection):
+    for table in partitions.TABLES:
+        layout = await partitions.layout(connection, table)
+        # Migrated today (the test template): the table as it was holds every day
+        # before tomorrow; tomorrow and DAYS_AHEAD days have their own.
+        assert layout.before == TODAY + 1
+        assert sorted(layout.days) == list(range(TODAY + 1, TODAY + partitions.DAYS_AHEAD + 1))
+        assert await connection.fetchval("SELECT to_regclass($1) IS NOT NULL",
+                                         f"{table}_default")
+    # Kept again: nothing new to make.
+    assert await partitions.ensure(connection, TODAY) == []
 
 
-async def test_the_writer_puts_each_row_in_its_day(database_url: str):
-    connection = await asyncpg.connect(database_url)
-    await prepare(connection)
-    try:
-        await write(connection, order_events(TODAY + 1, 1, 1) + order_events(TODAY + 2, 1, 4))
-        day1, day2 = (partitions.day_name(TODAY + d) for d in (1, 2))
-        for table in ("orders", "executions"):
-            assert await partition_of(connection, table, f"order_id < {first_order_id(TODAY + 2)}") \
-                == [f"{table}_p{day1}"]
-            assert await partition_of(connection, table, f"order_id >= {first_order_id(TODAY + 2)}") \
-                == [f"{table}_p{day2}"]
-        assert await partition_of(connection, "trades", "true") == [f"trades_p{day1}", f"trades_p{day2}"]
-        # Written again (a run read twice after a crash): stored once, as before.
-        await write(connection, order_events(TODAY + 1, 1, 1) + order_events(TODAY + 2, 1, 4))
-        assert [await connection.fetchval(f"SELECT count(*) FROM {t}")
-                for t in ("orders", "executions", "trades")] == [2, 4, 2]
-    finally:
-        await connection.close()
+async def test_the_writer_puts_each_row_in_its_day(connection):
+    await write(connection, order_events(TODAY + 1, 1, 1) + order_events(TODAY + 2, 1, 4))
+    day1, day2 = (partitions.day_name(TODAY + d) for d in (1, 2))
+    for table in ("orders", "executions"):
+        assert await partition_of(connection, table, f"order_id < {first_order_id(TODAY + 2)}") \
+            == [f"{table}_p{day1}"]
+        assert await partition_of(connection, table, f"order_id >= {first_order_id(TODAY + 2)}") \
+            == [f"{table}_p{day2}"]
+    assert await partition_of(connection, "trades", "true") == [
+        f"trades_p{day1}", f"trades_p{day2}"]
+    # Written again (a run read twice after a crash): stored once, as before.
+    await write(connection, order_events(TODAY + 1, 1, 1) + order_events(TODAY + 2, 1, 4))
+    assert [await connection.fetchval(f"SELECT count(*) FROM {t}")
+            for t in ("orders", "executions", "trades")] == [2, 4, 2]
 
 
-async def test_a_read_by_order_id_looks_in_one_partition(database_url: str):
-    connection = await asyncpg.connect(database_url)
-    await prepare(connection)
-    try:
-        await partitions.ensure(connection, TODAY + 30)  # more days than the first few
-        await write(connection, order_events(TODAY + 2, 1, 1))
-        # As the gateway's prepared statement runs once its plan is generic.
-        await connection.execute("SET plan_cache_mode = force_generic_plan")
-        await connection.execute(f"PREPARE by_id AS {_BY_ORDER_ID}")
-        plan = "\n".join(r[0] for r in await connection.fetch(
-            f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE by_id({first_order_id(TODAY + 2) + 1}, 7)"))
-        scanned = {name for name in (await partitions.layout(connection, "orders")).days.values()
-                   if name in plan} | {n for n in ("orders_default",) if n in plan}
-        assert scanned == {f"orders_p{partitions.day_name(TODAY + 2)}"}, plan
-        assert "Subplans Removed" in plan
-    finally:
-        await connection.close()
+async def test_a_read_by_order_id_looks_in_one_partition(connection):
+    await partitions.ensure(connection, TODAY + 30)  # more days than the first few
+    await write(connection, order_events(TODAY + 2, 1, 1))
+    # As the gateway's prepared statement runs once its plan is generic.
+    await connection.execute("SET plan_cache_mode = force_generic_plan")
+    await connection.execute(f"PREPARE by_id AS {_BY_ORDER_ID}")
+    plan = "\n".join(r[0] for r in await connection.fetch(
+        f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE by_id({first_order_id(TODAY + 2) + 1}, 7)"))
+    scanned = {name for name in (await partitions.layout(connection, "orders")).days.values()
+               if name in plan} | {n for n in ("orders_default",) if n in plan}
+    assert scanned == {f"orders_p{partitions.day_name(TODAY + 2)}"}, plan
+    assert "Subplans Removed" in plan
 
 
-async def test_retention_lets_go_of_old_days_but_not_of_an_open_order(database_url: str):
-    connection = await asyncpg.connect(database_url)
-    await prepare(connection)
+async def test_retention_lets_go_of_old_days_but_not_of_an_open_order(connection):
     later = TODAY + 20  # as if the venue had run twenty days
-    try:
-        assert len(await partitions.ensure(connection, later)) == 5 * len(partitions.TABLES)
-        await write(connection, order_events(TODAY + 1, 1, 1)  # filled: goes
-                    + order_events(TODAY + 2, 1, 4, open_=True)  # open: its day stays
-                    + order_events(later - 2, 1, 5))  # within the retention
-        assert await partitions.expire(connection, later, 0) == []  # 0 keeps everything
-        gone = await partitions.expire(connection, later, 5)
-        before = partitions.day_name(TODAY + 1)
-        day = {d: partitions.day_name(d) for d in (TODAY + 1, TODAY + 2, TODAY + 3)}
-        assert set(gone) == {
-            f"orders_before_{before}", f"executions_before_{before}", f"trades_before_{before}",
-            f"orders_p{day[TODAY + 1]}", f"executions_p{day[TODAY + 1]}",
-            f"trades_p{day[TODAY + 1]}", f"trades_p{day[TODAY + 2]}",
-            f"orders_p{day[TODAY + 3]}", f"executions_p{day[TODAY + 3]}",
-            f"trades_p{day[TODAY + 3]}"}
-        for name in gone:
-            assert await connection.fetchval("SELECT to_regclass($1)", name) is None
-        # The open order and its execution are where they were; the recent day is whole.
-        open_id = first_order_id(TODAY + 2) + 1
-        assert await connection.fetchval(
-            "SELECT status FROM orders WHERE order_id = $1", open_id) == "new"
-        assert await connection.fetchval(
-            "SELECT count(*) FROM executions WHERE order_id = $1", open_id) == 1
-        assert await connection.fetchval("SELECT count(*) FROM orders") == 2
-        assert await connection.fetchval("SELECT count(*) FROM trades") == 1
-        # Once it closes, its day goes at the next keeping.
-        await connection.execute("UPDATE orders SET status = 'canceled' WHERE order_id = $1",
-                                 open_id)
-        assert set(await partitions.expire(connection, later, 5)) == {
-            f"orders_p{day[TODAY + 2]}", f"executions_p{day[TODAY + 2]}"}
-        # A late report of a day let go is kept, in the default partition, not lost.
-        await write(connection, order_events(TODAY + 1, 5, 100, open_=True))
-        assert await partition_of(connection, "orders", f"order_id = {first_order_id(TODAY + 1) + 5}") \
-            == ["orders_default"]
-    finally:
-        await connection.close()
+    assert len(await partitions.ensure(connection, later)) == 5 * len(partitions.TABLES)
+    await write(connection, order_events(TODAY + 1, 1, 1)  # filled: goes
+                + order_events(TODAY + 2, 1, 4, open_=True)  # open: its day stays
+                + order_events(later - 2, 1, 5))  # within the retention
+    assert await partitions.expire(connection, later, 0) == []  # 0 keeps everything
+    gone = await partitions.expire(connection, later, 5)
+    before = partitions.day_name(TODAY + 1)
+    day = {d: partitions.day_name(d) for d in (TODAY + 1, TODAY + 2, TODAY + 3)}
+    assert set(gone) == {
+        f"orders_before_{before}", f"executions_before_{before}", f"trades_before_{before}",
+        f"orders_p{day[TODAY + 1]}", f"executions_p{day[TODAY + 1]}",
+        f"trades_p{day[TODAY + 1]}", f"trades_p{day[TODAY + 2]}",
+        f"orders_p{day[TODAY + 3]}", f"executions_p{day[TODAY + 3]}",
+        f"trades_p{day[TODAY + 3]}"}
+    for name in gone:
+        assert await connection.fetchval("SELECT to_regclass($1)", name) is None
+    # The open order and its execution are where they were; the recent day is whole.
+    open_id = first_order_id(TODAY + 2) + 1
+    assert await connection.fetchval(
+        "SELECT status FROM orders WHERE order_id = $1", open_id) == "new"
+    assert await connection.fetchval(
+        "SELECT count(*) FROM executions WHERE order_id = $1", open_id) == 1
+    assert await connection.fetchval("SELECT count(*) FROM orders") == 2
+    assert await connection.fetchval("SELECT count(*) FROM trades") == 1
+    # Once it closes, its day goes at the next keeping.
+    await connection.execute("UPDATE orders SET status = 'canceled' WHERE order_id = $1",
+                             open_id)
+    assert set(await partitions.expire(connection, later, 5)) == {
+        f"orders_p{day[TODAY + 2]}", f"executions_p{day[TODAY + 2]}"}
+    # A late report of a day let go is kept, in the default partition, not lost.
+    await write(connection, order_events(TODAY + 1, 5, 100, open_=True))
+    assert await partition_of(connection, "orders", f"order_id = {first_order_id(TODAY + 1) + 5}") \
+        == ["orders_default"]
 
 
-async def test_detach_leaves_each_day_a_table_of_its_own(database_url: str):
-    connection = await asyncpg.connect(database_url)
-    await prepare(connection)
+async def test_detach_leaves_each_day_a_table_of_its_own(connection):
     later = TODAY + 10
-    try:
-        await partitions.ensure(connection, later)
-        await write(connection, order_events(TODAY + 1, 1, 1))
-        gone = await partitions.expire(connection, later, 3, "detach")
-        name = f"orders_p{partitions.day_name(TODAY + 1)}"
-        assert name in gone
-        assert await connection.fetchval(f"SELECT count(*) FROM {name}") == 1
-        assert await connection.fetchval("SELECT count(*) FROM orders") == 0
-        assert name not in (await partitions.layout(connection, "orders")).days.values()
-    finally:
-        await connection.close()
+    await partitions.ensure(connection, later)
+    await write(connection, order_events(TODAY + 1, 1, 1))
+    gone = await partitions.expire(connection, later, 3, "detach")
+    name = f"orders_p{partitions.day_name(TODAY + 1)}"
+    assert name in gone
+    assert await connection.fetchval(f"SELECT count(*) FROM {name}") == 1
+    assert await connection.fetchval("SELECT count(*) FROM orders") == 0
+    assert name not in (await partitions.layout(connection, "orders")).days.values()
 
 
 async def test_rows_from_before_partitioning_stay_readable(postgres_server):
@@ -197,7 +188,8 @@ async def test_rows_from_before_partitioning_stay_readable(postgres_server):
         connection = await asyncpg.connect(url)
         await prepare(connection)
         before = partitions.day_name(TODAY + 1)
-        assert await partition_of(connection, "orders", "order_id = 41") == [f"orders_before_{before}"]
+        assert await partition_of(connection, "orders", "order_id = 41") == [
+            f"orders_before_{before}"]
         assert await connection.fetchval("SELECT status FROM orders WHERE order_id = 41 "
                                          "AND account_id = 7") == "filled"
         assert await partition_of(connection, "trades", "true") == [f"trades_before_{before}"]
