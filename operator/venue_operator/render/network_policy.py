@@ -1,5 +1,6 @@
-"""NetworkPolicies: only submitters reach the engine; only the venue's own pods (and the
-operator, which reads queue depth) reach its managed Redis and Postgres."""
+"""NetworkPolicies: only the engine's clients among the venue's pods reach the engine;
+only the venue's own pods (and the operator, which reads queue depth) reach its managed
+Redis and Postgres."""
 
 from __future__ import annotations
 
@@ -44,11 +45,18 @@ def _operator_pods() -> dict[str, Any]:
             "podSelector": {"matchLabels": {NAME_LABEL: OPERATOR_NAME}}}
 
 
+# Who calls the engine: submitters send orders; the gateway reads books and the market
+# feed's events; the writer replays gaps and tells the engine how far Postgres holds.
+ENGINE_CLIENTS = ("gateway", "submitter", "writer")
+
+
 def engine_network_policy(venue: Venue) -> dict[str, Any]:
-    # Every partition's pods; the submitters are the engine's only clients.
+    # Every partition's pods.
+    clients = {"matchLabels": {INSTANCE_LABEL: venue_name(venue)},
+               "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "In",
+                                     "values": list(ENGINE_CLIENTS)}]}
     return _policy(venue, "engine", {INSTANCE_LABEL: venue_name(venue), COMPONENT_LABEL: "engine"},
-                   [{"podSelector": {"matchLabels": selector(venue, "submitter")}}],
-                   ENGINE_PORT)
+                   [{"podSelector": clients}], ENGINE_PORT)
 
 
 def redis_network_policy(venue: Venue) -> dict[str, Any]:

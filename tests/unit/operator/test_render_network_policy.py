@@ -1,4 +1,5 @@
-"""Only submitters reach the engine; only the venue's pods reach Redis and Postgres."""
+"""Only the engine's clients reach the engine; only the venue's pods reach Redis and
+Postgres. (Enforced on a real node: tests/k8s/test_node.py.)"""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ def _by_name(venue):
     return {p["metadata"]["name"]: p["spec"] for p in network_policies(venue)}
 
 
-def test_only_submitters_reach_the_engine(venue):
+def test_only_the_engines_clients_reach_the_engine(venue):
     spec = _by_name(venue)["demo-engine"]
     assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/instance": "demo",
                                                   "app.kubernetes.io/component": "engine"}
     [rule] = spec["ingress"]
-    assert rule["from"] == [{"podSelector": {"matchLabels": {
-        "app.kubernetes.io/instance": "demo", "app.kubernetes.io/component": "submitter"}}}]
+    # Submitters send orders; the gateway reads books and events; the writer replays gaps
+    # and reports what Postgres holds so the engine can prune.
+    assert rule["from"] == [{"podSelector": {
+        "matchLabels": {"app.kubernetes.io/instance": "demo"},
+        "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In",
+                              "values": ["gateway", "submitter", "writer"]}]}}]
     assert rule["ports"] == [{"protocol": "TCP", "port": 50051}]
 
 
