@@ -11,7 +11,8 @@ APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libpr
 	postgresql-client openssl python3-dev
 IMAGE_PACKAGES := podman buildah mmdebstrap runc
 # A real Kubernetes node for tests/k8s/test_node.py (venue.local.node).
-NODE_PACKAGES := containerd runc containernetworking-plugins iptables conntrack iproute2
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables ipset conntrack iproute2 \
+	util-linux
 # The browser of tests/page (selenium drives it through chromedriver).
 BROWSER_PACKAGES := chromium chromium-driver
 # The coverage-guided fuzzers: clang and its libFuzzer and sanitizer runtimes.

@@ -123,6 +123,9 @@ def _describe(kube: Kubectl) -> str:
                        for c in conditions),
              kube.run("get", "tv,pods,pvc", "-n", NAMESPACE, "-o", "wide", check=False).stdout,
              kube.run("get", "pods", "-n", OPERATOR_NAMESPACE, check=False).stdout,
+             # The operator's last words, when it is restarting.
+             kube.run("logs", "-n", OPERATOR_NAMESPACE, "deploy/tradingvenue-tradingvenue-operator",
+                      "--previous", "--tail=40", check=False).stdout[-4000:],
              kube.run("get", "events", "-n", NAMESPACE, "--sort-by=.lastTimestamp",
                       check=False).stdout[-4000:]]
     return "\n".join(shown)
@@ -453,3 +456,102 @@ def test_rotating_the_redis_password_rolls_its_users_and_trading_goes_on(venue):
     refused = kube.run("exec", "-n", NAMESPACE, redis, "--", "redis-cli", "-u", old_url,
                        "--no-auth-warning", "ping", check=False)
     assert "PONG" not in refused.stdout, refused.stdout
+
+
+# --- NetworkPolicies, enforced by the node's kube-router ---------------------------------
+
+# Tries a TCP connection to each host:port of argv[1:]; prints {target: open | refused |
+# timeout | error: ...} as JSON. Run with the python of the venue image.
+_REACH = """
+import json, socket, sys
+seen = {}
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+        seen[target] = "open"
+    except ConnectionRefusedError:
+        seen[target] = "refused"
+    except TimeoutError:
+        seen[target] = "timeout"
+    except OSError as error:
+        seen[target] = f"error: {error}"
+print(json.dumps(seen))
+"""
+
+
+def _reach(kube: Kubectl, namespace: str, pod: str, targets: list[str],
+           container: str | None = None) -> dict[str, str]:
+    which = ["-c", container] if container else []
+    out = kube.run("exec", "-n", namespace, pod, *which, "--", "python3", "-c", _REACH,
+                   *targets).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _probe_pod(kube: Kubectl, namespace: str, name: str, labels: dict[str, str]) -> str:
+    """A pod of the venue image that runs nothing of the venue, admitted under the
+    restricted standard; returns its name once it runs."""
+    kube.apply({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "probe",
+                "image": images.IMAGES[0].ref(images.app_version()),
+                "imagePullPolicy": "Never",
+                "command": ["python3", "-c", "import time; time.sleep(3600)"],
+                "securityContext": {"allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]}}}]}},
+        namespace=namespace)
+    wait_until(f"pod {namespace}/{name} running", lambda: kube.json(
+        "get", "pod", name, "-n", namespace)["status"].get("phase") == "Running",
+        timeout=120, interval=1)
+    return name
+
+
+def test_only_the_venue_reaches_its_engine_redis_and_postgres(venue):
+    """The operator's NetworkPolicies hold on a node that enforces them: a pod in another
+    namespace, and a pod of the venue's own namespace that is not one of its parts, reach
+    the gateway (no policy) but neither the engine, Redis nor Postgres, by Service or by
+    pod address; each of the gateway, submitter and writer still reaches all three.
+    Last in the file, so the pods the rotations above made are the ones checked."""
+    kube = venue.kube
+    stores = {"engine-0": 50051, "redis": 6379, "postgres": 5432}
+    services = {part: f"{VENUE}-{part}.{NAMESPACE}.svc.{node.CLUSTER_DOMAIN}:{port}"
+                for part, port in stores.items()}
+    pods = {part: f"{_pod(venue, f'{VENUE}-{part}')['status']['podIP']}:{port}"
+            for part, port in stores.items()}
+    guarded = [*services.values(), *pods.values()]
+    gateway = f"{VENUE}-gateway.{NAMESPACE}.svc.{node.CLUSTER_DOMAIN}:8000"
+
+    # The venue's own parts, each as it runs now.
+    for part in ("gateway", "submitter", "writer"):
+        pod = _pod(venue, f"{VENUE}-{part}-")["metadata"]["name"]
+        seen = _reach(kube, NAMESPACE, pod, guarded, container=part)
+        assert set(seen.values()) == {"open"}, (part, seen)
+    # The gateway's reads of the engine pass its policy: the book, from the engine.
+    with httpx.Client() as client:
+        book = client.get(f"{venue.url}/v1/books/{SYMBOL}", timeout=10)
+    assert book.status_code == 200, book.text
+
+    # Outsiders.
+    outside = "outsiders"
+    kube.run("create", "namespace", outside)
+    kube.run("label", "namespace", outside, RESTRICTED)
+    try:
+        probes = [(outside, _probe_pod(kube, outside, "probe", {"app": "probe"})),
+                  (NAMESPACE, _probe_pod(kube, NAMESPACE, "probe", {"app": "probe"}))]
+        for namespace, pod in probes:
+            seen = _reach(kube, namespace, pod, [gateway, *guarded])
+            assert seen.pop(gateway) == "open", (namespace, seen)
+            # kube-router rejects (refused); a dropped packet would time out. Anything
+            # else (a name that does not resolve, say) proves nothing.
+            assert set(seen.values()) <= {"refused", "timeout"}, (namespace, seen)
+    finally:
+        kube.run("delete", "pod", "probe", "-n", NAMESPACE, "--grace-period=0", "--force",
+                 check=False)
+        kube.run("delete", "namespace", outside, "--wait=false", check=False)

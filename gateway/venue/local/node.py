@@ -1,5 +1,5 @@
-"""One real Kubernetes node on this machine: containerd, CNI, kubelet, kube-proxy and
-CoreDNS, for the tests that run the venue itself on Kubernetes (tests/k8s/test_node.py).
+"""One real Kubernetes node on this machine: containerd, CNI, kubelet, kube-proxy,
+kube-router (NetworkPolicies) and CoreDNS, for the tests that run the venue itself on Kubernetes (tests/k8s/test_node.py).
 
 The node lives in a network namespace of its own, joined to the host by a veth pair:
 
@@ -8,8 +8,10 @@ The node lives in a network namespace of its own, joined to the host by a veth p
                                                       CoreDNS; bridge tv0 (POD_CIDR) with
                                                       every pod's own namespace behind it
 
-so the bridge, kube-proxy's iptables rules and conntrack entries all go with the
-namespace. The host routes SERVICE_CIDR and POD_CIDR to the node, so a test reaches a
+so the bridge, kube-proxy's and kube-router's iptables rules, kube-router's ipsets and
+conntrack entries all go with the namespace. The CNI bridge plugin enforces no
+NetworkPolicy; kube-router, with its firewall only (no routing, no service proxy), does,
+as on a cluster whose CNI leaves policy to it. The host routes SERVICE_CIDR and POD_CIDR to the node, so a test reaches a
 ClusterIP Service as a pod would. Everything else the node needs is in a temp dir:
 containerd's root and socket, the kubelet's root, the CNI config, the volumes of the
 claims (a hostPath per claim, made on demand by HostPathVolumes), and the logs.
@@ -54,6 +56,7 @@ from typing import Sequence
 
 from venue.local import images
 from venue.local.cluster import (
+    SERVICE_CIDR,
     ControlPlane,
     ControlPlaneError,
     _free_port,
@@ -95,11 +98,9 @@ KUBELET_SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic",
 
 CNI_BIN = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+# From Debian's packages (NODE_PACKAGES and IMAGE_PACKAGES in the Makefile).
 HOST_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables",
-              "conntrack", "nsenter", "ip", "podman")
-# Debian packages that provide them.
-PACKAGES = ("containerd", "runc", "containernetworking-plugins", "iptables", "conntrack",
-            "iproute2", "util-linux", "podman")
+              "ipset", "conntrack", "nsenter", "ip", "podman")
 
 
 def missing_tools() -> list[str]:
@@ -329,6 +330,12 @@ class RealNode:
         wait_until(f"node {NODE_NAME} Ready",
                    lambda: _node_ready(kubectl.json("get", "node", NODE_NAME)),
                    timeout=self.start_timeout, interval=1, checks=[self.check])
+        # kube-router finds its node by name: once it is registered. Its chains in place
+        # before the node's first pod.
+        self._start_kube_router()
+        wait_until("kube-router's firewall", lambda: _run(self.network.enter(
+            ["iptables", "-S", "KUBE-ROUTER-FORWARD"]), check=False).returncode == 0,
+            timeout=60, interval=0.5, checks=[self.check])
         self.volumes = HostPathVolumes(kubectl, self.workdir / "volumes").start()
 
     def check(self) -> None:
@@ -374,6 +381,7 @@ class RealNode:
             "kubelet": (f"/O=system:nodes/CN=system:node:{NODE_NAME}", "system:node"),
             "kube-proxy": ("/CN=system:kube-proxy", "kube-proxy"),
             "coredns": ("/CN=system:coredns", "coredns"),
+            "kube-router": ("/CN=system:kube-router", "kube-router"),
         }
         for name, (subject, user) in kubeconfigs.items():
             make_leaf(pki, f"node-{name}", subject)
@@ -396,7 +404,24 @@ class RealNode:
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                          "name": "system:coredns"},
              "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
-                           "name": "system:coredns"}]})
+                           "name": "system:coredns"}]},
+            # kube-router's firewall watches pods, namespaces and policies, and reads its
+            # node (its addresses); what its own daemonset's role grants for that.
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": "system:kube-router"},
+             "rules": [{"apiGroups": [""], "resources": ["namespaces", "pods", "services",
+                                                         "nodes", "endpoints"],
+                        "verbs": ["get", "list", "watch"]},
+                       {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                        "verbs": ["get", "list", "watch"]},
+                       {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                        "verbs": ["get", "list", "watch"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": "system:kube-router"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "system:kube-router"},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                           "name": "system:kube-router"}]})
 
     def _spawn(self, name: str, argv: list[str]) -> _Proc:
         proc = spawn(name, self.network.enter(argv), self.log(name), self.workdir)
@@ -548,6 +573,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         }, indent=2))
         self._spawn("kube-proxy", [str(self.cp.bin / "kube-proxy"), f"--config={config}",
                                    "--v=1"])
+
+    def _start_kube_router(self) -> None:
+        """NetworkPolicies, enforced in the node's namespace with iptables and ipsets."""
+        self._spawn("kube-router", [
+            str(self.cp.bin / "kube-router"),
+            f"--kubeconfig={self.workdir / 'kube-router.kubeconfig'}",
+            f"--hostname-override={NODE_NAME}",
+            "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+            "--enable-cni=false", "--enable-ipv4=true", "--enable-ipv6=false",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--health-port={_free_port()}", "--metrics-port=0",
+            "--v=1",
+        ])
 
     def _start_coredns(self) -> None:
         corefile = self.workdir / "Corefile"

@@ -4,7 +4,7 @@
 #
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/tradingvenue/k8s/<k8s-version>/bin/
 #       etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm
-#       kubelet kube-proxy coredns
+#       kubelet kube-proxy coredns kube-router
 #
 # Instant when every binary for the pinned versions is already there; otherwise builds
 # the missing ones (printing timings). Progress goes to stderr; the last line on stdout
@@ -26,6 +26,10 @@ K8S_GIT_COMMIT=0000000000000000000000000000000000000000
 KWOK_VERSION=v0.7.0
 HELM_VERSION=v3.19.5
 COREDNS_VERSION=v1.12.1 # the CoreDNS kubeadm installs with Kubernetes 1.34
+# The test node's NetworkPolicy agent (its firewall only). The one version the module
+# proxy serves here; advisories name it, and it runs on the test node's own network
+# namespace only.
+KUBE_ROUTER_VERSION=v2.1.0
 
 minor=${K8S_VERSION#v1.}
 minor=${minor%%.*}
@@ -56,6 +60,7 @@ stamp_of() {
   case $1 in
     kwok) echo "kwok $KWOK_VERSION" ;;
     coredns) echo "coredns $COREDNS_VERSION" ;;
+    kube-router) echo "kube-router $KUBE_ROUTER_VERSION" ;;
     helm) echo "helm $HELM_VERSION k8s ${K8S_VERSION}" ;;
     *) echo "$1 $K8S_VERSION $mod_sum" ;;
   esac
@@ -63,7 +68,7 @@ stamp_of() {
 fresh() { [[ $FORCE == 0 && -x $BIN/$1 && -f $BIN/.$1.stamp && $(<"$BIN/.$1.stamp") == "$(stamp_of "$1")" ]]; }
 
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
-ALL_BINS=(etcd "${K8S_BINS[@]}" kwok helm coredns)
+ALL_BINS=(etcd "${K8S_BINS[@]}" kwok helm coredns kube-router)
 
 all_fresh() {
   local b
@@ -156,6 +161,17 @@ if ! fresh coredns; then
     "github.com/coredns/coredns@$COREDNS_VERSION")
   log "built coredns in $(since "$t")"
   install_bin coredns
+fi
+
+if ! fresh kube-router; then
+  t=$(now)
+  log "go install github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  kv=github.com/cloudnativelabs/kube-router/v2/pkg/version
+  (cd "$TMP" && GOBIN=$TMP go install -trimpath \
+    -ldflags "-s -w -X $kv.Version=$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION")
+  log "built kube-router in $(since "$t")"
+  install_bin kube-router
 fi
 
 log "done in $(since "$start_all") (force=$FORCE_AT_START)"
