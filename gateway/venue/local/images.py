@@ -96,6 +96,13 @@ def has_image(tool: str, ref: str) -> bool:
     return subprocess.run(argv, capture_output=True, env=tool_env()).returncode == 0
 
 
+def image_id(tool: str, ref: str) -> str:
+    argv = ([tool, "image", "inspect", "--format", "{{.Id}}", ref] if tool != "buildah" else
+            [tool, "inspect", "--type", "image", "--format", "{{.FromImageID}}", ref])
+    return subprocess.run(argv, capture_output=True, text=True, check=True,
+                          env=tool_env()).stdout.strip()
+
+
 def ensure_base(tool: str) -> None:
     """The base from a registry when one answers, else built from Debian's packages."""
     if has_image(tool, BASE):
@@ -152,7 +159,16 @@ def build(tool: str, images=IMAGES) -> None:
              "--build-arg", f"VERSION={version}", "--build-arg", f"REVISION={revision()}",
              "-t", image.ref(version), "-t", image.ref(DEV_TAG), str(ROOT)])
         archive = ARCHIVES / f"{image.name}-{version}.oci.tar"
+        # The archive of an image built again from the cache is the one already written:
+        # `make test` builds once for `make images` and once in tests/images.
+        saved = archive.with_name(archive.name + ".id")
+        built = image_id(tool, image.ref(version))
+        if archive.exists() and saved.exists() and saved.read_text() == built:
+            print(f"{image.ref(version)}: {time.monotonic() - started:.0f} s, {archive} "
+                  "(unchanged)", flush=True)
+            continue
         archive.unlink(missing_ok=True)
+        saved.unlink(missing_ok=True)
         if tool == "docker":
             # docker save writes a docker archive, which kind and ctr also load.
             run([tool, "save", "-o", str(archive), image.ref(version)])
@@ -160,6 +176,7 @@ def build(tool: str, images=IMAGES) -> None:
             run([tool, "push", image.ref(version), f"oci-archive:{archive}:{image.ref(version)}"]
                 if tool == "buildah" else
                 [tool, "save", "--format", "oci-archive", "-o", str(archive), image.ref(version)])
+        saved.write_text(built)
         print(f"{image.ref(version)}: {time.monotonic() - started:.0f} s, {archive}", flush=True)
 
 
