@@ -5,15 +5,17 @@ targets over the C extensions (tests/fuzz/*_fuzz.py, the extensions built by cla
 libFuzzer's coverage, ASan and UBSan in build/fuzz-py) all start from their seed corpus
 in the repository and keep what they learn in build/fuzz/corpus/<target>. An input that
 crashes one is saved in build/fuzz/crashes/<target>/ and fails the run. Prints JSON: per
-target, executions, executions/s, coverage, corpus size and crashes.
+target, executions, executions/s, coverage, corpus size and crashes. As many targets run
+at once as there are CPUs (--jobs), each a single process on its own core.
 
-    python tests/fuzz/run.py --seconds 1800 [--only journal snapshot]
+    python tests/fuzz/run.py --seconds 1800 [--only journal snapshot] [--jobs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ThreadPoolExecutor
 import os
 import re
 import subprocess
@@ -90,9 +92,12 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=60, help="seconds per target")
     parser.add_argument("--only", nargs="+", choices=ENGINE_TARGETS + PYTHON_TARGETS)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="targets run at once (default: one per CPU)")
     args = parser.parse_args()
-    results = [fuzz(target, args.seconds)
-               for target in args.only or ENGINE_TARGETS + PYTHON_TARGETS]
+    targets = args.only or ENGINE_TARGETS + PYTHON_TARGETS
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        results = list(pool.map(lambda target: fuzz(target, args.seconds), targets))
     print(json.dumps(results, indent=2))
     failed = [r for r in results if r["crashes"] or r["exit_code"] != 0]
     for result in failed:
