@@ -1,5 +1,6 @@
 """One real Kubernetes node on this machine: containerd, CNI, kubelet, kube-proxy,
-kube-router (NetworkPolicies) and CoreDNS, for the tests that run the venue itself on Kubernetes (tests/k8s/test_node.py).
+kube-router (NetworkPolicies) and CoreDNS, for the tests that run the venue itself on
+Kubernetes (tests/k8s/test_node.py).
 
 The node lives in a network namespace of its own, joined to the host by a veth pair:
 
@@ -11,10 +12,11 @@ The node lives in a network namespace of its own, joined to the host by a veth p
 so the bridge, kube-proxy's and kube-router's iptables rules, kube-router's ipsets and
 conntrack entries all go with the namespace. The CNI bridge plugin enforces no
 NetworkPolicy; kube-router, with its firewall only (no routing, no service proxy), does,
-as on a cluster whose CNI leaves policy to it. The host routes SERVICE_CIDR and POD_CIDR to the node, so a test reaches a
-ClusterIP Service as a pod would. Everything else the node needs is in a temp dir:
-containerd's root and socket, the kubelet's root, the CNI config, the volumes of the
-claims (a hostPath per claim, made on demand by HostPathVolumes), and the logs.
+as on a cluster whose CNI leaves policy to it. The host routes SERVICE_CIDR and POD_CIDR
+to the node, so a test reaches a ClusterIP Service as a pod would. Everything else the
+node needs is in a temp dir: containerd's root and socket, the kubelet's root, the CNI
+config, the volumes of the claims (a hostPath per claim, made on demand by
+HostPathVolumes), and the logs.
 
 The host is changed only where a node must change it, and put back by stop():
 - 2 MiB hugepages reserved in /proc/sys/vm/nr_hugepages (the count before is restored);
