@@ -27,6 +27,16 @@
  * rest of the batch is read on; its sequence counts as covered. A batch whose framing
  * is broken, or an event without a sequence, raises ValueError: nothing of it is placed.
  *
+ *   market_events(data) -> (first_sequence, last_sequence, events)
+ *
+ * is the market feed's reading of the same batch (venue.market.feed): only its book
+ * level changes and trades, in order, each a tuple
+ *   (sequence, timestamp_ns, instrument_id, side, price, quantity, trade_id)
+ * where a level change's side is the book's side and its trade_id None, and a trade's
+ * side is its aggressor's. first/last are the sequences of the batch's first and last
+ * events of any kind (0 when it has none). Broken framing, or an event without a
+ * sequence, raises ValueError.
+ *
  *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
  *
  * does what Rows.order_rows does with those states: the COPY row of each order first
@@ -170,28 +180,32 @@ static int read_report(Reader r, Report *out) {
     return 0;
 }
 
-static int read_trade(Reader r, Trade *out) {
-    memset(out, 0, sizeof(*out));
+/* The number fields 1..count of a message whose fields are all numbers, into
+ * values[field - 1] (0 when absent); any other field is skipped. */
+static int read_numbers(Reader r, uint64_t *values, uint32_t count) {
+    memset(values, 0, count * sizeof(*values));
     while (r.at < r.end) {
         uint32_t field, wire;
-        uint64_t v = 0;
         if (read_key(&r, &field, &wire) < 0) return -1;
-        if (wire != WIRE_VARINT) { /* every field it takes is a number */
+        if (wire != WIRE_VARINT || !field || field > count) {
             if (skip(&r, wire) < 0) return -1;
             continue;
         }
-        if (read_number(&r, wire, &v) < 0) return -1;
-        switch (field) {
-        case PB_Trade_trade_id: out->trade_id = v; break;
-        case PB_Trade_instrument_id: out->instrument_id = (uint32_t)v; break;
-        case PB_Trade_price: out->price = (int64_t)v; break;
-        case PB_Trade_quantity: out->quantity = (int64_t)v; break;
-        case PB_Trade_buy_order_id: out->buy_order_id = v; break;
-        case PB_Trade_sell_order_id: out->sell_order_id = v; break;
-        case PB_Trade_aggressor_side: out->aggressor_side = (int32_t)v; break;
-        default: break;
-        }
+        if (read_varint(&r, &values[field - 1]) < 0) return -1;
     }
+    return 0;
+}
+
+static int read_trade(Reader r, Trade *out) {
+    uint64_t v[PB_Trade_aggressor_side]; /* its last field */
+    if (read_numbers(r, v, PB_Trade_aggressor_side) < 0) return -1;
+    out->trade_id = v[PB_Trade_trade_id - 1];
+    out->instrument_id = (uint32_t)v[PB_Trade_instrument_id - 1];
+    out->price = (int64_t)v[PB_Trade_price - 1];
+    out->quantity = (int64_t)v[PB_Trade_quantity - 1];
+    out->buy_order_id = v[PB_Trade_buy_order_id - 1];
+    out->sell_order_id = v[PB_Trade_sell_order_id - 1];
+    out->aggressor_side = (int32_t)v[PB_Trade_aggressor_side - 1];
     return 0;
 }
 
@@ -534,41 +548,56 @@ static int add_trade(Sink *sink, uint64_t sequence, int64_t at, const Trade *t) 
 
 enum { BODY_NONE, BODY_REPORT, BODY_TRADE, BODY_LEVEL };
 
-/* One event into the sink; *sequence_out is its sequence as soon as it is read (0 while
- * it is not). */
-static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
-    uint64_t sequence = 0, v;
-    *sequence_out = 0;
-    int64_t timestamp_ns = 0;
-    int body = BODY_NONE;
-    Reader body_bytes = {NULL, NULL};
+typedef struct {
+    uint64_t sequence; /* 0 until read */
+    int64_t timestamp_ns;
+    int body;
+    Reader body_bytes; /* not read yet */
+} Event;
+
+/* An event's sequence, time and body. On failure, e->sequence is what was read of it
+ * before (0 when the sequence was not). */
+static int read_event(Reader r, Event *e) {
+    uint64_t v;
+    memset(e, 0, sizeof(*e));
+    e->body = BODY_NONE;
     while (r.at < r.end) {
         uint32_t field, wire;
         if (read_key(&r, &field, &wire) < 0) return -1;
         if (field == PB_Event_sequence || field == PB_Event_timestamp_ns) {
             if (read_number(&r, wire, &v) < 0) return -1;
-            if (field == PB_Event_sequence) *sequence_out = sequence = v;
-            else timestamp_ns = (int64_t)v;
+            if (field == PB_Event_sequence) e->sequence = v;
+            else e->timestamp_ns = (int64_t)v;
         } else if (field == PB_Event_report || field == PB_Event_trade || field == PB_Event_level) {
             if (wire != WIRE_BYTES) return fail("an event body is not a message");
-            if (read_bytes(&r, &body_bytes) < 0) return -1;
-            body = field == PB_Event_report  ? BODY_REPORT
-                   : field == PB_Event_trade ? BODY_TRADE
-                                             : BODY_LEVEL;
+            if (read_bytes(&r, &e->body_bytes) < 0) return -1;
+            e->body = field == PB_Event_report  ? BODY_REPORT
+                      : field == PB_Event_trade ? BODY_TRADE
+                                                : BODY_LEVEL;
         } else if (skip(&r, wire) < 0) {
             return -1;
         }
     }
-    int64_t at = floor_div(timestamp_ns, 1000) - sink->pg_epoch_us;
-    if (body == BODY_REPORT) {
+    return 0;
+}
+
+/* One event into the sink; *sequence_out is its sequence as soon as it is read (0 while
+ * it is not). */
+static int add_event(Sink *sink, Reader r, uint64_t *sequence_out) {
+    Event e;
+    int read = read_event(r, &e);
+    *sequence_out = e.sequence;
+    if (read < 0) return -1;
+    int64_t at = floor_div(e.timestamp_ns, 1000) - sink->pg_epoch_us;
+    if (e.body == BODY_REPORT) {
         Report report;
-        if (read_report(body_bytes, &report) < 0) return -1;
-        return add_report(sink, sequence, at, &report);
+        if (read_report(e.body_bytes, &report) < 0) return -1;
+        return add_report(sink, e.sequence, at, &report);
     }
-    if (body == BODY_TRADE) {
+    if (e.body == BODY_TRADE) {
         Trade trade;
-        if (read_trade(body_bytes, &trade) < 0) return -1;
-        return add_trade(sink, sequence, at, &trade);
+        if (read_trade(e.body_bytes, &trade) < 0) return -1;
+        return add_trade(sink, e.sequence, at, &trade);
     }
     return 0; /* a level update (market data) or nothing: not for the database */
 }
@@ -875,16 +904,97 @@ done:
     return result;
 }
 
+/* --- the market feed's events ------------------------------------------------------ */
+
+typedef struct {
+    uint32_t instrument_id;
+    int64_t side, price, quantity;
+} Level;
+
+static int read_level(Reader r, Level *out) {
+    uint64_t v[PB_LevelUpdate_quantity]; /* the last field it takes */
+    if (read_numbers(r, v, PB_LevelUpdate_quantity) < 0) return -1;
+    out->instrument_id = (uint32_t)v[PB_LevelUpdate_instrument_id - 1];
+    out->side = (int32_t)v[PB_LevelUpdate_side - 1];
+    out->price = (int64_t)v[PB_LevelUpdate_price - 1];
+    out->quantity = (int64_t)v[PB_LevelUpdate_quantity - 1];
+    return 0;
+}
+
+/* One event: its sequence and time, and its level change or trade as a tuple appended to
+ * `events` (an execution report appends nothing). */
+static int market_event(Reader r, PyObject *events, uint64_t *sequence_out) {
+    Event e;
+    if (read_event(r, &e) < 0) return -1;
+    if (!e.sequence) return fail("an event without a sequence");
+    *sequence_out = e.sequence;
+    unsigned long long sequence = e.sequence;
+    long long timestamp_ns = e.timestamp_ns;
+    PyObject *item = NULL;
+    if (e.body == BODY_LEVEL) {
+        Level level;
+        if (read_level(e.body_bytes, &level) < 0) return -1;
+        item = Py_BuildValue("(KLILLLO)", sequence, timestamp_ns,
+                             (unsigned int)level.instrument_id, (long long)level.side,
+                             (long long)level.price, (long long)level.quantity, Py_None);
+    } else if (e.body == BODY_TRADE) {
+        Trade trade;
+        if (read_trade(e.body_bytes, &trade) < 0) return -1;
+        item = Py_BuildValue("(KLILLLK)", sequence, timestamp_ns,
+                             (unsigned int)trade.instrument_id, (long long)trade.aggressor_side,
+                             (long long)trade.price, (long long)trade.quantity,
+                             (unsigned long long)trade.trade_id);
+    } else {
+        return 0;
+    }
+    if (item == NULL) return -1;
+    int result = PyList_Append(events, item);
+    Py_DECREF(item);
+    return result;
+}
+
+static PyObject *market_events(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Reader r = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    uint64_t first = 0, last = 0;
+    PyObject *result = NULL, *events = PyList_New(0);
+    if (events == NULL) goto done;
+    while (r.at < r.end) {
+        uint32_t field, wire;
+        if (read_key(&r, &field, &wire) < 0) goto done;
+        if (field == PB_ReportBatch_events && wire == WIRE_BYTES) {
+            Reader event;
+            uint64_t sequence = 0;
+            if (read_bytes(&r, &event) < 0 || market_event(event, events, &sequence) < 0)
+                goto done;
+            if (!first) first = sequence;
+            last = sequence;
+        } else if (skip(&r, wire) < 0) {
+            goto done;
+        }
+    }
+    result = Py_BuildValue("(KKO)", (unsigned long long)first, (unsigned long long)last, events);
+done:
+    Py_XDECREF(events);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"batch_timing", batch_timing, METH_O,
      "(received, match_start, matched, journaled, answered) unix ns of a ReportBatch, or None."},
     {"add_batch", add_batch, METH_VARARGS, "Rows.add of one serialized ReportBatch."},
     {"order_rows", order_rows, METH_VARARGS, "Rows.order_rows: new orders' COPY rows."},
+    {"market_events", market_events, METH_O,
+     "(first, last, [(sequence, ns, instrument, side, price, quantity, trade id)]) of a "
+     "ReportBatch."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "venue._reportwire",
-                                    "The writer's reading of report batches, in C.", -1,
+                                    "Report batches read in C: the writer's, the feed's.", -1,
                                     methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__reportwire(void) {

@@ -26,7 +26,8 @@
 #define PB_NewOrder_quantity 9
 #define PB_NewOrder_post_only 10
 
-/* ReportBatch, Event, ExecutionReport and Trade (venue._reportwire reads them). */
+/* ReportBatch, Event, ExecutionReport, Trade and LevelUpdate (venue._reportwire reads
+ * them). */
 #define PB_ReportBatch_partition 2
 #define PB_ReportBatch_events 3
 #define PB_ReportBatch_next_sequence 4
@@ -67,5 +68,9 @@
 #define PB_Trade_buy_order_id 5
 #define PB_Trade_sell_order_id 6
 #define PB_Trade_aggressor_side 7
+#define PB_LevelUpdate_instrument_id 1
+#define PB_LevelUpdate_side 2
+#define PB_LevelUpdate_price 3
+#define PB_LevelUpdate_quantity 4
 
 #endif

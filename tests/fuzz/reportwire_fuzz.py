@@ -1,23 +1,25 @@
-"""atheris: venue._reportwire (C) over serialized ReportBatch messages, as the writer and
-the submitters read them off Redis (what the engine answered, or whatever else a damaged
-or hostile stream holds). A batch that does not decode is a ValueError, and leaves the
-writer's rows as they were; any other exception, memory error or undefined behaviour
-(the extension is built with ASan and UBSan, `make fuzz`) is a finding.
+"""atheris: venue._reportwire (C) over serialized ReportBatch messages, as the writer, the
+submitters and the gateways' market feed read them off Redis (what the engine answered,
+or whatever else a damaged or hostile stream holds). A batch that does not decode is a
+ValueError, and leaves the writer's rows as they were; any other exception, memory error
+or undefined behaviour (the extension is built with ASan and UBSan, `make fuzz`) is a
+finding.
 """
 
 import sys
 
 import atheris
 
-from venue._reportwire import batch_timing
+from venue._reportwire import batch_timing, market_events
 from venue.writer.rows import Rows
 
 
 def test_one_input(data: bytes) -> None:
-    try:
-        batch_timing(data)
-    except ValueError:
-        pass
+    for read in (batch_timing, market_events):
+        try:
+            read(data)
+        except ValueError:
+            pass
     rows = Rows()
     try:
         rows.add_serialized(data, source="fuzz", entry="0-1")

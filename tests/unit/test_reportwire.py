@@ -1,6 +1,6 @@
 """venue._reportwire (C) against the protobuf and Python paths it stands in for: the same
 report batches give the same COPY rows, order states, covered sequences and heads, and
-the same orders' rows."""
+the same orders' rows; and the market feed the same level changes and trades."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from venue.enginepb import engine_pb2 as pb
-from venue._reportwire import OrderState, OrderTerms
+from venue._reportwire import OrderState, OrderTerms, market_events
 from venue.writer.copy_format import ORDER_STATE_TEXT, PG_EPOCH_US
 from venue.writer.rows import MINUTE_US, Rows
 
@@ -57,8 +57,10 @@ def random_batch(rng: random.Random, partition: int, sequence: int,
                 buy_order_id=rng.choice(order_ids), sell_order_id=rng.choice(order_ids),
                 aggressor_side=rng.choice([pb.SIDE_BUY, pb.SIDE_SELL] + [7] * unknown)))
         elif kind < 0.95:
-            event.level.CopyFrom(pb.LevelUpdate(instrument_id=3, side=pb.SIDE_BUY, price=5,
-                                                quantity=9, action=1))
+            event.level.CopyFrom(pb.LevelUpdate(
+                instrument_id=rng.randint(1, 65535), side=rng.choice([pb.SIDE_BUY, pb.SIDE_SELL]),
+                price=rng.choice([1, 5, (1 << 62) + 5, -7]), quantity=rng.choice([0, 9, 1 << 40]),
+                action=rng.randint(1, 3)))
         # else: an event with no body
     if rng.random() < 0.8:
         batch.next_sequence = sequence + 1
@@ -262,3 +264,55 @@ def test_a_trade_whose_minute_volume_leaves_int64_is_set_aside_and_changes_no_ca
         assert candle[6:8] == ((1 << 63) - 1, 2)  # volume and trades: 1 and 3, not 2
     assert by_c.set_aside == by_python.set_aside
     assert bytes(by_c.trades) == bytes(by_python.trades)
+
+
+def market_events_by_protobuf(batch: pb.ReportBatch) -> tuple[int, int, list[tuple]]:
+    """What market_events reads, from the decoded message."""
+    events = []
+    for event in batch.events:
+        kind = event.WhichOneof("body")
+        if kind == "level":
+            level = event.level
+            events.append((event.sequence, event.timestamp_ns, level.instrument_id, level.side,
+                           level.price, level.quantity, None))
+        elif kind == "trade":
+            trade = event.trade
+            events.append((event.sequence, event.timestamp_ns, trade.instrument_id,
+                           trade.aggressor_side, trade.price, trade.quantity, trade.trade_id))
+    sequences = [event.sequence for event in batch.events]
+    return (sequences[0], sequences[-1], events) if sequences else (0, 0, [])
+
+
+def test_the_market_feed_reads_the_level_changes_and_trades_protobuf_does() -> None:
+    rng = random.Random(23)
+    kinds = set()
+    for _ in range(300):
+        batch = random_batch(rng, rng.randint(0, 3), rng.randint(0, 10**9), [5, 6], unknown=1)
+        expected = market_events_by_protobuf(batch)
+        assert market_events(batch.SerializeToString()) == expected
+        kinds |= {event[6] is None for event in expected[2]}
+    assert kinds == {True, False}  # level changes and trades were both read
+
+
+def test_a_batch_the_market_feed_cannot_read_raises_value_error_and_never_crashes() -> None:
+    with pytest.raises(ValueError, match="an event without a sequence"):
+        market_events(pb.ReportBatch(events=[pb.Event(timestamp_ns=5)]).SerializeToString())
+    with pytest.raises(ValueError, match="malformed ReportBatch"):
+        market_events(b"\x1a\x05\x08")  # an event that ends early
+    rng = random.Random(8)
+    raised = 0
+    for _ in range(3000):
+        data = bytearray(random_batch(rng, 1, 100, [7, 8, 9]).SerializeToString())
+        at = rng.randrange(len(data)) if data else 0
+        if rng.random() < 0.5 and data:
+            data[at] = rng.randrange(256)
+        else:
+            del data[at:]
+        try:
+            first, last, events = market_events(bytes(data))
+        except ValueError:
+            raised += 1
+            continue
+        assert all(len(event) == 7 and event[0] for event in events)
+        assert (first and last) or not events
+    assert raised > 50

@@ -17,6 +17,7 @@ from contextlib import aclosing
 from typing import Protocol
 
 import grpc
+from google.protobuf.message import DecodeError
 from redis.asyncio import Redis
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
@@ -48,10 +49,11 @@ class ReportSink(Protocol):
 
 
 class BatchWatcher(Protocol):
-    """Something that wants every events-stream entry as read (the market feed): in the
-    streams' order, seen entries and gaps included; it keeps its own sequence."""
+    """Something that wants every events-stream entry as read (the market feed), its
+    serialized ReportBatch: in the streams' order, seen entries and gaps included; it
+    keeps its own sequence."""
 
-    async def on_batch(self, partition: int, batch: pb.ReportBatch) -> None: ...
+    async def on_batch(self, partition: int, batch: bytes) -> None: ...
 
 
 class ReportFeed:
@@ -152,11 +154,18 @@ class ReportFeed:
                 partition = partitions[stream]
                 for entry_id, fields in entries:
                     positions[stream.decode()] = entry_id
-                    batch = pb.ReportBatch.FromString(fields[_BATCH])
+                    serialized = fields[_BATCH]
                     for watcher in tuple(self._watchers):
-                        await watcher.on_batch(partition, batch)
+                        await watcher.on_batch(partition, serialized)
                     if not self._sinks:  # only watchers: no report to hand anyone
                         self._next.pop(partition, None)
+                        continue
+                    try:
+                        batch = pb.ReportBatch.FromString(serialized)
+                    except DecodeError as error:
+                        log.error("report feed: entry %s of %s is not a ReportBatch (%s); "
+                                  "skipped, its reports are filled from the engine",
+                                  entry_id.decode(), stream.decode(), error)
                         continue
                     traceparent = fields.get(_TRACEPARENT)
                     if telemetry.is_sampled(traceparent):

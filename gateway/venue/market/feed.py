@@ -22,13 +22,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
 from contextlib import aclosing
 from typing import Any, Protocol
 
 import grpc
 import msgspec
 
+from venue._reportwire import market_events
 from venue.api.engines import EngineChannels, EngineUnavailable
 from venue.api.report_feed import ReportFeed
 from venue.api.reports import engine_time
@@ -47,6 +47,11 @@ RECENT_TRADES = 100  # trades a trades snapshot carries
 GET_BOOK_TIMEOUT_S = 5.0
 REMOVED = "0"  # the quantity of a level that is gone
 _encode = msgspec.json.Encoder().encode
+
+# A level change or a trade as venue._reportwire.market_events reads it off a batch:
+# (sequence, timestamp_ns, instrument_id, side, price, quantity, trade_id); a level
+# change's trade_id is None, a trade's side its aggressor's.
+MarketEvent = tuple[int, int, int, int, int, int, int | None]
 
 
 class Member(Protocol):
@@ -224,13 +229,14 @@ class TradeView(View):
         self.seq = self.symbol.seq
         self.retained.clear()
 
-    def send(self, trades: list[tuple[int, int, pb.Trade]]) -> None:
+    def send(self, trades: list[MarketEvent]) -> None:
         instrument = self.symbol.instrument
         book = self.symbol.book
-        items = [{"tradeId": str(t.trade_id), "price": book.text(t.price),
-                  "quantity": instrument.quantity_text(t.quantity),
-                  "aggressorSide": SIDE_WORDS.get(t.aggressor_side, "unknown"),
-                  "time": engine_time(ns), "sequence": seq} for seq, ns, t in trades]
+        items = [{"tradeId": str(trade_id), "price": book.text(price),
+                  "quantity": instrument.quantity_text(quantity),
+                  "aggressorSide": SIDE_WORDS.get(side, "unknown"),
+                  "time": engine_time(ns), "sequence": seq}
+                 for seq, ns, _, side, price, quantity, trade_id in trades]
         self.recent.extend(items)
         seq = trades[-1][0]
         self.broadcast(self.seq, seq, {
@@ -257,7 +263,7 @@ class SymbolBook:
         self.seq = snapshot.sequence  # the last event that changed the book (or through)
         self.time_ns = 0  # the engine's time of that event
         self.touched: set[tuple[int, int]] = set()
-        self.trades: list[tuple[int, int, pb.Trade]] = []
+        self.trades: list[MarketEvent] = []
         self.views: dict[tuple[int, int], BookView] = {}
         self.trade_view: TradeView | None = None
 
@@ -431,8 +437,9 @@ class MarketFeed:
         partition.next = min(b.through for b in fresh.values()) + 1 if fresh else 1
         partition.ready.set()
 
-    async def on_batch(self, index: int, batch: pb.ReportBatch) -> None:
-        """One events-stream entry of partition `index` (the report feed's watcher).
+    async def on_batch(self, index: int, batch: bytes) -> None:
+        """One events-stream entry of partition `index`, a serialized ReportBatch (the
+        report feed's watcher).
         Whatever goes wrong here starts the partition over; it never reaches the report
         feed's loop, which serves every order socket too."""
         try:
@@ -445,21 +452,24 @@ class MarketFeed:
                 partition.ready.clear()
                 partition.start(self, index)
 
-    async def _on_batch(self, index: int, batch: pb.ReportBatch) -> None:
+    async def _on_batch(self, index: int, batch: bytes) -> None:
         partition = self._partitions.get(index)
-        events = batch.events
-        if partition is None or not events:
+        if partition is None:
+            return
+        first, last, events = market_events(batch)  # ValueError: starts over (on_batch)
+        if not first:
             return
         if not partition.ready.is_set():
             if partition.stuck():  # the engine did not answer the last start: again
                 partition.start(self, index)
             return
-        first = events[0].sequence
         if first > partition.next:
             try:
                 async with aclosing(self.reports.replay(index, partition.next)) as batches:
                     async for replayed_batch in batches:
-                        if not self._apply(partition, replayed_batch.events, end=first):
+                        _, replayed_last, replayed = market_events(
+                            replayed_batch.SerializeToString())
+                        if not self._apply(partition, replayed_last, replayed, end=first):
                             break
                 if partition.next < first:
                     raise EngineUnavailable(index, f"Replay ended at {partition.next - 1}, "
@@ -471,43 +481,36 @@ class MarketFeed:
                 partition.ready.clear()
                 partition.start(self, index)
                 return
-        self._apply(partition, events)
+        self._apply(partition, last, events)
 
-    def _apply(self, partition: Partition, events: Iterable[pb.Event],
+    def _apply(self, partition: Partition, last: int, events: list[MarketEvent],
                end: int | None = None) -> bool:
-        """Applies the events from partition.next (up to `end`), then tells the views.
-        False once `end` is reached."""
+        """Applies the level changes and trades of a batch whose last event is `last`,
+        from partition.next (up to `end`), then tells the views. False once `end` is
+        reached."""
         books = partition.books
         touched: set[SymbolBook] = set()
         going = True
+        if end is not None and last >= end:
+            last, going = end - 1, False
         start = partition.next
-        last = start - 1
         for event in events:
-            sequence = event.sequence
+            sequence, ns, instrument_id, side, price, quantity, trade_id = event
             if sequence < start:
                 continue
-            if end is not None and sequence >= end:
-                going = False
+            if sequence > last:
                 break
-            last = sequence
-            kind = event.WhichOneof("body")
-            if kind == "level":
-                level = event.level
-                symbol = books.get(level.instrument_id)
-                if symbol is None or sequence <= symbol.through:
-                    continue
-                symbol.book.side(level.side).set(level.price, level.quantity)
+            symbol = books.get(instrument_id)
+            if symbol is None or sequence <= symbol.through:
+                continue
+            if trade_id is None:
+                symbol.book.side(side).set(price, quantity)
                 symbol.seq = sequence
-                symbol.time_ns = event.timestamp_ns
-                symbol.touched.add((level.side, level.price))
-                touched.add(symbol)
-            elif kind == "trade":
-                trade = event.trade
-                symbol = books.get(trade.instrument_id)
-                if symbol is None or sequence <= symbol.through:
-                    continue
-                symbol.trades.append((sequence, event.timestamp_ns, trade))
-                touched.add(symbol)
+                symbol.time_ns = ns
+                symbol.touched.add((side, price))
+            else:
+                symbol.trades.append(event)
+            touched.add(symbol)
         partition.next = max(partition.next, last + 1)
         for symbol in touched:
             symbol.publish()
