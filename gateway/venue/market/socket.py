@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 from fastapi import WebSocket, status
@@ -28,6 +30,8 @@ from venue.contract.config import VenueConfig
 from venue.market.feed import MarketFeed, View
 from venue.market.frames import close_frame, text_frame
 from venue.metrics import MARKET_CONNECTIONS, MARKET_SLOW_CONSUMERS
+
+log = logging.getLogger(__name__)
 
 # What may wait for a socket that does not read; past this it is closed (1013).
 OUTBOX_LIMIT = 4096  # messages, when it is written through the ASGI server
@@ -72,6 +76,33 @@ class ExposeTransport:
             if all(callable(getattr(transport, name, None)) for name in _TRANSPORT_METHODS):
                 scope[TRANSPORT] = transport
         await self.app(scope, receive, send)
+
+
+# Per event loop, the sockets with frames to write at the end of the loop's turn: one
+# callback writes them all (one each cost a message's fan-out more than its writes).
+_TURN_WRITES: WeakKeyDictionary[asyncio.AbstractEventLoop, list[MarketSocket]] = \
+    WeakKeyDictionary()
+
+
+def _write_at_end_of_turn(socket: MarketSocket) -> None:
+    loop = asyncio.get_running_loop()
+    sockets = _TURN_WRITES.get(loop)
+    if sockets is None:
+        sockets = _TURN_WRITES[loop] = []
+    if not sockets:
+        loop.call_soon(_write_turn, sockets)
+    sockets.append(socket)
+
+
+def _write_turn(sockets: list[MarketSocket]) -> None:
+    ready = sockets[:]
+    sockets.clear()
+    for socket in ready:
+        try:
+            socket._flush()
+        except Exception:  # noqa: BLE001 - one connection's failure is not the others'
+            log.exception("market feed: a write to a subscriber failed; its frames dropped")
+            socket._pending.clear()
 
 
 class Refused(Exception):
@@ -227,7 +258,7 @@ class MarketSocket:
             pending = self._pending
             pending.append(frame or text_frame(text.encode()))
             if len(pending) == 1:
-                asyncio.get_running_loop().call_soon(self._flush)
+                _write_at_end_of_turn(self)
             elif len(pending) >= PENDING_LIMIT:
                 self._flush()  # the turn's callback finds nothing left, or the rest
             return
