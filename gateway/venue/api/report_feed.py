@@ -50,10 +50,10 @@ class ReportSink(Protocol):
 
 class BatchWatcher(Protocol):
     """Something that wants every events-stream entry as read (the market feed), its
-    serialized ReportBatch: in the streams' order, seen entries and gaps included; it
-    keeps its own sequence."""
+    serialized ReportBatch: in the streams' order, seen entries and gaps included, the
+    entries of one read of a partition's stream together; it keeps its own sequence."""
 
-    async def on_batch(self, partition: int, batch: bytes) -> None: ...
+    async def on_batches(self, partition: int, batches: list[bytes]) -> None: ...
 
 
 class ReportFeed:
@@ -152,14 +152,16 @@ class ReportFeed:
                 continue
             for stream, entries in read or ():
                 partition = partitions[stream]
-                for entry_id, fields in entries:
-                    positions[stream.decode()] = entry_id
-                    serialized = fields[_BATCH]
+                positions[stream.decode()] = entries[-1][0]
+                if self._watchers:
+                    batches = [fields.get(_BATCH, b"") for _, fields in entries]
                     for watcher in tuple(self._watchers):
-                        await watcher.on_batch(partition, serialized)
-                    if not self._sinks:  # only watchers: no report to hand anyone
-                        self._next.pop(partition, None)
-                        continue
+                        await watcher.on_batches(partition, batches)
+                if not self._sinks:  # only watchers: no report to hand anyone
+                    self._next.pop(partition, None)
+                    continue
+                for entry_id, fields in entries:
+                    serialized = fields.get(_BATCH, b"")
                     try:
                         batch = pb.ReportBatch.FromString(serialized)
                     except DecodeError as error:

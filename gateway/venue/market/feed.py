@@ -437,13 +437,19 @@ class MarketFeed:
         partition.next = min(b.through for b in fresh.values()) + 1 if fresh else 1
         partition.ready.set()
 
-    async def on_batch(self, index: int, batch: bytes) -> None:
-        """One events-stream entry of partition `index`, a serialized ReportBatch (the
-        report feed's watcher).
-        Whatever goes wrong here starts the partition over; it never reaches the report
-        feed's loop, which serves every order socket too."""
+    async def on_batches(self, index: int, batches: list[bytes]) -> None:
+        """The entries of one read of partition `index`'s events stream, each a serialized
+        ReportBatch (the report feed's watcher). Their changes go out together, once all
+        are applied: a feed that falls behind (reads several at once) sends fewer, larger
+        updates rather than a message per entry. Whatever goes wrong here starts the
+        partition over; it never reaches the report feed's loop, which serves every order
+        socket too."""
+        touched: set[SymbolBook] = set()
         try:
-            await self._on_batch(index, batch)
+            for batch in batches:
+                await self._on_batch(index, batch, touched)
+            for symbol in touched:
+                symbol.publish()
         except Exception:  # noqa: BLE001 - set aside loudly, never stop the feed
             log.exception("market feed: partition %d failed on an events entry; starting "
                           "over from fresh books", index)
@@ -452,11 +458,11 @@ class MarketFeed:
                 partition.ready.clear()
                 partition.start(self, index)
 
-    async def _on_batch(self, index: int, batch: bytes) -> None:
+    async def _on_batch(self, index: int, batch: bytes, touched: set[SymbolBook]) -> None:
         partition = self._partitions.get(index)
         if partition is None:
             return
-        first, last, events = market_events(batch)  # ValueError: starts over (on_batch)
+        first, last, events = market_events(batch)  # ValueError: starts over (on_batches)
         if not first:
             return
         if not partition.ready.is_set():
@@ -469,7 +475,8 @@ class MarketFeed:
                     async for replayed_batch in batches:
                         _, replayed_last, replayed = market_events(
                             replayed_batch.SerializeToString())
-                        if not self._apply(partition, replayed_last, replayed, end=first):
+                        if not self._apply(partition, replayed_last, replayed, touched,
+                                           end=first):
                             break
                 if partition.next < first:
                     raise EngineUnavailable(index, f"Replay ended at {partition.next - 1}, "
@@ -481,15 +488,14 @@ class MarketFeed:
                 partition.ready.clear()
                 partition.start(self, index)
                 return
-        self._apply(partition, last, events)
+        self._apply(partition, last, events, touched)
 
     def _apply(self, partition: Partition, last: int, events: list[MarketEvent],
-               end: int | None = None) -> bool:
+               touched: set[SymbolBook], end: int | None = None) -> bool:
         """Applies the level changes and trades of a batch whose last event is `last`,
-        from partition.next (up to `end`), then tells the views. False once `end` is
-        reached."""
+        from partition.next (up to `end`), adding the books it changes to `touched`.
+        False once `end` is reached."""
         books = partition.books
-        touched: set[SymbolBook] = set()
         going = True
         if end is not None and last >= end:
             last, going = end - 1, False
@@ -512,6 +518,4 @@ class MarketFeed:
                 symbol.trades.append(event)
             touched.add(symbol)
         partition.next = max(partition.next, last + 1)
-        for symbol in touched:
-            symbol.publish()
         return going

@@ -1,0 +1,80 @@
+"""The market feed's views fed serialized report batches as the report feed reads them,
+without a venue: the entries of one read go out as one update (and one trades message),
+chained by seq / prevSeq to what went before, carrying the book as of the last entry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from venue.contract.config import VenueConfig
+from venue.enginepb import engine_pb2 as pb
+from venue.market.book import BUY, SELL
+from venue.market.feed import BookView, MarketFeed, Partition, SymbolBook, TradeView
+
+SNAPSHOT_SEQ = 10
+
+
+class Member:
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def push(self, text: str, frame: bytes | None = None) -> None:
+        self.messages.append(json.loads(text))
+
+
+def level(sequence: int, instrument: int, side: int, price: int, quantity: int) -> pb.Event:
+    return pb.Event(sequence=sequence, timestamp_ns=sequence * 1000, level=pb.LevelUpdate(
+        instrument_id=instrument, side=side, price=price, quantity=quantity))
+
+
+def trade(sequence: int, instrument: int, trade_id: int, price: int) -> pb.Event:
+    return pb.Event(sequence=sequence, timestamp_ns=sequence * 1000, trade=pb.Trade(
+        trade_id=trade_id, instrument_id=instrument, price=price, quantity=3,
+        aggressor_side=SELL))
+
+
+def entry(*events: pb.Event) -> bytes:
+    return pb.ReportBatch(events=list(events)).SerializeToString()
+
+
+async def test_the_entries_of_one_read_go_out_as_one_update_and_one_trades_message() -> None:
+    venue = VenueConfig()
+    instrument = venue.instruments[0]
+    index = venue.partition_of_shard(venue.shard_of(instrument))
+    feed = MarketFeed(venue, engines=None, reports=None)  # type: ignore[arg-type]
+    partition = feed._partitions[index] = Partition()
+    partition.books = {i.id: SymbolBook(i, pb.BookSnapshot(instrument_id=i.id,
+                                                          sequence=SNAPSHOT_SEQ))
+                       for i in venue.instruments_of_partition(index)}
+    partition.next = SNAPSHOT_SEQ + 1
+    partition.ready.set()
+    symbol = partition.books[instrument.id]
+    book_view = symbol.views[(10, 0)] = BookView(symbol, depth=10, interval_ms=0)
+    symbol.trade_view = TradeView(symbol)
+    books, trades = Member(), Member()
+    book_view.members.add(books)
+    symbol.trade_view.members.add(trades)
+    report = pb.Event(sequence=12, report=pb.ExecutionReport(order_id=1))
+
+    await feed.on_batches(index, [
+        entry(level(11, instrument.id, BUY, 100, 5), report),
+        entry(level(13, instrument.id, BUY, 101, 2), trade(14, instrument.id, 1, 101),
+              level(15, instrument.id, BUY, 100, 0), level(16, instrument.id, SELL, 103, 4)),
+        entry(trade(17, instrument.id, 2, 101))])
+
+    price, quantity = instrument.price_text, instrument.quantity_text
+    assert len(books.messages) == 1  # the level at 100 came and went within the read
+    update = books.messages[0]
+    assert (update["prevSeq"], update["seq"]) == (SNAPSHOT_SEQ, 16)
+    assert update["bids"] == [[price(101), quantity(2)]]
+    assert update["asks"] == [[price(103), quantity(4)]]
+    assert update["checksum"] == book_view.checksum()
+    assert len(trades.messages) == 1
+    assert (trades.messages[0]["prevSeq"], trades.messages[0]["seq"]) == (SNAPSHOT_SEQ, 17)
+    assert [t["tradeId"] for t in trades.messages[0]["trades"]] == ["1", "2"]
+
+    await feed.on_batches(index, [entry(level(18, instrument.id, BUY, 101, 0))])
+    assert (books.messages[1]["prevSeq"], books.messages[1]["seq"]) == (16, 18)
+    assert books.messages[1]["bids"] == [[price(101), "0"]]
+    assert partition.next == 19
