@@ -28,6 +28,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import uvloop
+
+from venue.bench.cpu import parts_cpu_seconds
 from venue.bench.e2e import _count_orders, _drive, _percentile
 from venue.bench.load import LoadSpec
 from venue.contract.config import Settings, VenueConfig
@@ -162,23 +165,35 @@ def _subscribers_main(url: str, count: int, subscribe: dict, measure_every: int,
         for subscriber in subscribers:
             subscriber.transport.close()
 
-    asyncio.run(main())
+    # On uvloop, as the gateway: the subscribers share the venue's cores, and each
+    # message reaches the last of them only after the loop has read it for the others.
+    uvloop.run(main())
 
 
 def _load(url: str, keys: tuple[str, ...], venue: LocalVenue, args: argparse.Namespace,
-          tag: str) -> dict:
+          tag: str, subscribers: int | None = None) -> dict:
+    """Drives the venue for a run; `subscribers`: the subscribers' process."""
     spec = LoadSpec(url=url, path="/v1/orders/batch", keys=keys,
                     instruments=tuple(venue.venue.instruments), duration_s=args.duration,
                     connections=4, batch_size=args.batch_size, seed=1, tag=tag,
                     rate=args.rate)
     before = asyncio.run(_count_orders(venue.database_url))
+    parts = venue.part_pids() | ({"subscribers": subscribers} if subscribers else {})
+    cpu_before = parts_cpu_seconds(parts)
+    started = time.monotonic()
     results = _drive([spec])
+    elapsed = time.monotonic() - started
+    cpu = {name: seconds - cpu_before[name] for name, seconds in parts_cpu_seconds(parts).items()}
     persisted = asyncio.run(_count_orders(venue.database_url)) - before
     latencies = [ms for r in results for ms in r.latencies_ms]
     return {"accepted_per_sec": round(sum(len(r.accepted_ids) for r in results)
                                       / args.duration, 1),
             "persisted_per_sec": round(persisted / args.duration, 1),
-            "ack_p99_ms": _percentile(latencies, 0.99)}
+            "ack_p99_ms": _percentile(latencies, 0.99),
+            # Each part's CPU over the run, in cores: what the feed costs, whatever the
+            # host's speed this hour.
+            "cpu_cores": {name: round(s / elapsed, 3) for name, s in cpu.items()},
+            "load_cpu_cores": round(sum(r.cpu_s for r in results) / elapsed, 3)}
 
 
 def main(argv: list[str]) -> int:
@@ -223,7 +238,7 @@ def main(argv: list[str]) -> int:
             raise RuntimeError("the subscribers did not all subscribe within 120 s")
         say(f"{args.rate:.0f} orders/s for {args.duration:.0f}s with them ...")
         ours.send("go")
-        with_them = _load(url, keys, venue, args, f"{tag}b")
+        with_them = _load(url, keys, venue, args, f"{tag}b", child.pid)
         ours.send("stop")
         seen = ours.recv()
         delays = seen.pop("delays_ms")
@@ -242,6 +257,11 @@ def main(argv: list[str]) -> int:
             if without["accepted_per_sec"] else None,
             "gateway_workers": args.gateway_workers, "cpus": os.cpu_count(),
         }
+        # The gateway's CPU for each message delivered, beyond its run without them.
+        extra = (with_them["cpu_cores"].get("gateway", 0)
+                 - without["cpu_cores"].get("gateway", 0)) * args.duration
+        report["gateway_extra_cpu_us_per_message"] = \
+            round(extra * 1e6 / seen["frames"], 2) if seen["frames"] else None
         print(json.dumps(report, indent=None if args.json else 2))
         return 0
     finally:
