@@ -57,7 +57,7 @@ def crd(kube):
 def volumes(kube, namespace, tmp_path):
     """Binds every pending claim in the namespace to a hostPath volume made for it."""
     binder = HostPathVolumes(kube, tmp_path / "volumes", namespace).start()
-    yield binder.made
+    yield binder
     binder.stop()
     if binder.made:
         kube.run("delete", "pv", *binder.made, "--wait=false", "--ignore-not-found", check=False)
@@ -131,7 +131,7 @@ def conditions_of(venue: dict | None) -> dict[str, dict]:
     return {c["type"]: c for c in ((venue or {}).get("status") or {}).get("conditions", [])}
 
 
-def wait_ready(kube, namespace, operator, timeout=120) -> dict:
+def wait_ready(kube, namespace, operator, timeout=120, volumes=None) -> dict:
     last: dict[str, dict] = {}  # the conditions of the last look, for the timeout's message
 
     def ready():
@@ -151,6 +151,7 @@ def wait_ready(kube, namespace, operator, timeout=120) -> dict:
                                f"{c.get('message')}" for kind, c in last.items())
         raise ControlPlaneError(f"{error}\nconditions:\n{conditions or '  none'}\n"
                                 f"pods not ready:\n{pods_not_ready(kube, namespace)}\n"
+                                f"claims not bound:\n{claims_not_bound(kube, namespace, volumes)}\n"
                                 f"operator log ({operator.log}):\n{operator.tail()}") from None
 
 
@@ -175,15 +176,35 @@ def pods_not_ready(kube, namespace) -> str:
     return "\n".join(lines) or "  none"
 
 
+def claims_not_bound(kube, namespace, volumes: HostPathVolumes | None) -> str:
+    """Each claim of the namespace that is not Bound, with the volume made for it (does it
+    exist, in which phase) and why the binder's last round failed, if it did."""
+    volumes_by_name = {v["metadata"]["name"]: v for v in kube.json("get", "pv")["items"]}
+    lines = []
+    for claim in kube.json("get", "pvc", "-n", namespace)["items"]:
+        phase = (claim.get("status") or {}).get("phase")
+        if phase == "Bound":
+            continue
+        name = f"pv-{claim['metadata']['uid']}"
+        volume = volumes_by_name.get(name)
+        made = (f"{name} {volume['status'].get('phase')}, for "
+                f"{(volume['spec'].get('claimRef') or {}).get('name')}" if volume
+                else f"{name} not made")
+        lines.append(f"  {claim['metadata']['name']}: {phase}, volume {made}")
+    if volumes is not None and volumes.last_error:
+        lines.append(f"  the binder's last round failed: {volumes.last_error}")
+    return "\n".join(lines) or "  none"
+
+
 def events_of(kube, namespace) -> list[dict]:
     return kube.json("get", "events", "-n", namespace,
                      "--field-selector", f"involvedObject.kind=TradingVenue,involvedObject.name={VENUE}")["items"]
 
 
 @pytest.fixture
-def venue(kube, namespace, operator, queue_secret):
+def venue(kube, namespace, operator, queue_secret, volumes):
     kube.apply(venue_body(), namespace=namespace)
-    return wait_ready(kube, namespace, operator)
+    return wait_ready(kube, namespace, operator, volumes=volumes)
 
 
 # --- a venue applied ------------------------------------------------------------------

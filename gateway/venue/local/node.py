@@ -225,6 +225,7 @@ class HostPathVolumes:
         self.root = root
         self.namespace = namespace
         self.made: set[str] = set()
+        self.last_error: str | None = None  # why the last round failed, for a timeout's message
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hostpath-volumes",
                                         daemon=True)
@@ -250,7 +251,7 @@ class HostPathVolumes:
             path = self.root / name
             path.mkdir(exist_ok=True)
             path.chmod(0o777)
-            self.kubectl.create({
+            self._create_volume({
                 "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
                 "spec": {
                     "capacity": {"storage": claim["spec"]["resources"]["requests"]["storage"]},
@@ -259,15 +260,28 @@ class HostPathVolumes:
                     "storageClassName": claim["spec"].get("storageClassName") or "",
                     "hostPath": {"path": str(path), "type": "Directory"},
                     "claimRef": {"namespace": claim["metadata"]["namespace"],
-                                 "name": claim["metadata"]["name"]},
+                                 "name": claim["metadata"]["name"],
+                                 "uid": claim["metadata"]["uid"]},
                 }})
             self.made.add(name)
 
+    def _create_volume(self, volume: dict) -> None:
+        try:
+            self.kubectl.create(volume)
+        except ControlPlaneError as error:
+            # A create that timed out on our side may have been made on the server's.
+            if "AlreadyExists" not in str(error):
+                raise
+
     def _loop(self) -> None:
+        # A round that fails is tried again the next; nothing may end the thread, or every
+        # claim after it would wait unbound with no word of why.
         while not self._stop.wait(0.5):
-            with contextlib.suppress(ControlPlaneError, OSError, ValueError,
-                                     subprocess.TimeoutExpired):
+            try:
                 self.bind_pending()
+                self.last_error = None
+            except Exception as error:  # noqa: BLE001 - kept for the waiting test to show
+                self.last_error = f"{type(error).__name__}: {error}"
 
 
 # --- the node --------------------------------------------------------------------------
