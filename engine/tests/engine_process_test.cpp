@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -324,6 +325,13 @@ TEST(EngineProcess, SigkilledEngineRestartsOnItsDataDirWithTheSameBookSequencesA
     }
     replay_before = replay_from_one(*stub);
     book_before = book_of(*stub);
+    // The snapshot at command 4 is written by a child in the background: the restart
+    // below is to start from it.
+    const std::string snapshot = data_dir + "/snapshot-00000000000000000004.snap";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (::access(snapshot.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     engine.stop(SIGKILL);  // no clean shutdown: what is on disk is all there is
   }
   EngineProcess engine(args);

@@ -69,7 +69,8 @@ struct Partition {
     return out;
   }
 
-  void apply(const std::vector<Command>& batch, std::int64_t clock) {
+  // `wait`: for a snapshot the batch started, so counts are of files written.
+  void apply(const std::vector<Command>& batch, std::int64_t clock, bool wait = true) {
     store.begin_batch(exchange.commands_applied(), clock);
     for (const Command& command : batch) {
       if (exchange.apply(command, clock) == ApplyResult::Applied) store.add(command);
@@ -77,6 +78,7 @@ struct Partition {
     store.end_batch();
     store.commit();
     store.maybe_snapshot(exchange);
+    if (wait) store.finish_snapshot();
   }
 
   RecordingSink sink;
@@ -255,6 +257,71 @@ TEST(Journal, SnapshotsWaitForAsManyCommandsAsTheLastOneHeldOrders) {
   EXPECT_EQ(after.store.snapshots_written(), 0u);
   rest_buys(after, 160, 1);
   EXPECT_EQ(after.store.snapshots_written(), 1u);
+}
+
+TEST(Journal, ASnapshotIsWrittenByAChildFromTheMomentItWasDueWhileMatchingGoesOn) {
+  TempDir dir;
+  CommandGenerator first(21);
+  CommandGenerator second(21);
+  Partition never_stopped(TempDir().str(), 0);
+  Partition partition(dir.str(), 100);
+  auto step = [&first](Partition& p) {  // run()'s batch clock, without waiting
+    p.apply(first.batch(20), 1'000 + static_cast<std::int64_t>(p.exchange.commands_applied()), /*wait=*/false);
+  };
+  for (int b = 0; b < 5; ++b) step(partition);
+  // Due at 100 commands: a child holds the exchange as it stood then.
+  const pid_t writer = partition.store.snapshot_writer();
+  ASSERT_GT(writer, 0);
+  EXPECT_NE(writer, ::getpid());
+  EXPECT_EQ(partition.store.snapshots_written(), 0u);
+  run(never_stopped, second, 5, 20);
+  const std::string at_100 = exchange_state_text(never_stopped.exchange);
+  // Matching goes on meanwhile (the child is found done by a later batch, or waited for).
+  for (int b = 5; b < 8; ++b) step(partition);
+  partition.store.finish_snapshot();
+  EXPECT_EQ(partition.store.snapshot_writer(), -1);
+  EXPECT_EQ(partition.store.snapshots_written(), 1u);
+  EXPECT_FALSE(fs::exists(dir.str() + "/snapshot-00000000000000000100.snap.tmp"));
+
+  // The file holds the moment it was due, not what came after.
+  Partition scratch(TempDir().str(), 0);
+  std::string why;
+  ASSERT_TRUE(load_snapshot(dir.str() + "/snapshot-00000000000000000100.snap", 0, kInstruments, scratch.exchange, why))
+      << why;
+  EXPECT_EQ(exchange_state_text(scratch.exchange), at_100);
+}
+
+TEST(Journal, ASnapshotChildThatFailsLeavesTheJournalWholeAndTheNextIsWrittenInPlace) {
+  TempDir dir;
+  CommandGenerator first(22);
+  CommandGenerator second(22);
+  Partition never_stopped(TempDir().str(), 0);
+  run(never_stopped, second, 12, 20);
+  auto step = [&first](Partition& p) {  // run()'s batch clock, without waiting
+    p.apply(first.batch(20), 1'000 + static_cast<std::int64_t>(p.exchange.commands_applied()), /*wait=*/false);
+  };
+  {
+    Partition before(dir.str(), 100);
+    // The child cannot create its file: a directory stands in its name.
+    fs::create_directories(dir.str() + "/snapshot-00000000000000000100.snap.tmp/in-the-way");
+    for (int b = 0; b < 5; ++b) step(before);
+    ASSERT_GT(before.store.snapshot_writer(), 0);
+    EXPECT_FALSE(before.store.finish_snapshot());
+    EXPECT_EQ(before.store.snapshots_written(), 0u);
+    EXPECT_FALSE(fs::exists(dir.str() + "/snapshot-00000000000000000100.snap"));
+    // The next one, due at 200 (the one at 100 would have held fewer orders than 100
+    // commands), is written on the calling thread: done when maybe_snapshot returns.
+    for (int b = 5; b < 12; ++b) step(before);
+    EXPECT_EQ(before.store.snapshot_writer(), -1);
+    EXPECT_EQ(before.store.snapshots_written(), 1u);
+  }
+  fs::remove_all(dir.str() + "/snapshot-00000000000000000100.snap.tmp");
+  // An unfinished temporary file, as an engine killed mid-snapshot leaves it: removed.
+  std::ofstream(dir.str() + "/snapshot-00000000000000000230.snap.tmp") << "half";
+  Partition after(dir.str(), 100);
+  EXPECT_EQ(after.recovery.snapshot_commands, 200u);
+  EXPECT_FALSE(fs::exists(dir.str() + "/snapshot-00000000000000000230.snap.tmp"));
+  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
 }
 
 TEST(Journal, RestartFromSnapshotPlusJournalReachesTheSameState) {

@@ -1,6 +1,17 @@
 #include "journal/partition_store.h"
 
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -39,6 +50,9 @@ PartitionStore::PartitionStore(StoreOptions options, std::uint32_t partition, st
       writer_(options_.fsync, options_.fsync_interval_ms) {
   std::sort(instruments_.begin(), instruments_.end(),
             [](const Instrument& a, const Instrument& b) { return a.id < b.id; });
+  // Built before the matching thread is pinned: the CPUs the whole process may use.
+  CPU_ZERO(&background_cpus_);
+  if (::sched_getaffinity(0, sizeof background_cpus_, &background_cpus_) != 0) CPU_ZERO(&background_cpus_);
 }
 
 std::vector<PartitionStore::Segment> PartitionStore::segments() const {
@@ -78,6 +92,16 @@ RecoveryReport PartitionStore::recover(Exchange& exchange) {
   // configured mode applies from here on.
   const StpMode configured_mode = exchange.stp_mode();
 
+  // A snapshot's temporary file left by an engine (and its child) killed mid-write:
+  // never read, removed.
+  for (const auto& entry : std::filesystem::directory_iterator(options_.dir)) {
+    const std::string name = entry.path().filename().string();
+    std::uint64_t commands = 0;
+    if (name.size() > 4 && name.ends_with(".tmp") && parse_snapshot_file_name(name.substr(0, name.size() - 4), commands)) {
+      std::error_code ignored;
+      if (std::filesystem::remove(entry.path(), ignored)) report.notes.push_back("removed unfinished " + entry.path().string());
+    }
+  }
   const auto saved = snapshots();
   for (auto it = saved.rbegin(); it != saved.rend(); ++it) {
     std::string why;
@@ -103,23 +127,102 @@ RecoveryReport PartitionStore::recover(Exchange& exchange) {
 }
 
 bool PartitionStore::maybe_snapshot(const Exchange& exchange) {
+  bool written = reap_snapshot(false);
+  if (snapshot_child_ > 0) return written;  // one at a time
   const std::uint64_t since = exchange.commands_applied() - last_snapshot_;
-  if (options_.snapshot_every == 0 || since < options_.snapshot_every) return false;
+  if (options_.snapshot_every == 0 || since < options_.snapshot_every) return written;
   // A snapshot writes every resting order: when the last one held more of them than
   // --snapshot-every, the next waits for as many commands. With the books growing by at
   // most an order a command, it holds at most twice as many orders as commands went by,
   // however deep the books (at a few million resting orders, a snapshot every million
   // commands was most of the engine's CPU); and recovery replays no more commands after
   // a snapshot than the one before it held orders.
-  if (since < last_snapshot_orders_) return false;
-  write_snapshot(options_.dir, partition_, instruments_, exchange, snapshot_buffer_);
-  // A fresh segment per snapshot: recovery and history start reading at a file boundary.
+  if (since < last_snapshot_orders_) return written;
+  const bool in_place = !options_.snapshot_in_background || next_in_place_;
+  next_in_place_ = false;
+  if (in_place || !start_snapshot_child(exchange)) {
+    write_snapshot(options_.dir, partition_, instruments_, exchange, snapshot_buffer_);
+    ++snapshots_written_;
+    written = true;
+  }
+  // A fresh segment per snapshot: recovery and history start reading at a file boundary
+  // (a snapshot that is never finished leaves the segments continuous).
   writer_.open_segment(options_.dir, header_for(exchange));
   last_snapshot_ = exchange.commands_applied();
   last_snapshot_orders_ = exchange.memory().live_orders.size();
-  ++snapshots_written_;
+  return written;
+}
+
+bool PartitionStore::start_snapshot_child(const Exchange& exchange) {
+  const std::string path = options_.dir + "/" + snapshot_file_name(exchange.commands_applied());
+  std::fflush(nullptr);  // nothing buffered is written twice
+  const pid_t parent = ::getpid();
+  const auto forking = std::chrono::steady_clock::now();
+  const pid_t child = ::fork();
+  if (child < 0) {
+    std::fprintf(stderr, "venue-engine partition %u: cannot fork to write %s (%s); writing it on the matching thread\n",
+                 partition_, path.c_str(), std::strerror(errno));
+    return false;
+  }
+  if (child == 0) {
+    // The child: the exchange as it stood after the last commit, copy-on-write. It
+    // writes the file and leaves by _exit (no atexit handler, no destructor of the
+    // parent's threads' objects runs here); it dies with the engine.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(3);
+    // Off the matching thread's dedicated CPU, and behind the engine's own threads.
+    if (CPU_COUNT(&background_cpus_) > 0) (void)::sched_setaffinity(0, sizeof background_cpus_, &background_cpus_);
+    (void)::setpriority(PRIO_PROCESS, 0, 10);
+    try {
+      write_snapshot(options_.dir, partition_, instruments_, exchange, snapshot_buffer_);
+      ::_exit(0);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "venue-engine partition %u: snapshot %s failed: %s\n", partition_, path.c_str(), error.what());
+      std::fflush(stderr);
+      ::_exit(1);
+    }
+  }
+  snapshot_child_ = child;
+  snapshot_child_path_ = path;
+  snapshot_child_started_ = std::chrono::steady_clock::now();
+  snapshot_fork_us_ = std::chrono::duration_cast<std::chrono::microseconds>(snapshot_child_started_ - forking).count();
   return true;
 }
+
+bool PartitionStore::reap_snapshot(bool wait) {
+  if (snapshot_child_ <= 0) return false;
+  int status = 0;
+  pid_t done = 0;
+  do {
+    done = ::waitpid(snapshot_child_, &status, wait ? 0 : WNOHANG);
+  } while (done < 0 && errno == EINTR);
+  if (done == 0) return false;  // still writing
+  const std::string path = std::move(snapshot_child_path_);
+  snapshot_child_ = -1;
+  if (done > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    ++snapshots_written_;
+    const auto took = std::chrono::steady_clock::now() - snapshot_child_started_;
+    std::fprintf(stderr, "venue-engine partition %u: wrote %s in the background (matching paused %lld us to fork; found done after %lld ms)\n",
+                 partition_, path.c_str(), static_cast<long long>(snapshot_fork_us_),
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+    return true;
+  }
+  // Killed (a copy-on-write hugepage it could not get is a SIGBUS), or it said why on
+  // stderr: the journal still holds everything since the last snapshot. The next one is
+  // written on the matching thread, so snapshots are taken whatever stops the child.
+  std::error_code ignored;
+  std::filesystem::remove(path + ".tmp", ignored);
+  std::fprintf(stderr, "venue-engine partition %u: the process writing %s %s; the next snapshot is written on the matching thread\n",
+               partition_, path.c_str(),
+               done < 0 ? "was lost" : WIFSIGNALED(status) ? (std::string("was killed by signal ") + std::to_string(WTERMSIG(status))).c_str()
+                                                          : "failed");
+  next_in_place_ = true;
+  return false;
+}
+
+bool PartitionStore::finish_snapshot() { return reap_snapshot(true); }
+
+PartitionStore::~PartitionStore() { finish_snapshot(); }
 
 void PartitionStore::replay(Exchange& exchange, std::uint64_t limit, const std::function<bool()>& stop,
                             RecoveryReport* report) const {

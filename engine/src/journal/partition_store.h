@@ -15,6 +15,10 @@
 // refused (history() answers false), never answered from a partial journal.
 #pragma once
 
+#include <sched.h>
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,6 +37,9 @@ struct StoreOptions {
   int fsync_interval_ms = 5;
   std::uint64_t snapshot_every = 1'000'000;  // commands between snapshots; 0: never
   std::size_t keep_snapshots = 2;  // persisted-past snapshots kept by prune(); 0: keep all
+  // Snapshots written by a forked child from the copy-on-write image of the moment,
+  // while matching goes on; false: on the calling (matching) thread.
+  bool snapshot_in_background = true;
 };
 
 struct PruneReport {
@@ -53,6 +60,9 @@ class PartitionStore {
   // `instruments` in ascending id, as the exchange holds them.
   PartitionStore(StoreOptions options, std::uint32_t partition, std::vector<Instrument> instruments,
                  ExchangeOptions exchange_options);
+  ~PartitionStore();  // waits for a snapshot being written
+  PartitionStore(const PartitionStore&) = delete;
+  PartitionStore& operator=(const PartitionStore&) = delete;
 
   // Brings a fresh `exchange` (instruments added, nothing applied) to the end of the
   // journal, its events going to the exchange's sink, then opens a new segment to
@@ -67,10 +77,16 @@ class PartitionStore {
   void end_batch() { writer_.end_batch(); }
   void commit() { writer_.commit(); }
 
-  // After a commit: writes a snapshot and starts a new segment when --snapshot-every
+  // After a commit: takes a snapshot and starts a new segment when --snapshot-every
   // commands went by since the last one, and at least as many as the last one held
-  // resting orders. True when it did.
+  // resting orders. In the background (the default), a forked child writes the file
+  // from the exchange as it stands while the caller goes on matching; one at a time; a
+  // child that fails or is killed is said on stderr, its temporary file removed, and
+  // the next snapshot is written in place. True when a snapshot was finished by this
+  // call: written in place, or a child found done.
   bool maybe_snapshot(const Exchange& exchange);
+  // Waits for the snapshot being written, if any; true when it was finished.
+  bool finish_snapshot();
 
   // On the matching thread: deletes what the journal no longer needs, given that every
   // event with sequence <= persisted_through is in Postgres (see the top of this file).
@@ -86,6 +102,7 @@ class PartitionStore {
 
   const StoreOptions& options() const { return options_; }
   std::uint64_t snapshots_written() const { return snapshots_written_; }
+  pid_t snapshot_writer() const { return snapshot_child_; }  // the child writing one, or -1
   std::uint64_t journal_syncs() const { return writer_.syncs(); }
 
  private:
@@ -97,6 +114,8 @@ class PartitionStore {
   // (commands covered, path) of every snapshot, oldest first.
   std::vector<std::pair<std::uint64_t, std::string>> snapshots() const;
   JournalHeader header_for(const Exchange& exchange) const;
+  bool start_snapshot_child(const Exchange& exchange);  // false: fork failed
+  bool reap_snapshot(bool wait);  // true when the child finished its file
   bool history_from_files(std::uint64_t from, std::uint64_t until, std::uint64_t durable_commands,
                           const std::function<bool(const Event&)>& visit) const;
   // Applies the journal's records that continue `exchange` (records it already holds
@@ -114,6 +133,12 @@ class PartitionStore {
   std::uint64_t last_snapshot_orders_ = 0;  // resting orders the last snapshot held
   std::string snapshot_buffer_;  // snapshots are encoded through it, a chunk at a time
   std::uint64_t snapshots_written_ = 0;
+  pid_t snapshot_child_ = -1;  // writing snapshot_child_path_
+  std::string snapshot_child_path_;
+  std::chrono::steady_clock::time_point snapshot_child_started_;
+  std::int64_t snapshot_fork_us_ = 0;  // what the fork cost the matching thread
+  bool next_in_place_ = false;  // the last child failed
+  cpu_set_t background_cpus_;  // the child's CPUs: the process's, not the matching thread's
 };
 
 }  // namespace venue
