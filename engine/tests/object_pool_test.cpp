@@ -37,5 +37,21 @@ TEST(ObjectPool, GrowsPastItsCapacityWithoutMovingLiveObjects) {
   EXPECT_EQ(pool.in_use(), 0u);
 }
 
+TEST(ObjectPool, ReusesReleasedObjectsBeforeFreshOnesAndCountsBoth) {
+  ObjectPool<Order> pool(3);
+  const std::size_t first = pool.capacity();  // 3, or a hugepage's worth
+  std::vector<Order*> live;
+  for (std::size_t i = 0; i < first; ++i) live.push_back(pool.acquire());
+  Order* fresh = pool.acquire();  // the first of a second chunk, as big as the first
+  EXPECT_EQ(pool.capacity(), 2 * first);
+  EXPECT_EQ(pool.in_use(), first + 1);
+  pool.release(live[1]);
+  EXPECT_EQ(pool.in_use(), first);
+  EXPECT_EQ(pool.acquire(), live[1]);  // released before fresh
+  EXPECT_EQ(pool.acquire(), fresh + 1);  // then the chunk's next, in order
+  EXPECT_EQ(pool.in_use(), first + 2);
+  EXPECT_EQ(pool.capacity(), 2 * first);
+}
+
 }  // namespace
 }  // namespace venue

@@ -1,7 +1,10 @@
 // A pool of preallocated objects: acquiring and releasing is a pointer pop and push.
-// It grows by whole chunks when exhausted (allocation only past the warm-up size);
-// objects never move, so pointers into the pool stay valid. Chunks come from
-// map_pages: hugepages when the policy and the machine allow.
+// Objects never move, so pointers into the pool stay valid. Chunks come from map_pages
+// (hugepages when the policy and the machine allow): the first, of the warm-up size,
+// prefaulted; when it is used up the pool adds a chunk as big as all before it, mapped
+// but not prefaulted, and hands its objects out in order (a pointer bump), each page
+// faulted in as first used. Growing is one mmap, whatever the pool's size: it never
+// holds the matching thread for longer than that.
 #pragma once
 
 #include <cstddef>
@@ -20,7 +23,7 @@ class ObjectPool {
 
  public:
   explicit ObjectPool(std::size_t initial_capacity, HugePages hugepages = HugePages::Try) : hugepages_(hugepages) {
-    grow(initial_capacity == 0 ? 1 : initial_capacity);
+    add_chunk(initial_capacity == 0 ? 1 : initial_capacity, Prefault::Yes);
   }
   ~ObjectPool() {
     for (const PageRegion& chunk : chunks_) unmap_pages(chunk);
@@ -30,17 +33,21 @@ class ObjectPool {
 
   // A default-constructed object; the previous user's state never leaks through.
   T* acquire() {
-    if (free_.empty()) grow(capacity_);  // doubles: amortised, and rare after warm-up
-    T* object = free_.back();
-    free_.pop_back();
-    *object = T{};
-    return object;
+    T* object;
+    if (!free_.empty()) {
+      object = free_.back();
+      free_.pop_back();
+    } else {
+      if (fresh_ == fresh_end_) add_chunk(capacity_, Prefault::No);  // doubles
+      object = fresh_++;
+    }
+    return ::new (object) T{};
   }
 
   void release(T* object) { free_.push_back(object); }
 
   std::size_t capacity() const { return capacity_; }
-  std::size_t in_use() const { return capacity_ - free_.size(); }
+  std::size_t in_use() const { return capacity_ - free_.size() - static_cast<std::size_t>(fresh_end_ - fresh_); }
   std::size_t bytes() const {
     std::size_t total = 0;
     for (const PageRegion& chunk : chunks_) total += chunk.bytes;
@@ -55,19 +62,23 @@ class ObjectPool {
   }
 
  private:
-  void grow(std::size_t count) {
-    PageRegion chunk = map_pages(count * sizeof(T), hugepages_);
+  // Only when every object is in use: free_ is empty, so reserving copies nothing, and
+  // the allocator's fresh block is not touched until released objects fill it.
+  void add_chunk(std::size_t count, Prefault prefault) {
+    PageRegion chunk = map_pages(count * sizeof(T), hugepages_, prefault);
     count = chunk.bytes / sizeof(T);  // a hugepage rounding up holds more objects: use them
     chunks_.push_back(chunk);
-    T* objects = new (chunk.data) T[count];
+    fresh_ = static_cast<T*>(chunk.data);
+    fresh_end_ = fresh_ + count;
     capacity_ += count;
     free_.reserve(capacity_);  // release() must never allocate
-    for (std::size_t i = count; i > 0; --i) free_.push_back(&objects[i - 1]);
   }
 
   HugePages hugepages_;
   std::vector<PageRegion> chunks_;
-  std::vector<T*> free_;
+  std::vector<T*> free_;  // released objects, reused first
+  T* fresh_ = nullptr;    // the newest chunk's objects never handed out: [fresh_, fresh_end_)
+  T* fresh_end_ = nullptr;
   std::size_t capacity_ = 0;
 };
 
