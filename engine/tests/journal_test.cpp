@@ -97,6 +97,12 @@ std::vector<Event> run(Partition& partition, CommandGenerator& generator, int ba
   return partition.sink.take();
 }
 
+// One batch of 20 at run()'s batch clock, not waiting for a snapshot it starts.
+void step(Partition& partition, CommandGenerator& generator) {
+  partition.apply(generator.batch(20), 1'000 + static_cast<std::int64_t>(partition.exchange.commands_applied()),
+                  /*wait=*/false);
+}
+
 // The state `batches` batches of `size` commands from generator `seed` leave in a
 // partition that never stopped.
 std::string uninterrupted_state(std::uint64_t seed, int batches, std::size_t size) {
@@ -265,10 +271,7 @@ TEST(Journal, ASnapshotIsWrittenByAChildFromTheMomentItWasDueWhileMatchingGoesOn
   CommandGenerator second(21);
   Partition never_stopped(TempDir().str(), 0);
   Partition partition(dir.str(), 100);
-  auto step = [&first](Partition& p) {  // run()'s batch clock, without waiting
-    p.apply(first.batch(20), 1'000 + static_cast<std::int64_t>(p.exchange.commands_applied()), /*wait=*/false);
-  };
-  for (int b = 0; b < 5; ++b) step(partition);
+  for (int b = 0; b < 5; ++b) step(partition, first);
   // Due at 100 commands: a child holds the exchange as it stood then.
   const pid_t writer = partition.store.snapshot_writer();
   ASSERT_GT(writer, 0);
@@ -277,7 +280,7 @@ TEST(Journal, ASnapshotIsWrittenByAChildFromTheMomentItWasDueWhileMatchingGoesOn
   run(never_stopped, second, 5, 20);
   const std::string at_100 = exchange_state_text(never_stopped.exchange);
   // Matching goes on meanwhile (the child is found done by a later batch, or waited for).
-  for (int b = 5; b < 8; ++b) step(partition);
+  for (int b = 5; b < 8; ++b) step(partition, first);
   partition.store.finish_snapshot();
   EXPECT_EQ(partition.store.snapshot_writer(), -1);
   EXPECT_EQ(partition.store.snapshots_written(), 1u);
@@ -297,21 +300,18 @@ TEST(Journal, ASnapshotChildThatFailsLeavesTheJournalWholeAndTheNextIsWrittenInP
   CommandGenerator second(22);
   Partition never_stopped(TempDir().str(), 0);
   run(never_stopped, second, 12, 20);
-  auto step = [&first](Partition& p) {  // run()'s batch clock, without waiting
-    p.apply(first.batch(20), 1'000 + static_cast<std::int64_t>(p.exchange.commands_applied()), /*wait=*/false);
-  };
   {
     Partition before(dir.str(), 100);
     // The child cannot create its file: a directory stands in its name.
     fs::create_directories(dir.str() + "/snapshot-00000000000000000100.snap.tmp/in-the-way");
-    for (int b = 0; b < 5; ++b) step(before);
+    for (int b = 0; b < 5; ++b) step(before, first);
     ASSERT_GT(before.store.snapshot_writer(), 0);
     EXPECT_FALSE(before.store.finish_snapshot());
     EXPECT_EQ(before.store.snapshots_written(), 0u);
     EXPECT_FALSE(fs::exists(dir.str() + "/snapshot-00000000000000000100.snap"));
     // The next one, due at 200 (the one at 100 would have held fewer orders than 100
     // commands), is written on the calling thread: done when maybe_snapshot returns.
-    for (int b = 5; b < 12; ++b) step(before);
+    for (int b = 5; b < 12; ++b) step(before, first);
     EXPECT_EQ(before.store.snapshot_writer(), -1);
     EXPECT_EQ(before.store.snapshots_written(), 1u);
   }
