@@ -36,6 +36,9 @@ int serve(const venue::EngineOptions& options) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Snapshot children are waited for: an ignored SIGCHLD inherited from a launcher would
+  // have the kernel reap them first, and a finished snapshot look lost.
+  ::signal(SIGCHLD, SIG_DFL);
 
   venue::DataDirLock data_dir_lock;
   if (!options.data_dir.empty()) {

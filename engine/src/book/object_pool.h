@@ -53,6 +53,13 @@ class ObjectPool {
     for (const PageRegion& chunk : chunks_) total += chunk.bytes;
     return total;
   }
+  // True when any chunk sits on reserved hugepages.
+  bool any_on_hugepages() const {
+    for (const PageRegion& chunk : chunks_) {
+      if (chunk.huge) return true;
+    }
+    return false;
+  }
   // True when every chunk sits on hugepages.
   bool on_hugepages() const {
     for (const PageRegion& chunk : chunks_) {

@@ -52,7 +52,10 @@ inline PageRegion map_pages(std::size_t bytes, HugePages policy, Prefault prefau
   if (data == MAP_FAILED) throw std::bad_alloc();
   // Not advised when faulted in as used: a transparent hugepage's first touch zeroes
   // (and may compact for) 2 MiB at once, 6-8 ms on a VM, every 13,800 orders.
-  if (prefault == Prefault::No) return PageRegion{data, bytes, false};
+  if (prefault == Prefault::No) {
+    if (policy != HugePages::Off) madvise(data, bytes, MADV_NOHUGEPAGE);  // also where THP is "always"
+    return PageRegion{data, bytes, false};
+  }
   if (policy != HugePages::Off && bytes >= kHugePageBytes) madvise(data, bytes, MADV_HUGEPAGE);
   // Prefault after the advice, so the kernel can back it with whole hugepages.
 #ifdef MADV_POPULATE_WRITE

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 #include "journal/snapshot.h"
 
@@ -138,7 +139,10 @@ bool PartitionStore::maybe_snapshot(const Exchange& exchange) {
   // commands was most of the engine's CPU); and recovery replays no more commands after
   // a snapshot than the one before it held orders.
   if (since < last_snapshot_orders_) return written;
-  const bool in_place = !options_.snapshot_in_background || next_in_place_;
+  // On reserved hugepages a copy-on-write needs a spare hugepage per page the matching
+  // thread writes (2 MiB copied on it each time), and without one the kernel takes the
+  // page from the child (a SIGBUS): written in place there.
+  const bool in_place = !options_.snapshot_in_background || next_in_place_ || exchange.memory().orders.any_on_hugepages();
   next_in_place_ = false;
   if (in_place || !start_snapshot_child(exchange)) {
     write_snapshot(options_.dir, partition_, instruments_, exchange, snapshot_buffer_);
@@ -170,8 +174,26 @@ bool PartitionStore::start_snapshot_child(const Exchange& exchange) {
     // parent's threads' objects runs here); it dies with the engine.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(3);
-    // Off the matching thread's dedicated CPU, and behind the engine's own threads.
-    if (CPU_COUNT(&background_cpus_) > 0) (void)::sched_setaffinity(0, sizeof background_cpus_, &background_cpus_);
+    // None of the engine's sockets, epoll or event fds held open by the child; no core
+    // dump of the engine's memory if it dies; the one the OOM killer takes first.
+    ::close_range(3, ~0U, 0);
+    ::prctl(PR_SET_DUMPABLE, 0);
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    if (FILE* oom = std::fopen("/proc/self/oom_score_adj", "w")) {
+      std::fputs("1000", oom);
+      std::fclose(oom);
+    }
+    // Off the matching thread's CPU (inherited from it), and behind the engine's threads.
+    cpu_set_t matching;
+    cpu_set_t others = background_cpus_;
+    if (::sched_getaffinity(0, sizeof matching, &matching) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &matching)) CPU_CLR(cpu, &others);
+      }
+    }
+    const cpu_set_t& cpus = CPU_COUNT(&others) > 0 ? others : background_cpus_;
+    if (CPU_COUNT(&cpus) > 0) (void)::sched_setaffinity(0, sizeof cpus, &cpus);
     (void)::setpriority(PRIO_PROCESS, 0, 10);
     try {
       write_snapshot(options_.dir, partition_, instruments_, exchange, snapshot_buffer_);
@@ -193,10 +215,23 @@ bool PartitionStore::reap_snapshot(bool wait) {
   if (snapshot_child_ <= 0) return false;
   int status = 0;
   pid_t done = 0;
-  do {
-    done = ::waitpid(snapshot_child_, &status, wait ? 0 : WNOHANG);
-  } while (done < 0 && errno == EINTR);
-  if (done == 0) return false;  // still writing
+  for (;;) {
+    done = ::waitpid(snapshot_child_, &status, WNOHANG);
+    if (done < 0 && errno == EINTR) continue;
+    if (done != 0) break;
+    // Still writing. Past its limit (a disk that hangs, a child stuck on a lock another
+    // thread held at the fork) it is killed: the journal holds everything, and the next
+    // snapshot is written in place rather than none ever again.
+    if (std::chrono::steady_clock::now() - snapshot_child_started_ > kSnapshotChildLimit) {
+      ::kill(snapshot_child_, SIGKILL);
+      do {
+        done = ::waitpid(snapshot_child_, &status, 0);
+      } while (done < 0 && errno == EINTR);
+      break;
+    }
+    if (!wait) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   const std::string path = std::move(snapshot_child_path_);
   snapshot_child_ = -1;
   if (done > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {

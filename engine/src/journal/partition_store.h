@@ -85,8 +85,13 @@ class PartitionStore {
   // the next snapshot is written in place. True when a snapshot was finished by this
   // call: written in place, or a child found done.
   bool maybe_snapshot(const Exchange& exchange);
+  // Whether the snapshot being written is done, without waiting (an idle partition's
+  // child is found here); true when it was finished.
+  bool poll_snapshot() { return reap_snapshot(false); }
   // Waits for the snapshot being written, if any; true when it was finished.
   bool finish_snapshot();
+  // A child still writing after this long is killed and the next snapshot written in place.
+  static constexpr std::chrono::seconds kSnapshotChildLimit{120};
 
   // On the matching thread: deletes what the journal no longer needs, given that every
   // event with sequence <= persisted_through is in Postgres (see the top of this file).

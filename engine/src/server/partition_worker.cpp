@@ -106,7 +106,7 @@ void PartitionWorker::loop() {
     {
       std::unique_lock lock(mutex_);
       work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued was done
+      if (queue_.empty()) break;  // stopping, and everything queued was done
       taken.swap(queue_);
     }
     for (const Task& task : taken) (*task.work)();
@@ -122,6 +122,9 @@ void PartitionWorker::loop() {
     taken.clear();
     work_done_.notify_all();
   }
+  // A snapshot's child dies with the thread that forked it (PR_SET_PDEATHSIG): this one
+  // waits for it before it ends.
+  if (store_) store_->finish_snapshot();
 }
 
 // One write and (policy permitting) one fdatasync for every batch of the pass: none of
@@ -230,6 +233,7 @@ bool PartitionWorker::persisted(std::uint64_t through, std::size_t& deleted) {
   return run([&] {
     // Never past what is journaled: a client's mistake must not cost the journal more.
     persisted_through_ = std::max(persisted_through_, std::min(through, durable_next_sequence_ - 1));
+    if (store_) store_->poll_snapshot();  // an idle partition's child is reaped here
     deleted = prune();
   });
 }
