@@ -75,6 +75,16 @@ def tiny_unpersisted_limit(monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 @pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client of the test Redis."""
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
 async def gateway(redis_url: str, database_url: str) -> AsyncIterator[Gateway]:
     db = await asyncpg.connect(database_url)
     redis = Redis.from_url(redis_url)

@@ -5,7 +5,6 @@ skips."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -57,15 +56,6 @@ async def engine_batches(address: str, venue: VenueConfig, count: int) -> list[p
             batches.append(await call.read())
         await call.done_writing()
     return batches
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_the_feed_skips_repeats_and_fills_gaps_from_the_engine(

@@ -3,7 +3,6 @@ Redis cannot count the lag itself."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,15 +16,6 @@ pytestmark = pytest.mark.integration
 
 VENUE = VenueConfig(shards=1, partitions=1)
 STREAM = Keys(VENUE.name).orders(0)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def add(redis: Redis, count: int) -> list[bytes]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from typing import Protocol
 
@@ -31,7 +31,7 @@ from venue.contract.keys import Keys
 
 log = logging.getLogger(__name__)
 
-_READ_COUNT = 256  # events-stream entries per XREAD
+_READ_COUNT = 256  # stream entries per XREAD
 _BLOCK_MS = 1000
 # A replay streams as fast as the engine reads its memory or journal; this bounds a
 # stuck one, not a long one.
@@ -48,12 +48,36 @@ class ReportSink(Protocol):
     def on_report(self, partition: int, event: pb.Event) -> None: ...
 
 
-class BatchWatcher(Protocol):
-    """Something that wants every events-stream entry as read (the market feed), its
-    serialized ReportBatch: in the streams' order, seen entries and gaps included, the
-    entries of one read of a partition's stream together; it keeps its own sequence."""
+async def stream_ends(redis: Redis, streams: Iterable[str]) -> dict[str, bytes]:
+    """The id of each stream's last entry ("0-0" when it has none): where to read on from
+    so that nothing published after this returns is missed."""
+    streams = list(streams)
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xrevrange(stream, count=1)
+        lasts = await pipe.execute()
+    return {stream: (last[0][0] if last else b"0-0") for stream, last in zip(streams, lasts)}
 
-    async def on_batches(self, partition: int, batches: list[bytes]) -> None: ...
+
+async def follow_streams(redis: Redis, streams: dict[str, int], positions: dict[str, bytes],
+                         stop: asyncio.Event, on_entries: Callable[
+                             [int, bytes, list[tuple[bytes, dict[bytes, bytes]]]],
+                             Awaitable[None]]) -> None:
+    """Reads `streams` (stream -> partition) after `positions` (moved as it reads) until
+    `stop` is set, handing each read's entries of a stream to `on_entries`, in order;
+    Redis away is waited out. (The flag as well as a cancel: a cancel that lands while a
+    Redis call times out can come back as a TimeoutError, which this survives.)"""
+    partitions = {stream.encode(): partition for stream, partition in streams.items()}
+    while not stop.is_set():
+        try:
+            read = await redis.xread(positions, count=_READ_COUNT, block=_BLOCK_MS)
+        except (RedisError, OSError) as error:
+            log.warning("%s unreadable (%s); retrying", ", ".join(streams), error)
+            await asyncio.sleep(0.5)
+            continue
+        for stream, entries in read or ():
+            positions[stream.decode()] = entries[-1][0]
+            await on_entries(partitions[stream], stream, entries)
 
 
 class ReportFeed:
@@ -64,7 +88,6 @@ class ReportFeed:
         keys = Keys(venue.name)
         self._streams = {keys.events(p): p for p in range(venue.partitions)}
         self._sinks: dict[int, set[ReportSink]] = {}
-        self._watchers: set[BatchWatcher] = set()
         self._next: dict[int, int] = {}  # partition -> next sequence to pass on
         self._task: asyncio.Task | None = None
         self._stop = asyncio.Event()
@@ -75,22 +98,12 @@ class ReportFeed:
         self._sinks.setdefault(sink.account_id, set()).add(sink)
         await self._follow_streams()
 
-    async def watch(self, watcher: BatchWatcher) -> None:
-        """From when this returns, `watcher` gets every entry published."""
-        self._watchers.add(watcher)
-        await self._follow_streams()
-
-    def unwatch(self, watcher: BatchWatcher) -> None:
-        self._watchers.discard(watcher)
-        if not self._sinks and not self._watchers and self._task is not None:
-            self._stop_following()
-
     async def _follow_streams(self) -> None:
         async with self._starting:
             if self._task is None or self._task.done():
                 # Read from the streams' ends as of now, taken before returning: a report
                 # published after join() returns cannot be missed.
-                positions = await self._stream_ends()
+                positions = await stream_ends(self.redis, self._streams)
                 self._next.clear()
                 self._stop = asyncio.Event()
                 self._task = asyncio.create_task(self._follow(positions, self._stop),
@@ -102,7 +115,7 @@ class ReportFeed:
             sinks.discard(sink)
             if not sinks:
                 del self._sinks[sink.account_id]
-        if not self._sinks and not self._watchers and self._task is not None:
+        if not self._sinks and self._task is not None:
             # Nobody listens: no process reads and decodes every event for nothing.
             self._stop_following()
 
@@ -133,47 +146,25 @@ class ReportFeed:
         finally:
             call.cancel()
 
-    async def _stream_ends(self) -> dict[str, bytes]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream in self._streams:
-                pipe.xrevrange(stream, count=1)
-            lasts = await pipe.execute()
-        return {stream: (last[0][0] if last else b"0-0")
-                for stream, last in zip(self._streams, lasts)}
-
     async def _follow(self, positions: dict[str, bytes], stop: asyncio.Event) -> None:
-        partitions = {stream.encode(): partition for stream, partition in self._streams.items()}
-        while not stop.is_set():
+        await follow_streams(self.redis, self._streams, positions, stop, self._on_entries)
+
+    async def _on_entries(self, partition: int, stream: bytes,
+                          entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        for entry_id, fields in entries:
+            serialized = fields.get(_BATCH, b"")
             try:
-                read = await self.redis.xread(positions, count=_READ_COUNT, block=_BLOCK_MS)
-            except (RedisError, OSError) as error:
-                log.warning("report feed: events streams unreadable (%s); retrying", error)
-                await asyncio.sleep(0.5)
+                batch = pb.ReportBatch.FromString(serialized)
+            except DecodeError as error:
+                log.error("report feed: entry %s of %s is not a ReportBatch (%s); "
+                          "skipped, its reports are filled from the engine",
+                          entry_id.decode(), stream.decode(), error)
                 continue
-            for stream, entries in read or ():
-                partition = partitions[stream]
-                positions[stream.decode()] = entries[-1][0]
-                if self._watchers:
-                    batches = [fields.get(_BATCH, b"") for _, fields in entries]
-                    for watcher in tuple(self._watchers):
-                        await watcher.on_batches(partition, batches)
-                if not self._sinks:  # only watchers: no report to hand anyone
-                    self._next.pop(partition, None)
-                    continue
-                for entry_id, fields in entries:
-                    serialized = fields.get(_BATCH, b"")
-                    try:
-                        batch = pb.ReportBatch.FromString(serialized)
-                    except DecodeError as error:
-                        log.error("report feed: entry %s of %s is not a ReportBatch (%s); "
-                                  "skipped, its reports are filled from the engine",
-                                  entry_id.decode(), stream.decode(), error)
-                        continue
-                    traceparent = fields.get(_TRACEPARENT)
-                    if telemetry.is_sampled(traceparent):
-                        await self._pass_on_traced(partition, batch, traceparent, stream)
-                    else:
-                        await self._pass_on(partition, batch)
+            traceparent = fields.get(_TRACEPARENT)
+            if telemetry.is_sampled(traceparent):
+                await self._pass_on_traced(partition, batch, traceparent, stream)
+            else:
+                await self._pass_on(partition, batch)
 
     async def _pass_on_traced(self, partition: int, batch: pb.ReportBatch, traceparent: bytes,
                               stream: bytes) -> None:

@@ -3,11 +3,13 @@ events, fanned out to the subscribers of /v1/market.
 
 Each partition starts from the engine's book of each of its instruments (GetBook, full
 depth, with the partition sequence it was taken at); from then on the process applies
-every level and trade event after that sequence, in order, as the report feed reads them
-from the events streams. A partition's events are passed on once each: one already seen
-(a submitter published it again) is skipped; a gap is filled from the engine's Replay,
-and when it cannot be, the partition starts over from fresh books and every subscriber
-of its symbols gets a new snapshot.
+every level and trade event after that sequence, in order, as it reads them from the
+partition's market stream (the submitters publish each engine batch there without its
+execution reports: venue.contract.entries). A partition's events are passed on once
+each: one already seen (a submitter published it again) is skipped; a gap (entries
+never published, or trimmed before this process read them) is filled from the engine's
+Replay, and when it cannot be, the partition starts over from fresh books and every
+subscriber of its symbols gets a new snapshot.
 
 Subscribers of the same kind (symbol, depth and conflation interval; or a symbol's
 trades) share a view: what they were last sent, the sequence of it, and the last
@@ -27,13 +29,16 @@ from typing import Any, Protocol
 
 import grpc
 import msgspec
+from redis.asyncio import Redis
 
 from venue._reportwire import market_events
 from venue.api.engines import EngineChannels, EngineUnavailable
-from venue.api.report_feed import ReportFeed
+from venue.api.report_feed import ReportFeed, follow_streams, stream_ends
 from venue.api.reports import engine_time
 from venue.contract.config import VenueConfig
+from venue.contract.entries import FIELD_BATCH, FIELD_FIRST, FIELD_LAST
 from venue.contract.instruments import Instrument
+from venue.contract.keys import Keys
 from venue.contract.wire import SIDE_WORDS
 from venue.enginepb import engine_pb2 as pb
 from venue.market.book import BUY, CHECKSUM_DEPTH, SELL, Book, checksum
@@ -46,6 +51,7 @@ RETAINED = 1024  # messages each view keeps for members that missed some
 RECENT_TRADES = 100  # trades a trades snapshot carries
 GET_BOOK_TIMEOUT_S = 5.0
 REMOVED = "0"  # the quantity of a level that is gone
+_BATCH, _FIRST, _LAST = FIELD_BATCH.encode(), FIELD_FIRST.encode(), FIELD_LAST.encode()
 _encode = msgspec.json.Encoder().encode
 
 # A level change or a trade as venue._reportwire.market_events reads it off a batch:
@@ -315,12 +321,16 @@ def _said(task: asyncio.Task) -> None:
 class MarketFeed:
     """The books and trades of every partition this process serves subscribers of."""
 
-    def __init__(self, venue: VenueConfig, engines: EngineChannels, reports: ReportFeed) -> None:
+    def __init__(self, redis: Redis, venue: VenueConfig, engines: EngineChannels,
+                 reports: ReportFeed) -> None:
+        self.redis = redis
         self.venue = venue
         self.engines = engines
-        self.reports = reports
+        self.reports = reports  # the engine's Replay, for gaps
+        self._streams = {Keys(venue.name).market(p): p for p in range(venue.partitions)}
         self._partitions: dict[int, Partition] = {}
-        self._watching = False
+        self._reader: asyncio.Task | None = None
+        self._stop = asyncio.Event()
 
     # --- subscriptions -------------------------------------------------------------
 
@@ -360,9 +370,10 @@ class MarketFeed:
             self._stop_watching()
 
     def _stop_watching(self) -> None:
-        if self._watching:
-            self.reports.unwatch(self)
-            self._watching = False
+        if self._reader is not None:
+            self._stop.set()  # (follow_streams says why the flag as well)
+            self._reader.cancel()
+            self._reader = None
         for partition in self._partitions.values():
             if partition.starting is not None:
                 partition.starting.cancel()
@@ -407,11 +418,15 @@ class MarketFeed:
         """The partition's books from the engine; events after them from then on. Raises
         EngineUnavailable when the engine does not answer."""
         partition.ready.clear()
-        if not self._watching:
-            # Watch first: every event the report feed passes on from now was applied
-            # by the engine after this moment, so after the books about to be taken.
-            await self.reports.watch(self)
-            self._watching = True
+        if self._reader is None:
+            # Read first: every entry published from now holds events the engine
+            # applied after this moment, so after the books about to be taken.
+            positions = await stream_ends(self.redis, self._streams)
+            if self._reader is None:  # (no other start got here meanwhile)
+                self._stop = asyncio.Event()
+                self._reader = asyncio.create_task(
+                    follow_streams(self.redis, self._streams, positions, self._stop,
+                                   self._on_read), name="venue-market-streams")
         fresh = {}
         stub = self.engines.stub(index)
         for instrument in self.venue.instruments_of_partition(index):
@@ -437,17 +452,19 @@ class MarketFeed:
         partition.next = min(b.through for b in fresh.values()) + 1 if fresh else 1
         partition.ready.set()
 
-    async def on_batches(self, index: int, batches: list[bytes]) -> None:
-        """The entries of one read of partition `index`'s events stream, each a serialized
-        ReportBatch (the report feed's watcher). Their changes go out together, once all
-        are applied: a feed that falls behind (reads several at once) sends fewer, larger
-        updates rather than a message per entry. Whatever goes wrong here starts the
-        partition over; it never reaches the report feed's loop, which serves every order
-        socket too."""
+    async def _on_read(self, index: int, stream: bytes,
+                       entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        await self.on_entries(index, [fields for _, fields in entries])
+
+    async def on_entries(self, index: int, entries: list[dict[bytes, bytes]]) -> None:
+        """The entries of one read of partition `index`'s market stream, by field. Their
+        changes go out together, once all are applied: a feed that falls behind (reads
+        several at once) sends fewer, larger updates rather than a message per entry.
+        Whatever goes wrong here starts the partition over; it never stops the reading."""
         touched: set[SymbolBook] = set()
         try:
-            for batch in batches:
-                await self._on_batch(index, batch, touched)
+            for fields in entries:
+                await self._on_entry(index, fields, touched)
             for symbol in touched:
                 symbol.publish()
         except Exception:  # noqa: BLE001 - set aside loudly, never stop the feed
@@ -458,11 +475,14 @@ class MarketFeed:
                 partition.ready.clear()
                 partition.start(self, index)
 
-    async def _on_batch(self, index: int, batch: bytes, touched: set[SymbolBook]) -> None:
+    async def _on_entry(self, index: int, fields: dict[bytes, bytes],
+                        touched: set[SymbolBook]) -> None:
         partition = self._partitions.get(index)
         if partition is None:
             return
-        first, last, events = market_events(batch)  # ValueError: starts over (on_batches)
+        # A malformed entry (KeyError, ValueError) starts the partition over (on_entries).
+        first, last = int(fields[_FIRST]), int(fields[_LAST])
+        _, _, events = market_events(fields[_BATCH])
         if not first:
             return
         if not partition.ready.is_set():
