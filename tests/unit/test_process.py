@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from venue.contract.config import Settings, VenueConfig
-from venue.local.process import Child, Restarts, wait_until
+from venue.local.process import Child, Restarts, free_port, wait_until
 from venue.local.venue import LocalVenue
 
 forks_seen: list[str] = []
@@ -90,3 +90,9 @@ def test_venue_up_restarts_a_crashing_part_later_and_later_and_says_why(tmp_path
     assert 3 <= len(exits) <= 4, said
     assert "(3 time(s) in a row); starting it again in 2 s" in exits[2]
     assert "cannot start: no such table" in exits[0]
+
+
+def test_a_port_handed_out_is_never_handed_out_again_though_nobody_bound_it() -> None:
+    # The OS offers a released port again: among thousands, some would repeat.
+    ports = [free_port() for _ in range(3000)]
+    assert len(set(ports)) == len(ports)

@@ -36,11 +36,22 @@ def with_parent_death_signal(argv: Sequence[str], sig: str = "TERM",
     return [*wrapper, "--", *argv]
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port nobody listens on right now (the OS picks it) and that this process has
+    not handed out before: a part given a port may not have bound it yet, and the OS
+    offers a released port again. (It did: a local venue's writer served its metrics on
+    the port chosen for the gateway, the gateway could not bind it, and the metrics
+    server answered the gateway's health check.)"""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
