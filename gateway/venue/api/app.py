@@ -7,6 +7,7 @@ pool and one OrderQueue.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -106,6 +107,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Backpressure and the queue-depth gauges: sampled here, never per request.
         app.state.shard_lag.start()
         stack.push_async_callback(app.state.shard_lag.close)
+        # What start-up made (the imported modules' objects, some 90,000) lives as long
+        # as the process: out of the cyclic collector's scans from now. A full collection
+        # over them held the event loop, every order ack and market message, 30 to 120 ms
+        # under `venue bench market`; with them frozen, under 1 ms until subscribers come.
+        # (Collected first: no garbage of start-up's is kept for good.)
+        gc.collect()
+        gc.freeze()
         yield
 
 
