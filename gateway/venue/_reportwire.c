@@ -41,8 +41,9 @@
  *
  * is the submitter's: the same first/last, and the batch without its execution reports
  * (every other field and event byte for byte, in order), which it publishes for the
- * feed: a tenth of the bytes for Redis to send and the gateways to read. It raises as
- * market_events does.
+ * feed: a tenth of the bytes for Redis to send and the gateways to read. Broken framing,
+ * or an event without a sequence, raises ValueError (a level change or trade is kept
+ * unread: market_events reads it, and raises, as it would have in the batch).
  *
  *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
  *

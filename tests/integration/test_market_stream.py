@@ -22,6 +22,7 @@ from venue.contract.entries import FIELD_BATCH, market_fields
 from venue.contract.keys import Keys
 from venue.enginepb import engine_pb2 as pb
 from venue.market.feed import MarketFeed
+from venue.submitter import process as submitter_process
 
 pytestmark = pytest.mark.integration
 
@@ -127,3 +128,27 @@ async def test_an_entry_that_cannot_be_read_starts_the_books_over_and_the_feed_g
     assert member.bids == await engine_bids(engine.address, btc.id, venue_config)
     after_snapshot = member.messages[[m["type"] for m in member.messages].index("snapshot", 1):]
     assert_chained(after_snapshot)
+
+
+async def test_the_submitter_publishes_each_batchs_market_entry_and_keeps_only_the_last_of_them(
+        engine, venue_config: VenueConfig, redis: Redis, redis_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(submitter_process, "MARKET_KEEP_MS", 30)
+    batches = [batch.SerializeToString()
+               for batch in await engine_batches(engine.address, venue_config, 6)]
+    submitter = submitter_process.Submitter(
+        Settings(redis_url=redis_url, engines=engine.address), venue_config)
+    keys = Keys(venue_config.name)
+    try:
+        for batch in batches:
+            await submitter.pumps[0]._confirm(batch, {}, {}, [])
+            await asyncio.sleep(0.05)  # past MARKET_KEEP_MS: the entry before goes
+    finally:
+        await submitter.redis.aclose()
+    assert await redis.xlen(keys.events(0)) == len(batches)
+    kept = await redis.xrange(keys.market(0))
+    # Each publishing trims to MARKET_KEEP_MS before the entry published before it.
+    assert len(kept) == 2
+    _, fields = kept[-1]
+    first, last, cut = market_cut(batches[-1])
+    assert fields == {b"batch": cut, b"first": str(first).encode(), b"last": str(last).encode()}

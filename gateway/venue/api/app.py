@@ -114,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # (Collected first: no garbage of start-up's is kept for good.)
         gc.collect()
         gc.freeze()
+        stack.callback(gc.unfreeze)  # a process that starts the app again (tests) frees it
         yield
 
 

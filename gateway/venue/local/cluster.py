@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from venue.local.process import with_parent_death_signal
+from venue.local.process import free_port, with_parent_death_signal
 
 HERE = Path(__file__).resolve().parent
 BUILD_SH = HERE / "controlplane" / "build.sh"
@@ -87,12 +86,6 @@ def is_built() -> bool:
 
 
 # --- processes -----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tail_text(text: str, lines: int) -> str:
@@ -343,7 +336,7 @@ class OperatorProcess:
 
     def __init__(self, log: Path, kubeconfig: str | None = None, namespace: str | None = None,
                  env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = log
         environment = {**os.environ, **(env or {}),
                        "TV_OPERATOR_LIVENESS": f"http://127.0.0.1:{self.port}/healthz"}
@@ -451,7 +444,7 @@ class ControlPlane:
         _make_pki(pki, self.address)
 
         # etcd
-        etcd_client, etcd_peer = _free_port(), _free_port()
+        etcd_client, etcd_peer = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_client}"
         etcd = self._spawn(
             "etcd",
@@ -477,7 +470,7 @@ class ControlPlane:
         )
 
         # kube-apiserver
-        port = _free_port()
+        port = free_port()
         self.server = f"https://{self.address}:{port}"
         if self.address == "127.0.0.1":
             # No kubelets, and the Endpoints of the kubernetes Service may not be a
@@ -547,7 +540,7 @@ class ControlPlane:
                 f"--authentication-kubeconfig={kcm_kubeconfig}",
                 f"--authorization-kubeconfig={kcm_kubeconfig}",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={_free_port()}",
+                f"--secure-port={free_port()}",
                 "--leader-elect=false",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
@@ -572,7 +565,7 @@ class ControlPlane:
                 f"--authentication-kubeconfig={sched_kubeconfig}",
                 f"--authorization-kubeconfig={sched_kubeconfig}",
                 "--bind-address=127.0.0.1",
-                f"--secure-port={_free_port()}",
+                f"--secure-port={free_port()}",
                 "--leader-elect=false",
                 "--v=1",
             ],
@@ -593,7 +586,7 @@ class ControlPlane:
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=10.255.0.1",
-                f"--server-address=127.0.0.1:{_free_port()}",
+                f"--server-address=127.0.0.1:{free_port()}",
                 # Keep a Lease per node in kube-node-lease, renewed like a kubelet's
                 # (without it kwok heartbeats through node status instead).
                 "--node-lease-duration-seconds=40",

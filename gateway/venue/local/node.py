@@ -57,11 +57,11 @@ from pathlib import Path
 from typing import Sequence
 
 from venue.local import images
+from venue.local.process import free_port
 from venue.local.cluster import (
     SERVICE_CIDR,
     ControlPlane,
     ControlPlaneError,
-    _free_port,
     _kubeconfig,
     _node_ready,
     _Proc,
@@ -581,8 +581,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "hostnameOverride": NODE_NAME,
             "bindAddress": NODE_IP,
             "clusterCIDR": POD_CIDR,
-            "healthzBindAddress": f"127.0.0.1:{_free_port()}",
-            "metricsBindAddress": f"127.0.0.1:{_free_port()}",
+            "healthzBindAddress": f"127.0.0.1:{free_port()}",
+            "metricsBindAddress": f"127.0.0.1:{free_port()}",
             # conntrack limits are the host's, not the namespace's: leave them alone.
             "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
                           "tcpCloseWaitTimeout": "0s"},
@@ -599,7 +599,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
             "--enable-cni=false", "--enable-ipv4=true", "--enable-ipv6=false",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            f"--health-port={_free_port()}", "--metrics-port=0",
+            f"--health-port={free_port()}", "--metrics-port=0",
             "--v=1",
         ])
 
@@ -609,7 +609,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 .:53 {{
     bind {NODE_IP}
     errors
-    ready 127.0.0.1:{_free_port()}
+    ready 127.0.0.1:{free_port()}
     kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
         kubeconfig {self.workdir / 'coredns.kubeconfig'}
         pods insecure

@@ -318,6 +318,12 @@ def _said(task: asyncio.Task) -> None:
                     task.exception())
 
 
+def _reader_ended(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("market feed: reading the market streams failed (%r); read again from "
+                  "fresh books on the next subscriber or start", task.exception())
+
+
 class MarketFeed:
     """The books and trades of every partition this process serves subscribers of."""
 
@@ -367,9 +373,9 @@ class MarketFeed:
         """Nobody subscribes: no process keeps books (and reads every event) for nothing."""
         if not any(s.views or s.trade_view for p in self._partitions.values()
                    for s in p.books.values()):
-            self._stop_watching()
+            self._stop_reading()
 
-    def _stop_watching(self) -> None:
+    def _stop_reading(self) -> None:
         if self._reader is not None:
             self._stop.set()  # (follow_streams says why the flag as well)
             self._reader.cancel()
@@ -385,7 +391,10 @@ class MarketFeed:
                 for view in symbol.views.values():
                     if view.timer is not None:
                         view.timer.cancel()
-        self._stop_watching()
+        reader = self._reader
+        self._stop_reading()
+        if reader is not None:
+            await asyncio.gather(reader, return_exceptions=True)
 
     async def _symbol(self, instrument: Instrument) -> SymbolBook:
         """The instrument's book, its partition started if it was not. The caller must
@@ -418,15 +427,16 @@ class MarketFeed:
         """The partition's books from the engine; events after them from then on. Raises
         EngineUnavailable when the engine does not answer."""
         partition.ready.clear()
-        if self._reader is None:
+        if self._reader is None or self._reader.done():
             # Read first: every entry published from now holds events the engine
             # applied after this moment, so after the books about to be taken.
             positions = await stream_ends(self.redis, self._streams)
-            if self._reader is None:  # (no other start got here meanwhile)
+            if self._reader is None or self._reader.done():  # (no other start meanwhile)
                 self._stop = asyncio.Event()
                 self._reader = asyncio.create_task(
                     follow_streams(self.redis, self._streams, positions, self._stop,
                                    self._on_read), name="venue-market-streams")
+                self._reader.add_done_callback(_reader_ended)
         fresh = {}
         stub = self.engines.stub(index)
         for instrument in self.venue.instruments_of_partition(index):
@@ -468,12 +478,13 @@ class MarketFeed:
             for symbol in touched:
                 symbol.publish()
         except Exception:  # noqa: BLE001 - set aside loudly, never stop the feed
-            log.exception("market feed: partition %d failed on an events entry; starting "
+            log.exception("market feed: partition %d failed on a market entry; starting "
                           "over from fresh books", index)
             partition = self._partitions.get(index)
             if partition is not None:
                 partition.ready.clear()
-                partition.start(self, index)
+                if partition.starting is None or partition.starting.done():
+                    partition.start(self, index)  # (one start at a time)
 
     async def _on_entry(self, index: int, fields: dict[bytes, bytes],
                         touched: set[SymbolBook]) -> None:

@@ -251,7 +251,7 @@ class MarketSocket:
     def push(self, text: str, frame: bytes | None = None) -> None:
         """Sends a message, after those before it; never waits. Frames written to the
         connection itself go out together at the end of the event loop's turn: the
-        messages of every entry one read of the events streams brought, in one write."""
+        messages of every entry one read of the market streams brought, in one write."""
         if self._closing:
             return
         if self._transport is not None:

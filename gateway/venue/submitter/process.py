@@ -3,8 +3,9 @@
 For each engine partition, one loop reads every shard it holds from its cursor
 (XREAD, BLOCK), sends what it got as one CommandBatch on one long-lived gRPC stream,
 waits for the engine's ReportBatch, appends it to the partition's events stream (and its
-level changes and trades to the partition's market stream) and only then moves the shard's confirmed position (the consumer group's last-delivered
-id). Batching needs no timer: while a batch is at the engine the next one accumulates
+level changes and trades to the partition's market stream) and only then moves the
+shard's confirmed position (the consumer group's last-delivered id). Batching needs no
+timer: while a batch is at the engine the next one accumulates
 in Redis; an idle submitter sends a single order as soon as XREAD returns it.
 
 A shard's cursor is read by position, not handed out by the consumer group: after a
@@ -222,7 +223,7 @@ class PartitionPump:
             if first:
                 pipe.xadd(self.keys.market(self.partition),
                           market_fields(first, last_sequence, market),
-                          minid=self.market_keep_from, approximate=True)
+                          minid=self.market_keep_from, approximate=False)
             for shard, entry_id in last.items():
                 self.entries_read[shard] += read_count[shard]
                 if shard not in self.submitter.held:
@@ -232,7 +233,7 @@ class PartitionPump:
             published = await pipe.execute()
         if first:
             at_ms, _ = parse_stream_id(published[1])
-            self.market_keep_from = str(at_ms - MARKET_KEEP_MS)
+            self.market_keep_from = str(max(0, at_ms - MARKET_KEEP_MS))
         self.cursors.update(last)
 
     async def _sync_cursors(self, held: list[int],
