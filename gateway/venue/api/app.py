@@ -33,10 +33,10 @@ from venue.api.page import mount_page
 from venue.api.order_entry import OrderEntry
 from venue.api.report_feed import ReportFeed
 from venue.market.feed import MarketFeed
-from venue.market.socket import ExposeTransport
+from venue.market.socket import ExposeTransport, MarketLane
 from venue.api.request_timing import RequestTiming
-from venue.api.routes import (batch, books, candles, health, instruments, market, metrics,
-                               orders, trades)
+from venue.api.routes import (batch, books, candles, health, instruments, metrics, orders,
+                               trades)
 from venue.api.routes import websocket
 from venue.api.shard_lag import ShardLag
 from venue.contract.config import Settings
@@ -136,13 +136,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.venue = settings.venue()
 
     # The order routers authenticate (they take the account as a parameter); market data
-    # (instruments, books, trades, candles, the /v1/market feed) is public and read-only.
+    # (instruments, books, trades, candles, and the /v1/market feed, served by MarketLane)
+    # is public and read-only.
     # Routers are included flat: a nesting level costs every request another route match.
     app.include_router(health.router)
     app.include_router(batch.router, prefix="/v1", responses=UNAUTHORIZED)
     app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED)
-    for market_data in (instruments.router, books.router, trades.router, candles.router,
-                        market.router):
+    for market_data in (instruments.router, books.router, trades.router, candles.router):
         app.include_router(market_data, prefix="/v1")
     app.include_router(websocket.router, prefix="/v1")  # authenticates in the socket
     app.include_router(metrics.router)
@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_request_schemas(app)
     app.add_middleware(RequestTiming)
     app.add_middleware(OrderFastLane)  # its orders skip the rest
+    app.add_middleware(MarketLane)  # /v1/market's sockets skip the rest
     app.add_middleware(ExposeTransport)  # outermost: it sees the server's own send
 
     for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,

@@ -39,6 +39,7 @@ BUFFER_LIMIT = 4 << 20  # bytes, when it is written to the connection itself
 PENDING_LIMIT = 256  # frames held for one write, at most
 CLOSE_WAIT_S = 10.0  # how long a closed slow consumer has to read its close frame
 TRANSPORT = "venue.transport"  # the scope key of ExposeTransport
+PATH = "/v1/market"
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "abort")
 MAX_SUBSCRIPTIONS = 64
 # The depths and conflation intervals a subscription may ask for: a bounded number of
@@ -76,6 +77,26 @@ class ExposeTransport:
             if all(callable(getattr(transport, name, None)) for name in _TRANSPORT_METHODS):
                 scope[TRANSPORT] = transport
         await self.app(scope, receive, send)
+
+
+class MarketLane:
+    """ASGI middleware, inside ExposeTransport: a /v1/market WebSocket is served here, past
+    the rest of the stack (routing, dependencies, exception handlers, request timing:
+    nothing of it is for a public feed's socket). Each frame of the stack stays open for
+    as long as the socket does, an object for the cyclic collector to scan with the rest:
+    with a thousand subscribers, the stack's were most of what a full collection went
+    through, holding the event loop each time."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket" or scope["path"] != PATH:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        await MarketSocket(WebSocket(scope, receive, send), state.market_feed,
+                           state.venue).serve()
 
 
 # Per event loop, the sockets with frames to write at the end of the loop's turn: one
@@ -147,7 +168,9 @@ class MarketSocket:
         # Written to directly once accepted (and the handshake's answer is out).
         self._transport = self.websocket.scope.get(TRANSPORT)
         MARKET_CONNECTIONS.inc()
-        tasks = [asyncio.create_task(self._outbox.run()), asyncio.create_task(self._heartbeats())]
+        tasks = [asyncio.create_task(self._heartbeats())]
+        if self._transport is None:
+            tasks.append(asyncio.create_task(self._outbox.run()))
         try:
             async for text in received_texts(self.websocket):
                 await self._handle(text)
