@@ -366,6 +366,81 @@ TEST(EngineProcess, SigkilledEngineRestartsOnItsDataDirWithTheSameBookSequencesA
   EXPECT_EQ(engine.stop(SIGTERM), 0) << engine.output();
 }
 
+// A following Replay does not end when caught up: each journal commit after it began is
+// sent as it lands (market_only: level changes and trades, each batch's next_sequence
+// covering what it left out), until the caller cancels; one from past the journal's end is
+// refused; an engine stopping with such a call open still stops.
+TEST(EngineProcess, FollowingReplaySendsEachCommitUntilCancelledAndDoesNotHoldAStop) {
+  const std::string data_dir = ::testing::TempDir() + "venue-engine-follow-" + std::to_string(getpid());
+  EngineProcess engine({"--listen", "127.0.0.1:0", "--instrument", "1:1:1000", "--data-dir", data_dir, "--cpus",
+                        "none"});
+  auto stub = connect(engine.wait_for_line("listening on"));
+  ASSERT_NE(stub, nullptr) << engine.output();
+  grpc::ClientContext submit_context;
+  auto submit = stub->Submit(&submit_context);
+  pb::ReportBatch answer;
+  pb::CommandBatch first;
+  first.set_batch_id(1);
+  *first.add_commands() = new_order(1, 1, pb::SIDE_SELL, 500, 10, /*account=*/1);  // seq 1, 2
+  ASSERT_TRUE(submit->Write(first));
+  ASSERT_TRUE(submit->Read(&answer));
+
+  auto follow = [&](grpc::ClientContext& context, bool market_only) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    pb::ReplayRequest request;
+    request.set_from_sequence(1);
+    request.set_follow(true);
+    request.set_market_only(market_only);
+    return stub->Replay(&context, request);
+  };
+  grpc::ClientContext market_context, all_context, open_context;
+  auto market = follow(market_context, true);
+  auto all = follow(all_context, false);
+  pb::ReportBatch batch;
+  ASSERT_TRUE(market->Read(&batch));  // what was there when the call began
+  EXPECT_EQ(kinds(batch), (S{"level ACTION_ADD"}));
+  EXPECT_EQ(batch.next_sequence(), 3u);
+  ASSERT_TRUE(all->Read(&batch));
+  EXPECT_EQ(kinds(batch), (S{"EXEC_TYPE_NEW 1", "level ACTION_ADD"}));
+
+  pb::CommandBatch second;  // seq 3..7: NEW, the trade, two TRADEs, the level's change
+  second.set_batch_id(2);
+  *second.add_commands() = new_order(2, 2, pb::SIDE_BUY, 500, 4, /*account=*/2);
+  ASSERT_TRUE(submit->Write(second));
+  ASSERT_TRUE(submit->Read(&answer));
+  ASSERT_TRUE(market->Read(&batch)) << "the commit after the call began";
+  EXPECT_EQ(kinds(batch), (S{"trade", "level ACTION_CHANGE"}));
+  EXPECT_EQ(batch.events(0).sequence(), 4u);
+  EXPECT_EQ(batch.events(1).sequence(), 7u);
+  EXPECT_EQ(batch.next_sequence(), 8u);
+  ASSERT_TRUE(all->Read(&batch));
+  EXPECT_EQ(batch.events_size(), 5);
+  EXPECT_EQ(batch.next_sequence(), 8u);
+
+  {  // following from past the journal's end: another history, refused
+    grpc::ClientContext context;
+    pb::ReplayRequest request;
+    request.set_from_sequence(9);
+    request.set_follow(true);
+    auto ahead = stub->Replay(&context, request);
+    EXPECT_FALSE(ahead->Read(&batch));
+    EXPECT_EQ(ahead->Finish().error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  market_context.TryCancel();
+  while (market->Read(&batch)) {
+  }
+  EXPECT_EQ(market->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  // Still following (and another, caught up from the start): SIGTERM stops the engine.
+  auto open = follow(open_context, true);
+  ASSERT_TRUE(open->Read(&batch));
+  EXPECT_EQ(batch.next_sequence(), 8u);
+  EXPECT_EQ(engine.stop(SIGTERM), 0) << engine.output();
+  while (all->Read(&batch)) {
+  }
+  EXPECT_FALSE(all->Finish().ok());
+}
+
 TEST(EngineProcess, BadFlagExitsTwoNamingTheFlag) {
   EngineProcess engine({"--instrument", "7:9:1"});
   EXPECT_EQ(engine.wait_exit(), 2);

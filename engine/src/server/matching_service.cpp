@@ -1,6 +1,7 @@
 #include "server/matching_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <array>
 #include <condition_variable>
 #include <deque>
@@ -154,9 +155,11 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
   // Streams the events from from_sequence up to the last one applied when the call
   // began (so it ends under load too); the caller resumes after the last event it got.
   // With nothing to send it sends one empty batch, whose next_sequence says where the
-  // partition is.
+  // partition is. With `follow` it does not end there: it waits for each journal commit
+  // and sends what it added, until the caller cancels.
   std::uint64_t from = std::max<std::uint64_t>(request->from_sequence(), 1);
-  std::uint64_t end = 0;  // set by the first read
+  const bool market_only = request->market_only();
+  std::uint64_t end = 0;  // set by the first read; moved on by each commit when following
   std::vector<Event> events;
   pb::ReportBatch out;
   bool sent = false;
@@ -169,6 +172,21 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
     sent = true;
     return ok;
   };
+  auto add = [&](const Event& event) {
+    if (!market_only || event.type != EventType::Report) event_to_proto(event, *out.add_events());
+  };
+  // Whether to go on once `from` reaches `end`: only when following, once more is journaled.
+  auto more = [&] {
+    if (!request->follow()) return false;
+    while (!context->IsCancelled()) {
+      if (worker_.wait_journaled(from, std::chrono::milliseconds(200))) {
+        end = 0;  // the next read says where the journal is now
+        return true;
+      }
+      if (!worker_.running()) return false;
+    }
+    return false;
+  };
   while (!context->IsCancelled()) {
     events.clear();
     std::uint64_t next_sequence = 0;
@@ -176,13 +194,24 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
     bool evicted = false;
     if (!worker_.read_events(from, kReplayChunk, events, next_sequence, evicted, first_retained)) return stopped();
     if (end == 0) end = next_sequence;
+    if (request->follow() && from > next_sequence) {
+      // Past the journal's end: the caller follows another history (this engine lost
+      // its data dir), and waiting here would hand it events it cannot place.
+      return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "from_sequence " + std::to_string(from) +
+                                                              " is past the journal's end, " +
+                                                              std::to_string(next_sequence));
+    }
     if (evicted) {
       // Older than memory holds: rebuilt from the journal, then on from memory.
       const std::uint64_t until = std::min(first_retained, end);
+      std::size_t covered = 0;  // events read for `out` (market_only leaves some out)
       bool writing = true;
       const bool rebuilt = worker_.history(from, until, [&](const Event& event) {
-        event_to_proto(event, *out.add_events());
-        if (out.events_size() >= static_cast<int>(kReplayChunk)) writing = send(next_sequence);
+        add(event);
+        if (++covered >= kReplayChunk) {
+          writing = send(event.sequence + 1);
+          covered = 0;
+        }
         return writing && !context->IsCancelled();
       });
       if (!rebuilt) {
@@ -192,18 +221,24 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
                                 std::to_string(first_retained));
       }
       if (!writing) break;
-      if (out.events_size() > 0 && !send(next_sequence)) break;
+      if (covered > 0 && !send(until)) break;
       from = until;
-      if (from >= end) break;
+      if (from >= end && !more()) break;
       continue;
     }
     while (!events.empty() && events.back().sequence >= end) events.pop_back();
-    if (events.empty() && sent) break;
-    for (const Event& event : events) event_to_proto(event, *out.add_events());
-    if (!send(next_sequence)) break;
-    if (events.empty()) break;
+    if (events.empty() && sent) {
+      if (more()) continue;
+      break;
+    }
+    for (const Event& event : events) add(event);
+    if (!send(events.empty() ? next_sequence : events.back().sequence + 1)) break;
+    if (events.empty()) {
+      if (more()) continue;
+      break;
+    }
     from = events.back().sequence + 1;
-    if (from >= end) break;
+    if (from >= end && !more()) break;
   }
   return grpc::Status::OK;
 }

@@ -223,16 +223,23 @@ void PartitionWorker::apply_on_thread(Batch& batch) {
 bool PartitionWorker::read_events(std::uint64_t from, std::size_t max, std::vector<Event>& out,
                                   std::uint64_t& next_sequence, bool& evicted, std::uint64_t& first_retained) {
   return run([&] {
-    evicted = !sink_.log.read(from, max, out, durable_next_sequence_);
+    evicted = !sink_.log.read(from, max, out, durable_next_sequence_.load());
     first_retained = sink_.log.first_sequence();
     next_sequence = durable_next_sequence_;
   });
 }
 
+bool PartitionWorker::wait_journaled(std::uint64_t from, std::chrono::milliseconds timeout) {
+  // loop() notifies work_done_ after every pass, the pass's journal commit before it.
+  std::unique_lock lock(mutex_);
+  return work_done_.wait_for(lock, timeout, [&] { return stopping_ || durable_next_sequence_.load() > from; }) &&
+         !stopping_;
+}
+
 bool PartitionWorker::persisted(std::uint64_t through, std::size_t& deleted) {
   return run([&] {
     // Never past what is journaled: a client's mistake must not cost the journal more.
-    persisted_through_ = std::max(persisted_through_, std::min(through, durable_next_sequence_ - 1));
+    persisted_through_ = std::max(persisted_through_, std::min(through, durable_next_sequence_.load() - 1));
     if (store_) store_->poll_snapshot();  // an idle partition's child is reaped here
     deleted = prune();
   });

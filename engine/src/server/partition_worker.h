@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -134,6 +135,10 @@ class PartitionWorker {
   bool read_events(std::uint64_t from, std::size_t max, std::vector<Event>& out, std::uint64_t& next_sequence,
                    bool& evicted, std::uint64_t& first_retained);
 
+  // Waits (at most `timeout`) until an event at or past `from` is journaled. False when
+  // none is by then, or the worker is stopping.
+  bool wait_journaled(std::uint64_t from, std::chrono::milliseconds timeout);
+
   // Old events, rebuilt from the journal on the calling thread: [from, until), in
   // order, to `visit`. False without a store or when the journal does not hold them.
   bool history(std::uint64_t from, std::uint64_t until, const std::function<bool(const Event&)>& visit) const;
@@ -188,7 +193,7 @@ class PartitionWorker {
   RecoveryReport recovery_;
   // What is in the journal (written; synced per the policy): events past it are not
   // served by Replay, and history rebuilds stop there.
-  std::uint64_t durable_next_sequence_ = 1;
+  std::atomic<std::uint64_t> durable_next_sequence_{1};
   std::atomic<std::uint64_t> durable_commands_{0};
   void capture_durable_state();
   std::atomic<int> pinned_cpu_{-1};
