@@ -37,14 +37,6 @@
  * events of any kind (0 when it has none). Broken framing, or an event without a
  * sequence, raises ValueError.
  *
- *   market_cut(data) -> (first_sequence, last_sequence, cut)
- *
- * is the submitter's: the same first/last, and the batch without its execution reports
- * (every other field and event byte for byte, in order), which it publishes for the
- * feed: a tenth of the bytes for Redis to send and the gateways to read. Broken framing,
- * or an event without a sequence, raises ValueError (a level change or trade is kept
- * unread: market_events reads it, and raises, as it would have in the batch).
- *
  *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
  *
  * does what Rows.order_rows does with those states: the COPY row of each order first
@@ -990,47 +982,6 @@ done:
     return result;
 }
 
-static PyObject *market_cut(PyObject *self, PyObject *arg) {
-    (void)self;
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    Reader r = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
-    uint64_t first = 0, last = 0;
-    Py_ssize_t size = 0;
-    PyObject *result = NULL, *cut = PyBytes_FromStringAndSize(NULL, view.len);
-    if (cut == NULL) goto done;
-    while (r.at < r.end) {
-        const uint8_t *start = r.at;
-        uint32_t field, wire;
-        int keep = 1;
-        if (read_key(&r, &field, &wire) < 0) goto done;
-        if (field == PB_ReportBatch_events && wire == WIRE_BYTES) {
-            Reader bytes;
-            Event e;
-            if (read_bytes(&r, &bytes) < 0 || read_event(bytes, &e) < 0) goto done;
-            if (!e.sequence) {
-                fail("an event without a sequence");
-                goto done;
-            }
-            if (!first) first = e.sequence;
-            last = e.sequence;
-            keep = e.body == BODY_LEVEL || e.body == BODY_TRADE;
-        } else if (skip(&r, wire) < 0) {
-            goto done;
-        }
-        if (keep) {
-            memcpy(PyBytes_AS_STRING(cut) + size, start, (size_t)(r.at - start));
-            size += r.at - start;
-        }
-    }
-    if (_PyBytes_Resize(&cut, size) < 0) goto done; /* cut is NULL then */
-    result = Py_BuildValue("(KKO)", (unsigned long long)first, (unsigned long long)last, cut);
-done:
-    Py_XDECREF(cut);
-    PyBuffer_Release(&view);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"batch_timing", batch_timing, METH_O,
      "(received, match_start, matched, journaled, answered) unix ns of a ReportBatch, or None."},
@@ -1039,8 +990,6 @@ static PyMethodDef methods[] = {
     {"market_events", market_events, METH_O,
      "(first, last, [(sequence, ns, instrument, side, price, quantity, trade id)]) of a "
      "ReportBatch."},
-    {"market_cut", market_cut, METH_O,
-     "(first, last, the batch without its execution reports) of a ReportBatch."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,8 +35,10 @@ class Sink:
         self.sequences.append(event.sequence)
 
 
-async def engine_batches(address: str, venue: VenueConfig, count: int) -> list[pb.ReportBatch]:
-    """`count` report batches from the engine: one resting order each, alternating owners."""
+async def engine_batches(address: str, venue: VenueConfig, count: int,
+                         first: int = 1) -> list[pb.ReportBatch]:
+    """`count` report batches from the engine: one resting order each, alternating owners;
+    numbered (order id, stream ms, price below 10000) from `first`."""
     btc = venue.by_symbol["BTC-USD"]
     async with grpc.aio.insecure_channel(address) as channel:
         call = channel.stream_stream(
@@ -44,7 +46,7 @@ async def engine_batches(address: str, venue: VenueConfig, count: int) -> list[p
             request_serializer=pb.CommandBatch.SerializeToString,
             response_deserializer=pb.ReportBatch.FromString)()
         batches = []
-        for number in range(1, count + 1):
+        for number in range(first, first + count):
             await call.write(pb.CommandBatch(batch_id=number, commands=[pb.Command(
                 shard=venue.shard_of(btc), stream_ms=number, stream_seq=0,
                 new_order=pb.NewOrder(

@@ -1,15 +1,14 @@
-"""The market feed's views fed market-stream entries as the submitter publishes them,
-without a venue: the entries of one read go out as one update (and one trades message),
-chained by seq / prevSeq to what went before, carrying the book as of the last entry."""
+"""The market feed's views fed batches as the engine sends them, without a venue: the
+events of one batch (of one commit or, for a feed that fell behind, of several) go out as
+one update and one trades message, chained by seq / prevSeq to what went before, carrying
+the book as of the batch's last event."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from venue._reportwire import market_cut
 from venue.contract.config import VenueConfig
-from venue.contract.entries import market_fields
 from venue.enginepb import engine_pb2 as pb
 from venue.market.book import BUY, SELL
 from venue.market.feed import BookView, MarketFeed, Partition, SymbolBook, TradeView
@@ -36,18 +35,15 @@ def trade(sequence: int, instrument: int, trade_id: int, price: int) -> pb.Event
         aggressor_side=SELL))
 
 
-def entry(*events: pb.Event) -> dict[bytes, bytes]:
-    """A market-stream entry of the batch of `events`, by field, as Redis gives it back."""
-    fields = market_fields(*market_cut(pb.ReportBatch(events=list(events)).SerializeToString()))
-    return {name.encode(): value if isinstance(value, bytes) else str(value).encode()
-            for name, value in fields.items()}
+def batch(*events: pb.Event) -> bytes:
+    return pb.ReportBatch(events=list(events)).SerializeToString()
 
 
-async def test_the_entries_of_one_read_go_out_as_one_update_and_one_trades_message() -> None:
+async def test_a_batch_goes_out_as_one_update_and_one_trades_message() -> None:
     venue = VenueConfig()
     instrument = venue.instruments[0]
     index = venue.partition_of_shard(venue.shard_of(instrument))
-    feed = MarketFeed(None, venue, engines=None, reports=None)  # type: ignore[arg-type]
+    feed = MarketFeed(venue, engines=None)  # type: ignore[arg-type]
     partition = feed._partitions[index] = Partition()
     partition.books = {i.id: SymbolBook(i, pb.BookSnapshot(instrument_id=i.id,
                                                           sequence=SNAPSHOT_SEQ))
@@ -62,14 +58,14 @@ async def test_the_entries_of_one_read_go_out_as_one_update_and_one_trades_messa
     symbol.trade_view.members.add(trades)
     report = pb.Event(sequence=12, report=pb.ExecutionReport(order_id=1))
 
-    await feed.on_entries(index, [
-        entry(level(11, instrument.id, BUY, 100, 5), report),
-        entry(level(13, instrument.id, BUY, 101, 2), trade(14, instrument.id, 1, 101),
-              level(15, instrument.id, BUY, 100, 0), level(16, instrument.id, SELL, 103, 4)),
-        entry(trade(17, instrument.id, 2, 101))])
+    feed.on_batch(partition, batch(
+        level(11, instrument.id, BUY, 100, 5), report,
+        level(13, instrument.id, BUY, 101, 2), trade(14, instrument.id, 1, 101),
+        level(15, instrument.id, BUY, 100, 0), level(16, instrument.id, SELL, 103, 4),
+        trade(17, instrument.id, 2, 101)))
 
     price, quantity = instrument.price_text, instrument.quantity_text
-    assert len(books.messages) == 1  # the level at 100 came and went within the read
+    assert len(books.messages) == 1  # the level at 100 came and went within the batch
     update = books.messages[0]
     assert (update["prevSeq"], update["seq"]) == (SNAPSHOT_SEQ, 16)
     assert update["bids"] == [[price(101), quantity(2)]]
@@ -79,7 +75,7 @@ async def test_the_entries_of_one_read_go_out_as_one_update_and_one_trades_messa
     assert (trades.messages[0]["prevSeq"], trades.messages[0]["seq"]) == (SNAPSHOT_SEQ, 17)
     assert [t["tradeId"] for t in trades.messages[0]["trades"]] == ["1", "2"]
 
-    await feed.on_entries(index, [entry(level(18, instrument.id, BUY, 101, 0))])
+    feed.on_batch(partition, batch(level(18, instrument.id, BUY, 101, 0)))
     assert (books.messages[1]["prevSeq"], books.messages[1]["seq"]) == (16, 18)
     assert books.messages[1]["bids"] == [[price(101), "0"]]
     assert partition.next == 19

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from venue.enginepb import engine_pb2 as pb
-from venue._reportwire import OrderState, OrderTerms, market_cut, market_events
+from venue._reportwire import OrderState, OrderTerms, market_events
 from venue.writer.copy_format import ORDER_STATE_TEXT, PG_EPOCH_US
 from venue.writer.rows import MINUTE_US, Rows
 
@@ -322,43 +322,3 @@ def test_a_batch_the_market_feed_cannot_read_raises_value_error_and_never_crashe
         assert all(len(event) == 7 and event[0] for event in events)
         assert (first and last) or not events
     assert raised > 50
-
-
-def test_the_market_cut_is_the_batch_without_its_reports_and_names_the_whole_range() -> None:
-    rng = random.Random(31)
-    for _ in range(300):
-        batch = random_batch(rng, rng.randint(0, 3), rng.randint(0, 10**9), [5, 6], unknown=1)
-        batch.next_sequence = rng.randint(1, 10**9)
-        batch.timing.answered_ns = rng.randint(1, 10**18)
-        first, last, cut = market_cut(batch.SerializeToString())
-        whole_first, whole_last, events = market_events_by_protobuf(batch)
-        assert (first, last) == (whole_first, whole_last)  # the reports' sequences count
-        assert market_events(cut)[2] == events
-        kept = pb.ReportBatch.FromString(cut)
-        assert all(e.WhichOneof("body") != "report" for e in kept.events)
-        assert (kept.batch_id, kept.partition, kept.next_sequence, kept.timing) == \
-            (batch.batch_id, batch.partition, batch.next_sequence, batch.timing)
-    assert market_cut(b"") == (0, 0, b"")
-
-
-def test_a_batch_the_market_cut_cannot_read_raises_value_error_and_never_crashes() -> None:
-    with pytest.raises(ValueError, match="an event without a sequence"):
-        market_cut(pb.ReportBatch(events=[pb.Event(timestamp_ns=5)]).SerializeToString())
-    raised = 0
-    for data in damaged_batches(random.Random(9)):
-        try:
-            first, last, cut = market_cut(data)
-        except ValueError:
-            raised += 1
-            continue
-        assert len(cut) <= len(data) and first <= last
-        assert read_market(cut) == read_market(data)  # as they read in the batch
-    assert raised > 50
-
-
-def read_market(data: bytes) -> list | None:
-    """The level changes and trades market_events reads, None when it raises ValueError."""
-    try:
-        return market_events(data)[2]
-    except ValueError:
-        return None

@@ -101,8 +101,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stack.push_async_callback(app.state.engines.close)
         app.state.report_feed = ReportFeed(client, app.state.venue, app.state.engines)
         stack.push_async_callback(app.state.report_feed.close)
-        app.state.market_feed = MarketFeed(client, app.state.venue, app.state.engines,
-                                           app.state.report_feed)
+        app.state.market_feed = MarketFeed(app.state.venue, app.state.engines)
         stack.push_async_callback(app.state.market_feed.close)
         # Backpressure and the queue-depth gauges: sampled here, never per request.
         app.state.shard_lag.start()

@@ -12,11 +12,7 @@ traceparent, which wins over the entry's.) Field `n` counts the new orders the s
 has queued.
 
 An events-stream entry holds one ReportBatch (field `batch`) and the shards' marks it
-answers (field `marks`, Mark). A market-stream entry holds the same batch without its
-execution reports (field `batch`, venue._reportwire.market_cut) and the first and last
-sequence of the whole batch (fields `first` and `last`, decimal), so a reader sees a gap
-from one entry; the stream keeps MARKET_KEEP_MS of entries (older ones are the engine's
-to replay). The persisted-marks hash holds per shard "ms-seq count"
+answers (field `marks`, Mark). The persisted-marks hash holds per shard "ms-seq count"
 (unpersisted_orders reads it).
 """
 
@@ -35,18 +31,6 @@ FIELD_QUEUED = "n"
 # An events entry's marks: per shard, the last orders-stream entry the batch answered,
 # and that entry's count (FIELD_QUEUED), as "shard ms-seq count;" each.
 FIELD_MARKS = "marks"
-# A market entry's range: the sequences of its batch's first and last events.
-FIELD_FIRST = "first"
-FIELD_LAST = "last"
-# How long a market stream keeps an entry, on Redis's clock (its entry ids): a gateway
-# that falls further behind fills the gap from the engine.
-MARKET_KEEP_MS = 10_000
-
-
-def market_fields(first: int, last: int, batch: bytes) -> dict[str, bytes | int]:
-    """A market-stream entry: `batch` (venue._reportwire.market_cut's) and its range."""
-    return {FIELD_BATCH: batch, FIELD_FIRST: first, FIELD_LAST: last}
-
 
 class Mark(NamedTuple):
     """How far a shard's orders are answered by the engine (in an events entry's marks)

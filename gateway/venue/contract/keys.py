@@ -2,9 +2,7 @@
 
 One stream of orders per shard (`tv:<venue>:orders:<shard>`), read by the group
 `submitters`; one stream of engine events per partition (`tv:<venue>:events:<p>`, each
-entry one ReportBatch), read by the group `writers`; and beside it, for the market feed,
-one stream of that partition's level changes and trades (`tv:<venue>:market:<p>`, read
-by every gateway process with a market subscriber). The fields of their entries are
+entry one ReportBatch), read by the group `writers`. The fields of their entries are
 venue.contract.entries'.
 """
 
@@ -45,9 +43,6 @@ class Keys:
 
     def events(self, partition: int) -> str:
         return f"{self.prefix}:events:{partition}"
-
-    def market(self, partition: int) -> str:
-        return f"{self.prefix}:market:{partition}"
 
     def lease(self, shard: int) -> str:
         return f"{self.prefix}:lease:{shard}"

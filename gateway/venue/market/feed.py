@@ -3,13 +3,13 @@ events, fanned out to the subscribers of /v1/market.
 
 Each partition starts from the engine's book of each of its instruments (GetBook, full
 depth, with the partition sequence it was taken at); from then on the process applies
-every level and trade event after that sequence, in order, as it reads them from the
-partition's market stream (the submitters publish each engine batch there without its
-execution reports: venue.contract.entries). A partition's events are passed on once
-each: one already seen (a submitter published it again) is skipped; a gap (entries
-never published, or trimmed before this process read them) is filled from the engine's
-Replay, and when it cannot be, the partition starts over from fresh books and every
-subscriber of its symbols gets a new snapshot.
+every level and trade event after that sequence, in order, as the engine sends them: one
+call per partition follows its journal (Replay with follow and market_only), each batch
+sent as soon as it is journaled, the same moment the submitter gets its answer. One call
+has no gaps. When it breaks (the engine restarts), the next one resumes where it left
+off; when the engine can no longer give that (OUT_OF_RANGE), or a batch cannot be read,
+the partition starts over from fresh books and every subscriber of its symbols gets a
+new snapshot.
 
 Subscribers of the same kind (symbol, depth and conflation interval; or a symbol's
 trades) share a view: what they were last sent, the sequence of it, and the last
@@ -22,23 +22,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
-from contextlib import aclosing
 from typing import Any, Protocol
 
 import grpc
 import msgspec
-from redis.asyncio import Redis
 
 from venue._reportwire import market_events
 from venue.api.engines import EngineChannels, EngineUnavailable
-from venue.api.report_feed import ReportFeed, follow_streams, stream_ends
 from venue.api.reports import engine_time
 from venue.contract.config import VenueConfig
-from venue.contract.entries import FIELD_BATCH, FIELD_FIRST, FIELD_LAST
 from venue.contract.instruments import Instrument
-from venue.contract.keys import Keys
 from venue.contract.wire import SIDE_WORDS
 from venue.enginepb import engine_pb2 as pb
 from venue.market.book import BUY, CHECKSUM_DEPTH, SELL, Book, checksum
@@ -50,8 +46,8 @@ log = logging.getLogger(__name__)
 RETAINED = 1024  # messages each view keeps for members that missed some
 RECENT_TRADES = 100  # trades a trades snapshot carries
 GET_BOOK_TIMEOUT_S = 5.0
+RETRY_S = 0.5  # before following a partition again, or taking its books again
 REMOVED = "0"  # the quantity of a level that is gone
-_BATCH, _FIRST, _LAST = FIELD_BATCH.encode(), FIELD_FIRST.encode(), FIELD_LAST.encode()
 _encode = msgspec.json.Encoder().encode
 
 # A level change or a trade as venue._reportwire.market_events reads it off a batch:
@@ -294,49 +290,23 @@ class Partition:
     def __init__(self) -> None:
         self.books: dict[int, SymbolBook] = {}  # by instrument id
         self.next = 0  # the next sequence to apply
-        self.ready = asyncio.Event()
-        self.starting: asyncio.Task | None = None
-        self.attempted = 0.0  # when the last start began (monotonic)
-
-    def start(self, feed: MarketFeed, index: int) -> asyncio.Task:
-        self.attempted = time.monotonic()
-        self.starting = asyncio.create_task(feed._start(index, self),
-                                            name=f"venue-market-start-{index}")
-        self.starting.add_done_callback(_said)
-        return self.starting
-
-    def stuck(self) -> bool:
-        """Not ready, and no start under way for a second: time to try again."""
-        return (not self.ready.is_set()
-                and (self.starting is None or self.starting.done())
-                and time.monotonic() - self.attempted > 1.0)
+        self.ready = asyncio.Event()  # books taken (the engine answered)
+        self.task: asyncio.Task | None = None  # MarketFeed._run
 
 
-def _said(task: asyncio.Task) -> None:
+def _ended(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.warning("market feed: %s (tried again on the next events or subscriber)",
-                    task.exception())
-
-
-def _reader_ended(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("market feed: reading the market streams failed (%r); read again from "
-                  "fresh books on the next subscriber or start", task.exception())
+        log.error("market feed: a partition's feed ended (%r); started again by the next "
+                  "subscriber", task.exception())
 
 
 class MarketFeed:
     """The books and trades of every partition this process serves subscribers of."""
 
-    def __init__(self, redis: Redis, venue: VenueConfig, engines: EngineChannels,
-                 reports: ReportFeed) -> None:
-        self.redis = redis
+    def __init__(self, venue: VenueConfig, engines: EngineChannels) -> None:
         self.venue = venue
         self.engines = engines
-        self.reports = reports  # the engine's Replay, for gaps
-        self._streams = {Keys(venue.name).market(p): p for p in range(venue.partitions)}
         self._partitions: dict[int, Partition] = {}
-        self._reader: asyncio.Task | None = None
-        self._stop = asyncio.Event()
 
     # --- subscriptions -------------------------------------------------------------
 
@@ -373,17 +343,14 @@ class MarketFeed:
         """Nobody subscribes: no process keeps books (and reads every event) for nothing."""
         if not any(s.views or s.trade_view for p in self._partitions.values()
                    for s in p.books.values()):
-            self._stop_reading()
+            self._stop_following()
 
-    def _stop_reading(self) -> None:
-        if self._reader is not None:
-            self._stop.set()  # (follow_streams says why the flag as well)
-            self._reader.cancel()
-            self._reader = None
-        for partition in self._partitions.values():
-            if partition.starting is not None:
-                partition.starting.cancel()
+    def _stop_following(self) -> list[asyncio.Task]:
+        tasks = [p.task for p in self._partitions.values() if p.task is not None]
+        for task in tasks:
+            task.cancel()
         self._partitions.clear()
+        return tasks
 
     async def close(self) -> None:
         for partition in self._partitions.values():
@@ -391,52 +358,60 @@ class MarketFeed:
                 for view in symbol.views.values():
                     if view.timer is not None:
                         view.timer.cancel()
-        reader = self._reader
-        self._stop_reading()
-        if reader is not None:
-            await asyncio.gather(reader, return_exceptions=True)
+        await asyncio.gather(*self._stop_following(), return_exceptions=True)
 
     async def _symbol(self, instrument: Instrument) -> SymbolBook:
-        """The instrument's book, its partition started if it was not. The caller must
-        not await between this and joining a view: the book is current only now."""
+        """The instrument's book, its partition's feed started if it was not. The caller
+        must not await between this and joining a view: the book is current only now."""
         index = self.venue.partition_of_shard(self.venue.shard_of(instrument))
-        for _ in range(3):
-            partition = self._partitions.get(index)
-            if partition is None:
-                partition = self._partitions[index] = Partition()
-            if not partition.ready.is_set() and (partition.starting is None
-                                                 or partition.starting.done()):
-                partition.start(self, index)
-            starting = partition.starting
-            if not partition.ready.is_set() and starting is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(starting), GET_BOOK_TIMEOUT_S * 2)
-                except asyncio.CancelledError:
-                    if asyncio.current_task().cancelling():
-                        raise  # this subscriber is going away
-                    continue  # the start was called off (the last subscriber left): again
-            # The feed may have been released while this waited: only a partition still
-            # kept is fed events.
-            if self._partitions.get(index) is partition and partition.ready.is_set():
-                return partition.books[instrument.id]
-        raise EngineUnavailable(index, "the market feed kept starting over; try again")
+        partition = self._partitions.get(index)
+        if partition is None:
+            partition = self._partitions[index] = Partition()
+        if partition.task is None or partition.task.done():
+            partition.task = asyncio.create_task(self._run(index, partition),
+                                                 name=f"venue-market-{index}")
+            partition.task.add_done_callback(_ended)
+        try:
+            await asyncio.wait_for(partition.ready.wait(), GET_BOOK_TIMEOUT_S * 2)
+        except TimeoutError:
+            raise EngineUnavailable(index, "no book from the engine in "
+                                           f"{GET_BOOK_TIMEOUT_S * 2:.0f} s") from None
+        # The feed may have been released while this waited: only a partition still
+        # kept is fed events.
+        if self._partitions.get(index) is not partition:
+            raise EngineUnavailable(index, "the market feed started over; try again")
+        return partition.books[instrument.id]
 
     # --- the events ------------------------------------------------------------------
 
-    async def _start(self, index: int, partition: Partition) -> None:
-        """The partition's books from the engine; events after them from then on. Raises
-        EngineUnavailable when the engine does not answer."""
-        partition.ready.clear()
-        if self._reader is None or self._reader.done():
-            # Read first: every entry published from now holds events the engine
-            # applied after this moment, so after the books about to be taken.
-            positions = await stream_ends(self.redis, self._streams)
-            if self._reader is None or self._reader.done():  # (no other start meanwhile)
-                self._stop = asyncio.Event()
-                self._reader = asyncio.create_task(
-                    follow_streams(self.redis, self._streams, positions, self._stop,
-                                   self._on_read), name="venue-market-streams")
-                self._reader.add_done_callback(_reader_ended)
+    async def _run(self, index: int, partition: Partition) -> None:
+        """The partition's feed, for as long as anyone subscribes: its books from the
+        engine, then every level change and trade the engine journals after them."""
+        fresh = True
+        while True:
+            try:
+                if fresh:
+                    await self._take_books(index, partition)
+                    fresh = False
+                await self._follow(index, partition)
+                reason = "the engine ended the call"
+            except EngineUnavailable as error:  # no books: again
+                reason = str(error)
+            except grpc.RpcError as error:
+                reason = f"Replay from {partition.next}: {error.code().name} {error.details()}"
+                # What the engine no longer holds cannot be followed: fresh books.
+                fresh = error.code() == grpc.StatusCode.OUT_OF_RANGE
+            except Exception as error:  # noqa: BLE001 - set aside loudly, never stop the feed
+                log.exception("market feed: partition %d failed on a batch from the engine; "
+                              "starting over from fresh books", index)
+                reason, fresh = repr(error), True
+            log.warning("market feed: partition %d: %s; %s in %.1f s", index, reason,
+                        "fresh books" if fresh else "following again", RETRY_S)
+            await asyncio.sleep(RETRY_S)
+
+    async def _take_books(self, index: int, partition: Partition) -> None:
+        """The partition's books from the engine. Raises EngineUnavailable when it does
+        not answer."""
         fresh = {}
         stub = self.engines.stub(index)
         for instrument in self.venue.instruments_of_partition(index):
@@ -462,81 +437,79 @@ class MarketFeed:
         partition.next = min(b.through for b in fresh.values()) + 1 if fresh else 1
         partition.ready.set()
 
-    async def _on_read(self, index: int, stream: bytes,
-                       entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        await self.on_entries(index, [fields for _, fields in entries])
+    async def _follow(self, index: int, partition: Partition) -> None:
+        """Applies the engine's batches from partition.next on, as it sends them. A thread
+        of its own waits on the call and queues each batch; the event loop, once woken,
+        applies what has come by then and publishes once: each batch as it comes while
+        the loop keeps up, fewer and larger updates when it falls behind, never a queue."""
+        loop = asyncio.get_running_loop()
+        call = self.engines.follow_market(index, partition.next)
+        arrived: deque[bytes] = deque()
+        ended = loop.create_future()
+        woken = False
 
-    async def on_entries(self, index: int, entries: list[dict[bytes, bytes]]) -> None:
-        """The entries of one read of partition `index`'s market stream, by field. Their
-        changes go out together, once all are applied: a feed that falls behind (reads
-        several at once) sends fewer, larger updates rather than a message per entry.
-        Whatever goes wrong here starts the partition over; it never stops the reading."""
-        touched: set[SymbolBook] = set()
-        try:
-            for fields in entries:
-                await self._on_entry(index, fields, touched)
-            for symbol in touched:
-                symbol.publish()
-        except Exception:  # noqa: BLE001 - set aside loudly, never stop the feed
-            log.exception("market feed: partition %d failed on a market entry; starting "
-                          "over from fresh books", index)
-            partition = self._partitions.get(index)
-            if partition is not None:
-                partition.ready.clear()
-                if partition.starting is None or partition.starting.done():
-                    partition.start(self, index)  # (one start at a time)
-
-    async def _on_entry(self, index: int, fields: dict[bytes, bytes],
-                        touched: set[SymbolBook]) -> None:
-        partition = self._partitions.get(index)
-        if partition is None:
-            return
-        # A malformed entry (KeyError, ValueError) starts the partition over (on_entries).
-        first, last = int(fields[_FIRST]), int(fields[_LAST])
-        _, _, events = market_events(fields[_BATCH])
-        if not first:
-            return
-        if not partition.ready.is_set():
-            if partition.stuck():  # the engine did not answer the last start: again
-                partition.start(self, index)
-            return
-        if first > partition.next:
-            try:
-                async with aclosing(self.reports.replay(index, partition.next)) as batches:
-                    async for replayed_batch in batches:
-                        _, replayed_last, replayed = market_events(
-                            replayed_batch.SerializeToString())
-                        if not self._apply(partition, replayed_last, replayed, touched,
-                                           end=first):
-                            break
-                if partition.next < first:
-                    raise EngineUnavailable(index, f"Replay ended at {partition.next - 1}, "
-                                                   f"before {first}")
-            except EngineUnavailable as error:
-                log.warning("market feed: gap %d..%d of partition %d not filled (%s); "
-                            "starting over from fresh books", partition.next, first - 1,
-                            index, error)
-                partition.ready.clear()
-                partition.start(self, index)
+        def apply() -> None:
+            nonlocal woken
+            woken = False
+            if ended.done():
                 return
-        self._apply(partition, last, events, touched)
+            touched: set[SymbolBook] = set()
+            try:
+                while arrived:
+                    self.apply(partition, arrived.popleft(), touched)
+                for symbol in touched:
+                    symbol.publish()
+            except Exception as error:  # noqa: BLE001 - ends the call; _run says why
+                ended.set_exception(error)
 
-    def _apply(self, partition: Partition, last: int, events: list[MarketEvent],
-               touched: set[SymbolBook], end: int | None = None) -> bool:
-        """Applies the level changes and trades of a batch whose last event is `last`,
-        from partition.next (up to `end`), adding the books it changes to `touched`.
-        False once `end` is reached."""
+        def end(error: BaseException | None) -> None:
+            if not ended.done():
+                ended.set_exception(error) if error else ended.set_result(None)
+
+        def read() -> None:
+            nonlocal woken
+            outcome: BaseException | None = None
+            try:
+                for batch in call:
+                    arrived.append(batch)
+                    if not woken:
+                        woken = True
+                        loop.call_soon_threadsafe(apply)
+            except BaseException as error:  # noqa: BLE001 - handed to the event loop
+                outcome = error
+            try:
+                loop.call_soon_threadsafe(end, outcome)
+            except RuntimeError:
+                pass  # the event loop is closed: nobody waits
+
+        threading.Thread(target=read, name=f"venue-market-{index}", daemon=True).start()
+        try:
+            await ended
+        finally:
+            call.cancel()
+            if not ended.done():
+                ended.cancel()
+
+    def on_batch(self, partition: Partition, batch: bytes) -> None:
+        """Applies one batch of the partition's level changes and trades (a ReportBatch's
+        bytes) and publishes what it changed. Raises ValueError when it cannot be read."""
+        touched: set[SymbolBook] = set()
+        self.apply(partition, batch, touched)
+        for symbol in touched:
+            symbol.publish()
+
+    def apply(self, partition: Partition, batch: bytes, touched: set[SymbolBook]) -> None:
+        """Applies a batch's level changes and trades, after partition.next, adding the
+        books it changes to `touched`. Raises ValueError when it cannot be read."""
+        _, last, events = market_events(batch)
+        if not events:
+            return
         books = partition.books
-        going = True
-        if end is not None and last >= end:
-            last, going = end - 1, False
         start = partition.next
         for event in events:
             sequence, ns, instrument_id, side, price, quantity, trade_id = event
             if sequence < start:
                 continue
-            if sequence > last:
-                break
             symbol = books.get(instrument_id)
             if symbol is None or sequence <= symbol.through:
                 continue
@@ -549,4 +522,3 @@ class MarketFeed:
                 symbol.trades.append(event)
             touched.add(symbol)
         partition.next = max(partition.next, last + 1)
-        return going

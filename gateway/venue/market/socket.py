@@ -274,7 +274,7 @@ class MarketSocket:
     def push(self, text: str, frame: bytes | None = None) -> None:
         """Sends a message, after those before it; never waits. Frames written to the
         connection itself go out together at the end of the event loop's turn: the
-        messages of every entry one read of the market streams brought, in one write."""
+        messages of every batch from the engine handled in that turn, in one write."""
         if self._closing:
             return
         if self._transport is not None:

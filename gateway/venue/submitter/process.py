@@ -2,9 +2,8 @@
 
 For each engine partition, one loop reads every shard it holds from its cursor
 (XREAD, BLOCK), sends what it got as one CommandBatch on one long-lived gRPC stream,
-waits for the engine's ReportBatch, appends it to the partition's events stream (and its
-level changes and trades to the partition's market stream) and only then moves the
-shard's confirmed position (the consumer group's last-delivered id). Batching needs no
+waits for the engine's ReportBatch, appends it to the partition's events stream and
+only then moves the shard's confirmed position (the consumer group's last-delivered id). Batching needs no
 timer: while a batch is at the engine the next one accumulates
 in Redis; an idle submitter sends a single order as soon as XREAD returns it.
 
@@ -29,7 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from venue import telemetry
-from venue._reportwire import batch_timing, market_cut
+from venue._reportwire import batch_timing
 from venue.contract import health
 from venue.metrics import ENGINE_ROUND_TRIP, SUBMIT_BATCH_COMMANDS
 from venue.contract.config import Settings, VenueConfig
@@ -40,8 +39,8 @@ from venue.contract.wire import (GRPC_OPTIONS, command_batch, method_path, sourc
                                  traceparent_field)
 from venue.submitter.leases import ShardLeases
 from venue.contract.entries import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
-                                    FIELD_TRACEPARENT, MARKET_KEEP_MS, Mark, format_marks,
-                                    market_fields, parse_stream_id, split_frames)
+                                    FIELD_TRACEPARENT, Mark, format_marks, parse_stream_id,
+                                    split_frames)
 from venue.contract.keys import Keys, SUBMITTERS_GROUP
 
 log = logging.getLogger("venue.submitter")
@@ -79,9 +78,6 @@ class PartitionPump:
         # position, so XINFO GROUPS reports the shard's lag (the autoscaler's input).
         self.entries_read: dict[int, int] = {}
         self.batch_id = 0
-        # The market stream's entries before this id go (MINID): its last entry's time
-        # less MARKET_KEEP_MS, on Redis's clock.
-        self.market_keep_from: str | None = None
         self.batches = 0
         self.commands = 0
         self._reported_at = float("-inf")
@@ -203,37 +199,21 @@ class PartitionPump:
                        marks: list[Mark], traceparent: str | None = None) -> None:
         """Publish the engine's events, with the shards' marks they answer (the writer,
         having stored them, trims the shard streams) and, when the batch was traced, its
-        span's context, and their level changes and trades for the market feed; then
-        move each shard's confirmed position."""
+        span's context; then move each shard's confirmed position."""
         fields = {FIELD_BATCH: reply}
         if marks:
             fields[FIELD_MARKS] = format_marks(marks)
         if traceparent is not None:
             fields[FIELD_TRACEPARENT] = traceparent
-        try:
-            first, last_sequence, market = market_cut(reply)
-        except ValueError as error:
-            # The writer sets the batch's bad events aside; the feed finds the gap and
-            # asks the engine. Neither stops this pump.
-            log.error("engine %s (partition %d): batch %d is malformed (%s); no market "
-                      "entry for it", self.address, self.partition, self.batch_id, error)
-            first = 0
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.events(self.partition), fields)
-            if first:
-                pipe.xadd(self.keys.market(self.partition),
-                          market_fields(first, last_sequence, market),
-                          minid=self.market_keep_from, approximate=False)
             for shard, entry_id in last.items():
                 self.entries_read[shard] += read_count[shard]
                 if shard not in self.submitter.held:
                     continue  # given up meanwhile: its new holder moves it now
                 pipe.xgroup_setid(self.keys.orders(shard), SUBMITTERS_GROUP, entry_id,
                                   entries_read=self.entries_read[shard])
-            published = await pipe.execute()
-        if first:
-            at_ms, _ = parse_stream_id(published[1])
-            self.market_keep_from = str(max(0, at_ms - MARKET_KEEP_MS))
+            await pipe.execute()
         self.cursors.update(last)
 
     async def _sync_cursors(self, held: list[int],

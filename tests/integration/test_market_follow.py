@@ -1,0 +1,180 @@
+"""The gateway's market feed against a real engine: a book kept from its updates equals
+the engine's and their seq / prevSeq chain holds, while the engine is followed, when it
+is SIGKILLed and restarted, when it comes back without its history, and when a batch
+from it cannot be read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from tests.integration.test_api_report_feed import engine_batches
+from venue.api.engines import EngineChannels
+from venue.contract.config import Settings, VenueConfig
+from venue.enginepb import engine_pb2 as pb
+from venue.market.feed import MarketFeed
+
+pytestmark = pytest.mark.integration
+
+
+class Member:
+    """Stands where a subscriber's socket stands: keeps a book from what it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        self.bids: dict[str, str] = {}
+
+    def push(self, text: str, frame: bytes | None = None) -> None:
+        message = json.loads(text)
+        self.messages.append(message)
+        if message["type"] == "snapshot":
+            self.bids = dict(message["bids"])
+        else:
+            for price, quantity in message["bids"]:
+                if quantity == "0":
+                    self.bids.pop(price, None)
+                else:
+                    self.bids[price] = quantity
+
+    def snapshots(self) -> int:
+        return sum(m["type"] == "snapshot" for m in self.messages)
+
+
+class DamagingChannels(EngineChannels):
+    """The engine's channels, but the next batch the feed is sent once `damage` is set
+    arrives as bytes that cannot be read (as a broken engine or wire would give it)."""
+
+    damage = False
+
+    def follow_market(self, partition: int, from_sequence: int):
+        call = super().follow_market(partition, from_sequence)
+        channels = self
+
+        class Damaged:
+            def cancel(self) -> bool:
+                return call.cancel()
+
+            def __iter__(self):
+                for batch in call:
+                    if channels.damage:
+                        channels.damage = False
+                        batch = b"\x1a\x05\x08"  # an event cut short
+                    yield batch
+
+        return Damaged()
+
+
+@pytest.fixture
+async def feed(engine, venue_config: VenueConfig) -> AsyncIterator[MarketFeed]:
+    engines = DamagingChannels(Settings(engines=engine.address))
+    market = MarketFeed(venue_config, engines)
+    try:
+        yield market
+    finally:
+        await market.close()
+        await engines.close()
+
+
+async def engine_bids(address: str, instrument_id: int, venue: VenueConfig) -> dict[str, str]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        book = await channel.unary_unary(
+            "/tradingvenue.engine.v1.MatchingEngine/GetBook",
+            request_serializer=pb.BookRequest.SerializeToString,
+            response_deserializer=pb.BookSnapshot.FromString)(
+                pb.BookRequest(instrument_id=instrument_id, depth=0))
+    instrument = venue.by_id[instrument_id]
+    return {instrument.price_text(level.price): instrument.quantity_text(level.quantity)
+            for level in book.bids}
+
+
+async def subscribe(feed: MarketFeed, venue: VenueConfig) -> Member:
+    view = await feed.book_view(venue.by_symbol["BTC-USD"], depth=0, interval_ms=0)
+    member = Member()
+    member.push(view.snapshot())
+    view.members.add(member)
+    return member
+
+
+async def until(condition, what: str) -> None:
+    try:
+        async with asyncio.timeout(10):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within 10 s") from None
+
+
+def assert_chained(messages: list[dict]) -> None:
+    for before, after in zip(messages, messages[1:]):
+        if after["type"] == "update":
+            assert after["prevSeq"] == before["seq"], (before, after)
+
+
+async def assert_engines_book(member: Member, engine, venue: VenueConfig) -> None:
+    await asyncio.sleep(0.2)  # nothing more comes
+    btc = venue.by_symbol["BTC-USD"]
+    assert member.bids == await engine_bids(engine.address, btc.id, venue)
+    last_snapshot = max(i for i, m in enumerate(member.messages) if m["type"] == "snapshot")
+    assert_chained(member.messages[last_snapshot:])
+
+
+async def test_each_batch_the_engine_journals_reaches_the_book(
+        engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
+    before = await engine_batches(engine.address, venue_config, 2)  # in the snapshot
+    member = await subscribe(feed, venue_config)
+    assert len(member.bids) == 2
+    batches = await engine_batches(engine.address, venue_config, 5, first=3)
+    await until(lambda: len(member.bids) == 7, "seven levels")
+    await assert_engines_book(member, engine, venue_config)
+    assert member.snapshots() == 1
+    assert member.messages[-1]["seq"] == batches[-1].events[-1].sequence
+    assert member.messages[1]["prevSeq"] == before[-1].events[-1].sequence
+
+
+async def test_an_engine_sigkilled_and_restarted_is_followed_on_from_where_it_was(
+        engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
+    member = await subscribe(feed, venue_config)
+    await engine_batches(engine.address, venue_config, 3)
+    await until(lambda: len(member.bids) == 3, "three levels")
+    engine.child.process.send_signal(signal.SIGKILL)
+    engine.child.process.wait()
+    await asyncio.to_thread(engine.start)
+    await engine_batches(engine.address, venue_config, 3, first=4)
+    await until(lambda: len(member.bids) == 6, "six levels")
+    await assert_engines_book(member, engine, venue_config)
+    assert member.snapshots() == 1, "resumed, not started over"
+
+
+async def test_an_engine_back_without_its_history_gives_fresh_books(
+        engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
+    member = await subscribe(feed, venue_config)
+    await engine_batches(engine.address, venue_config, 3)
+    await until(lambda: len(member.bids) == 3, "three levels")
+    engine.stop()
+    shutil.rmtree(engine.data_dir)  # its journal lost: sequences start at 1 again
+    await asyncio.to_thread(engine.start)
+    await until(lambda: member.snapshots() == 2, "a fresh snapshot")
+    assert member.bids == {}
+    await engine_batches(engine.address, venue_config, 2, first=10)
+    await until(lambda: len(member.bids) == 2, "two levels")
+    await assert_engines_book(member, engine, venue_config)
+
+
+async def test_a_batch_that_cannot_be_read_starts_the_books_over_and_the_feed_goes_on(
+        engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
+    member = await subscribe(feed, venue_config)
+    await engine_batches(engine.address, venue_config, 1)
+    await until(lambda: len(member.bids) == 1, "a level")
+    feed.engines.damage = True
+    await engine_batches(engine.address, venue_config, 1, first=2)  # lost in the damage
+    await until(lambda: member.snapshots() == 2, "a fresh snapshot")
+    assert len(member.bids) == 2  # the fresh books hold it
+    await engine_batches(engine.address, venue_config, 2, first=3)
+    await until(lambda: len(member.bids) == 4, "four levels")
+    await assert_engines_book(member, engine, venue_config)
