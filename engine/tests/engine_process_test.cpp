@@ -368,22 +368,27 @@ TEST(EngineProcess, SigkilledEngineRestartsOnItsDataDirWithTheSameBookSequencesA
 
 // A following Replay does not end when caught up: each journal commit after it began is
 // sent as it lands (market_only: level changes and trades, each batch's next_sequence
-// covering what it left out), until the caller cancels; one from past the journal's end is
-// refused; an engine stopping with such a call open still stops.
-TEST(EngineProcess, FollowingReplaySendsEachCommitUntilCancelledAndDoesNotHoldAStop) {
+// covering what it left out), until the caller cancels, also when what it follows is
+// older than the in-memory log (two events here) and comes from the journal; one from
+// past the journal's end is refused; an engine stopping with such calls open stops within
+// its grace.
+TEST(EngineProcess, FollowingReplaySendsEachCommitUntilCancelledAndStopsWithTheEngine) {
   const std::string data_dir = ::testing::TempDir() + "venue-engine-follow-" + std::to_string(getpid());
   EngineProcess engine({"--listen", "127.0.0.1:0", "--instrument", "1:1:1000", "--data-dir", data_dir, "--cpus",
-                        "none"});
+                        "none", "--event-log-events", "2"});
   auto stub = connect(engine.wait_for_line("listening on"));
   ASSERT_NE(stub, nullptr) << engine.output();
   grpc::ClientContext submit_context;
   auto submit = stub->Submit(&submit_context);
   pb::ReportBatch answer;
-  pb::CommandBatch first;
-  first.set_batch_id(1);
-  *first.add_commands() = new_order(1, 1, pb::SIDE_SELL, 500, 10, /*account=*/1);  // seq 1, 2
-  ASSERT_TRUE(submit->Write(first));
-  ASSERT_TRUE(submit->Read(&answer));
+  auto order = [&](std::uint64_t number, pb::Side side, std::int64_t price, std::int64_t quantity) {
+    pb::CommandBatch batch;
+    batch.set_batch_id(number);
+    *batch.add_commands() = new_order(number, number, side, price, quantity, /*account=*/number);
+    ASSERT_TRUE(submit->Write(batch));
+    ASSERT_TRUE(submit->Read(&answer));
+  };
+  order(1, pb::SIDE_SELL, 500, 10);  // seq 1, 2: NEW, the level's add
 
   auto follow = [&](grpc::ClientContext& context, bool market_only) {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
@@ -393,29 +398,30 @@ TEST(EngineProcess, FollowingReplaySendsEachCommitUntilCancelledAndDoesNotHoldAS
     request.set_market_only(market_only);
     return stub->Replay(&context, request);
   };
-  grpc::ClientContext market_context, all_context, open_context;
+  pb::ReportBatch batch;
+  // Every event read up to `next` (the batches of a call may split anywhere), as text.
+  auto read_to = [&](auto& reader, std::uint64_t next) {
+    S got;
+    while (reader->Read(&batch)) {
+      for (const pb::Event& event : batch.events()) {
+        pb::ReportBatch one;
+        *one.add_events() = event;
+        got.push_back(std::to_string(event.sequence()) + " " + kinds(one)[0]);
+      }
+      if (batch.next_sequence() >= next) break;
+    }
+    EXPECT_EQ(batch.next_sequence(), next);
+    return got;
+  };
+  grpc::ClientContext market_context, all_context, late_context;
   auto market = follow(market_context, true);
   auto all = follow(all_context, false);
-  pb::ReportBatch batch;
-  ASSERT_TRUE(market->Read(&batch));  // what was there when the call began
-  EXPECT_EQ(kinds(batch), (S{"level ACTION_ADD"}));
-  EXPECT_EQ(batch.next_sequence(), 3u);
-  ASSERT_TRUE(all->Read(&batch));
-  EXPECT_EQ(kinds(batch), (S{"EXEC_TYPE_NEW 1", "level ACTION_ADD"}));
+  EXPECT_EQ(read_to(market, 3), (S{"2 level ACTION_ADD"}));  // what was there when it began
+  EXPECT_EQ(read_to(all, 3), (S{"1 EXEC_TYPE_NEW 1", "2 level ACTION_ADD"}));
 
-  pb::CommandBatch second;  // seq 3..7: NEW, the trade, two TRADEs, the level's change
-  second.set_batch_id(2);
-  *second.add_commands() = new_order(2, 2, pb::SIDE_BUY, 500, 4, /*account=*/2);
-  ASSERT_TRUE(submit->Write(second));
-  ASSERT_TRUE(submit->Read(&answer));
-  ASSERT_TRUE(market->Read(&batch)) << "the commit after the call began";
-  EXPECT_EQ(kinds(batch), (S{"trade", "level ACTION_CHANGE"}));
-  EXPECT_EQ(batch.events(0).sequence(), 4u);
-  EXPECT_EQ(batch.events(1).sequence(), 7u);
-  EXPECT_EQ(batch.next_sequence(), 8u);
-  ASSERT_TRUE(all->Read(&batch));
-  EXPECT_EQ(batch.events_size(), 5);
-  EXPECT_EQ(batch.next_sequence(), 8u);
+  order(2, pb::SIDE_BUY, 500, 4);  // seq 3..7: NEW, the trade, two TRADEs, the level's change
+  EXPECT_EQ(read_to(market, 8), (S{"4 trade", "7 level ACTION_CHANGE"})) << "the commit after it began";
+  EXPECT_EQ(read_to(all, 8).size(), 5u);
 
   {  // following from past the journal's end: another history, refused
     grpc::ClientContext context;
@@ -431,11 +437,16 @@ TEST(EngineProcess, FollowingReplaySendsEachCommitUntilCancelledAndDoesNotHoldAS
   }
   EXPECT_EQ(market->Finish().error_code(), grpc::StatusCode::CANCELLED);
 
-  // Still following (and another, caught up from the start): SIGTERM stops the engine.
-  auto open = follow(open_context, true);
-  ASSERT_TRUE(open->Read(&batch));
-  EXPECT_EQ(batch.next_sequence(), 8u);
+  // From 1, long out of the in-memory log: the journal's events, then on live.
+  auto late = follow(late_context, true);
+  EXPECT_EQ(read_to(late, 8), (S{"2 level ACTION_ADD", "4 trade", "7 level ACTION_CHANGE"}));
+  order(3, pb::SIDE_SELL, 501, 5);  // seq 8, 9: NEW, the level's add
+  EXPECT_EQ(read_to(late, 10), (S{"9 level ACTION_ADD"}));
+
+  // Two calls still following, and a Submit stream: the engine stops within its grace.
+  const auto stopping = std::chrono::steady_clock::now();
   EXPECT_EQ(engine.stop(SIGTERM), 0) << engine.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, std::chrono::seconds(5));
   while (all->Read(&batch)) {
   }
   EXPECT_FALSE(all->Finish().ok());

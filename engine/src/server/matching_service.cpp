@@ -176,6 +176,7 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
     if (!market_only || event.type != EventType::Report) event_to_proto(event, *out.add_events());
   };
   // Whether to go on once `from` reaches `end`: only when following, once more is journaled.
+  bool worker_stopped = false;
   auto more = [&] {
     if (!request->follow()) return false;
     while (!context->IsCancelled()) {
@@ -183,7 +184,10 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
         end = 0;  // the next read says where the journal is now
         return true;
       }
-      if (!worker_.running()) return false;
+      if (!worker_.running()) {
+        worker_stopped = true;
+        return false;
+      }
     }
     return false;
   };
@@ -240,7 +244,7 @@ grpc::Status MatchingService::Replay(grpc::ServerContext* context, const pb::Rep
     from = events.back().sequence + 1;
     if (from >= end && !more()) break;
   }
-  return grpc::Status::OK;
+  return worker_stopped ? stopped() : grpc::Status::OK;
 }
 
 grpc::Status MatchingService::GetBook(grpc::ServerContext* /*context*/, const pb::BookRequest* request,
