@@ -27,15 +27,14 @@
  * rest of the batch is read on; its sequence counts as covered. A batch whose framing
  * is broken, or an event without a sequence, raises ValueError: nothing of it is placed.
  *
- *   market_events(data) -> (first_sequence, last_sequence, events)
+ *   market_events(data) -> (next_sequence, events)
  *
- * is the market feed's reading of the same batch (venue.market.feed): only its book
- * level changes and trades, in order, each a tuple
+ * is the market feed's reading of the same batch (venue.market.feed): its next_sequence
+ * (0 when absent) and only its book level changes and trades, in order, each a tuple
  *   (sequence, timestamp_ns, instrument_id, side, price, quantity, trade_id)
  * where a level change's side is the book's side and its trade_id None, and a trade's
- * side is its aggressor's. first/last are the sequences of the batch's first and last
- * events of any kind (0 when it has none). Broken framing, or an event without a
- * sequence, raises ValueError.
+ * side is its aggressor's. Broken framing, or an event without a sequence, raises
+ * ValueError.
  *
  *   order_rows(orders, new_rows, terms_text, state_text) -> [order id, ...]
  *
@@ -958,7 +957,7 @@ static PyObject *market_events(PyObject *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     Reader r = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
-    uint64_t first = 0, last = 0;
+    uint64_t next_sequence = 0;
     PyObject *result = NULL, *events = PyList_New(0);
     if (events == NULL) goto done;
     while (r.at < r.end) {
@@ -969,13 +968,13 @@ static PyObject *market_events(PyObject *self, PyObject *arg) {
             uint64_t sequence = 0;
             if (read_bytes(&r, &event) < 0 || market_event(event, events, &sequence) < 0)
                 goto done;
-            if (!first) first = sequence;
-            last = sequence;
+        } else if (field == PB_ReportBatch_next_sequence && wire == WIRE_VARINT) {
+            if (read_varint(&r, &next_sequence) < 0) goto done;
         } else if (skip(&r, wire) < 0) {
             goto done;
         }
     }
-    result = Py_BuildValue("(KKO)", (unsigned long long)first, (unsigned long long)last, events);
+    result = Py_BuildValue("(KO)", (unsigned long long)next_sequence, events);
 done:
     Py_XDECREF(events);
     PyBuffer_Release(&view);
@@ -988,8 +987,8 @@ static PyMethodDef methods[] = {
     {"add_batch", add_batch, METH_VARARGS, "Rows.add of one serialized ReportBatch."},
     {"order_rows", order_rows, METH_VARARGS, "Rows.order_rows: new orders' COPY rows."},
     {"market_events", market_events, METH_O,
-     "(first, last, [(sequence, ns, instrument, side, price, quantity, trade id)]) of a "
-     "ReportBatch."},
+     "(next_sequence, [(sequence, ns, instrument, side, price, quantity, trade id)]) of "
+     "a ReportBatch."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,12 +1,13 @@
 """The gateway's market feed against a real engine: a book kept from its updates equals
 the engine's and their seq / prevSeq chain holds, while the engine is followed, when it
-is SIGKILLed and restarted, when it comes back without its history, and when a batch
-from it cannot be read."""
+is SIGKILLed and restarted, stops answering (SIGSTOP), comes back without its history,
+and when a batch from it cannot be read; and a subscriber waiting for a partition's books gets them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import signal
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from tests.integration.test_api_report_feed import engine_batches
 from venue.api.engines import EngineChannels
 from venue.contract.config import Settings, VenueConfig
 from venue.enginepb import engine_pb2 as pb
+from venue.local.engine import EngineProcess
 from venue.market.feed import MarketFeed
 
 pytestmark = pytest.mark.integration
@@ -151,6 +153,25 @@ async def test_an_engine_sigkilled_and_restarted_is_followed_on_from_where_it_wa
     assert member.snapshots() == 1, "resumed, not started over"
 
 
+async def test_an_engine_that_stops_answering_is_noticed_and_followed_again_once_back(
+        engine, feed: MarketFeed, venue_config: VenueConfig,
+        caplog: pytest.LogCaptureFixture) -> None:
+    member = await subscribe(feed, venue_config)
+    await engine_batches(engine.address, venue_config, 1)
+    await until(lambda: len(member.bids) == 1, "a level")
+    caplog.set_level(logging.WARNING, logger="venue.market.feed")
+    engine.child.process.send_signal(signal.SIGSTOP)  # its connections stay, silent
+    try:
+        await until(lambda: any("partition 0: Replay from" in r.getMessage()
+                                for r in caplog.records), "the silence noticed")
+    finally:
+        engine.child.process.send_signal(signal.SIGCONT)
+    await engine_batches(engine.address, venue_config, 2, first=2)
+    await until(lambda: len(member.bids) == 3, "three levels")
+    await assert_engines_book(member, engine, venue_config)
+    assert member.snapshots() == 1, "followed on, not started over"
+
+
 async def test_an_engine_back_without_its_history_gives_fresh_books(
         engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
     member = await subscribe(feed, venue_config)
@@ -178,3 +199,28 @@ async def test_a_batch_that_cannot_be_read_starts_the_books_over_and_the_feed_go
     await engine_batches(engine.address, venue_config, 2, first=3)
     await until(lambda: len(member.bids) == 4, "four levels")
     await assert_engines_book(member, engine, venue_config)
+
+
+async def test_a_subscriber_waiting_for_books_keeps_its_partition_when_another_empties(
+        built_engine, tmp_path) -> None:
+    venue = VenueConfig(partitions=2)
+    first, second = (next(i for i in venue.instruments
+                          if venue.partition_of_shard(venue.shard_of(i)) == p) for p in (0, 1))
+    zero = EngineProcess(venue, partition=0, data_dir=tmp_path / "engine-0").start()
+    one = EngineProcess(venue, partition=1, data_dir=tmp_path / "engine-1")  # not yet
+    engines = EngineChannels(Settings(engines=f"{zero.address},{one.address}"))
+    feed = MarketFeed(venue, engines)
+    try:
+        view = await feed.book_view(first, depth=10, interval_ms=0)
+        member = Member()
+        view.members.add(member)
+        waiting = asyncio.create_task(feed.book_view(second, depth=10, interval_ms=0))
+        await asyncio.sleep(1)  # partition 1's engine does not answer yet
+        feed.leave(view, member)  # partition 0's last subscriber goes
+        await asyncio.to_thread(one.start)
+        assert (await waiting).symbol.instrument == second
+    finally:
+        await feed.close()
+        await engines.close()
+        zero.stop()
+        one.stop()

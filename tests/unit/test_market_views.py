@@ -1,6 +1,6 @@
 """The market feed's views fed batches as the engine sends them, without a venue: the
-events of one batch (of one commit or, for a feed that fell behind, of several) go out as
-one update and one trades message, chained by seq / prevSeq to what went before, carrying
+batches applied in one go (one, or several for a feed that fell behind) go out as one
+update and one trades message, chained by seq / prevSeq to what went before, carrying
 the book as of the batch's last event."""
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ def trade(sequence: int, instrument: int, trade_id: int, price: int) -> pb.Event
         aggressor_side=SELL))
 
 
-def batch(*events: pb.Event) -> bytes:
-    return pb.ReportBatch(events=list(events)).SerializeToString()
+def batch(*events: pb.Event, next_sequence: int = 0) -> bytes:
+    return pb.ReportBatch(events=list(events), next_sequence=next_sequence).SerializeToString()
 
 
-async def test_a_batch_goes_out_as_one_update_and_one_trades_message() -> None:
+async def test_the_batches_of_one_go_go_out_as_one_update_and_one_trades_message() -> None:
     venue = VenueConfig()
     instrument = venue.instruments[0]
     index = venue.partition_of_shard(venue.shard_of(instrument))
@@ -58,14 +58,14 @@ async def test_a_batch_goes_out_as_one_update_and_one_trades_message() -> None:
     symbol.trade_view.members.add(trades)
     report = pb.Event(sequence=12, report=pb.ExecutionReport(order_id=1))
 
-    feed.on_batch(partition, batch(
-        level(11, instrument.id, BUY, 100, 5), report,
-        level(13, instrument.id, BUY, 101, 2), trade(14, instrument.id, 1, 101),
-        level(15, instrument.id, BUY, 100, 0), level(16, instrument.id, SELL, 103, 4),
-        trade(17, instrument.id, 2, 101)))
+    feed.on_batches(partition, [
+        batch(level(11, instrument.id, BUY, 100, 5), report),
+        batch(level(13, instrument.id, BUY, 101, 2), trade(14, instrument.id, 1, 101),
+              level(15, instrument.id, BUY, 100, 0), level(16, instrument.id, SELL, 103, 4)),
+        batch(trade(17, instrument.id, 2, 101))])
 
     price, quantity = instrument.price_text, instrument.quantity_text
-    assert len(books.messages) == 1  # the level at 100 came and went within the batch
+    assert len(books.messages) == 1  # the level at 100 came and went within the go
     update = books.messages[0]
     assert (update["prevSeq"], update["seq"]) == (SNAPSHOT_SEQ, 16)
     assert update["bids"] == [[price(101), quantity(2)]]
@@ -75,7 +75,9 @@ async def test_a_batch_goes_out_as_one_update_and_one_trades_message() -> None:
     assert (trades.messages[0]["prevSeq"], trades.messages[0]["seq"]) == (SNAPSHOT_SEQ, 17)
     assert [t["tradeId"] for t in trades.messages[0]["trades"]] == ["1", "2"]
 
-    feed.on_batch(partition, batch(level(18, instrument.id, BUY, 101, 0)))
+    # A batch of reports only (market_only left them out) still moves the partition on.
+    feed.on_batches(partition, [batch(level(18, instrument.id, BUY, 101, 0)),
+                                batch(next_sequence=25)])
     assert (books.messages[1]["prevSeq"], books.messages[1]["seq"]) == (16, 18)
     assert books.messages[1]["bids"] == [[price(101), "0"]]
-    assert partition.next == 19
+    assert partition.next == 25

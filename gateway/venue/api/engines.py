@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 
 from venue.contract.config import Settings
+from venue.contract.wire import FOLLOW_GRPC_OPTIONS
 from venue.enginepb import engine_pb2 as pb
 from venue.enginepb import engine_pb2_grpc
 
@@ -48,7 +49,7 @@ class EngineChannels:
         channel = self._follow_channels.get(partition)
         if channel is None:
             channel = self._follow_channels[partition] = grpc.insecure_channel(
-                self._address(partition))
+                self._address(partition), options=FOLLOW_GRPC_OPTIONS)
         replay = channel.unary_stream(_REPLAY,
                                       request_serializer=pb.ReplayRequest.SerializeToString,
                                       response_deserializer=None)

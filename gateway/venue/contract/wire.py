@@ -134,3 +134,12 @@ def command_batch(batch_id: int, entries: list[tuple[bytes, bytes, list[bytes]]]
 # Channel options for every client of the engine: batches of many thousand commands
 # exceed gRPC's default 4 MiB message limit.
 GRPC_OPTIONS = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+# A call that follows the engine (the market feed's Replay) may hear nothing for as long
+# as its partition is quiet: a ping every 2 s, unanswered within 2 s, ends it, so an
+# engine gone without a word (a host down, a network cut) is noticed. The engine accepts
+# pings this often (kMinPingIntervalMs in engine/src/main.cpp). gRPC 1.85 times an
+# unanswered ping out by ping_timeout_ms (a minute unless set), not keepalive_timeout_ms.
+FOLLOW_GRPC_OPTIONS = GRPC_OPTIONS + [("grpc.keepalive_time_ms", 2000),
+                                      ("grpc.keepalive_timeout_ms", 2000),
+                                      ("grpc.http2.ping_timeout_ms", 2000),
+                                      ("grpc.http2.max_pings_without_data", 0)]

@@ -47,6 +47,7 @@ RETAINED = 1024  # messages each view keeps for members that missed some
 RECENT_TRADES = 100  # trades a trades snapshot carries
 GET_BOOK_TIMEOUT_S = 5.0
 RETRY_S = 0.5  # before following a partition again, or taking its books again
+BATCHES_PER_TURN = 64  # applied in one go of the event loop (a backlog takes several)
 REMOVED = "0"  # the quantity of a level that is gone
 _encode = msgspec.json.Encoder().encode
 
@@ -292,6 +293,7 @@ class Partition:
         self.next = 0  # the next sequence to apply
         self.ready = asyncio.Event()  # books taken (the engine answered)
         self.task: asyncio.Task | None = None  # MarketFeed._run
+        self.waiting = 0  # subscribers waiting for `ready`: the partition is in use
 
 
 def _ended(task: asyncio.Task) -> None:
@@ -341,8 +343,8 @@ class MarketFeed:
 
     def release_if_idle(self) -> None:
         """Nobody subscribes: no process keeps books (and reads every event) for nothing."""
-        if not any(s.views or s.trade_view for p in self._partitions.values()
-                   for s in p.books.values()):
+        if not any(p.waiting or any(s.views or s.trade_view for s in p.books.values())
+                   for p in self._partitions.values()):
             self._stop_following()
 
     def _stop_following(self) -> list[asyncio.Task]:
@@ -371,15 +373,16 @@ class MarketFeed:
             partition.task = asyncio.create_task(self._run(index, partition),
                                                  name=f"venue-market-{index}")
             partition.task.add_done_callback(_ended)
+        partition.waiting += 1
         try:
             await asyncio.wait_for(partition.ready.wait(), GET_BOOK_TIMEOUT_S * 2)
         except TimeoutError:
             raise EngineUnavailable(index, "no book from the engine in "
                                            f"{GET_BOOK_TIMEOUT_S * 2:.0f} s") from None
-        # The feed may have been released while this waited: only a partition still
-        # kept is fed events.
-        if self._partitions.get(index) is not partition:
-            raise EngineUnavailable(index, "the market feed started over; try again")
+        finally:
+            partition.waiting -= 1
+        if self._partitions.get(index) is not partition:  # closed meanwhile
+            raise EngineUnavailable(index, "the market feed is closing")
         return partition.books[instrument.id]
 
     # --- the events ------------------------------------------------------------------
@@ -440,8 +443,9 @@ class MarketFeed:
     async def _follow(self, index: int, partition: Partition) -> None:
         """Applies the engine's batches from partition.next on, as it sends them. A thread
         of its own waits on the call and queues each batch; the event loop, once woken,
-        applies what has come by then and publishes once: each batch as it comes while
-        the loop keeps up, fewer and larger updates when it falls behind, never a queue."""
+        applies what has come by then (at most BATCHES_PER_TURN, then it lets the rest of
+        the loop run) and publishes once: each batch as it comes while the loop keeps up,
+        fewer and larger updates when it falls behind."""
         loop = asyncio.get_running_loop()
         call = self.engines.follow_market(index, partition.next)
         arrived: deque[bytes] = deque()
@@ -453,14 +457,15 @@ class MarketFeed:
             woken = False
             if ended.done():
                 return
-            touched: set[SymbolBook] = set()
+            batches = [arrived.popleft() for _ in range(min(len(arrived), BATCHES_PER_TURN))]
             try:
-                while arrived:
-                    self.apply(partition, arrived.popleft(), touched)
-                for symbol in touched:
-                    symbol.publish()
+                self.on_batches(partition, batches)
             except Exception as error:  # noqa: BLE001 - ends the call; _run says why
                 ended.set_exception(error)
+                return
+            if arrived and not woken:
+                woken = True
+                loop.call_soon(apply)
 
         def end(error: BaseException | None) -> None:
             if not ended.done():
@@ -490,20 +495,18 @@ class MarketFeed:
             if not ended.done():
                 ended.cancel()
 
-    def on_batch(self, partition: Partition, batch: bytes) -> None:
-        """Applies one batch of the partition's level changes and trades (a ReportBatch's
-        bytes) and publishes what it changed. Raises ValueError when it cannot be read."""
+    def on_batches(self, partition: Partition, batches: list[bytes]) -> None:
+        """Applies batches of the partition's level changes and trades (each a
+        ReportBatch's bytes, in the engine's order) and publishes what they changed, once.
+        Raises ValueError when one cannot be read."""
         touched: set[SymbolBook] = set()
-        self.apply(partition, batch, touched)
+        for batch in batches:
+            self._apply(partition, batch, touched)
         for symbol in touched:
             symbol.publish()
 
-    def apply(self, partition: Partition, batch: bytes, touched: set[SymbolBook]) -> None:
-        """Applies a batch's level changes and trades, after partition.next, adding the
-        books it changes to `touched`. Raises ValueError when it cannot be read."""
-        _, last, events = market_events(batch)
-        if not events:
-            return
+    def _apply(self, partition: Partition, batch: bytes, touched: set[SymbolBook]) -> None:
+        next_sequence, events = market_events(batch)
         books = partition.books
         start = partition.next
         for event in events:
@@ -521,4 +524,6 @@ class MarketFeed:
             else:
                 symbol.trades.append(event)
             touched.add(symbol)
-        partition.next = max(partition.next, last + 1)
+        # Where the batch reaches (the reports it left out included).
+        reached = next_sequence or (events[-1][0] + 1 if events else 0)
+        partition.next = max(partition.next, reached)
