@@ -1,7 +1,8 @@
 """The gateway's market feed against a real engine: a book kept from its updates equals
 the engine's and their seq / prevSeq chain holds, while the engine is followed, when it
-is SIGKILLed and restarted, stops answering (SIGSTOP), comes back without its history,
-and when a batch from it cannot be read; and a subscriber waiting for a partition's books gets them."""
+is SIGKILLed and restarted, stops answering (SIGSTOP), comes back without its history
+(and with another one, longer than the feed had followed), and when a batch from it
+cannot be read; and a subscriber waiting for a partition's books gets them."""
 
 from __future__ import annotations
 
@@ -48,13 +49,34 @@ class Member:
         return sum(m["type"] == "snapshot" for m in self.messages)
 
 
+class Refused(grpc.RpcError):
+    """What a follow gets from an engine it cannot reach."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "refused by the test"
+
+
 class DamagingChannels(EngineChannels):
     """The engine's channels, but the next batch the feed is sent once `damage` is set
-    arrives as bytes that cannot be read (as a broken engine or wire would give it)."""
+    arrives as bytes that cannot be read (as a broken engine or wire would give it), and
+    while `refusing` is set every follow fails at once (as if the engine were away)."""
 
     damage = False
+    refusing = False
 
     def follow_market(self, partition: int, from_sequence: int):
+        if self.refusing:
+            class Away:
+                def cancel(self) -> bool:
+                    return True
+
+                def __iter__(self):
+                    raise Refused()
+
+            return Away()
         call = super().follow_market(partition, from_sequence)
         channels = self
 
@@ -185,6 +207,25 @@ async def test_an_engine_back_without_its_history_gives_fresh_books(
     await engine_batches(engine.address, venue_config, 2, first=10)
     await until(lambda: len(member.bids) == 2, "two levels")
     await assert_engines_book(member, engine, venue_config)
+
+
+async def test_an_engine_back_without_its_history_and_already_past_the_feed_gives_fresh_books(
+        engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
+    """The race the OUT_OF_RANGE above does not catch: the engine lost its journal, and
+    by the time the feed follows again its new history is longer than the old one was,
+    so a follow from where the feed was would be answered with another history's events."""
+    member = await subscribe(feed, venue_config)
+    await engine_batches(engine.address, venue_config, 3)
+    await until(lambda: len(member.bids) == 3, "three levels")
+    feed.engines.refusing = True  # the feed follows again only once the engine has grown
+    engine.stop()
+    shutil.rmtree(engine.data_dir)
+    await asyncio.to_thread(engine.start)
+    await engine_batches(engine.address, venue_config, 5, first=10)
+    feed.engines.refusing = False
+    await until(lambda: member.snapshots() == 2, "a fresh snapshot")
+    await assert_engines_book(member, engine, venue_config)
+    assert len(member.bids) == 5
 
 
 async def test_a_batch_that_cannot_be_read_starts_the_books_over_and_the_feed_goes_on(

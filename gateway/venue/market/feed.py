@@ -7,9 +7,11 @@ every level and trade event after that sequence, in order, as the engine sends t
 call per partition follows its journal (Replay with follow and market_only), each batch
 sent as soon as it is journaled, the same moment the submitter gets its answer. One call
 has no gaps. When it breaks (the engine restarts), the next one resumes where it left
-off; when the engine can no longer give that (OUT_OF_RANGE), or a batch cannot be read,
-the partition starts over from fresh books and every subscriber of its symbols gets a
-new snapshot.
+off, from the last event applied: that the engine sends it again, the same, shows the
+engine still has the history the books were kept from. When it does not (the engine lost
+its journal and has another by then), cannot give it (OUT_OF_RANGE), or a batch cannot
+be read, the partition starts over from fresh books and every subscriber of its symbols
+gets a new snapshot.
 
 Subscribers of the same kind (symbol, depth and conflation interval; or a symbol's
 trades) share a view: what they were last sent, the sequence of it, and the last
@@ -287,10 +289,18 @@ class SymbolBook:
             self.trades = []
 
 
+class AnotherHistory(Exception):
+    """The engine followed again sent another event than the last one applied: it lost
+    its journal, and the books were kept from a history it no longer has."""
+
+
 class Partition:
     def __init__(self) -> None:
         self.books: dict[int, SymbolBook] = {}  # by instrument id
         self.next = 0  # the next sequence to apply
+        # The last event applied, and (following again) the one the engine must send first.
+        self.last: MarketEvent | None = None
+        self.check: MarketEvent | None = None
         self.ready = asyncio.Event()  # books taken (the engine answered)
         self.task: asyncio.Task | None = None  # MarketFeed._run
         self.waiting = 0  # subscribers waiting for `ready`: the partition is in use
@@ -390,18 +400,24 @@ class MarketFeed:
     async def _run(self, index: int, partition: Partition) -> None:
         """The partition's feed, for as long as anyone subscribes: its books from the
         engine, then every level change and trade the engine journals after them."""
-        fresh = True
+        fresh, start = True, partition.next
         while True:
             try:
-                if fresh:
+                if fresh or partition.last is None:  # nothing to check another call by
                     await self._take_books(index, partition)
                     fresh = False
-                await self._follow(index, partition)
+                    start = partition.next
+                else:
+                    partition.check = partition.last
+                    start = partition.last[0]
+                await self._follow(index, partition, start)
                 reason = "the engine ended the call"
             except EngineUnavailable as error:  # no books: again
                 reason = str(error)
+            except AnotherHistory as error:
+                reason, fresh = str(error), True
             except grpc.RpcError as error:
-                reason = f"Replay from {partition.next}: {error.code().name} {error.details()}"
+                reason = f"Replay from {start}: {error.code().name} {error.details()}"
                 # What the engine no longer holds cannot be followed: fresh books.
                 fresh = error.code() == grpc.StatusCode.OUT_OF_RANGE
             except Exception as error:  # noqa: BLE001 - set aside loudly, never stop the feed
@@ -438,16 +454,17 @@ class MarketFeed:
         else:
             partition.books = fresh
         partition.next = min(b.through for b in fresh.values()) + 1 if fresh else 1
+        partition.last = partition.check = None
         partition.ready.set()
 
-    async def _follow(self, index: int, partition: Partition) -> None:
-        """Applies the engine's batches from partition.next on, as it sends them. A thread
+    async def _follow(self, index: int, partition: Partition, start: int) -> None:
+        """Applies the engine's batches from `start` on, as it sends them. A thread
         of its own waits on the call and queues each batch; the event loop, once woken,
         applies what has come by then (at most BATCHES_PER_TURN, then it lets the rest of
         the loop run) and publishes once: each batch as it comes while the loop keeps up,
         fewer and larger updates when it falls behind."""
         loop = asyncio.get_running_loop()
-        call = self.engines.follow_market(index, partition.next)
+        call = self.engines.follow_market(index, start)
         arrived: deque[bytes] = deque()
         ended = loop.create_future()
         woken = False
@@ -507,6 +524,12 @@ class MarketFeed:
 
     def _apply(self, partition: Partition, batch: bytes, touched: set[SymbolBook]) -> None:
         next_sequence, events = market_events(batch)
+        if partition.check is not None:
+            first = events[0] if events else None
+            if first != partition.check:
+                raise AnotherHistory(f"the engine sent {first} where the last event applied, "
+                                     f"{partition.check}, was: it has another history")
+            partition.check = None
         books = partition.books
         start = partition.next
         for event in events:
@@ -524,6 +547,8 @@ class MarketFeed:
             else:
                 symbol.trades.append(event)
             touched.add(symbol)
+        if events:
+            partition.last = events[-1]
         # Where the batch reaches (the reports it left out included).
         reached = next_sequence or (events[-1][0] + 1 if events else 0)
         partition.next = max(partition.next, reached)
