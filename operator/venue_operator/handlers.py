@@ -199,7 +199,8 @@ def venue_changed(body: kopf.Body, meta: kopf.Meta, namespace: str, name: str,
             metrics.OPERATOR_RECONCILE.time():
         actions = ensure_secrets(memo.kube, venue)
         actions += apply_children(memo.kube, venue, replicas,
-                                  live_children(_indexes(kwargs), namespace, name))
+                                  live_children(_indexes(kwargs), namespace, name),
+                                  operator_namespace=SETTINGS.namespace)
         actions += prune(memo.kube, venue)
         if span is not None:
             span.set_attribute("venue.actions", [a.message for a in actions])
@@ -252,9 +253,11 @@ def child_changed(event: dict, body: kopf.Body, namespace: str, labels: dict,
     if body.get("kind") == "Secret" and not deleted:
         # A Secret's new values (a rotated password): roll the pods that read them.
         _post(venue, apply_children(memo.kube, venue, replicas,
-                                    live_children(_indexes(kwargs), namespace, name)))
+                                    live_children(_indexes(kwargs), namespace, name),
+                                    operator_namespace=SETTINGS.namespace))
         return
-    action = restore(memo.kube, venue, replicas, _snapshot(body, body.get("kind", "")), deleted)
+    action = restore(memo.kube, venue, replicas, _snapshot(body, body.get("kind", "")), deleted,
+                     operator_namespace=SETTINGS.namespace)
     if action is not None:
         _event(venue, action.verb,
                f"{action.message} (it was {'deleted' if deleted else 'changed'})")

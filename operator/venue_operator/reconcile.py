@@ -133,10 +133,12 @@ def stamp_secrets(kube: Kube, venue: Venue, manifest: Object) -> Object:
     return manifest
 
 
-def children(kube: Kube, venue: Venue, replicas: int) -> list[Object]:
-    """What the venue should have, owned by it, pod templates stamped with their Secrets."""
+def children(kube: Kube, venue: Venue, replicas: int,
+             operator_namespace: str | None = None) -> list[Object]:
+    """What the venue should have, owned by it, pod templates stamped with their Secrets.
+    `operator_namespace`: where the operator's pods run (None: outside the cluster)."""
     return [stamp_secrets(kube, venue, owned(venue, manifest))
-            for manifest in render.children(venue, replicas)]
+            for manifest in render.children(venue, replicas, operator_namespace)]
 
 
 def ensure_secrets(kube: Kube, venue: Venue) -> list[Action]:
@@ -148,11 +150,12 @@ def ensure_secrets(kube: Kube, venue: Venue) -> list[Action]:
 
 
 def apply_children(kube: Kube, venue: Venue, replicas: int,
-                   live: dict[tuple[str, str], Object]) -> list[Action]:
+                   live: dict[tuple[str, str], Object], *,
+                   operator_namespace: str | None) -> list[Action]:
     """Apply every rendered child that is missing or differs from `live` (the operator's
     cached view; a stale view costs at most a no-op apply)."""
     actions = []
-    for manifest in children(kube, venue, replicas):
+    for manifest in children(kube, venue, replicas, operator_namespace):
         current = live.get(key(manifest))
         if current is not None and not drifted(manifest, current):
             continue
@@ -177,7 +180,7 @@ def prune(kube: Kube, venue: Venue) -> list[Action]:
 
 
 def restore(kube: Kube, venue: Venue, replicas: int, child: Object,
-            deleted: bool) -> Action | None:
+            deleted: bool, *, operator_namespace: str | None) -> Action | None:
     """Put back one child edited or deleted by hand; None when it is as rendered."""
     if child["kind"] == "Secret":
         # Generated Secrets are never overwritten, only made again when deleted. A changed
@@ -190,7 +193,8 @@ def restore(kube: Kube, venue: Venue, replicas: int, child: Object,
                            owned(venue, wanted[0])):
             return Action("Restored", *key(child))
         return None
-    wanted = [m for m in render.children(venue, replicas) if key(m) == key(child)]
+    wanted = [m for m in render.children(venue, replicas, operator_namespace)
+              if key(m) == key(child)]
     if not wanted:
         return None  # not (or no longer) ours to shape
     manifest = stamp_secrets(kube, venue, owned(venue, wanted[0]))

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where Kubernetes tells every pod with a service account its namespace.
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def pod_namespace() -> str | None:
+    """The namespace of the pod this runs in; None outside a cluster."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
 
 
 class OperatorSettings(BaseSettings):
@@ -20,3 +33,7 @@ class OperatorSettings(BaseSettings):
     # Prometheus metrics (reconcile durations, autoscaler decisions) at /metrics on this
     # port; unset: not served.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The namespace of the operator's own pods: a managed Redis admits the operator's
+    # pods from this namespace only (render.network_policy). Unset outside a cluster,
+    # where the operator is no pod a policy could admit.
+    namespace: str | None = Field(default_factory=pod_namespace)

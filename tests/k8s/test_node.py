@@ -517,7 +517,8 @@ def test_only_the_venue_reaches_its_engine_redis_and_postgres(venue):
     """The operator's NetworkPolicies hold on a node that enforces them: a pod in another
     namespace, and a pod of the venue's own namespace that is not one of its parts, reach
     the gateway (no policy) but neither the engine, Redis nor Postgres, by Service or by
-    pod address; each of the gateway, submitter and writer still reaches all three.
+    pod address, though both wear the operator's label; each of the gateway, submitter
+    and writer still reaches all three, and the operator Redis.
     Last in the file, so the pods the rotations above made are the ones checked."""
     kube = venue.kube
     stores = {"engine-0": 50051, "redis": 6379, "postgres": 5432}
@@ -533,18 +534,23 @@ def test_only_the_venue_reaches_its_engine_redis_and_postgres(venue):
         pod = _pod(venue, f"{VENUE}-{part}-")["metadata"]["name"]
         seen = _reach(kube, NAMESPACE, pod, guarded, container=part)
         assert set(seen.values()) == {"open"}, (part, seen)
+    # The operator reads queue depth from Redis, from its own namespace.
+    seen = _reach(kube, OPERATOR_NAMESPACE, "deploy/tradingvenue-tradingvenue-operator",
+                  [services["redis"], pods["redis"]])
+    assert set(seen.values()) == {"open"}, seen
     # The gateway's reads of the engine pass its policy: the book, from the engine.
     with httpx.Client() as client:
         book = client.get(f"{venue.url}/v1/books/{SYMBOL}", timeout=10)
     assert book.status_code == 200, book.text
 
-    # Outsiders.
+    # Outsiders, dressed as the operator: its label admits only its own namespace's pods.
     outside = "outsiders"
     kube.run("create", "namespace", outside)
     kube.run("label", "namespace", outside, RESTRICTED)
+    impostor = {"app": "probe", "app.kubernetes.io/name": "tradingvenue-operator"}
     try:
-        probes = [(outside, _probe_pod(kube, outside, "probe", {"app": "probe"})),
-                  (NAMESPACE, _probe_pod(kube, NAMESPACE, "probe", {"app": "probe"}))]
+        probes = [(outside, _probe_pod(kube, outside, "probe", impostor)),
+                  (NAMESPACE, _probe_pod(kube, NAMESPACE, "probe", impostor))]
         for namespace, pod in probes:
             seen = _reach(kube, namespace, pod, [gateway, *guarded])
             assert seen.pop(gateway) == "open", (namespace, seen)

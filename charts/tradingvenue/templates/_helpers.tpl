@@ -8,7 +8,7 @@
 {{- end -}}
 {{- end -}}
 
-{{/* Selector labels; app.kubernetes.io/name is what a managed Redis's NetworkPolicy admits. */}}
+{{/* Selector labels; app.kubernetes.io/name is what a managed Redis's NetworkPolicy admits, from the release's namespace only. */}}
 {{- define "tradingvenue.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "tradingvenue.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}

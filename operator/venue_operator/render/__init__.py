@@ -24,9 +24,11 @@ from venue_operator.render.submitters import submitter_deployment
 from venue_operator.render.writer import writer_deployment
 
 
-def children(venue: Venue, submitter_replicas: int) -> list[dict[str, Any]]:
+def children(venue: Venue, submitter_replicas: int,
+             operator_namespace: str | None = None) -> list[dict[str, Any]]:
     """Every child the venue owns except its generated Secrets, in the order to apply them:
-    what pods refer to (accounts, config, Services) before the pods' controllers."""
+    what pods refer to (accounts, config, Services) before the pods' controllers.
+    `operator_namespace`: where the operator's pods run (None: outside the cluster)."""
     partitions = range(venue["spec"]["engine"]["partitions"])
     made: list[dict[str, Any]] = [*service_accounts(venue), config_map(venue)]
     if is_managed(venue, "redis"):
@@ -41,6 +43,6 @@ def children(venue: Venue, submitter_replicas: int) -> list[dict[str, Any]]:
         gateway_disruption_budget(venue),
         submitter_deployment(venue, submitter_replicas),
         writer_deployment(venue),
-        *network_policies(venue),
+        *network_policies(venue, operator_namespace),
     ]
     return made

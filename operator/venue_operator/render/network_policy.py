@@ -1,6 +1,7 @@
 """NetworkPolicies: only the engine's clients among the venue's pods reach the engine;
-only the venue's own pods (and the operator, which reads queue depth) reach its managed
-Redis and Postgres."""
+only the venue's own pods reach its managed Redis and Postgres, and the operator's pods,
+which read queue depth, Redis: those of the operator's own namespace, not any pod that
+wears its label."""
 
 from __future__ import annotations
 
@@ -40,8 +41,12 @@ def _venue_pods(venue: Venue) -> dict[str, Any]:
     return {"podSelector": {"matchLabels": {VENUE_LABEL: venue_name(venue)}}}
 
 
-def _operator_pods() -> dict[str, Any]:
-    return {"namespaceSelector": {},
+# The label the API server gives every namespace: its name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def _operator_pods(operator_namespace: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: operator_namespace}},
             "podSelector": {"matchLabels": {NAME_LABEL: OPERATOR_NAME}}}
 
 
@@ -59,9 +64,13 @@ def engine_network_policy(venue: Venue) -> dict[str, Any]:
                    [{"podSelector": clients}], ENGINE_PORT)
 
 
-def redis_network_policy(venue: Venue) -> dict[str, Any]:
-    return _policy(venue, "redis", selector(venue, "redis"),
-                   [_venue_pods(venue), _operator_pods()], REDIS_PORT)
+def redis_network_policy(venue: Venue, operator_namespace: str | None) -> dict[str, Any]:
+    """`operator_namespace`: where the operator's pods run (None: the operator runs
+    outside the cluster, and no pod is admitted for it)."""
+    sources = [_venue_pods(venue)]
+    if operator_namespace:
+        sources.append(_operator_pods(operator_namespace))
+    return _policy(venue, "redis", selector(venue, "redis"), sources, REDIS_PORT)
 
 
 def postgres_network_policy(venue: Venue) -> dict[str, Any]:
@@ -69,10 +78,10 @@ def postgres_network_policy(venue: Venue) -> dict[str, Any]:
                    POSTGRES_PORT)
 
 
-def network_policies(venue: Venue) -> list[dict[str, Any]]:
+def network_policies(venue: Venue, operator_namespace: str | None) -> list[dict[str, Any]]:
     policies = [engine_network_policy(venue)]
     if is_managed(venue, "redis"):
-        policies.append(redis_network_policy(venue))
+        policies.append(redis_network_policy(venue, operator_namespace))
     if is_managed(venue, "postgres"):
         policies.append(postgres_network_policy(venue))
     return policies
