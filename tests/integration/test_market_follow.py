@@ -2,7 +2,8 @@
 the engine's and their seq / prevSeq chain holds, while the engine is followed, when it
 is SIGKILLed and restarted, stops answering (SIGSTOP), comes back without its history
 (and with another one, longer than the feed had followed), and when a batch from it
-cannot be read; and a subscriber waiting for a partition's books gets them."""
+cannot be read; a subscriber waiting for a partition's books gets them, and a partition
+nobody subscribes to any more is let go while another is followed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import logging
 import shutil
 import signal
+import threading
 from collections.abc import AsyncIterator
 
 import grpc
@@ -265,3 +267,36 @@ async def test_a_subscriber_waiting_for_books_keeps_its_partition_when_another_e
         await engines.close()
         zero.stop()
         one.stop()
+
+
+async def test_a_partition_nobody_subscribes_to_is_let_go_while_another_is_followed(
+        built_engine, tmp_path) -> None:
+    venue = VenueConfig(partitions=2)
+    btc = venue.by_symbol["BTC-USD"]
+    followed = venue.partition_of_shard(venue.shard_of(btc))
+    other = next(i for i in venue.instruments
+                 if venue.partition_of_shard(venue.shard_of(i)) != followed)
+    processes = [EngineProcess(venue, partition=p, data_dir=tmp_path / f"engine-{p}").start()
+                 for p in (0, 1)]
+    engines = EngineChannels(Settings(engines=",".join(e.address for e in processes)))
+    feed = MarketFeed(venue, engines)
+    let_go = f"venue-market-{1 - followed}"
+    try:
+        member = await subscribe(feed, venue)
+        view = await feed.book_view(other, depth=10, interval_ms=0)
+        leaving = Member()
+        view.members.add(leaving)
+        await until(lambda: any(t.name == let_go for t in threading.enumerate()),
+                    "the other partition followed")
+        feed.leave(view, leaving)
+        await until(lambda: not any(t.name == let_go for t in threading.enumerate()),
+                    "the other partition's call let go")
+        assert list(feed._partitions) == [followed]
+        await engine_batches(processes[followed].address, venue, 2)
+        await until(lambda: len(member.bids) == 2, "two levels")
+        await assert_engines_book(member, processes[followed], venue)
+    finally:
+        await feed.close()
+        await engines.close()
+        for process in processes:
+            process.stop()

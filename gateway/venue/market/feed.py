@@ -352,16 +352,20 @@ class MarketFeed:
         self.release_if_idle()
 
     def release_if_idle(self) -> None:
-        """Nobody subscribes: no process keeps books (and reads every event) for nothing."""
-        if not any(p.waiting or any(s.views or s.trade_view for s in p.books.values())
-                   for p in self._partitions.values()):
-            self._stop_following()
+        """Lets go of each partition nobody subscribes to (or waits for): no process keeps
+        its books, and reads every event of it, for nothing."""
+        idle = [index for index, p in self._partitions.items()
+                if not (p.waiting or any(s.views or s.trade_view for s in p.books.values()))]
+        self._stop_following(idle)
 
-    def _stop_following(self) -> list[asyncio.Task]:
-        tasks = [p.task for p in self._partitions.values() if p.task is not None]
-        for task in tasks:
-            task.cancel()
-        self._partitions.clear()
+    def _stop_following(self, indexes: list[int] | None = None) -> list[asyncio.Task]:
+        """Stops following the partitions `indexes` (all by default); their tasks."""
+        tasks = []
+        for index in list(self._partitions) if indexes is None else indexes:
+            partition = self._partitions.pop(index)
+            if partition.task is not None:
+                partition.task.cancel()
+                tasks.append(partition.task)
         return tasks
 
     async def close(self) -> None:
