@@ -86,7 +86,8 @@ class Scaling:
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger,
+              **_: Any) -> None:
     # kopf's bookkeeping lives in annotations under our prefix; status stays ours.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=GROUP, v1=False)
@@ -104,6 +105,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     telemetry.setup(telemetry.OPERATOR)
     if SETTINGS.metrics_port:
         metrics.serve(SETTINGS.metrics_port)
+    if SETTINGS.namespace:
+        logger.info("managed Redis admits the operator's pods of namespace %s",
+                    SETTINGS.namespace)
+    else:
+        logger.warning("not in a pod (no service account namespace, no "
+                       "TV_OPERATOR_NAMESPACE): managed Redis admits no operator pod")
 
 
 @kopf.on.cleanup()

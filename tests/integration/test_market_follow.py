@@ -68,8 +68,10 @@ class DamagingChannels(EngineChannels):
 
     damage = False
     refusing = False
+    follows = 0  # calls made
 
     def follow_market(self, partition: int, from_sequence: int):
+        self.follows += 1
         if self.refusing:
             class Away:
                 def cancel(self) -> bool:
@@ -175,6 +177,23 @@ async def test_an_engine_sigkilled_and_restarted_is_followed_on_from_where_it_wa
     await until(lambda: len(member.bids) == 6, "six levels")
     await assert_engines_book(member, engine, venue_config)
     assert member.snapshots() == 1, "resumed, not started over"
+
+
+async def test_a_quiet_partitions_engine_back_as_it_was_is_followed_again_with_no_snapshot(
+        engine, feed: MarketFeed, venue_config: VenueConfig) -> None:
+    """Nothing applied since the books were taken, so no event to check the engine's
+    history by: the books are taken again, and are the same, so nothing is sent."""
+    await engine_batches(engine.address, venue_config, 2)  # in the snapshot
+    member = await subscribe(feed, venue_config)
+    assert feed.engines.follows == 1
+    engine.child.process.send_signal(signal.SIGKILL)
+    engine.child.process.wait()
+    await asyncio.to_thread(engine.start)
+    await until(lambda: feed.engines.follows == 2, "the books taken again and followed")
+    await engine_batches(engine.address, venue_config, 1, first=3)
+    await until(lambda: len(member.bids) == 3, "three levels")
+    await assert_engines_book(member, engine, venue_config)
+    assert member.snapshots() == 1, "the same books: nothing to send"
 
 
 async def test_an_engine_that_stops_answering_is_noticed_and_followed_again_once_back(

@@ -11,7 +11,9 @@ off, from the last event applied: that the engine sends it again, the same, show
 engine still has the history the books were kept from. When it does not (the engine lost
 its journal and has another by then), cannot give it (OUT_OF_RANGE), or a batch cannot
 be read, the partition starts over from fresh books and every subscriber of its symbols
-gets a new snapshot.
+gets a new snapshot. So does a partition with nothing applied since its books were taken
+(no event to check by), unless the engine's books are those it has, at the same
+sequence: then nothing is sent.
 
 Subscribers of the same kind (symbol, depth and conflation interval; or a symbol's
 trades) share a view: what they were last sent, the sequence of it, and the last
@@ -272,6 +274,13 @@ class SymbolBook:
         self.views: dict[tuple[int, int], BookView] = {}
         self.trade_view: TradeView | None = None
 
+    def same_as(self, fresh: SymbolBook, applied: int) -> bool:
+        """Whether `fresh` is this book: taken where this process has applied the
+        partition to (`applied`), with the same levels."""
+        return (fresh.through == applied
+                and fresh.book.bids.quantity == self.book.bids.quantity
+                and fresh.book.asks.quantity == self.book.asks.quantity)
+
     def replace(self, fresh: SymbolBook) -> None:
         """Start over from `fresh`, keeping the views (which then snapshot again)."""
         self.book, self.through, self.seq = fresh.book, fresh.through, fresh.seq
@@ -421,7 +430,8 @@ class MarketFeed:
             except AnotherHistory as error:
                 reason, fresh = str(error), True
             except grpc.RpcError as error:
-                reason = f"Replay from {start}: {error.code().name} {error.details()}"
+                reason = (f"Replay from {start} (applied through {partition.next - 1}): "
+                          f"{error.code().name} {error.details()}")
                 # What the engine no longer holds cannot be followed: fresh books.
                 fresh = error.code() == grpc.StatusCode.OUT_OF_RANGE
             except Exception as error:  # noqa: BLE001 - set aside loudly, never stop the feed
@@ -429,7 +439,8 @@ class MarketFeed:
                               "starting over from fresh books", index)
                 reason, fresh = repr(error), True
             log.warning("market feed: partition %d: %s; %s in %.1f s", index, reason,
-                        "fresh books" if fresh else "following again", RETRY_S)
+                        "fresh books" if fresh or partition.last is None else "following again",
+                        RETRY_S)
             await asyncio.sleep(RETRY_S)
 
     async def _take_books(self, index: int, partition: Partition) -> None:
@@ -446,8 +457,11 @@ class MarketFeed:
                 raise EngineUnavailable(index, f"GetBook: {error.code().name}") from None
             fresh[instrument.id] = SymbolBook(instrument, snapshot)
         if partition.books:  # starting over: keep the views, which snapshot their members
+            applied = partition.next - 1
             for instrument_id, book in fresh.items():
                 symbol = partition.books[instrument_id]
+                if symbol.same_as(book, applied):
+                    continue  # (a quiet partition's engine back as it was): nothing to send
                 symbol.replace(book)
                 for view in (*symbol.views.values(), symbol.trade_view):
                     if view is not None:
