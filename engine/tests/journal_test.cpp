@@ -4,9 +4,13 @@
 #include "journal/journal.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -46,8 +50,10 @@ class TempDir {
 
 // A partition as the worker runs it, minus the thread: exchange + store, batch by batch.
 struct Partition {
-  Partition(const std::string& dir, std::uint64_t snapshot_every, StpMode stp = StpMode::CancelNewest)
-      : exchange(sink, options(stp)), store(store_options(dir, snapshot_every), 0, kInstruments, options(stp)) {
+  Partition(const std::string& dir, std::uint64_t snapshot_every, StpMode stp = StpMode::CancelNewest,
+            std::chrono::milliseconds snapshot_child_limit = StoreOptions{}.snapshot_child_limit)
+      : exchange(sink, options(stp)),
+        store(store_options(dir, snapshot_every, snapshot_child_limit), 0, kInstruments, options(stp)) {
     for (const Instrument& instrument : kInstruments) exchange.add_instrument(instrument);
     recovery = store.recover(exchange);
   }
@@ -61,11 +67,14 @@ struct Partition {
     out.done_order_capacity = 32;  // full, and forgetting, within a test's commands
     return out;
   }
-  static StoreOptions store_options(const std::string& dir, std::uint64_t snapshot_every) {
+  static StoreOptions store_options(const std::string& dir, std::uint64_t snapshot_every,
+                                    std::chrono::milliseconds snapshot_child_limit =
+                                        StoreOptions{}.snapshot_child_limit) {
     StoreOptions out;
     out.dir = dir;
     out.fsync = FsyncPolicy::None;  // the page cache is enough within one test process
     out.snapshot_every = snapshot_every;
+    out.snapshot_child_limit = snapshot_child_limit;
     return out;
   }
 
@@ -321,6 +330,42 @@ TEST(Journal, ASnapshotChildThatFailsLeavesTheJournalWholeAndTheNextIsWrittenInP
   Partition after(dir.str(), 100);
   EXPECT_EQ(after.recovery.snapshot_commands, 200u);
   EXPECT_FALSE(fs::exists(dir.str() + "/snapshot-00000000000000000230.snap.tmp"));
+  EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
+}
+
+TEST(Journal, ASnapshotChildStuckPastItsLimitIsKilledAndTheNextIsWrittenInPlace) {
+  TempDir dir;
+  CommandGenerator first(22);
+  CommandGenerator second(22);
+  Partition never_stopped(TempDir().str(), 0);
+  run(never_stopped, second, 12, 20);
+  const std::string stuck = dir.str() + "/snapshot-00000000000000000100.snap.tmp";
+  {
+    Partition before(dir.str(), 100, StpMode::CancelNewest, std::chrono::milliseconds(300));
+    // A FIFO nobody reads where the child writes its file: its open never returns, as
+    // on a disk that hangs.
+    ASSERT_EQ(::mkfifo(stuck.c_str(), 0644), 0);
+    for (int b = 0; b < 5; ++b) step(before, first);
+    const pid_t child = before.store.snapshot_writer();
+    ASSERT_GT(child, 0);
+    EXPECT_FALSE(before.store.poll_snapshot());  // still "writing"
+    EXPECT_EQ(before.store.snapshot_writer(), child);
+    const auto waited_from = std::chrono::steady_clock::now();
+    EXPECT_FALSE(before.store.finish_snapshot());  // waits out the limit, then kills it
+    EXPECT_LT(std::chrono::steady_clock::now() - waited_from, std::chrono::seconds(5));
+    EXPECT_EQ(before.store.snapshot_writer(), -1);
+    EXPECT_EQ(::kill(child, 0), -1);  // reaped, not left a zombie
+    EXPECT_EQ(errno, ESRCH);
+    EXPECT_EQ(before.store.snapshots_written(), 0u);
+    EXPECT_FALSE(fs::exists(stuck));
+    // The next one is written on the calling thread: done when maybe_snapshot returns.
+    for (int b = 5; b < 12; ++b) step(before, first);
+    EXPECT_EQ(before.store.snapshot_writer(), -1);
+    EXPECT_EQ(before.store.snapshots_written(), 1u);
+  }
+  Partition after(dir.str(), 100);
+  EXPECT_TRUE(after.recovery.from_snapshot);
+  EXPECT_GT(after.recovery.snapshot_commands, 100u);
   EXPECT_EQ(exchange_state_text(after.exchange), exchange_state_text(never_stopped.exchange));
 }
 

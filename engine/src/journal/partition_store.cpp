@@ -219,10 +219,10 @@ bool PartitionStore::reap_snapshot(bool wait) {
     done = ::waitpid(snapshot_child_, &status, WNOHANG);
     if (done < 0 && errno == EINTR) continue;
     if (done != 0) break;
-    // Still writing. Past its limit (a disk that hangs, a child stuck on a lock another
-    // thread held at the fork) it is killed: the journal holds everything, and the next
-    // snapshot is written in place rather than none ever again.
-    if (std::chrono::steady_clock::now() - snapshot_child_started_ > kSnapshotChildLimit) {
+    // Still writing. Past its limit (StoreOptions::snapshot_child_limit) it is killed: the
+    // journal holds everything, and the next snapshot is written in place rather than
+    // none ever again.
+    if (std::chrono::steady_clock::now() - snapshot_child_started_ > options_.snapshot_child_limit) {
       ::kill(snapshot_child_, SIGKILL);
       do {
         done = ::waitpid(snapshot_child_, &status, 0);

@@ -40,6 +40,9 @@ struct StoreOptions {
   // Snapshots written by a forked child from the copy-on-write image of the moment,
   // while matching goes on; false: on the calling (matching) thread.
   bool snapshot_in_background = true;
+  // A child still writing after this long (a disk that hangs, a lock another thread held
+  // at the fork) is killed, and the next snapshot written in place.
+  std::chrono::milliseconds snapshot_child_limit{120'000};
 };
 
 struct PruneReport {
@@ -90,8 +93,6 @@ class PartitionStore {
   bool poll_snapshot() { return reap_snapshot(false); }
   // Waits for the snapshot being written, if any; true when it was finished.
   bool finish_snapshot();
-  // A child still writing after this long is killed and the next snapshot written in place.
-  static constexpr std::chrono::seconds kSnapshotChildLimit{120};
 
   // On the matching thread: deletes what the journal no longer needs, given that every
   // event with sequence <= persisted_through is in Postgres (see the top of this file).
