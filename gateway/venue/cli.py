@@ -76,17 +76,25 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
     from venue.metrics import MULTIPROC_ENV
     _require(settings, "redis_url", "database_url")
-    # Before any worker imports prometheus_client: every worker records into files in a
-    # directory of this gateway's own, and /metrics adds them up (venue.metrics).
-    metrics_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="venue-gateway-metrics-")
+    workers = args.workers or settings.gateway_workers
+    # Several workers (processes of their own, which import prometheus_client afresh):
+    # each records into files in a directory of this gateway's own, and /metrics adds
+    # them up (venue.metrics). One worker is this process, whose prometheus_client is
+    # imported already and keeps its metrics in memory: /metrics serves those.
+    metrics_dir = tempfile.mkdtemp(prefix="venue-gateway-metrics-") if workers > 1 else None
+    if metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir
+    else:
+        os.environ.pop(MULTIPROC_ENV, None)
     try:
         uvicorn.run("venue.api.app:create_app", factory=True,
                     host=args.host or settings.gateway_host,
                     port=args.port or settings.gateway_port, loop="uvloop", http="httptools",
-                    workers=args.workers or settings.gateway_workers, log_level="info",
+                    workers=workers, log_level="info",
                     access_log=False, log_config=telemetry.log_config())
     finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

@@ -1,6 +1,7 @@
 """/metrics is right with several gateway workers: each worker records into the
 gateway's multiprocess directory and whichever worker answers a scrape adds them all up,
-so every scrape counts every order once (prometheus_client's multiprocess mode)."""
+so every scrape counts every order once (prometheus_client's multiprocess mode); and with
+one (`make run`'s), which serves what it keeps in memory."""
 
 from __future__ import annotations
 
@@ -28,6 +29,20 @@ def two_worker_venue(two_workers, local_venue):
 def accepted(text: str) -> float:
     found = re.search(r'^venue_orders_accepted_total\{channel="http"\} (\S+)$', text, re.M)
     return float(found.group(1)) if found else 0.0
+
+
+def test_one_worker_serves_every_order_it_counted(local_venue):
+    key = next(iter(local_venue.keys.values()))
+    with httpx.Client(base_url=local_venue.gateway_url, timeout=10) as client:
+        before = accepted(client.get("/metrics").text)
+        for i in range(5):
+            answer = client.post("/v1/orders", headers={"Authorization": f"Bearer {key}"},
+                                 json={"symbol": "BTC-USD", "side": "buy", "price": "1.00",
+                                       "quantity": "0.5", "clientOrderId": f"one{i}"})
+            assert answer.status_code == 202, answer.text
+        scraped = client.get("/metrics")
+    assert scraped.status_code == 200
+    assert accepted(scraped.text) == before + 5, scraped.text[:500]
 
 
 def test_every_scrape_counts_every_workers_orders(two_worker_venue):
