@@ -231,6 +231,7 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
         (json.dumps({"type": "buy"}), "type"),
         (json.dumps({"type": "subscribe", "channel": "candles", "symbol": SYMBOL}), "channel"),
         (json.dumps({"type": "subscribe", "channel": "book", "symbol": "DOGE-USD"}), "symbol"),
+        (json.dumps({"type": "subscribe", "channel": "book"}), "symbol"),
         (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
                      "depth": -1}), "depth"),
         (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
@@ -252,6 +253,8 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
             answer = await receive(socket)
             assert answer["type"] == "error" and answer["field"] == field, (text, answer)
             assert answer["message"]
+            if '"symbol"' not in text and field == "symbol":
+                assert answer["message"].startswith("symbol is required"), answer
         await socket.send(json.dumps(subscribe_book(SYMBOL)))  # the socket still serves
         assert (await receive(socket))["type"] == "subscribed"
         assert (await receive(socket))["type"] == "snapshot"

@@ -200,7 +200,9 @@ class MarketSocket:
             if channel not in CHANNELS:
                 raise Refused("channel", "channel must be book or trades")
             symbol = message.get("symbol")
-            instrument = self.venue.by_symbol.get(symbol) if isinstance(symbol, str) else None
+            if not isinstance(symbol, str):
+                raise Refused("symbol", "symbol is required: one of GET /v1/instruments")
+            instrument = self.venue.by_symbol.get(symbol)
             if instrument is None:
                 raise Refused("symbol", f"symbol {symbol!r} is not traded here")
             key = (channel, instrument.symbol)
