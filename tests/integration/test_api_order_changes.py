@@ -111,6 +111,7 @@ async def test_another_accounts_order_cannot_be_cancelled_or_replaced_and_reads_
         replace = await gateway.client.patch(path, headers=bob, json={"quantity": "0.5"})
         assert (cancel.status_code, replace.status_code) == (404, 404), path
         assert "not found" in cancel.json()["detail"]
+        assert cancel.json()["reason"] == replace.json()["reason"] == "unknown_order"
     assert await gateway.stream_lengths() == before
 
 

@@ -391,7 +391,8 @@ async def test_another_accounts_order_is_404_whether_queued_or_reported(
         assert (await get_order(gateway, order_id)).status_code == 200
         response = await get_order(gateway, order_id, key=gateway.other_key)
         assert response.status_code == 404
-        assert response.json() == {"detail": f"order {order_id} not found"}
+        assert response.json() == {"detail": f"order {order_id} not found",
+                                   "reason": "unknown_order"}
 
 
 @pytest.mark.parametrize("order_id", ["424242", str(2**63 - 1)])

@@ -380,7 +380,7 @@ async def test_a_cancel_or_replace_of_no_order_of_the_account_is_unknown(
                          await alice.cancel(client_order_id="never-sent"),
                          await alice.replace(bobs, price="71.00")):
         assert code == 404, answer
-        assert answer.get("reason", "unknown_order") == "unknown_order"
+        assert answer["reason"] == "unknown_order", answer
     await until(bob, bobs, status="new", price="70.00")
 
 

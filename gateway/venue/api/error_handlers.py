@@ -79,7 +79,8 @@ async def _shard_busy(request: Request, error: ShardBusy) -> JSONResponse:
 
 
 async def _not_found(request: Request, error: OrderNotFound) -> JSONResponse:
-    return JSONResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(error)})
+    return JSONResponse(status_code=status.HTTP_404_NOT_FOUND,
+                        content={"detail": str(error), "reason": error.reason})
 
 
 async def _closed(request: Request, error: OrderClosed) -> JSONResponse:

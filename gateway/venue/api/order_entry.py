@@ -84,6 +84,8 @@ def _count_batch(queued) -> None:
 class OrderNotFound(Exception):
     """No such order for this account (another account's order reads the same)."""
 
+    reason = "unknown_order"  # as the engine's REJECT_REASON_UNKNOWN_ORDER
+
     def __init__(self, reference: str) -> None:
         super().__init__(f"order {reference} not found")
 

@@ -237,7 +237,7 @@ class OrderSocket:
                          retryAfter=busy.retry_after) from None
         except OrderNotFound as error:
             field = "orderId" if message.get("orderId") is not None else "clientOrderId"
-            raise refused(field, "unknown_order", str(error)) from None
+            raise refused(field, error.reason, str(error)) from None
         except OrderClosed as error:
             raise refused(None, error.reason, str(error), orderId=str(error.order_id),
                          clientOrderId=error.client_order_id, orderStatus=error.status) from None

@@ -13,7 +13,7 @@ from venue.api.deps import AccountIdDep, DbDep, OrderEntryDep, OrderQueueDep, Ve
 from venue.api.models import (Accepted, Order, OrderChangeAccepted, OrderChangeRefused,
                               OrderFilter, OrderPage, OrderStatus, OrderType)
 from venue.api.openapi import request_body
-from venue.api.order_entry import OrderEntry
+from venue.api.order_entry import OrderEntry, OrderNotFound
 from venue.api.order_rules import (CLIENT_ORDER_ID_PATTERN, CheckedOrder, OrderRef,
                                    OrderRequest, ReplaceRequest, RequestRejected, Terms,
                                    new_order_json, replace_terms_json)
@@ -136,7 +136,7 @@ async def get_order(order_id: OrderIdPath, account_id: AccountIdDep, venue: Venu
             return _pending_order(pending, _instrument(venue, pending.instrument_id, order_id))
         row = await db.fetchrow(query, order_id, account_id)
     if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"order {order_id} not found")
+        raise OrderNotFound(str(order_id))
     return _reported_order(row, _instrument(venue, row["instrument_id"], order_id))
 
 
