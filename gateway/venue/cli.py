@@ -70,18 +70,16 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
-    import tempfile
-
     import uvicorn
 
-    from venue.metrics import MULTIPROC_ENV
+    from venue.metrics import MULTIPROC_ENV, multiprocess_directory
     _require(settings, "redis_url", "database_url")
     workers = args.workers or settings.gateway_workers
     # Several workers (processes of their own, which import prometheus_client afresh):
     # each records into files in a directory of this gateway's own, and /metrics adds
     # them up (venue.metrics). One worker is this process, whose prometheus_client is
     # imported already and keeps its metrics in memory: /metrics serves those.
-    metrics_dir = tempfile.mkdtemp(prefix="venue-gateway-metrics-") if workers > 1 else None
+    metrics_dir = multiprocess_directory() if workers > 1 else None
     if metrics_dir:
         os.environ[MULTIPROC_ENV] = metrics_dir
     else:

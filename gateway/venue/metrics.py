@@ -8,6 +8,9 @@ Labels stay bounded: channels, reasons and shards, never ids or symbols typed by
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client import Histogram, generate_latest, multiprocess
@@ -15,6 +18,8 @@ from prometheus_client import Histogram, generate_latest, multiprocess
 # Set by `venue gateway` (a fresh directory) before its worker processes start: each
 # records into files there and /metrics, answered by any worker, adds them all up.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# That directory's name, in the temporary directory: this, the gateway's pid, a dash.
+MULTIPROC_DIR_PREFIX = "venue-gateway-metrics-"
 
 # Where an order came in: one request per order, the batch endpoint, or the WebSocket.
 CHANNEL_HTTP = "http"
@@ -128,6 +133,28 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def multiprocess_directory() -> str:
+    """A new directory for the metric files of this gateway's workers. A gateway removes
+    its own as it stops; one killed (SIGKILL, the OOM killer) could not, so the
+    directories of gateways no longer running are removed first (one with this
+    process's pid is of a gateway before it: a container's restarts are each pid 1)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{MULTIPROC_DIR_PREFIX}*"):
+        pid = path.name[len(MULTIPROC_DIR_PREFIX):].partition("-")[0]
+        if pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{MULTIPROC_DIR_PREFIX}{os.getpid()}-")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
 
 
 def worker_exited(pid: int) -> None:
