@@ -185,6 +185,46 @@ async def test_subscribing_again_to_the_same_view_keeps_the_updates_coming(
                 break
 
 
+async def test_a_quiet_subscription_gets_a_heartbeat_with_its_seq_every_second_or_so(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    """Each member of a quiet view is told where it stands: a book's heartbeats carry the
+    seq of its last update, a trades subscription's the seq of its last trades."""
+    alice, bob = traders
+    subscribe_trades = {"type": "subscribe", "channel": "trades", "symbol": SYMBOL}
+
+    async def beats(socket: ClientConnection, request: dict[str, Any]) -> list[float]:
+        await socket.send(json.dumps(request))
+        assert (await next_answer(socket))["type"] == "subscribed"
+        seq = (await next_answer(socket))["seq"]
+        await ready.wait()
+        seen, updated = [], False
+        while len(seen) < 3:
+            message = await receive(socket, timeout=5)
+            if message["type"] == "heartbeat":
+                assert (message["channel"], message["symbol"], message["seq"]) == (
+                    request["channel"], SYMBOL, seq), message
+                seen.append(time.monotonic())
+            else:  # the orders' (heartbeats may come before it, with the snapshot's seq)
+                assert message["type"] in ("update", "trades"), message
+                seq, updated, seen = message["seq"], True, []
+        assert updated, "the orders' update never came"
+        return seen
+
+    ready = asyncio.Event()
+    async with connect(market_url(local_venue)) as books, \
+            connect(market_url(local_venue)) as trades:
+        watching = asyncio.gather(beats(books, subscribe_book(SYMBOL, depth=10)),
+                                  beats(trades, subscribe_trades))
+        await asyncio.sleep(1)  # both subscribed (a snapshot each) before the orders
+        await alice.order("sell", "42.00", "2")
+        await bob.order("buy", "42.00")  # a trade, and a level of 1 left on the book
+        ready.set()
+        for seen in await asyncio.wait_for(watching, WAIT_S):
+            # A view's quiet second is counted from its last message, and the feed
+            # looks once a second: one every one to two seconds.
+            assert 0.8 < seen[1] - seen[0] < 2.5 and 0.8 < seen[2] - seen[1] < 2.5, seen
+
+
 async def test_missed_messages_come_again_and_a_snapshot_when_they_are_gone(
         local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
     alice, _ = traders

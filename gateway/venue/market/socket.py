@@ -7,7 +7,7 @@ Messages in (README.md, "Market data"):
     {"type": "resync", "channel": C, "symbol": S, "from": SEQ}  (no "from": a snapshot)
 A message that is not one of these is answered {"type": "error", "field", "message"} and
 changes nothing. Messages out come from the subscriptions' views (venue.market.feed),
-and a heartbeat for each subscription a second without one.
+heartbeats included.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ MAX_SUBSCRIPTIONS = 64
 # views per symbol, whatever the public asks.
 DEPTHS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 0)
 INTERVALS_MS = (0, 10, 20, 50, 100, 250, 500, 1000, 2000, 5000)
-HEARTBEAT_S = 1.0
 # Snapshots a socket may ask for (a subscribe, or a resync the view's memory cannot
 # answer): each is the whole book, made for it alone, so a client that asks for
 # thousands holds the gateway's loop back for every other. A token bucket per socket;
@@ -168,9 +167,7 @@ class MarketSocket:
         # Written to directly once accepted (and the handshake's answer is out).
         self._transport = self.websocket.scope.get(TRANSPORT)
         MARKET_CONNECTIONS.inc()
-        tasks = [asyncio.create_task(self._heartbeats())]
-        if self._transport is None:
-            tasks.append(asyncio.create_task(self._outbox.run()))
+        tasks = [] if self._transport is not None else [asyncio.create_task(self._outbox.run())]
         try:
             async for text in received_texts(self.websocket):
                 await self._handle(text)
@@ -310,11 +307,3 @@ class MarketSocket:
         transport.write(close_frame(status.WS_1013_TRY_AGAIN_LATER,
                                      f"slow consumer: over {BUFFER_LIMIT >> 20} MiB behind"))
         asyncio.get_running_loop().call_later(CLOSE_WAIT_S, transport.abort)
-
-    async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            quiet = time.monotonic() - HEARTBEAT_S
-            for view in tuple(self.subscriptions.values()):
-                if view.last_sent <= quiet:
-                    self.push(view.heartbeat())
