@@ -99,7 +99,11 @@ int main(int argc, char** argv) {
 
   int cpu = -1;
   std::string why;
-  if (!choose_cpu(flags.cpus, allowed_cpus(), cpu, why)) return usage("--cpus " + flags.cpus + ": " + why);
+  // The matching loop is the only busy thread of a machine left to the benchmark: auto
+  // pins it even when the process may run on every CPU (as if given some of more).
+  if (!choose_cpu(flags.cpus, allowed_cpus(), CPU_SETSIZE, cpu, why)) {
+    return usage("--cpus " + flags.cpus + ": " + why);
+  }
   if (cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -70,7 +70,8 @@ int serve(const venue::EngineOptions& options) {
   }
   const std::vector<int> allowed = venue::allowed_cpus();
   std::string why;
-  if (!venue::choose_cpu(options.cpus, allowed, worker_options.cpu, why)) {
+  const int online = venue::online_cpus();
+  if (!venue::choose_cpu(options.cpus, allowed, online, worker_options.cpu, why)) {
     std::cerr << "venue-engine: --cpus " << options.cpus << ": " << why << "\n";
     return kExitBadFlags;
   }
@@ -101,7 +102,11 @@ int serve(const venue::EngineOptions& options) {
   std::cerr << prefix << "matching thread "
             << (worker.pinned_cpu() >= 0 ? "pinned to CPU " + std::to_string(worker.pinned_cpu())
                                          : std::string("not pinned"))
-            << " (allowed CPUs: " << venue::cpu_list(allowed) << "; --cpus " << options.cpus << ")" << std::endl;
+            << " (allowed CPUs: " << venue::cpu_list(allowed)
+            << (worker.pinned_cpu() < 0 && options.cpus == "auto"
+                    ? ", every online CPU of the machine, each shared with the rest of it"
+                    : "")
+            << "; --cpus " << options.cpus << ")" << std::endl;
   std::cerr << prefix << "order pool: " << worker.memory_summary() << " (--hugepages "
             << venue::hugepages_name(options.hugepages) << ")" << std::endl;
   venue::MatchingService service(worker);

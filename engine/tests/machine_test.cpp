@@ -15,37 +15,49 @@
 namespace venue {
 namespace {
 
-TEST(CpuAffinity, AutoTakesTheLastAllowedCpu) {
+TEST(CpuAffinity, AutoTakesTheLastAllowedCpuOfSomeOfTheMachines) {
   int cpu = -1;
   std::string why;
-  ASSERT_TRUE(choose_cpu("auto", {0, 2, 5}, cpu, why));
+  ASSERT_TRUE(choose_cpu("auto", {0, 2, 5}, 8, cpu, why));
   EXPECT_EQ(cpu, 5);
+  ASSERT_TRUE(choose_cpu("auto", {1}, 2, cpu, why));  // a Guaranteed pod's exclusive CPU
+  EXPECT_EQ(cpu, 1);
+}
+
+TEST(CpuAffinity, AutoLeavesTheThreadUnpinnedWhenItMayRunOnEveryCpu) {
+  // Every CPU is shared with whatever else runs on the machine: pinned to one, the
+  // thread would wait for it while another is idle.
+  int cpu = 3;
+  std::string why;
+  ASSERT_TRUE(choose_cpu("auto", {0, 1}, 2, cpu, why));
+  EXPECT_EQ(cpu, -1);
 }
 
 TEST(CpuAffinity, AListTakesItsFirstAllowedCpu) {
   int cpu = -1;
   std::string why;
-  ASSERT_TRUE(choose_cpu("1,3-6", {0, 4, 5}, cpu, why));
+  ASSERT_TRUE(choose_cpu("1,3-6", {0, 4, 5}, 8, cpu, why));
   EXPECT_EQ(cpu, 4);
 }
 
 TEST(CpuAffinity, AListOfNoAllowedCpuIsRefused) {
   int cpu = -1;
   std::string why;
-  EXPECT_FALSE(choose_cpu("7", {0, 1}, cpu, why));
+  EXPECT_FALSE(choose_cpu("7", {0, 1}, 2, cpu, why));
   EXPECT_NE(why.find("allowed"), std::string::npos);
 }
 
 TEST(CpuAffinity, NoneLeavesTheThreadUnpinned) {
   int cpu = 3;
   std::string why;
-  ASSERT_TRUE(choose_cpu("none", {0, 1}, cpu, why));
+  ASSERT_TRUE(choose_cpu("none", {0, 1}, 2, cpu, why));
   EXPECT_EQ(cpu, -1);
 }
 
 TEST(CpuAffinity, AllowedCpusListsThisProcessesSet) {
   const std::vector<int> allowed = allowed_cpus();
   ASSERT_FALSE(allowed.empty());
+  EXPECT_LE(static_cast<int>(allowed.size()), online_cpus());
   EXPECT_EQ(cpu_list({0, 1, 2, 5, 7, 8}), "0-2,5,7-8");
 }
 

@@ -1,6 +1,7 @@
 #include "server/cpu_affinity.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -18,6 +19,8 @@ std::vector<int> allowed_cpus() {
   }
   return out;
 }
+
+int online_cpus() { return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)); }
 
 std::string cpu_list(const std::vector<int>& cpus) {
   std::string out;
@@ -41,7 +44,8 @@ bool parse_cpu(std::string_view text, int& out) {
 
 }  // namespace
 
-bool choose_cpu(const std::string& spec, const std::vector<int>& allowed, int& cpu, std::string& why) {
+bool choose_cpu(const std::string& spec, const std::vector<int>& allowed, int online, int& cpu,
+                std::string& why) {
   if (spec == "none") {
     cpu = -1;
     return true;
@@ -51,7 +55,7 @@ bool choose_cpu(const std::string& spec, const std::vector<int>& allowed, int& c
       why = "no CPU is allowed (sched_getaffinity failed)";
       return false;
     }
-    cpu = allowed.back();
+    cpu = static_cast<int>(allowed.size()) < online ? allowed.back() : -1;
     return true;
   }
   std::vector<int> listed;

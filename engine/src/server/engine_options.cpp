@@ -123,7 +123,8 @@ std::string engine_usage() {
          "  --stp cancel-newest|cancel-oldest|cancel-both\n"
          "                            self-trade prevention, per account (default cancel-newest)\n"
          "  --cpus auto|none|LIST     pin the matching thread: auto = the last CPU this process may\n"
-         "                            use (default); LIST (2,4-5) = its first allowed CPU\n"
+         "                            use, when it may use only some of the machine's (default);\n"
+         "                            LIST (2,4-5) = its first allowed CPU\n"
          "  --hugepages try|require|off\n"
          "                            order and level pools on 2 MiB hugepages: try = when reserved\n"
          "                            (default), require = or fail to start, off = normal pages\n"
@@ -233,7 +234,7 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
       // Checked against every CPU here; against the allowed set when the engine starts.
       std::vector<int> any(CPU_SETSIZE);
       for (int c = 0; c < CPU_SETSIZE; ++c) any[static_cast<std::size_t>(c)] = c;
-      if (!choose_cpu(value, any, cpu, why)) return fail("--cpus " + value + ": " + why);
+      if (!choose_cpu(value, any, CPU_SETSIZE, cpu, why)) return fail("--cpus " + value + ": " + why);
       options.cpus = value;
     } else if (flag == "--hugepages") {
       if (value == "try") {
