@@ -317,8 +317,10 @@ TEST(EngineProcess, SigkilledEngineRestartsOnItsDataDirWithTheSameBookSequencesA
     for (int b = 0; b < 3; ++b) {
       pb::CommandBatch batch;
       batch.set_batch_id(static_cast<std::uint64_t>(b) + 1);
-      *batch.add_commands() = new_order(++seq, seq, pb::SIDE_SELL, 500 + b, 10, 1);
-      *batch.add_commands() = new_order(++seq, seq, pb::SIDE_BUY, 500 + b, 4, 2);
+      ++seq;  // (not in the call: its arguments are evaluated in no set order)
+      *batch.add_commands() = new_order(seq, seq, pb::SIDE_SELL, 500 + b, 10, 1);
+      ++seq;
+      *batch.add_commands() = new_order(seq, seq, pb::SIDE_BUY, 500 + b, 4, 2);
       ASSERT_TRUE(stream->Write(batch));
       ASSERT_TRUE(stream->Read(&last_answer));
       last = batch;
