@@ -1,10 +1,25 @@
 #include "server/event_log.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 
 namespace venue {
 
-EventLog::EventLog(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) { ring_.reserve(capacity_); }
+EventLog::EventLog(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
+  ring_.reserve(capacity_);
+  // Not in a snapshot's child (PartitionStore forks one from the matching thread, and it
+  // reads the exchange, never this): about 200 MB at the default capacity whose page
+  // tables fork would copy while matching waits, and whose every page the matching
+  // thread then writes would be copied for the child until it exits. The pages wholly
+  // inside the ring; advice refused (a kernel without it) changes nothing but that.
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(ring_.data()) + page - 1) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(ring_.data() + capacity_) / page * page;
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTFORK);
+}
 
 void EventLog::append(const Event& event) {
   if (ring_.empty()) start_ = next_ = event.sequence;  // a partition may start past 1 (recovery)
