@@ -5,15 +5,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <future>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include <filesystem>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "command_generator.h"
 #include "event_text.h"
+#include "journal/snapshot.h"
 #include "recording_sink.h"
 
 namespace venue::testing {
@@ -222,6 +227,53 @@ TEST(PartitionWorker, HistoryServesEventsOlderThanMemoryFromTheJournal) {
     return true;
   }));
   EXPECT_EQ(events_text(rebuilt), events_text(all));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PartitionWorker, PruningDoesNotHoldTheMatchingThread) {
+  // A snapshot that cannot be read yet (a FIFO with a snapshot's name, opened by a writer
+  // that sends nothing) holds the prune that reads its header; batches go on being
+  // matched and journaled meanwhile, and the prune finishes once the file gives way.
+  const std::string dir = fresh_dir("prune");
+  WorkerOptions options;
+  options.instruments = {Instrument{1, 1, 1000}, Instrument{2, 1, 1000}};
+  options.store = StoreOptions{};
+  options.store->dir = dir;
+  options.store->fsync = FsyncPolicy::None;
+  options.store->snapshot_every = 300;
+  options.store->snapshot_in_background = false;  // each written by the time its batch is answered
+  PartitionWorker worker(options);
+  CommandGenerator generator(23);
+  std::uint64_t next = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<Event> out;
+    ASSERT_TRUE(worker.apply(generator.batch(50), out, next));  // three snapshots
+  }
+  const std::string stuck = dir + "/" + snapshot_file_name(1);
+  ASSERT_EQ(::mkfifo(stuck.c_str(), 0600), 0);
+  std::size_t deleted = 0;
+  auto pruning = std::async(std::launch::async, [&] { return worker.persisted(UINT64_MAX, deleted); });
+  // Open for writing once the prune has it open for reading: from then on its read waits.
+  int writer = -1;
+  for (int tries = 0; writer < 0 && tries < 10'000; ++tries) {
+    writer = ::open(stuck.c_str(), O_WRONLY | O_NONBLOCK);
+    if (writer < 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(writer, 0) << "the prune never opened " << stuck;
+  auto matching = std::async(std::launch::async, [&] {
+    std::vector<Event> out;
+    std::uint64_t after = 0;
+    return worker.apply(generator.batch(50), out, after) && !out.empty();
+  });
+  EXPECT_EQ(matching.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "a batch waited for the prune";
+  EXPECT_EQ(pruning.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  ::close(writer);  // the prune reads nothing from it, and goes on
+  EXPECT_TRUE(pruning.get());
+  EXPECT_TRUE(matching.get());
+  // Kept: the snapshots at 600 and 900 and the segments from 600 on. Deleted: the two
+  // segments before, the snapshot at 300 and the FIFO (older, unreadable).
+  EXPECT_EQ(deleted, 4u);
   std::filesystem::remove_all(dir);
 }
 

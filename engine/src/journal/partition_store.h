@@ -94,8 +94,11 @@ class PartitionStore {
   // Waits for the snapshot being written, if any; true when it was finished.
   bool finish_snapshot();
 
-  // On the matching thread: deletes what the journal no longer needs, given that every
-  // event with sequence <= persisted_through is in Postgres (see the top of this file).
+  // Any thread but the matching thread, one call at a time: deletes what the journal no
+  // longer needs, given that every event with sequence <= persisted_through is in
+  // Postgres (see the top of this file). It goes by the files' names and the snapshots'
+  // headers: the matching thread only adds files meanwhile (a new segment, a finished
+  // snapshot renamed into place), and never the last segment is deleted.
   PruneReport prune(std::uint64_t persisted_through);
 
   // Any thread: the events with sequence in [from, until), rebuilt from the snapshot

@@ -135,7 +135,7 @@ void PartitionWorker::commit_pass() {
   if (store_) {
     try {
       store_->commit();
-      if (store_->maybe_snapshot(exchange_)) prune();
+      store_->maybe_snapshot(exchange_);
     } catch (const std::exception& error) {
       // Applied but not journaled: answering would promise what a restart cannot give
       // back. Stop the process; the submitters resend, a restart recovers.
@@ -237,21 +237,27 @@ bool PartitionWorker::wait_journaled(std::uint64_t from, std::chrono::millisecon
 }
 
 bool PartitionWorker::persisted(std::uint64_t through, std::size_t& deleted) {
-  return run([&] {
-    // Never past what is journaled: a client's mistake must not cost the journal more.
-    persisted_through_ = std::max(persisted_through_, std::min(through, durable_next_sequence_.load() - 1));
-    if (store_) store_->poll_snapshot();  // an idle partition's child is reaped here
-    deleted = prune();
-  });
+  std::uint64_t persisted_through = 0;
+  if (!run([&] {
+        // Never past what is journaled: a client's mistake must not cost the journal more.
+        persisted_through_ = std::max(persisted_through_, std::min(through, durable_next_sequence_.load() - 1));
+        if (store_) store_->poll_snapshot();  // an idle partition's child is reaped here
+        persisted_through = persisted_through_;
+      })) {
+    return false;
+  }
+  deleted = prune(persisted_through);
+  return true;
 }
 
-std::size_t PartitionWorker::prune() {
+std::size_t PartitionWorker::prune(std::uint64_t persisted_through) {
   if (!store_) return 0;
+  std::lock_guard lock(prune_mutex_);
   try {
-    const PruneReport report = store_->prune(persisted_through_);
+    const PruneReport report = store_->prune(persisted_through);
     for (const std::string& path : report.deleted) {
       std::fprintf(stderr, "venue-engine partition %u: pruned %s (events through %llu are in Postgres)\n",
-                   partition_, path.c_str(), static_cast<unsigned long long>(persisted_through_));
+                   partition_, path.c_str(), static_cast<unsigned long long>(persisted_through));
     }
     return report.deleted.size();
   } catch (const std::exception& error) {  // the files stay; the next prune tries again

@@ -145,8 +145,10 @@ class PartitionWorker {
 
   // The writer's word that every event with sequence <= through is in Postgres (held to
   // what is journaled): the journal and snapshots it no longer needs are deleted
-  // (PartitionStore::prune), now and after each snapshot. `deleted`: files removed now.
-  // False when the worker has stopped.
+  // (PartitionStore::prune) on the calling thread, never on the matching thread: ext4
+  // takes 10-30 ms to unlink each of the 65-110 MB files a million commands make, and
+  // there a prune held every batch and the feed for as long. `deleted`: files removed
+  // by this call. False when the worker has stopped.
   bool persisted(std::uint64_t through, std::size_t& deleted);
 
   // `found` is false for an unknown instrument.
@@ -183,7 +185,7 @@ class PartitionWorker {
   void apply_on_thread(Batch& batch);
   void loop();
   void commit_pass();
-  std::size_t prune();  // on the matching thread
+  std::size_t prune(std::uint64_t persisted_through);  // off the matching thread, one at a time
 
   const std::uint32_t partition_;
   const int cpu_;
@@ -200,6 +202,7 @@ class PartitionWorker {
   std::string memory_summary_;
   bool batches_pending_ = false;
   std::uint64_t persisted_through_ = 0;  // matching thread only
+  std::mutex prune_mutex_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
