@@ -7,7 +7,6 @@ pool and one OrderQueue.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from redis.utils import HIREDIS_AVAILABLE
 from venue import telemetry
 from venue.metrics import worker_exited
 from venue.api.auth import ApiKeyCache
+from venue.api.collector import SurvivorFreezer
 from venue.api.engines import EngineChannels
 from venue.api.limits import AccountLimits
 from venue.api.error_handlers import add_order_entry_handlers, queue_refusal
@@ -106,14 +106,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Backpressure and the queue-depth gauges: sampled here, never per request.
         app.state.shard_lag.start()
         stack.push_async_callback(app.state.shard_lag.close)
-        # What start-up made (the imported modules' objects, some 90,000) lives as long
-        # as the process: out of the cyclic collector's scans from now. A full collection
-        # over them held the event loop, every order ack and market message, 30 to 120 ms
-        # under `venue bench market`; with them frozen, under 1 ms until subscribers come.
-        # (Collected first: no garbage of start-up's is kept for good.)
-        gc.collect()
-        gc.freeze()
-        stack.callback(gc.unfreeze)  # a process that starts the app again (tests) frees it
+        # Start-up's objects, and from now on each full collection's survivors, out of
+        # the cyclic collector's scans (venue.api.collector).
+        freezer = SurvivorFreezer()
+        freezer.start()
+        stack.push_async_callback(freezer.close)
         yield
 
 
