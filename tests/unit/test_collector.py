@@ -8,6 +8,7 @@ import asyncio
 import gc
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -29,100 +30,94 @@ def _cycles(count: int) -> list[Node]:
     return nodes
 
 
+def _with_freezer(body: Callable[[SurvivorFreezer], Awaitable[None]]) -> None:
+    """Runs `body` on an event loop with a started freezer, closed after; closing leaves
+    nothing frozen."""
+    async def main() -> None:
+        freezer = SurvivorFreezer()
+        freezer.start()
+        try:
+            await body(freezer)
+        finally:
+            await freezer.close()
+
+    asyncio.run(main())
+    assert gc.get_freeze_count() == 0
+
+
 def _scanned(obj: object) -> bool:
     """Whether a collection goes over `obj` (frozen objects are in no generation)."""
     return any(o is obj for o in gc.get_objects())
 
 
 def test_what_survives_a_full_collection_is_frozen_and_no_longer_scanned() -> None:
-    async def main() -> None:
-        freezer = SurvivorFreezer()
-        freezer.start()
-        try:
-            kept = _cycles(100)
-            assert _scanned(kept[0])
-            frozen = gc.get_freeze_count()
-            gc.collect()
-            assert not _scanned(kept[0])
-            assert gc.get_freeze_count() >= frozen + 200
-            # A young collection freezes nothing.
-            young = Node()
-            gc.collect(0)
-            assert _scanned(young)
-        finally:
-            await freezer.close()
-        assert gc.get_freeze_count() == 0  # closing leaves nothing frozen
+    async def body(freezer: SurvivorFreezer) -> None:
+        kept = _cycles(100)
+        assert _scanned(kept[0])
+        frozen = gc.get_freeze_count()
+        gc.collect()
+        assert not _scanned(kept[0])
+        assert gc.get_freeze_count() >= frozen + 200
+        # A young collection freezes nothing.
+        young = Node()
+        gc.collect(0)
+        assert _scanned(young)
 
-    asyncio.run(main())
+    _with_freezer(body)
 
 
 def test_cycles_that_die_frozen_are_reclaimed_once_the_frozen_objects_double() -> None:
-    async def main() -> None:
-        freezer = SurvivorFreezer()
-        freezer.start()
-        try:
-            doomed = _cycles(1000)
-            dead = [weakref.ref(node) for node in doomed]
-            gc.collect()  # frozen while alive
-            del doomed
-            gc.collect()
-            await asyncio.sleep(0)
-            assert all(ref() is not None for ref in dead)  # garbage, kept frozen
-            assert freezer.reclaims == 1  # start-up's; not yet doubled since
-            # Enough survivors of a full collection to double what is frozen: it
-            # reclaims, on the event loop.
-            alive = _cycles(freezer.baseline)
-            gc.collect()
-            assert freezer.reclaims == 1
-            await asyncio.sleep(0)
-            assert freezer.reclaims == 2
-            assert all(ref() is None for ref in dead)
-            assert not freezer.reclaim_due()
-            assert not _scanned(alive[0])
-        finally:
-            await freezer.close()
+    async def body(freezer: SurvivorFreezer) -> None:
+        doomed = _cycles(1000)
+        dead = [weakref.ref(node) for node in doomed]
+        gc.collect()  # frozen while alive
+        del doomed
+        gc.collect()
+        await asyncio.sleep(0)
+        assert all(ref() is not None for ref in dead)  # garbage, kept frozen
+        assert freezer.reclaims == 1  # start-up's; not yet doubled since
+        # Enough survivors of a full collection to double what is frozen: it
+        # reclaims, on the event loop.
+        alive = _cycles(freezer.baseline)
+        gc.collect()
+        assert freezer.reclaims == 1
+        await asyncio.sleep(0)
+        assert freezer.reclaims == 2
+        assert all(ref() is None for ref in dead)
+        assert not freezer.reclaim_due()
+        assert not _scanned(alive[0])
 
-    asyncio.run(main())
+    _with_freezer(body)
 
 
 def test_what_died_frozen_is_reclaimed_within_the_time_bound_however_little_it_is(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    async def main() -> None:
-        freezer = SurvivorFreezer()
-        freezer.start()
-        try:
-            doomed = _cycles(10)
-            dead = weakref.ref(doomed[0])
-            gc.collect()
-            del doomed
-            monkeypatch.setattr(collector, "RECLAIM_AFTER_S", 0.0)
-            gc.collect()  # more frozen than the reclaim at start left, and it is time
-            await asyncio.sleep(0)
-            assert freezer.reclaims == 2
-            assert dead() is None
-        finally:
-            await freezer.close()
+    async def body(freezer: SurvivorFreezer) -> None:
+        doomed = _cycles(10)
+        dead = weakref.ref(doomed[0])
+        gc.collect()
+        del doomed
+        monkeypatch.setattr(collector, "RECLAIM_AFTER_S", 0.0)
+        gc.collect()  # more frozen than the reclaim at start left, and it is time
+        await asyncio.sleep(0)
+        assert freezer.reclaims == 2
+        assert dead() is None
 
-    asyncio.run(main())
+    _with_freezer(body)
 
 
 def test_a_collection_on_another_thread_hands_its_reclaim_to_the_event_loop() -> None:
-    async def main() -> None:
-        freezer = SurvivorFreezer()
-        freezer.start()
-        try:
-            alive = _cycles(freezer.baseline)
-            worker = threading.Thread(target=gc.collect)
-            worker.start()
-            worker.join()
-            assert freezer.reclaims == 1
-            for _ in range(100):
-                await asyncio.sleep(0.01)
-                if freezer.reclaims == 2:
-                    break
-            assert freezer.reclaims == 2
-            assert alive
-        finally:
-            await freezer.close()
+    async def body(freezer: SurvivorFreezer) -> None:
+        alive = _cycles(freezer.baseline)
+        worker = threading.Thread(target=gc.collect)
+        worker.start()
+        worker.join()
+        assert freezer.reclaims == 1
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if freezer.reclaims == 2:
+                break
+        assert freezer.reclaims == 2
+        assert alive
 
-    asyncio.run(main())
+    _with_freezer(body)
