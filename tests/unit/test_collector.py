@@ -66,8 +66,10 @@ def test_what_survives_a_full_collection_is_frozen_and_no_longer_scanned() -> No
     _with_freezer(body)
 
 
-def test_cycles_that_die_frozen_are_reclaimed_once_the_frozen_objects_double() -> None:
+def test_cycles_that_die_frozen_are_reclaimed_once_the_frozen_objects_double(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     async def body(freezer: SurvivorFreezer) -> None:
+        monkeypatch.setattr(collector, "RECLAIM_GROWTH", 1e9)  # not yet
         doomed = _cycles(1000)
         dead = [weakref.ref(node) for node in doomed]
         gc.collect()  # frozen while alive
@@ -75,49 +77,70 @@ def test_cycles_that_die_frozen_are_reclaimed_once_the_frozen_objects_double() -
         gc.collect()
         await asyncio.sleep(0)
         assert all(ref() is not None for ref in dead)  # garbage, kept frozen
-        assert freezer.reclaims == 1  # start-up's; not yet doubled since
-        # Enough survivors of a full collection to double what is frozen: it
-        # reclaims, on the event loop.
-        alive = _cycles(freezer.baseline)
+        assert freezer.reclaims == 1  # start-up's
+        # The next full collection's survivors take the frozen objects past the growth
+        # allowed: it hands a reclaim to the event loop.
+        monkeypatch.setattr(collector, "RECLAIM_GROWTH",
+                            (gc.get_freeze_count() + 1000) / freezer.baseline)
+        alive = _cycles(1000)
         gc.collect()
         assert freezer.reclaims == 1
         await asyncio.sleep(0)
         assert freezer.reclaims == 2
         assert all(ref() is None for ref in dead)
-        assert not freezer.reclaim_due()
         assert not _scanned(alive[0])
 
     _with_freezer(body)
 
 
-def test_what_died_frozen_is_reclaimed_within_the_time_bound_however_little_it_is(
+def test_what_died_frozen_is_reclaimed_in_time_however_little_it_is(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "RECLAIM_GROWTH", 1e9)
+    monkeypatch.setattr(collector, "RECLAIM_AFTER_S", 0.05)
+
     async def body(freezer: SurvivorFreezer) -> None:
         doomed = _cycles(10)
         dead = weakref.ref(doomed[0])
         gc.collect()
         del doomed
-        monkeypatch.setattr(collector, "RECLAIM_AFTER_S", 0.0)
-        gc.collect()  # more frozen than the reclaim at start left, and it is time
-        await asyncio.sleep(0)
-        assert freezer.reclaims == 2
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if dead() is None:
+                break
         assert dead() is None
+        assert freezer.reclaims >= 2
 
     _with_freezer(body)
 
 
-def test_a_collection_on_another_thread_hands_its_reclaim_to_the_event_loop() -> None:
+def test_a_collection_on_another_thread_hands_its_reclaim_to_the_event_loop(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     async def body(freezer: SurvivorFreezer) -> None:
-        alive = _cycles(freezer.baseline)
-        worker = threading.Thread(target=gc.collect)
-        worker.start()
-        worker.join()
+        gc.disable()  # none on this thread meanwhile
+        try:
+            alive = _cycles(1000)
+            monkeypatch.setattr(collector, "RECLAIM_GROWTH",
+                                (gc.get_freeze_count() + 1000) / freezer.baseline)
+            worker = threading.Thread(target=gc.collect)
+            worker.start()
+            worker.join()
+        finally:
+            gc.enable()
         assert freezer.reclaims == 1
         for _ in range(100):
             await asyncio.sleep(0.01)
             if freezer.reclaims == 2:
                 break
         assert freezer.reclaims == 2
-        assert alive
+        assert not _scanned(alive[0])
 
     _with_freezer(body)
+
+
+def test_a_reclaim_due_when_it_closes_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body(freezer: SurvivorFreezer) -> None:
+        monkeypatch.setattr(collector, "RECLAIM_GROWTH", 0.5)
+        gc.collect()  # hands one to the loop, which closes before it runs
+        assert freezer.reclaims == 1
+
+    _with_freezer(body)  # which checks that nothing is left frozen
