@@ -133,11 +133,15 @@ TEST_P(MatchingProperty, EngineEmitsWhatTheReferenceModelEmitsAndHoldsTheSameBoo
   std::cout << summary << ", resting at the end " << reference.live_orders() << std::endl;
   // Coverage of the generator, once the run is long enough to expect it of each case.
   for (const char* must : {"fills", "self_trade_cancels", "replaced", "canceled", "fok_rejected"}) {
-    if (commands >= 20'000) EXPECT_GT(tally[must], 0u) << must << " never happened: the generator does not cover it";
+    if (commands >= 20'000) {
+      EXPECT_GT(tally[must], 0u) << must << " never happened: the generator does not cover it";
+    }
   }
   if (commands >= 20'000) {
     EXPECT_GT(tally["unknown_order"], 0u);
-    if (c.done_orders > 0) EXPECT_GT(tally["too_late"], 0u) << "no request came after its order was done";
+    if (c.done_orders > 0) {
+      EXPECT_GT(tally["too_late"], 0u) << "no request came after its order was done";
+    }
   }
 }
 
