@@ -307,10 +307,15 @@ class Load:
                 "answers": dict(self.answers)}
 
 
-def _pod(venue: Venue, prefix: str) -> dict:
-    pods = [p for p in _pods(venue.kube, NAMESPACE)
+def _live_pods(venue: Venue, prefix: str) -> list[dict]:
+    """The pods named prefix* that are not being deleted."""
+    return [p for p in _pods(venue.kube, NAMESPACE)
             if p["metadata"]["name"].startswith(prefix) and
             not p["metadata"].get("deletionTimestamp")]
+
+
+def _pod(venue: Venue, prefix: str) -> dict:
+    pods = _live_pods(venue, prefix)
     assert pods, f"no pod {prefix}*"
     return pods[0]
 
@@ -382,9 +387,10 @@ def test_a_force_deleted_engine_comes_back_from_its_journal_losing_nothing(venue
         load.wait_for(200)
         venue.kube.run("delete", "pod", "-n", NAMESPACE, before["metadata"]["name"],
                        "--grace-period=0", "--force")
-        wait_until("a new engine pod Ready", lambda: (
-            (pod := _pod(venue, f"{VENUE}-engine-0-"))["metadata"]["uid"]
-            != before["metadata"]["uid"] and _ready(pod)), timeout=180, interval=1)
+        # Between the force delete and the ReplicaSet's replacement there is no pod at all.
+        wait_until("a new engine pod Ready", lambda: any(
+            pod["metadata"]["uid"] != before["metadata"]["uid"] and _ready(pod)
+            for pod in _live_pods(venue, f"{VENUE}-engine-0-")), timeout=180, interval=1)
         accepted = len(load.accepted)
         load.wait_for(accepted + 200, timeout=120)
     audit = load.audit()
