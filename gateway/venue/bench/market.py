@@ -10,7 +10,8 @@ parses them, follows the seq / prevSeq chain and times each update from the engi
 kernel's receive time of the read that completed the frame (SO_TIMESTAMPNS), so what is
 measured is the venue's delivery, not how long this process then took to get round a
 thousand sockets on the venue's own cores. That second figure is given too, as `read_*`:
-the time the frame was parsed here.
+the time the frame was parsed here. They count from the start of the load until SETTLE_S
+after its end, so the last orders' messages are counted too.
 Prints JSON: messages and bytes delivered per second, both delays' p50 / p99 / max, gaps
 seen, subscribers cut off as slow, and the order throughput with and without them.
 """
@@ -50,6 +51,10 @@ SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("@qq")
 _ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
 POLL_S = 0.05  # how often the subscribers that only count read
+# After the load, how long the subscribers go on counting: the last orders' messages
+# reach them (the load ends at its last answer, before the engine has matched those
+# orders), and only then does this process query the database.
+SETTLE_S = 2.0
 
 
 def _masked_text(payload: bytes) -> bytes:
@@ -233,19 +238,27 @@ def _subscribers_main(url: str, count: int, subscribe: dict, measure_every: int,
 
 
 def _load(url: str, keys: tuple[str, ...], venue: LocalVenue, args: argparse.Namespace,
-          tag: str, subscribers: int | None = None) -> dict:
-    """Drives the venue for a run; `subscribers`: the subscribers' process."""
+          tag: str, subscribers: tuple[Connection, int] | None = None) -> dict:
+    """Drives the venue for a run. `subscribers`: the pipe to their process and its pid;
+    they count from just before the load until SETTLE_S after it, before this process's
+    own queries (a count over the whole orders table) take the venue's cores while the
+    last orders' messages are on their way."""
     spec = LoadSpec(url=url, path="/v1/orders/batch", keys=keys,
                     instruments=tuple(venue.venue.instruments), duration_s=args.duration,
                     connections=args.connections, batch_size=args.batch_size, seed=1, tag=tag,
                     rate=args.rate)
     before = asyncio.run(_count_orders(venue.database_url))
-    parts = venue.part_pids() | ({"subscribers": subscribers} if subscribers else {})
+    parts = venue.part_pids() | ({"subscribers": subscribers[1]} if subscribers else {})
+    if subscribers:
+        subscribers[0].send("go")
     cpu_before = parts_cpu_seconds(parts)
     started = time.monotonic()
     results = _drive([spec])
     elapsed = time.monotonic() - started
     cpu = {name: seconds - cpu_before[name] for name, seconds in parts_cpu_seconds(parts).items()}
+    if subscribers:
+        time.sleep(SETTLE_S)
+        subscribers[0].send("stop")
     persisted = asyncio.run(_count_orders(venue.database_url)) - before
     latencies = [ms for r in results for ms in r.latencies_ms]
     return {"accepted_per_sec": round(sum(len(r.accepted_ids) for r in results)
@@ -304,9 +317,7 @@ def main(argv: list[str]) -> int:
         if not ours.poll(120) or ours.recv() != "ready":
             raise RuntimeError("the subscribers did not all subscribe within 120 s")
         say(f"{args.rate:.0f} orders/s for {args.duration:.0f}s with them ...")
-        ours.send("go")
-        with_them = _load(url, keys, venue, args, f"{tag}b", child.pid)
-        ours.send("stop")
+        with_them = _load(url, keys, venue, args, f"{tag}b", (ours, child.pid))
         seen = ours.recv()
         delays, read_delays = seen.pop("delays_ms"), seen.pop("read_delays_ms")
         report = {
