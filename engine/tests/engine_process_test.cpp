@@ -454,6 +454,56 @@ TEST(EngineProcess, FollowingReplaySendsEachCommitUntilCancelledAndStopsWithTheE
   EXPECT_FALSE(all->Finish().ok());
 }
 
+// A Replay longer than one ReportBatch holds (MatchingService::kReplayChunk events) is
+// sent in several, every event once and in order: from memory, and rebuilt from the
+// journal when the in-memory log holds only the last few thousand.
+TEST(EngineProcess, ReplayOfManyChunksSendsEveryEventOnceInOrder) {
+  constexpr std::uint64_t kOrders = 20000;  // each rests on a level of its own: 40,000 events
+  for (const char* in_memory : {"1048576", "4096"}) {
+    SCOPED_TRACE(std::string("--event-log-events ") + in_memory);
+    const std::string data_dir = ::testing::TempDir() + "venue-engine-chunks-" + in_memory + "-" +
+                                 std::to_string(getpid());
+    EngineProcess engine({"--listen", "127.0.0.1:0", "--instrument", "1:1:1000000", "--data-dir", data_dir,
+                          "--cpus", "none", "--event-log-events", in_memory});
+    auto stub = connect(engine.wait_for_line("listening on"));
+    ASSERT_NE(stub, nullptr) << engine.output();
+    {
+      grpc::ClientContext context;
+      auto submit = stub->Submit(&context);
+      pb::CommandBatch batch;
+      batch.set_batch_id(1);
+      for (std::uint64_t n = 1; n <= kOrders; ++n) {
+        *batch.add_commands() = new_order(n, n, pb::SIDE_SELL, 1000 + static_cast<std::int64_t>(n), 1, 1);
+      }
+      ASSERT_TRUE(submit->Write(batch));
+      pb::ReportBatch answer;
+      ASSERT_TRUE(submit->Read(&answer));
+      ASSERT_EQ(answer.next_sequence(), 2 * kOrders + 1);
+      submit->WritesDone();
+      ASSERT_TRUE(submit->Finish().ok());
+    }
+    grpc::ClientContext context;
+    pb::ReplayRequest request;
+    request.set_from_sequence(1);
+    auto reader = stub->Replay(&context, request);
+    pb::ReportBatch batch;
+    std::uint64_t expected = 1;
+    int batches = 0;
+    while (reader->Read(&batch)) {
+      ++batches;
+      for (const pb::Event& event : batch.events()) {
+        ASSERT_EQ(event.sequence(), expected);
+        ++expected;
+      }
+      EXPECT_EQ(batch.next_sequence(), expected);
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(expected, 2 * kOrders + 1);
+    EXPECT_GE(batches, 3);
+    EXPECT_EQ(engine.stop(SIGTERM), 0) << engine.output();
+  }
+}
+
 TEST(EngineProcess, BadFlagExitsTwoNamingTheFlag) {
   EngineProcess engine({"--instrument", "7:9:1"});
   EXPECT_EQ(engine.wait_exit(), 2);
