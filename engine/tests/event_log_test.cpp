@@ -1,6 +1,7 @@
 #include "server/event_log.h"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -99,6 +100,22 @@ TEST(EventLog, ItsMemoryIsLeftOutOfAForkedChild) {
   std::vector<Event> out;
   ASSERT_TRUE(log.read(990, 20, out));  // and the log works as before
   EXPECT_EQ(out.size(), 11u);
+}
+
+TEST(EventLog, GivesItsMemoryBackToForkedChildrenWhenFreed) {
+  // Freed, the ring's pages may go back to the heap (a small log's do), and what is
+  // allocated there next must reach a child again: a snapshot's child reads the books.
+  // glibc puts it in the heap (not a mapping of its own) and keeps the heap's top.
+  ASSERT_EQ(::mallopt(M_MMAP_THRESHOLD, 64 << 20), 1);
+  ASSERT_EQ(::mallopt(M_TRIM_THRESHOLD, 256 << 20), 1);
+  const std::size_t before = bytes_not_forked();
+  {
+    EventLog log(1 << 12);
+    EXPECT_GT(bytes_not_forked(), before);
+  }
+  EXPECT_EQ(bytes_not_forked(), before);
+  ::mallopt(M_MMAP_THRESHOLD, 128 << 10);  // glibc's defaults
+  ::mallopt(M_TRIM_THRESHOLD, 128 << 10);
 }
 
 }  // namespace

@@ -18,7 +18,17 @@ EventLog::EventLog(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacit
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = (reinterpret_cast<std::uintptr_t>(ring_.data()) + page - 1) / page * page;
   const auto end = reinterpret_cast<std::uintptr_t>(ring_.data() + capacity_) / page * page;
-  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTFORK);
+  if (end > begin && ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTFORK) == 0) {
+    unforked_ = reinterpret_cast<void*>(begin);
+    unforked_bytes_ = end - begin;
+  }
+}
+
+// The advice stays with the pages, not with the ring: freed into the heap, they would
+// leave whatever is allocated there next out of every child (a snapshot's child then
+// dies on a SIGSEGV reading it).
+EventLog::~EventLog() {
+  if (unforked_ != nullptr) (void)::madvise(unforked_, unforked_bytes_, MADV_DOFORK);
 }
 
 void EventLog::append(const Event& event) {

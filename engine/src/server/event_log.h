@@ -14,6 +14,9 @@ namespace venue {
 class EventLog {
  public:
   explicit EventLog(std::size_t capacity);
+  ~EventLog();
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
 
   // Events arrive in sequence order without gaps.
   void append(const Event& event);
@@ -39,6 +42,8 @@ class EventLog {
   std::vector<Event> ring_;  // reserved, not filled, up front: memory is used as events come
   std::uint64_t start_ = 1;  // the first sequence ever appended
   std::uint64_t next_ = 1;   // the sequence after the last appended
+  void* unforked_ = nullptr;  // the ring's pages advised out of a fork's child
+  std::size_t unforked_bytes_ = 0;
 };
 
 }  // namespace venue
