@@ -55,6 +55,7 @@ int serve(const venue::EngineOptions& options) {
   worker_options.partition = options.partition;
   worker_options.instruments = options.instruments;
   worker_options.event_log_capacity = options.event_log_events;
+  worker_options.commit_part = std::chrono::microseconds(options.commit_part_us);
   worker_options.exchange.stp_mode = options.stp;
   worker_options.exchange.hugepages = options.hugepages;
   worker_options.exchange.command_index_per_shard = options.command_index;

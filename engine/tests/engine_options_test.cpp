@@ -68,6 +68,7 @@ TEST(EngineOptions, JournalMatchingAndMachineFlagsHaveSafeDefaults) {
   EXPECT_EQ(options.fsync, FsyncPolicy::Batch);
   EXPECT_EQ(options.snapshot_every, 1'000'000u);
   EXPECT_EQ(options.keep_snapshots, 2u);
+  EXPECT_EQ(options.commit_part_us, 5000);
   EXPECT_EQ(options.stp, StpMode::CancelNewest);
   EXPECT_EQ(options.cpus, "auto");
   EXPECT_EQ(options.hugepages, HugePages::Try);
@@ -76,7 +77,8 @@ TEST(EngineOptions, JournalMatchingAndMachineFlagsHaveSafeDefaults) {
 TEST(EngineOptions, ReadsJournalMatchingAndMachineFlags) {
   const ParsedOptions parsed =
       parse_engine_options({"--fsync", "interval", "--fsync-interval-ms=20", "--snapshot-every", "5000", "--stp",
-                            "cancel-both", "--keep-snapshots", "5", "--cpus", "1,3-4", "--hugepages", "require", "--command-index", "99"});
+                            "cancel-both", "--keep-snapshots", "5", "--cpus", "1,3-4", "--hugepages", "require", "--command-index", "99",
+                            "--commit-part-us", "0"});
   ASSERT_EQ(parsed.outcome, Outcome::Run) << parsed.error;
   EXPECT_EQ(parsed.options.fsync, FsyncPolicy::Interval);
   EXPECT_EQ(parsed.options.fsync_interval_ms, 20);
@@ -86,13 +88,14 @@ TEST(EngineOptions, ReadsJournalMatchingAndMachineFlags) {
   EXPECT_EQ(parsed.options.cpus, "1,3-4");
   EXPECT_EQ(parsed.options.hugepages, HugePages::Require);
   EXPECT_EQ(parsed.options.command_index, 99u);
+  EXPECT_EQ(parsed.options.commit_part_us, 0);
 }
 
 TEST(EngineOptions, BadJournalMatchingAndMachineValuesNameTheFlag) {
   for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
            {"--fsync", "sometimes"}, {"--stp", "cancel-all"}, {"--cpus", "2-1"}, {"--cpus", "x"},
            {"--hugepages", "yes"}, {"--snapshot-every", "-1"}, {"--fsync-interval-ms", "0"},
-           {"--keep-snapshots", "-2"}}) {
+           {"--keep-snapshots", "-2"}, {"--commit-part-us", "-1"}, {"--commit-part-us", "5ms"}}) {
     const ParsedOptions parsed = parse_engine_options({flag, value});
     EXPECT_EQ(parsed.outcome, Outcome::Error) << flag << " " << value;
     EXPECT_NE(parsed.error.find(flag), std::string::npos) << parsed.error;

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -136,10 +138,12 @@ TEST(PartitionWorker, RejectsADuplicateInstrumentAtStart) {
 // A worker with a journal in a fresh directory, and a small event log so resends and
 // replays have to reach past memory.
 struct StoredWorker {
-  explicit StoredWorker(const std::string& dir, std::size_t log = 1 << 12) {
+  explicit StoredWorker(const std::string& dir, std::size_t log = 1 << 12,
+                        std::chrono::microseconds commit_part = WorkerOptions{}.commit_part) {
     WorkerOptions options;
     options.instruments = {Instrument{1, 1, 1000}, Instrument{2, 1, 1000}};
     options.event_log_capacity = log;
+    options.commit_part = commit_part;
     options.store = StoreOptions{};
     options.store->dir = dir;
     options.store->fsync = FsyncPolicy::None;
@@ -278,6 +282,115 @@ TEST(PartitionWorker, PruningDoesNotHoldTheMatchingThread) {
   // segments before, the snapshot at 300 and the FIFO (older, unreadable).
   EXPECT_EQ(deleted, 4u);
   std::filesystem::remove_all(dir);
+}
+
+// A long batch, applied on another thread, and what a follower read of it once the
+// journal first grew (the engine's Replay with follow reads the same way).
+struct FollowedBatch {
+  std::vector<Event> answer;
+  std::uint64_t end = 0;  // the sequence after the batch
+  std::vector<Event> early;
+  std::uint64_t early_next = 0;  // the sequence after what the follower got
+};
+
+constexpr std::size_t kLongBatch = 100'000;  // about 0.1 s of matching, a few events a command
+constexpr std::size_t kLongBatchLog = 1 << 19;
+
+FollowedBatch follow_a_long_batch(PartitionWorker& worker, const std::vector<Command>& batch,
+                                  const std::function<void()>& once_journal_grew = [] {}) {
+  FollowedBatch out;
+  auto applying = std::async(std::launch::async, [&] { return worker.apply(batch, out.answer, out.end); });
+  EXPECT_TRUE(worker.wait_journaled(1, std::chrono::seconds(30)));
+  once_journal_grew();
+  bool evicted = false;
+  std::uint64_t first = 0;
+  EXPECT_TRUE(worker.read_events(1, kLongBatchLog, out.early, out.early_next, evicted, first));
+  EXPECT_FALSE(evicted);
+  EXPECT_TRUE(applying.get());
+  EXPECT_LT(out.answer.size(), kLongBatchLog);  // the log held all of it
+  return out;
+}
+
+std::vector<Event> rebuilt_from_journal(const PartitionWorker& worker, std::uint64_t until) {
+  std::vector<Event> rebuilt;
+  EXPECT_TRUE(worker.history(1, until, [&rebuilt](const Event& event) {
+    rebuilt.push_back(event);
+    return true;
+  }));
+  return rebuilt;
+}
+
+TEST(PartitionWorker, ALongBatchReachesFollowersInPartsBeforeItIsAnswered) {
+  const std::string dir = fresh_dir("parts");
+  CommandGenerator generator(24);
+  const std::vector<Command> batch = generator.batch(kLongBatch);
+  StoredWorker stored(dir, kLongBatchLog, std::chrono::microseconds(1));
+  const FollowedBatch followed = follow_a_long_batch(*stored.worker, batch);
+  EXPECT_GT(followed.early_next, 1u);
+  EXPECT_LT(followed.early_next, followed.end) << "the follower waited for the whole batch";
+  // What the follower got is the start of the answer, event for event.
+  ASSERT_EQ(followed.early.size(), followed.early_next - 1);
+  const std::vector<Event> start(followed.answer.begin(),
+                                 followed.answer.begin() + static_cast<std::ptrdiff_t>(followed.early.size()));
+  EXPECT_EQ(events_text(followed.early), events_text(start));
+  // The journal holds the batch as parts, each with the clock its events carry: rebuilt,
+  // they are the answer, times included.
+  std::set<std::int64_t> clocks;
+  for (const Event& event : followed.answer) clocks.insert(event.timestamp_ns);
+  EXPECT_GT(clocks.size(), 1u);
+  EXPECT_EQ(events_text(rebuilt_from_journal(*stored.worker, followed.end)), events_text(followed.answer));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PartitionWorker, WithoutPartsAFollowerGetsALongBatchOnlyWhole) {
+  const std::string dir = fresh_dir("no-parts");
+  CommandGenerator generator(24);
+  StoredWorker stored(dir, kLongBatchLog, std::chrono::microseconds(0));
+  const FollowedBatch followed = follow_a_long_batch(*stored.worker, generator.batch(kLongBatch));
+  EXPECT_EQ(followed.early_next, followed.end);
+  std::set<std::int64_t> clocks;
+  for (const Event& event : followed.answer) clocks.insert(event.timestamp_ns);
+  EXPECT_EQ(clocks.size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(PartitionWorker, ACrashBetweenPartsKeepsTheJournaledPartsAndTheResentBatchCompletesThem) {
+  // The data directory copied while a long batch is applied is what a SIGKILL then
+  // leaves: some parts journaled, perhaps one torn. The batch resent to an engine
+  // recovered from it is answered as the first engine answered it, and ends in the
+  // same books.
+  const std::string dir = fresh_dir("parts-crash");
+  const std::string crashed = fresh_dir("parts-crash-image");
+  CommandGenerator generator(25);
+  const std::vector<Command> batch = generator.batch(kLongBatch);
+  FollowedBatch followed;
+  BookView whole_book;
+  {
+    StoredWorker stored(dir, kLongBatchLog, std::chrono::microseconds(1));
+    followed = follow_a_long_batch(*stored.worker, batch, [&] {
+      using std::filesystem::copy_options;
+      std::filesystem::copy(dir, crashed, copy_options::recursive | copy_options::overwrite_existing);
+    });
+    bool found = false;
+    ASSERT_TRUE(stored.worker->book(1, SIZE_MAX, whole_book, found));
+  }
+  StoredWorker recovered(crashed, kLongBatchLog, std::chrono::microseconds(1));
+  HealthView health;
+  ASSERT_TRUE(recovered.worker->health(health));
+  EXPECT_GT(health.commands_applied, 0u);
+  EXPECT_LT(health.commands_applied, batch.size()) << "the copy was not taken mid-batch";
+  const std::vector<Event> again = recovered.apply(batch);
+  EXPECT_EQ(events_text(again, false), events_text(followed.answer, false));
+  BookView book;
+  bool found = false;
+  ASSERT_TRUE(recovered.worker->book(1, SIZE_MAX, book, found));
+  ASSERT_EQ(book.bids.size(), whole_book.bids.size());
+  ASSERT_EQ(book.asks.size(), whole_book.asks.size());
+  for (std::size_t i = 0; i < book.bids.size(); ++i) EXPECT_EQ(book.bids[i].quantity, whole_book.bids[i].quantity);
+  for (std::size_t i = 0; i < book.asks.size(); ++i) EXPECT_EQ(book.asks[i].quantity, whole_book.asks[i].quantity);
+  EXPECT_EQ(book.sequence, whole_book.sequence);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(crashed);
 }
 
 }  // namespace

@@ -115,6 +115,10 @@ std::string engine_usage() {
          "                            --fsync-interval-ms; none = when the OS writes back. Every\n"
          "                            policy survives an engine crash; only batch survives a power loss\n"
          "  --fsync-interval-ms N     for --fsync interval (default 5)\n"
+         "  --commit-part-us N        a pass of the matching thread running this long commits the\n"
+         "                            journal for what it has applied so far, so the market feed\n"
+         "                            gets it without waiting for the rest (default 5000; 0: only\n"
+         "                            whole passes)\n"
          "  --snapshot-every N        commands between snapshots (default 1000000; 0: never), and\n"
          "                            at least as many as the last snapshot held resting orders\n"
          "  --keep-snapshots N        of the snapshots the writer has persisted past, the newest N\n"
@@ -164,7 +168,8 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     }
     const bool known = flag == "--listen" || flag == "--partition" || flag == "--instrument" ||
                        flag == "--data-dir" || flag == "--event-log-events" || flag == "--fsync" ||
-                       flag == "--fsync-interval-ms" || flag == "--snapshot-every" || flag == "--keep-snapshots" ||
+                       flag == "--fsync-interval-ms" || flag == "--commit-part-us" || flag == "--snapshot-every" ||
+                       flag == "--keep-snapshots" ||
                        flag == "--stp" ||
                        flag == "--cpus" || flag == "--hugepages" || flag == "--command-index" ||
                        flag == "--done-orders";
@@ -209,6 +214,10 @@ ParsedOptions parse_engine_options(const std::vector<std::string>& args) {
     } else if (flag == "--fsync-interval-ms") {
       if (!parse_integer<int>(value, 1, 60'000, options.fsync_interval_ms)) {
         return fail("--fsync-interval-ms " + value + ": expected an integer from 1 to 60000");
+      }
+    } else if (flag == "--commit-part-us") {
+      if (!parse_integer<std::int64_t>(value, 0, 60'000'000, options.commit_part_us)) {
+        return fail("--commit-part-us " + value + ": expected an integer from 0 to 60000000");
       }
     } else if (flag == "--keep-snapshots") {
       if (!parse_integer<std::size_t>(value, 0, 1'000'000, options.keep_snapshots)) {

@@ -11,6 +11,7 @@
 #include "book/page_memory.h"
 #include "journal/journal.h"
 #include "matching/exchange.h"
+#include "server/partition_worker.h"
 
 namespace venue {
 
@@ -22,6 +23,7 @@ struct EngineOptions {
   std::size_t event_log_events = 1 << 20;  // events kept in memory for Replay
   FsyncPolicy fsync = FsyncPolicy::Batch;
   int fsync_interval_ms = 5;
+  std::int64_t commit_part_us = WorkerOptions{}.commit_part.count();  // 0: whole passes only
   std::uint64_t snapshot_every = 1'000'000;  // commands; 0: never
   std::size_t keep_snapshots = 2;  // persisted-past snapshots kept when pruning; 0: keep all
   StpMode stp = StpMode::CancelNewest;

@@ -1,7 +1,11 @@
 // The partition's matching thread: the only thread that touches the exchange and the
 // journal. gRPC threads hand it work through a queue and wait for the result. Each pass
 // of its loop takes every queued task, runs them, then commits the journal once for
-// all the batches they applied (group commit) before any of them is answered.
+// all the batches they applied (group commit) before any of them is answered. A pass
+// that runs longer than WorkerOptions::commit_part commits what it has applied so far
+// (a part), answers the tasks it has finished and serves the queued reads of the
+// journal, then goes on: what the followers (the market feed) see lags the matching by
+// at most a part, however long the pass.
 #pragma once
 
 #include <atomic>
@@ -65,6 +69,9 @@ struct WorkerOptions {
   ExchangeOptions exchange;
   std::optional<StoreOptions> store;  // none: nothing on disk (tests of the matching thread)
   int cpu = -1;  // the CPU the matching thread pins itself to; -1: not pinned
+  // A pass running this long commits a part (see the top); zero: only whole passes. The
+  // engine's --commit-part-us.
+  std::chrono::microseconds commit_part{5000};
 };
 
 class PartitionWorker {
@@ -131,7 +138,9 @@ class PartitionWorker {
   void finish(Batch& batch);
 
   // Events from `from` on (at most `max`) into `out`. `evicted` is set when `from` is
-  // older than the log holds; `first_retained` then says where it starts.
+  // older than the log holds; `first_retained` then says where it starts. It reads only
+  // what is journaled, so it may be served at a part's commit, ahead of the batches
+  // queued before it.
   bool read_events(std::uint64_t from, std::size_t max, std::vector<Event>& out, std::uint64_t& next_sequence,
                    bool& evicted, std::uint64_t& first_retained);
 
@@ -178,13 +187,18 @@ class PartitionWorker {
   struct Task {
     const std::function<void()>* work;
     bool* done;
-    std::int64_t* journaled_ns = nullptr;  // a posted Batch's: when its pass committed
+    std::int64_t* journaled_ns = nullptr;  // a posted Batch's: when its pass (or part) committed
+    bool reads_journal = false;            // only reads what is journaled: served at any commit
   };
 
-  bool run(const std::function<void()>& work);
+  bool run(const std::function<void()>& work, bool reads_journal = false);
   void apply_on_thread(Batch& batch);
   void loop();
+  void commit_journal();
   void commit_pass();
+  bool part_due() const;
+  void commit_part();
+  void answer_finished(std::int64_t journaled_ns);
   std::size_t prune(std::uint64_t persisted_through);  // off the matching thread, one at a time
 
   const std::uint32_t partition_;
@@ -202,6 +216,13 @@ class PartitionWorker {
   std::string memory_summary_;
   bool batches_pending_ = false;
   std::uint64_t persisted_through_ = 0;  // matching thread only
+  const std::int64_t commit_part_ns_;
+  // The pass under way (matching thread only): its tasks, how many have run, how many
+  // are answered, and when its current part began.
+  std::deque<Task> taken_;
+  std::size_t finished_ = 0;
+  std::size_t answered_ = 0;
+  std::int64_t part_started_ns_ = 0;
   std::mutex prune_mutex_;
 
   mutable std::mutex mutex_;
