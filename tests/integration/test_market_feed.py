@@ -185,6 +185,52 @@ async def test_subscribing_again_to_the_same_view_keeps_the_updates_coming(
                 break
 
 
+async def test_after_unsubscribed_nothing_of_that_view_comes_while_the_book_moves(
+        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+    # The unsubscribe races the updates of a book that keeps trading: what the view sent
+    # before the answer may still come, nothing after it; the trades feed goes on.
+    alice, bob = traders
+
+    async def trade() -> None:
+        price = 60
+        while True:
+            await alice.order("buy", f"{price}.00")
+            await bob.order("sell", f"{price}.00")
+            price = 60 + (price - 59) % 20
+
+    async with connect(market_url(local_venue)) as socket:
+        await socket.send(json.dumps(subscribe_book(SYMBOL)))
+        await socket.send(json.dumps({"type": "subscribe", "channel": "trades",
+                                      "symbol": SYMBOL}))
+        trading = asyncio.create_task(trade())
+        try:
+            while (await receive(socket)).get("type") != "update":
+                pass  # the book view is live
+            await socket.send(json.dumps({"type": "unsubscribe", "channel": "book",
+                                          "symbol": SYMBOL}))
+            while (message := await receive(socket))["type"] != "unsubscribed":
+                assert message["type"] != "error", message
+            assert message == {"type": "unsubscribed", "channel": "book", "symbol": SYMBOL}
+            after: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:
+                try:
+                    after.append(await receive(socket, timeout=deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+        finally:
+            trading.cancel()
+            await asyncio.gather(trading, return_exceptions=True)
+        assert [m for m in after if m.get("channel") == "book"] == []
+        assert any(m["type"] == "trades" for m in after), after
+        # Sent again (a client unsure it was heard, after a reconnect): answered the same.
+        await socket.send(json.dumps({"type": "unsubscribe", "channel": "book",
+                                      "symbol": SYMBOL}))
+        while (message := await receive(socket))["type"] != "unsubscribed":
+            assert message.get("channel") == "trades", message
+        assert message["channel"] == "book"
+
+
 async def test_a_quiet_subscription_gets_a_heartbeat_with_its_seq_every_second_or_so(
         local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
     """Each member of a quiet view is told where it stands: a book's heartbeats carry the
