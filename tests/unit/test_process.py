@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from venue.contract.config import Settings, VenueConfig
-from venue.local.process import Child, Restarts, free_port, wait_until
+from venue.local.process import (Child, Restarts, free_port, wait_until,
+                                 with_parent_death_signal)
 from venue.local.venue import LocalVenue
 
 forks_seen: list[str] = []
@@ -52,6 +55,21 @@ def test_a_child_dies_with_the_process_that_started_it(tmp_path: Path):
         return "zombie" in status.lower()
 
     wait_until(gone, "the orphaned sleeper to get SIGTERM", timeout=10)
+
+
+def test_a_child_whose_parent_died_before_its_death_signal_was_set_stops_itself(
+        tmp_path: Path):
+    # The race the test above can lose on a loaded host: the parent gone before setpriv
+    # set the signal. Played here by naming a parent that is not the child's.
+    marker = tmp_path / "ran"
+    for sig, number in (("TERM", signal.SIGTERM), ("KILL", signal.SIGKILL)):
+        argv = with_parent_death_signal(["touch", str(marker)], sig=sig, parent=1)
+        assert subprocess.run(argv, timeout=30).returncode == -number
+        assert not marker.exists()
+    # Its real parent: the command runs, its arguments as given.
+    argv = with_parent_death_signal(["sh", "-c", 'printf "%s|" "$@"', "sh", "a b", "$0", ""])
+    answer = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert (answer.returncode, answer.stdout) == (0, "a b|$0||")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")

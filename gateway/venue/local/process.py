@@ -13,11 +13,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
+# Run by the child once setpriv has set its death signal, with the parent's pid as $0,
+# the signal as $1 and the command after: a parent that died before the signal was set
+# never sends it (the child has a new parent by then), so the child sends it itself.
+_PARENT_CHECK = '[ "$PPID" = "$0" ] || { kill -s "$1" $$; exit 1; }; shift; exec "$@"'
+
+
 def with_parent_death_signal(argv: Sequence[str], sig: str = "TERM",
-                             user: str | None = None) -> list[str]:
+                             user: str | None = None, parent: int | None = None) -> list[str]:
     """`argv` run through util-linux's setpriv, which sets PR_SET_PDEATHSIG (and drops to
     `user`) before it execs: the child gets `sig` when the process that started it dies,
     even by SIGKILL, so a killed `venue up`, benchmark or test leaves no part running.
+    `parent`: the process that starts it (this one). A parent that dies before setpriv has
+    set the signal (a loaded host can leave a child unscheduled that long) is caught by a
+    check of the child's parent after it.
 
     Doing this in the child ourselves (Popen's preexec_fn, or user=) makes Python fork
     instead of vfork, with its at-fork handlers; with gRPC's threads alive in the same
@@ -33,7 +42,8 @@ def with_parent_death_signal(argv: Sequence[str], sig: str = "TERM",
         account = pwd.getpwnam(user)
         wrapper += [f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
                     "--clear-groups"]
-    return [*wrapper, "--", *argv]
+    return [*wrapper, "--", "/bin/sh", "-c", _PARENT_CHECK,
+            str(os.getpid() if parent is None else parent), sig, *argv]
 
 
 _HANDED_OUT: set[int] = set()
