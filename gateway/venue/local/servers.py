@@ -17,6 +17,7 @@ from pathlib import Path
 from venue.db import LOCAL_MAX_WAL_SIZE_MB, LOCAL_WAL_ARGS, write_heavy_args
 from venue.local.process import (Child, Service, free_port, port_open, wait_until,
                                  with_parent_death_signal)
+from venue.local.writeback import WritebackPacer
 from venue.contract.keys import REDIS_PERSISTENCE_ARGS
 
 
@@ -75,6 +76,7 @@ class PostgresServer(Service):
         self.user = user
         self.os_user = "postgres" if os.geteuid() == 0 else None
         self.child: Child | None = None
+        self.pacer = WritebackPacer(self.pgdata / "base")
 
     @property
     def pgdata(self) -> Path:
@@ -132,6 +134,7 @@ class PostgresServer(Service):
         self.child = Child("postgres", argv, log, user=self.os_user).start()
         wait_until(self._accepting, "postgres", timeout, self.child.process, log)
         self._create_database(self.database)
+        self.pacer.start()
         return self
 
     def _accepting(self) -> bool:
@@ -155,6 +158,7 @@ class PostgresServer(Service):
 
     def stop(self) -> None:
         """A fast shutdown: open sessions are ended, committed data is kept."""
+        self.pacer.stop()
         if self.child is not None and self.child.alive():
             # SIGINT to the postmaster alone is postgres' fast shutdown.
             self.child.stop(timeout=30, sig=signal.SIGINT, whole_group=False)
