@@ -8,7 +8,9 @@ import asyncio
 import ctypes
 import mmap
 import os
+import shutil
 import struct
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,14 +72,14 @@ def write_unsynced(path: Path, size: int) -> None:
 
 def test_a_pass_starts_the_writeback_of_every_dirty_page_of_the_files_changed_since_the_last(
         tmp_path: Path):
-    base = tmp_path / "base"
-    (base / "16384").mkdir(parents=True)
-    table, other = base / "16384" / "16400", base / "16384" / "16401"
+    database = tmp_path / "base" / "16384"
+    database.mkdir(parents=True)
+    table, other = database / "16400", database / "16401"
     write_unsynced(table, 32 << 20)
     before = dirty_pages(table)
     assert before > (32 << 20) // PAGE // 2, "the kernel wrote the file back before the pass"
     time.sleep(0.05)  # the file's last change older than the slack a pass takes again
-    pacer = WritebackPacer(base)
+    pacer = WritebackPacer(database)
 
     assert pacer.pass_once() == 1
     assert dirty_pages(table) == 0
@@ -90,21 +92,35 @@ def test_a_pass_starts_the_writeback_of_every_dirty_page_of_the_files_changed_si
     assert dirty_pages(other) == 0
 
 
-def test_a_pass_skips_a_directory_not_made_yet_and_files_beside_the_databases(tmp_path: Path):
+def test_a_pass_skips_a_directory_not_made_yet_and_what_is_not_a_file(tmp_path: Path):
     assert WritebackPacer(tmp_path / "not-yet").pass_once() == 0
-    base = tmp_path / "base"
-    (base / "1").mkdir(parents=True)
-    (base / "PG_VERSION_like_file").write_text("15\n")  # not a database's directory
-    write_unsynced(base / "1" / "2", 1 << 20)
-    assert WritebackPacer(base).pass_once() == 1
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "a-link").symlink_to(tmp_path / "elsewhere")
+    write_unsynced(tmp_path / "16400", 1 << 20)
+    assert WritebackPacer(tmp_path).pass_once() == 1
+
+
+@pytest.fixture
+def paced_postgres():
+    # Its own cluster: the session's serves each test a database of its own, and paces
+    # only the one it was started for (the template).
+    data_dir = Path(tempfile.mkdtemp(prefix="venue-test-paced-pg-"))
+    data_dir.chmod(0o755)
+    server = PostgresServer(data_dir, database="paced")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_a_local_postgres_has_its_tables_written_back_within_a_second_of_a_change(
-        postgres_server: PostgresServer, database_url: str):
-    assert postgres_server.pacer.alive()
+        paced_postgres: PostgresServer):
+    server = paced_postgres
+    assert server.pacer is not None and server.pacer.alive()
 
     async def fill() -> str:
-        connection = await asyncpg.connect(database_url)
+        connection = await asyncpg.connect(server.url())
         try:
             await connection.execute("CREATE TABLE paced (id bigint, pad text)")
             # More than shared buffers' ring for a bulk insert: Postgres itself writes
@@ -115,9 +131,13 @@ def test_a_local_postgres_has_its_tables_written_back_within_a_second_of_a_chang
         finally:
             await connection.close()
 
-    relation = postgres_server.pgdata / asyncio.run(fill())
-    deadline = time.monotonic() + 3 * postgres_server.pacer.period_s + 1
+    relation = server.pgdata / asyncio.run(fill())
+    assert relation.parent == server.pacer.directory
+    deadline = time.monotonic() + 3 * server.pacer.period_s + 1
     while (dirty := dirty_pages(relation)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert dirty == 0, f"{dirty} pages of {relation} still dirty"
     assert relation.stat().st_size > 32 << 20
+
+    server.stop()
+    assert not server.pacer.alive()

@@ -76,7 +76,7 @@ class PostgresServer(Service):
         self.user = user
         self.os_user = "postgres" if os.geteuid() == 0 else None
         self.child: Child | None = None
-        self.pacer = WritebackPacer(self.pgdata / "base")
+        self.pacer: WritebackPacer | None = None  # the database's files, once it is made
 
     @property
     def pgdata(self) -> Path:
@@ -133,7 +133,9 @@ class PostgresServer(Service):
         self._own(log)
         self.child = Child("postgres", argv, log, user=self.os_user).start()
         wait_until(self._accepting, "postgres", timeout, self.child.process, log)
-        self._create_database(self.database)
+        oid = self._create_database(self.database)
+        if self.pacer is None:
+            self.pacer = WritebackPacer(self.pgdata / "base" / oid)
         self.pacer.start()
         return self
 
@@ -145,20 +147,26 @@ class PostgresServer(Service):
             capture_output=True)
         return result.returncode == 0
 
-    def _create_database(self, name: str) -> None:
-        exists = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres",
-             "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-            capture_output=True, text=True, check=True)
-        if exists.stdout.strip() != "1":
+    def _create_database(self, name: str) -> str:
+        """Makes the database unless it is there; its oid, which names its directory."""
+        def oid() -> str:
+            return subprocess.run(
+                ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
+                 "postgres", "-tAc", f"SELECT oid FROM pg_database WHERE datname = '{name}'"],
+                capture_output=True, text=True, check=True).stdout.strip()
+
+        if not (found := oid()):
             subprocess.run(
                 ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
                  "postgres", "-c", f'CREATE DATABASE "{name}"'],
                 capture_output=True, check=True)
+            found = oid()
+        return found
 
     def stop(self) -> None:
         """A fast shutdown: open sessions are ended, committed data is kept."""
-        self.pacer.stop()
+        if self.pacer is not None:
+            self.pacer.stop()
         if self.child is not None and self.child.alive():
             # SIGINT to the postmaster alone is postgres' fast shutdown.
             self.child.stop(timeout=30, sig=signal.SIGINT, whole_group=False)

@@ -13,8 +13,8 @@ sync instead of 0.2 to 0.3 (a probe syncing 8 KiB a millisecond while 1.5 GB was
 back; at the highest I/O priority too, so the wait is in the device, not in the queue of
 this kernel).
 
-So a local venue asks the kernel, every PACE_S, to start writing back what each file
-Postgres changed since the last pass holds dirty: sync_file_range(SYNC_FILE_RANGE_WRITE)
+So a local venue asks the kernel, every PACE_S, to start writing back what each file of
+its database changed since the last pass holds dirty: sync_file_range(SYNC_FILE_RANGE_WRITE)
 starts the writes and waits for none of them. It makes nothing durable (Postgres's own
 fsyncs do that, as before) and changes no data; the disk gets the same bytes a little at
 a time. A cluster's Postgres runs on a node the venue does not tune: there the node's
@@ -50,9 +50,9 @@ def start_writeback(fd: int) -> None:
 
 
 class WritebackPacer:
-    """Every `period_s`, starts the writeback of each file in the subdirectories of
-    `directory` (a cluster's `base`: a directory per database) changed since the pass
-    before."""
+    """Every `period_s`, starts the writeback of each file in `directory` (a database's,
+    `base/<oid>`) changed since the pass before. One database's: each pass looks at every
+    file's time of change, and a test session's Postgres holds hundreds of databases."""
 
     def __init__(self, directory: Path, period_s: float = PACE_S) -> None:
         self.directory = Path(directory)
@@ -103,27 +103,21 @@ class WritebackPacer:
         # it: files changed since a tick before are taken again.
         since, self._since_ns = self._since_ns, started - 10_000_000
         count = 0
-        for database in _entries(self.directory):
-            if not database.is_dir(follow_symlinks=False):
-                continue
-            for entry in _entries(Path(database.path)):
-                try:
-                    if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime_ns < since:
-                        continue
-                    fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
-                except FileNotFoundError:
-                    continue  # dropped meanwhile
-                try:
-                    start_writeback(fd)
-                finally:
-                    os.close(fd)
-                count += 1
+        try:
+            with os.scandir(self.directory) as entries:
+                files = list(entries)
+        except FileNotFoundError:
+            return 0
+        for entry in files:
+            try:
+                if not entry.is_file(follow_symlinks=False) or entry.stat().st_mtime_ns < since:
+                    continue
+                fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # dropped meanwhile
+            try:
+                start_writeback(fd)
+            finally:
+                os.close(fd)
+            count += 1
         return count
-
-
-def _entries(directory: Path) -> list[os.DirEntry]:
-    try:
-        with os.scandir(directory) as entries:
-            return list(entries)
-    except FileNotFoundError:
-        return []
