@@ -9,6 +9,7 @@ The page must be built (`make page`); a machine without chromium skips, saying w
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -160,7 +161,7 @@ def venue(local_venue: LocalVenue) -> Venue:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def browser(tmp_path: Path) -> Iterator[Any]:
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
     if missing:
         pytest.skip(f"no {' and no '.join(missing)}: apt-get install chromium chromium-driver "
@@ -175,7 +176,11 @@ def browser() -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # Chromium keeps its profile and its singleton socket in temporary directories of
+    # its own, and leaves the socket's behind when it exits: this test's take them.
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium'}")
+    service = Service(CHROMEDRIVER, env={**os.environ, "TMPDIR": str(tmp_path)})
+    driver = webdriver.Chrome(service=service, options=options)
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": MARKET_TAP})
         yield driver
