@@ -7,6 +7,7 @@ at the limit however many gateways race, until an order closes."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,8 @@ import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
-from starlette.testclient import TestClient
+import uvicorn
+from websockets.asyncio.client import connect
 
 from venue.accounts import create_account
 from venue.api.app import create_app
@@ -77,26 +79,28 @@ async def test_orders_past_an_accounts_rate_are_refused_and_not_queued(redis_url
     await redis.aclose()
 
 
-def test_a_websocket_past_an_accounts_count_is_refused(redis_url, database_url):
-    async def account() -> str:
-        db = await asyncpg.connect(database_url)
-        try:
-            return (await create_account(db, "carol"))[1]
-        finally:
-            await db.close()
-
-    key = asyncio.run(account())
+async def test_a_websocket_past_an_accounts_count_is_refused(redis_url, database_url):
+    (_, key), = await _accounts(database_url, "carol")
     app = create_app(Settings(redis_url=redis_url, database_url=database_url,
                               account_ws_connections=1))
-    headers = {"Authorization": f"Bearer {key}"}
-    with TestClient(app) as client:
-        with client.websocket_connect("/v1/ws", headers=headers) as first:
-            assert first.receive_json()["type"] == "authenticated"
-            with client.websocket_connect("/v1/ws", headers=headers) as second:
-                answer = second.receive_json()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "the gateway did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url, headers = f"ws://127.0.0.1:{port}/v1/ws", {"Authorization": f"Bearer {key}"}
+    try:
+        async with connect(url, additional_headers=headers) as first:
+            assert json.loads(await first.recv())["type"] == "authenticated"
+            async with connect(url, additional_headers=headers) as second:
+                answer = json.loads(await second.recv())
                 assert answer["type"] == "reject" and answer["reason"] == "account_connections"
-        with client.websocket_connect("/v1/ws", headers=headers) as again:  # one closed
-            assert again.receive_json()["type"] == "authenticated"
+        async with connect(url, additional_headers=headers) as again:  # one closed
+            assert json.loads(await again.recv())["type"] == "authenticated"
+    finally:
+        server.should_exit = True
+        await serving
 
 
 # --- open orders ------------------------------------------------------------------------
