@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <iterator>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -234,10 +236,12 @@ TEST(PartitionWorker, HistoryServesEventsOlderThanMemoryFromTheJournal) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(PartitionWorker, PruningDoesNotHoldTheMatchingThread) {
+TEST(PartitionWorker, APruneThatHangsHoldsNeitherTheMatchingThreadNorTheCallsThatAskedForIt) {
   // A snapshot that cannot be read yet (a FIFO with a snapshot's name, opened by a writer
-  // that sends nothing) holds the prune that reads its header; batches go on being
-  // matched and journaled meanwhile, and the prune finishes once the file gives way.
+  // that sends nothing) holds the prune that reads its header. Meanwhile batches go on
+  // being matched and journaled, the writer's calls are answered within their bound
+  // (saying the prune is not done) and merged into one prune after it, and the prune
+  // finishes once the file gives way.
   const std::string dir = fresh_dir("prune");
   WorkerOptions options;
   options.instruments = {Instrument{1, 1, 1000}, Instrument{2, 1, 1000}};
@@ -253,10 +257,27 @@ TEST(PartitionWorker, PruningDoesNotHoldTheMatchingThread) {
     std::vector<Event> out;
     ASSERT_TRUE(worker.apply(generator.batch(50), out, next));  // three snapshots
   }
+  const auto files = [&dir] {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(dir),
+                                                  std::filesystem::directory_iterator()));
+  };
   const std::string stuck = dir + "/" + snapshot_file_name(1);
   ASSERT_EQ(::mkfifo(stuck.c_str(), 0600), 0);
-  std::size_t deleted = 0;
-  auto pruning = std::async(std::launch::async, [&] { return worker.persisted(UINT64_MAX, deleted); });
+  const std::size_t before = files();
+  // Each call on a thread of its own, so that one held by the prune fails the test
+  // rather than hanging it: answered within its bound (with room for a slow host), never
+  // as long as the prune takes.
+  std::vector<std::future<void>> calls;
+  const auto answered_in_time = [&worker, &calls](const char* which) {
+    calls.push_back(std::async(std::launch::async, [&worker, which] {
+      std::optional<std::size_t> deleted = 99;
+      EXPECT_TRUE(worker.persisted(UINT64_MAX, deleted));
+      EXPECT_EQ(deleted, std::nullopt) << which << " was answered as if the prune had finished";
+    }));
+    EXPECT_EQ(calls.back().wait_for(PartitionWorker::kPruneAnsweredWithin * 10), std::future_status::ready)
+        << which << " waited for the prune";
+  };
+  answered_in_time("the call that started the prune");
   // Open for writing once the prune has it open for reading: from then on its read waits.
   int writer = -1;
   for (int tries = 0; writer < 0 && tries < 10'000; ++tries) {
@@ -274,13 +295,20 @@ TEST(PartitionWorker, PruningDoesNotHoldTheMatchingThread) {
   });
   EXPECT_EQ(matching.wait_for(std::chrono::seconds(10)), std::future_status::ready)
       << "a batch waited for the prune";
-  EXPECT_EQ(pruning.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  answered_in_time("a call while the prune hangs");
+  EXPECT_EQ(files(), before) << "a second prune ran beside the one that hangs";
   ::close(writer);  // the prune reads nothing from it, and goes on
-  EXPECT_TRUE(pruning.get());
+  for (std::future<void>& call : calls) call.get();
+  for (int tries = 0; std::filesystem::exists(stuck) && tries < 10'000; ++tries) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_TRUE(matching.get());
   // Kept: the snapshots at 600 and 900 and the segments from 600 on. Deleted: the two
   // segments before, the snapshot at 300 and the FIFO (older, unreadable).
-  EXPECT_EQ(deleted, 4u);
+  std::optional<std::size_t> deleted;
+  ASSERT_TRUE(worker.persisted(UINT64_MAX, deleted));
+  EXPECT_EQ(deleted, std::optional<std::size_t>(0)) << "nothing left to prune, and answered so";
+  EXPECT_EQ(files(), before - 4);
   std::filesystem::remove_all(dir);
 }
 

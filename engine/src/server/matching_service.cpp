@@ -295,11 +295,12 @@ grpc::Status MatchingService::GetOrder(grpc::ServerContext* /*context*/, const p
 
 grpc::Status MatchingService::Persisted(grpc::ServerContext* /*context*/, const pb::PersistedRequest* request,
                                         pb::PersistedResponse* response) {
-  std::size_t deleted = 0;
+  std::optional<std::size_t> deleted;
   if (!worker_.persisted(request->through_sequence(), deleted)) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the partition has stopped");
   }
-  response->set_files_deleted(static_cast<std::uint32_t>(deleted));
+  response->set_finished(deleted.has_value());
+  response->set_files_deleted(static_cast<std::uint32_t>(deleted.value_or(0)));
   return grpc::Status::OK;
 }
 

@@ -307,7 +307,7 @@ bool PartitionWorker::wait_journaled(std::uint64_t from, std::chrono::millisecon
          !stopping_;
 }
 
-bool PartitionWorker::persisted(std::uint64_t through, std::size_t& deleted) {
+bool PartitionWorker::persisted(std::uint64_t through, std::optional<std::size_t>& deleted) {
   std::uint64_t persisted_through = 0;
   if (!run([&] {
         // Never past what is journaled: a client's mistake must not cost the journal more.
@@ -317,13 +317,12 @@ bool PartitionWorker::persisted(std::uint64_t through, std::size_t& deleted) {
       })) {
     return false;
   }
-  deleted = prune(persisted_through);
+  deleted = 0;
+  if (store_) deleted = pruner_.prune(persisted_through, kPruneAnsweredWithin);
   return true;
 }
 
 std::size_t PartitionWorker::prune(std::uint64_t persisted_through) {
-  if (!store_) return 0;
-  std::lock_guard lock(prune_mutex_);
   try {
     const PruneReport report = store_->prune(persisted_through);
     for (const std::string& path : report.deleted) {

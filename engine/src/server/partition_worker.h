@@ -29,6 +29,7 @@
 #include "journal/partition_store.h"
 #include "matching/exchange.h"
 #include "server/event_log.h"
+#include "server/pruner.h"
 
 namespace venue {
 
@@ -154,11 +155,13 @@ class PartitionWorker {
 
   // The writer's word that every event with sequence <= through is in Postgres (held to
   // what is journaled): the journal and snapshots it no longer needs are deleted
-  // (PartitionStore::prune) on the calling thread, never on the matching thread: ext4
+  // (PartitionStore::prune) on the pruner's thread, never on the matching thread (ext4
   // takes 10-30 ms to unlink each of the 65-110 MB files a million commands make, and
-  // there a prune held every batch and the feed for as long. `deleted`: files removed
-  // by this call. False when the worker has stopped.
-  bool persisted(std::uint64_t through, std::size_t& deleted);
+  // there a prune held every batch and the feed for as long) nor on the caller's, which
+  // waits for it at most kPruneAnsweredWithin. `deleted`: the files that prune removed,
+  // when it finished by then. False when the worker has stopped.
+  static constexpr std::chrono::milliseconds kPruneAnsweredWithin{200};
+  bool persisted(std::uint64_t through, std::optional<std::size_t>& deleted);
 
   // `found` is false for an unknown instrument.
   bool book(InstrumentId instrument_id, std::size_t depth, BookView& out, bool& found);
@@ -199,7 +202,7 @@ class PartitionWorker {
   bool part_due() const;
   void commit_part();
   void answer_finished(std::int64_t journaled_ns);
-  std::size_t prune(std::uint64_t persisted_through);  // off the matching thread, one at a time
+  std::size_t prune(std::uint64_t persisted_through);  // on the pruner's thread
 
   const std::uint32_t partition_;
   const int cpu_;
@@ -223,13 +226,13 @@ class PartitionWorker {
   std::size_t finished_ = 0;
   std::size_t answered_ = 0;
   std::int64_t part_started_ns_ = 0;
-  std::mutex prune_mutex_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
   std::condition_variable work_done_;
   std::deque<Task> queue_;
   bool stopping_ = false;
+  Pruner pruner_{[this](std::uint64_t mark) { return prune(mark); }};  // after store_
   std::thread thread_;  // last: starts once everything above exists
 };
 
