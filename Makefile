@@ -6,9 +6,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := engine/build
 STUBS := gateway/venue/enginepb/engine_pb2.py
+# The engine's builds (release, sanitized, fuzzers) compile through ccache when it is
+# there (its cache in ~/.cache/ccache, outside the repo), with paths taken relative to
+# the checkout: a fresh clone of the same sources builds from the cache (about 50 s of
+# compiling became 6 s for the release build, 2026-12-05).
+CMAKE_LAUNCHER = $(if $(shell command -v ccache),-DCMAKE_C_COMPILER_LAUNCHER=ccache \
+	-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 APT_PACKAGES := build-essential cmake ninja-build pkg-config libgrpc++-dev libprotobuf-dev \
 	protobuf-compiler protobuf-compiler-grpc libgtest-dev redis-server postgresql \
-	postgresql-client openssl python3-dev
+	postgresql-client openssl python3-dev ccache
 IMAGE_PACKAGES := podman buildah mmdebstrap runc
 # A real Kubernetes node for tests/k8s/test_node.py (venue.local.node).
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables ipset conntrack iproute2 \
@@ -55,7 +63,7 @@ sanitized_package = rm -rf $(1) && $(PY) -c "import shutil; shutil.copytree('gat
 	  build_ext --build-lib $(1) --build-temp $(1)/tmp
 sanitize: $(VENV)/.installed $(STUBS)
 	@[ -f $(SANITIZE_BUILD)/build.ninja ] || cmake -S engine -B $(SANITIZE_BUILD) -G Ninja \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_SANITIZE=ON
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_SANITIZE=ON $(CMAKE_LAUNCHER)
 	cmake --build $(SANITIZE_BUILD) --target venue-engine engine_core_tests engine_journal_tests \
 	  engine_server_tests engine_process_test engine_property_tests
 	$(SANITIZE_ENV) ctest --test-dir $(SANITIZE_BUILD) --output-on-failure
@@ -81,7 +89,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 5
 fuzz-build: system-fuzz $(VENV)/.atheris $(STUBS)
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang-14 CXX=clang++-14 cmake -S engine \
-	  -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_FUZZ=ON
+	  -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENUE_FUZZ=ON $(CMAKE_LAUNCHER)
 	cmake --build $(FUZZ_BUILD) --target fuzz_command_batch fuzz_journal fuzz_snapshot fuzz_seeds
 	$(call sanitized_package,$(FUZZ_PY),CC=clang-14 LDSHARED="clang-14 -shared",\
 	  $(SANITIZE_FLAGS) -fsanitize=fuzzer-no-link)
@@ -207,7 +215,8 @@ $(STUBS): engine/proto/engine.proto $(VENV)/.installed
 	  --grpc_python_out=gateway engine/proto/engine.proto
 
 engine:
-	@[ -f $(BUILD)/build.ninja ] || cmake -S engine -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	@[ -f $(BUILD)/build.ninja ] || cmake -S engine -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  $(CMAKE_LAUNCHER)
 	cmake --build $(BUILD)
 
 clean:
