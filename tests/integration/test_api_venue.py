@@ -358,3 +358,57 @@ async def test_a_bad_order_is_worded_alike_over_rest_batch_and_the_websocket(
     assert by_rest == by_batch == reject["errors"]
     assert (reject["field"], reject["reason"]) == (
         ".".join(map(str, by_rest[0]["loc"])) or None, by_rest[0]["type"])
+
+
+# --- JSON nested past the decoder's depth -------------------------------------------------
+
+DEEP = "[" * 5000 + "]" * 5000  # past the thousand levels the decoders recurse into
+
+
+def _deep_json_invalid(response: httpx.Response, loc: list[Any]) -> None:
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert (problem["loc"], problem["type"], problem["msg"]) == \
+        (loc, "json_invalid", "JSON nested too deeply")
+
+
+async def test_json_nested_too_deeply_is_refused_as_invalid_json_on_every_channel(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """msgspec and json raise RecursionError past about a thousand levels: a body or a
+    message nested that deep gets json_invalid, never a 500 or a dropped socket."""
+    alice = clients["alice"]
+    headers = alice.headers | {"Content-Type": "application/json"}
+    order = '{"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1", '
+    for body in (DEEP, order + f'"quantity": {DEEP}}}', order + f'"extra": {DEEP}}}'):
+        _deep_json_invalid(await alice.http.post("/v1/orders", headers=headers, content=body),
+                           ["body"])
+    for body in (f'{{"orders": {DEEP}}}', f'{{"orders": [{order}"extra": {DEEP}}}]}}'):
+        _deep_json_invalid(await alice.http.post("/v1/orders/batch", headers=headers,
+                                                 content=body), ["body"])
+    resting = await alice.order(side="buy", price="90.00", quantity="0.1")
+    _deep_json_invalid(await alice.http.patch(f"/v1/orders/{resting}", headers=headers,
+                                              content=f'{{"quantity": {DEEP}}}'), ["body"])
+    assert (await alice.until(resting, status="new"))["quantity"] == "0.1000"  # unchanged
+
+    async with order_socket(local_venue, key=alice.key) as socket:
+        await socket.send(DEEP)
+        reject = await receive(socket, "reject", "ack")
+        assert reject["reason"] == "json_invalid" and "nested too deeply" in reject["message"]
+        await socket.send(json.dumps({"type": "cancel", "orderId": resting, "requestId": 1}))
+        assert (await receive(socket, "ack", "reject"))["status"] == "pending_cancel"
+    async with connect(ws_url(local_venue), proxy=None) as socket:  # in place of the key
+        await socket.send(DEEP)
+        refused = json.loads(await socket.recv())
+        assert (refused["type"], refused["reason"]) == ("reject", "unauthorized")
+        await socket.wait_closed()
+        assert socket.close_code == 1008
+
+    market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+    async with connect(market, proxy=None) as socket:
+        await socket.send(DEEP)
+        error = json.loads(await socket.recv())
+        assert (error["type"], error["field"]) == ("error", "message")
+        assert "nested too deeply" in error["message"]
+        await socket.send(json.dumps({"type": "subscribe", "channel": "trades",
+                                      "symbol": "BTC-USD"}))
+        assert json.loads(await socket.recv())["type"] == "subscribed"

@@ -131,9 +131,17 @@ WireOrder = _struct("WireOrder", NEW_ORDER)
 WireReplace = _struct("WireReplace", REPLACE)
 decode_order = msgspec.json.Decoder(WireOrder).decode
 decode_json = msgspec.json.Decoder().decode
-# What decoding a body may raise: msgspec's errors, and UnicodeDecodeError for a string
-# that is not UTF-8 (msgspec lets that one through as it is).
-DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError)
+# What decoding a body or a message may raise: msgspec's errors; UnicodeDecodeError for a
+# string that is not UTF-8 (msgspec lets that one through as it is); RecursionError for a
+# document nested deeper than the decoder goes (about a thousand arrays or objects).
+DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+
+
+def not_json(error: Exception) -> str:
+    """What is wrong with a document decoding refused (one of DECODE_ERRORS)."""
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply"
+    return str(error)
 
 
 # --- the wording of what is wrong -------------------------------------------------------
@@ -289,7 +297,7 @@ def new_order_json(venue: VenueConfig, body: bytes) -> CheckedOrder | list[Error
         try:
             raw = decode_json(body)
         except DECODE_ERRORS as wrong:
-            return json_invalid(str(wrong))
+            return json_invalid(not_json(wrong))
         return new_order(venue, raw)
     checked = check(venue, order)
     if isinstance(checked, CheckedOrder):
@@ -318,7 +326,7 @@ def replace_terms_json(body: bytes) -> Terms | list[Error]:
     try:
         raw = decode_json(body)
     except DECODE_ERRORS as wrong:
-        return json_invalid(str(wrong))
+        return json_invalid(not_json(wrong))
     return replace_terms(raw)
 
 

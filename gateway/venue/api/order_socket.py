@@ -23,7 +23,6 @@ through, so the switch neither skips nor repeats one.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import aclosing
 from typing import Any
@@ -40,8 +39,9 @@ from venue.api.engines import EngineUnavailable
 from venue.api.error_handlers import queue_refusal
 from venue.api.models import Accepted
 from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, ShardBusy
-from venue.api.order_rules import (CheckedOrder, Error, OrderRef, RequestRejected, Terms,
-                                   new_order, order_ref, replace_terms)
+from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderRef, RequestRejected,
+                                   Terms, decode_json, new_order, not_json, order_ref,
+                                   replace_terms)
 from venue.api.order_rules import error as an_error
 from venue.api.report_feed import ReportFeed
 from venue.api.websocket_io import Outbox, received_texts
@@ -181,9 +181,9 @@ class OrderSocket:
         request_id = kind = None
         try:
             try:
-                message = json.loads(text)
-            except ValueError as error:
-                raise refused(None, "json_invalid", f"not JSON: {error}") from None
+                message = decode_json(text)
+            except DECODE_ERRORS as error:
+                raise refused(None, "json_invalid", f"not JSON: {not_json(error)}") from None
             if not isinstance(message, dict):
                 raise refused(None, "json_invalid", "a message is a JSON object")
             request_id = message.pop("requestId", None)
@@ -282,8 +282,8 @@ class OrderSocket:
         await self.websocket.accept()
         try:
             text = await asyncio.wait_for(self.websocket.receive_text(), AUTH_TIMEOUT_S)
-            message = json.loads(text)
-        except (TimeoutError, ValueError):
+            message = decode_json(text)
+        except (TimeoutError, *DECODE_ERRORS):
             message = None
         except WebSocketDisconnect:
             return None

@@ -13,7 +13,6 @@ heartbeats included.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from fastapi import WebSocket, status
 from redis.exceptions import RedisError
 
 from venue.api.engines import EngineUnavailable
+from venue.api.order_rules import DECODE_ERRORS, decode_json, not_json
 from venue.api.websocket_io import Outbox, received_texts
 from venue.contract.config import VenueConfig
 from venue.market.feed import MarketFeed, View
@@ -185,9 +185,9 @@ class MarketSocket:
     async def _handle(self, text: str) -> None:
         try:
             try:
-                message = json.loads(text)
-            except ValueError:
-                raise Refused("message", "not JSON") from None
+                message = decode_json(text)
+            except DECODE_ERRORS as error:
+                raise Refused("message", f"not JSON: {not_json(error)}") from None
             if not isinstance(message, dict):
                 raise Refused("message", "a message is a JSON object")
             kind = message.get("type")

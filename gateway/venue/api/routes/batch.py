@@ -22,7 +22,7 @@ from venue.api.models import BatchAccepted
 from venue.api.openapi import request_body
 from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderBatch, WireOrder,
                                    at, check, decode_json, decode_order, json_invalid,
-                                   new_order, problem_errors)
+                                   new_order, not_json, problem_errors)
 from venue.api.order_wire import batch_table, orderwire
 from venue.api.backpressure import Refusal
 from venue.api.shard_lag import ShardLag
@@ -152,7 +152,7 @@ def _decode_one_by_one(venue: VenueConfig, body: bytes
         raws = _decode_body(body).orders
     except DECODE_ERRORS as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
-            "loc": ["body"], "msg": str(error), "type": "json_invalid"}]) from None
+            "loc": ["body"], "msg": not_json(error), "type": "json_invalid"}]) from None
     orders: list[WireOrder | None] = []
     results: list[str | dict | None] = [None] * len(raws)
     for index, raw in enumerate(raws):
@@ -164,7 +164,7 @@ def _decode_one_by_one(venue: VenueConfig, body: bytes
         try:
             errors = new_order(venue, decode_json(raw))
         except DECODE_ERRORS as error:
-            errors = json_invalid(str(error))
+            errors = json_invalid(not_json(error))
         if isinstance(errors, CheckedOrder):  # (the struct and the rules never disagree)
             orders[index] = errors.order
         else:
