@@ -327,7 +327,7 @@ static int scan_order(const Table *table, Cursor *c, Order *order) {
     if ((seen & (F_SYMBOL | F_SIDE | F_QUANTITY | F_COID)) != (F_SYMBOL | F_SIDE | F_QUANTITY | F_COID))
         return 0;
     if ((price == NULL) != (type == 1)) return 0;  /* a limit order has a price, a market order none */
-    if (post_only && type != 0) return 0;
+    if (post_only && (type != 0 || tif == 1 || tif == 2)) return 0;  /* rests: a limit, gtc or day */
     if (!good_client_order_id(coid, coid_len)) return 0;
     int index = find_instrument(table, symbol, symbol_len);
     if (index < 0) return 0;

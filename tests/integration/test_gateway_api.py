@@ -123,6 +123,8 @@ BAD_ORDERS = [
                  id="limit-without-price"),
     pytest.param(without(limit_order(type="market", postOnly=True), "price"), "postOnly",
                  "post_only_requires_limit", id="post-only-on-market"),
+    pytest.param(limit_order(timeInForce="ioc", postOnly=True), "postOnly",
+                 "post_only_requires_resting", id="post-only-ioc"),
     pytest.param(without(limit_order(), "quantity"), "quantity", "missing", id="missing-quantity"),
     pytest.param(limit_order(price=64250.5), "price", "string_type", id="price-as-json-number"),
     pytest.param(limit_order(clientOrderId="no spaces"), "clientOrderId",

@@ -82,10 +82,10 @@ def test_market_order_has_no_price_and_zero_ticks() -> None:
 
 
 def test_fields_are_camel_case_on_the_wire() -> None:
-    order = OrderRequest.model_validate(limit(timeInForce="fok", clientOrderId="a.B:1-_",
+    order = OrderRequest.model_validate(limit(timeInForce="day", clientOrderId="a.B:1-_",
                                               postOnly=True))
     assert (order.time_in_force, order.client_order_id, order.post_only) == \
-        (TimeInForce.FOK, "a.B:1-_", True)
+        (TimeInForce.DAY, "a.B:1-_", True)
     assert Accepted(order_id="7", client_order_id="c", duplicate=False).model_dump(by_alias=True) \
         == {"orderId": "7", "clientOrderId": "c", "status": "pending_new", "duplicate": False}
     assert set(InstrumentView.of(BTC).model_dump(by_alias=True)) == \
@@ -107,6 +107,17 @@ def test_post_only_on_a_non_limit_order_names_post_only(order_type: str) -> None
     body = limit(type=order_type, postOnly=True)
     del body["price"]
     assert errors_of(body) == [(("postOnly",), "post_only_requires_limit")]
+
+
+@pytest.mark.parametrize("time_in_force", ["ioc", "fok"])
+def test_post_only_on_an_order_that_never_rests_names_post_only(time_in_force: str) -> None:
+    assert errors_of(limit(timeInForce=time_in_force, postOnly=True)) == [
+        (("postOnly",), "post_only_requires_resting")]
+
+
+@pytest.mark.parametrize("time_in_force", [{"timeInForce": "gtc"}, {"timeInForce": "day"}, {}])
+def test_post_only_on_an_order_that_rests_is_good(time_in_force: dict[str, str]) -> None:
+    assert request_errors(limit(postOnly=True, **time_in_force)) == []
 
 
 @pytest.mark.parametrize(("field", "value", "kind"), [

@@ -145,6 +145,7 @@ def test_spacing_and_key_order_do_not_matter() -> None:
     {"quantity": "1000.0001"}, {"quantity": "99999999999999999999"}, {"symbol": "DOGE"},
     {"symbol": "btc-usd"}, {"side": "BUY"}, {"type": "stop"}, {"timeInForce": "gtd"},
     {"type": "market"}, {"postOnly": True, "type": "market", "price": None},
+    {"postOnly": True, "timeInForce": "ioc"}, {"postOnly": True, "timeInForce": "fok"},
     {"clientOrderId": None}, {"clientOrderId": ""}, {"clientOrderId": "has space"},
     {"clientOrderId": "x" * 64}, {"clientOrderId": "é"}, {"clientOrderId": "a\nb"},
     {"clientOrderId": 'quo"te'}, {"extra": 1}, {"postOnly": 1}, {"quantity": 1},

@@ -12,9 +12,10 @@ From the declarations come the msgspec structs that decode a good request fast
 (WireOrder, WireReplace), the field-by-field check that words a bad one (field_errors),
 and the documented models of the OpenAPI schema (OrderRequest, ReplaceRequest,
 OrderBatch), which enforce nothing of their own. What a declaration cannot say is a
-function here: a price against the order type (price_problem), postOnly against it
-(post_only_problem), a decimal string (venue.contract.instruments.parse_decimal), the
-instrument's grid and limits (Instrument.order_terms).
+function here: a price against the order type (price_problem), postOnly against the
+type and the time in force (post_only_problem), a decimal string
+(venue.contract.instruments.parse_decimal), the instrument's grid and limits
+(Instrument.order_terms).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ NEW_ORDER = (
                      "When absent, the order id serves as clientOrderId and nothing is "
                      "deduplicated."),
     Rule("post_only", bool, default=False,
-         description="Rest only, never take liquidity. Limit orders only."),
+         description="Rest only, never take liquidity. Limit orders that rest only "
+                     "(timeInForce gtc or day)."),
 )
 
 REPLACE = (
@@ -240,10 +242,22 @@ def price_problem(order_type: str | None, price: str | None) -> Problem | None:
     return None
 
 
-def post_only_problem(order_type: str | None, post_only: bool) -> Problem | None:
-    if post_only and order_type is not None and order_type != OrderType.LIMIT:
+# The times in force whose orders rest on the book (the engine's own rule: it rejects a
+# post-only order of any other as unsupported).
+RESTING = frozenset((TimeInForce.GTC, TimeInForce.DAY))
+
+
+def post_only_problem(order_type: str | None, post_only: bool,
+                      time_in_force: str | None) -> Problem | None:
+    if not post_only:
+        return None
+    if order_type is not None and order_type != OrderType.LIMIT:
         return Problem("postOnly", "post_only_requires_limit",
                        "postOnly is allowed only on a limit order")
+    if time_in_force is not None and time_in_force not in RESTING:
+        return Problem("postOnly", "post_only_requires_resting",
+                       f"postOnly is allowed only on an order that rests (timeInForce gtc "
+                       f"or day), not {time_in_force}")
     return None
 
 
@@ -251,7 +265,8 @@ def check(venue: VenueConfig, order: Any) -> CheckedOrder | list[Problem]:
     """A decoded order (a WireOrder) on its instrument's grid, or what is wrong with it:
     the rules that span fields, then the instrument's."""
     problems = [p for p in (price_problem(order.type, order.price),
-                            post_only_problem(order.type, order.post_only)) if p is not None]
+                            post_only_problem(order.type, order.post_only,
+                                              order.time_in_force)) if p is not None]
     if problems:
         return problems
     instrument = venue.by_symbol.get(order.symbol)
@@ -270,7 +285,8 @@ def request_errors(raw: Any) -> list[Error]:
         return errors
     order_type = raw.get("type", OrderType.LIMIT)
     problems = [p for p in (price_problem(order_type, raw.get("price")),
-                            post_only_problem(order_type, raw.get("postOnly", False)))
+                            post_only_problem(order_type, raw.get("postOnly", False),
+                                              raw.get("timeInForce", TimeInForce.GTC)))
                 if p is not None]
     return problem_errors(problems, raw)
 
