@@ -145,6 +145,14 @@ async def test_a_book_kept_from_the_feed_equals_the_engines_and_trades_are_seque
         assert [(t["price"], t["quantity"], t["aggressorSide"]) for t in fills] == [
             ("99.75", "1.0000", "sell"), ("99.50", "1.0000", "sell")]
         assert all(t["sequence"] <= trades[-1]["seq"] for t in fills)
+    # Each is what GET /v1/trades says of it, field for field, once Postgres holds it.
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=10) as http:
+        deadline = time.monotonic() + WAIT_S
+        while len(stored := {t["tradeId"]: t for t in (await http.get(
+                f"/v1/trades/{SYMBOL}")).json()}) < len(fills):
+            assert time.monotonic() < deadline, f"the trades never reached Postgres: {stored}"
+            await asyncio.sleep(0.05)
+    assert [stored[t["tradeId"]] for t in fills] == fills
 
 
 async def test_a_view_of_some_depth_brings_levels_in_from_below(

@@ -25,7 +25,7 @@ def test_a_fill_reads_in_decimal_strings_with_its_sequence() -> None:
         trade_id=3))
     assert message == {
         "type": "report", "partition": 0, "sequence": 42,
-        "time": "2025-01-02T03:04:05.123456+00:00", "orderId": "7", "clientOrderId": "c-7",
+        "time": "2025-01-02T03:04:05.123456Z", "orderId": "7", "clientOrderId": "c-7",
         "symbol": "BTC-USD", "side": "buy", "orderType": "limit", "timeInForce": "gtc",
         "execType": "trade", "orderStatus": "partially_filled", "price": "100.01",
         "quantity": "3.0000", "lastQty": "1.0000", "lastPx": "100.01", "cumQty": "2.0000",

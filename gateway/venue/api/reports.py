@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from venue.contract.config import VenueConfig
@@ -10,12 +10,13 @@ from venue.enginepb import engine_pb2 as pb
 from venue.contract.wire import (EXEC_TYPE_WORDS, ORDER_STATUS_WORDS, ORDER_TYPE_WORDS,
                                  REJECT_REASON_WORDS, SIDE_WORDS, TIME_IN_FORCE_WORDS)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1)  # naive: the Z is written, as REST's pydantic writes UTC
 
 
 def engine_time(timestamp_ns: int) -> str:
-    """The engine's clock (unix ns) as ISO 8601, to the microsecond."""
-    return (_EPOCH + timedelta(microseconds=timestamp_ns // 1000)).isoformat()
+    """The engine's clock (unix ns) as ISO 8601 in UTC, to the microsecond, as every REST
+    time reads ("2026-12-03T15:04:05.123456Z")."""
+    return (_EPOCH + timedelta(microseconds=timestamp_ns // 1000)).isoformat() + "Z"
 
 
 def report_message(venue: VenueConfig, partition: int, event: pb.Event) -> dict[str, Any]:
