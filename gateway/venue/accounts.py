@@ -7,6 +7,7 @@ table names no usable key. An account may hold several keys; a revoked key names
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 import asyncpg
@@ -14,6 +15,8 @@ import asyncpg
 KEY_PREFIX = "tv_"
 # The account that holds a venue's bootstrap key (Settings.bootstrap_api_key).
 BOOTSTRAP_ACCOUNT = "bootstrap"
+# An account's name: what the CLI, the logs and key listings show of it.
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # token_urlsafe(24) is 32 url-safe characters: 192 random bits.
 _KEY_RANDOM_BYTES = 24
 
@@ -77,8 +80,16 @@ async def revoke_key(conn: asyncpg.Connection, account: str, key_id: int) -> boo
     return bool(revoked)
 
 
+def check_account_name(name: str) -> None:
+    """ValueError, worded for the user, unless `name` is a good account name."""
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise ValueError(f"account name {name!r}: 1 to 64 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+
+
 async def create_account(conn: asyncpg.Connection, name: str) -> tuple[int, str]:
     """A new account named `name` and its first API key: (account_id, key)."""
+    check_account_name(name)
     async with conn.transaction():
         account_id = await conn.fetchval(
             "INSERT INTO accounts (name) VALUES ($1) RETURNING account_id", name)
@@ -93,6 +104,7 @@ async def register_key(conn: asyncpg.Connection, name: str, key: str,
     `only`, every other key of the account is revoked: a rotated key replaces the last."""
     if not key.strip():
         raise ValueError("an empty API key")
+    check_account_name(name)
     async with conn.transaction():
         await conn.execute("INSERT INTO accounts (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
                            name)

@@ -43,7 +43,8 @@ def _require(settings: Settings, *names: str) -> None:
     missing = [n for n in names if getattr(settings, n) is None]
     if missing:
         env = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL"}
-        raise SystemExit("venue: set " + " and ".join(env.get(n, n) for n in missing))
+        raise SystemExit("venue: set " + " and ".join(env.get(n, n) for n in missing)
+                         + " (`make run` prints its venue's)")
 
 
 def _until_signalled(main: Callable[[asyncio.Event], Coroutine], uvloop: bool = False) -> None:
@@ -179,8 +180,9 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"key {key_id} of {args.account}{f' ({args.name})' if args.name else ''}"
                       f"\napi key (shown once): {key}")
             elif args.action == "list":
+                rows = await accounts.list_keys(connection, args.account)
                 print(f"{'id':>6}  {'name':20} {'key':12} {'created':20} {'last used':20} revoked")
-                for row in await accounts.list_keys(connection, args.account):
+                for row in rows:
                     print(f"{row['key_id']:>6}  {row['name'][:20]:20} {row['hint']:12} "
                           f"{_when(row['created_at']):20} {_when(row['last_used_at']):20} "
                           f"{_when(row['revoked_at'])}")
@@ -219,6 +221,8 @@ def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
         account_id, key = asyncio.run(create())
     except asyncpg.UniqueViolationError:
         raise SystemExit(f"venue: account {args.name!r} exists already") from None
+    except ValueError as error:
+        raise SystemExit(f"venue: {error}") from None
     print(f"account {args.name} (id {account_id})\napi key (shown once): {key}")
     return 0
 

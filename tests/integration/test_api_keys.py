@@ -94,4 +94,10 @@ async def test_the_cli_lists_and_revokes_keys_and_never_prints_one_again(databas
     assert venue("keys", "revoke", "erin", key_id).returncode == 0
     again = venue("keys", "revoke", "erin", key_id)
     assert again.returncode != 0 and "no live key" in again.stderr
-    assert venue("keys", "list", "nobody").returncode != 0
+    unknown = venue("keys", "list", "nobody")
+    assert unknown.returncode != 0 and "no account 'nobody'" in unknown.stderr
+    assert unknown.stdout == ""  # not a listing's header, as if it were one of no keys
+    for bad in ("", "bad name!", ".x", "x" * 65):
+        refused = venue("create", bad)
+        assert refused.returncode != 0 and "account name" in refused.stderr, (bad, refused)
+    assert "erin" in venue("create", "erin").stderr  # exists already
