@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from venue.contract.config import Settings, VenueConfig
-from venue.local.process import (Child, Restarts, free_port, wait_until,
+from venue.local.process import (Child, Restarts, free_port, kept_port, wait_until,
                                  with_parent_death_signal)
 from venue.local.venue import LocalVenue
 
@@ -114,3 +116,24 @@ def test_a_port_handed_out_is_never_handed_out_again_though_nobody_bound_it() ->
     # The OS offers a released port again: among thousands, some would repeat.
     ports = [free_port() for _ in range(3000)]
     assert len(set(ports)) == len(ports)
+
+
+def test_a_kept_port_is_the_same_at_the_next_start_while_nobody_else_has_it(
+        tmp_path: Path) -> None:
+    ports = tmp_path / "ports.json"
+    first = kept_port(ports, "postgres")
+    assert json.loads(ports.read_text()) == {"postgres": first}
+    assert kept_port(ports, "postgres") == first  # the venue started again
+    redis = kept_port(ports, "redis")
+    assert redis != first and json.loads(ports.read_text()) == {"postgres": first,
+                                                                "redis": redis}
+    with socket.socket() as squatter:  # another program took it meanwhile
+        squatter.bind(("127.0.0.1", first))
+        squatter.listen()
+        moved = kept_port(ports, "postgres")
+    assert moved not in (first, redis) and json.loads(ports.read_text())["postgres"] == moved
+    handed = free_port()  # to another part of this process, which has not bound it yet
+    ports.write_text(json.dumps({"postgres": handed}))
+    assert kept_port(ports, "postgres") != handed
+    ports.write_text("not json")
+    assert isinstance(kept_port(ports, "postgres"), int)

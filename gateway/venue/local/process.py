@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -47,6 +48,7 @@ def with_parent_death_signal(argv: Sequence[str], sig: str = "TERM",
 
 
 _HANDED_OUT: set[int] = set()
+_KEPT: dict[tuple[Path, str], int] = {}  # kept_port's, in this process
 
 
 def free_port() -> int:
@@ -62,6 +64,36 @@ def free_port() -> int:
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
+
+
+def kept_port(ports_file: Path, name: str) -> int:
+    """The port `name` had at the last start of the venue whose data dir holds
+    `ports_file` (JSON, name -> port), when it is free still; else a new one, kept there:
+    a URL printed once (Postgres's, for `venue accounts`) holds across restarts."""
+    try:
+        ports = json.loads(ports_file.read_text())
+    except (OSError, ValueError):
+        ports = {}
+    port, key = ports.get(name), (ports_file.resolve(), name)
+    handed_to_another = port in _HANDED_OUT and _KEPT.get(key) != port
+    if not isinstance(port, int) or handed_to_another or not _bindable(port):
+        port = ports[name] = free_port()
+        ports_file.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+    _HANDED_OUT.add(port)
+    _KEPT[key] = port
+    return port
+
+
+def _bindable(port: int) -> bool:
+    """Nobody has the port bound (connections of a server gone, in TIME_WAIT, do not
+    count: the servers set SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -23,7 +23,8 @@ from venue.accounts import create_account, issue_key
 from venue.contract.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess
-from venue.local.process import Child, Restarts, free_port, log_tail, port_open, wait_until
+from venue.local.process import (Child, Restarts, free_port, kept_port, log_tail, port_open,
+                                 wait_until)
 from venue.local.servers import PostgresServer, RedisServer
 
 LOCAL_ACCOUNTS = ("alice", "bob")
@@ -54,11 +55,14 @@ class LocalVenue:
 
     def start(self) -> LocalVenue:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        ports = self.data_dir / "ports.json"  # the same URLs at every start, when free
         if self.redis_url is None:
-            self.redis = RedisServer(self.data_dir / "redis", appendfsync="always").start()
+            self.redis = RedisServer(self.data_dir / "redis", port=kept_port(ports, "redis"),
+                                     appendfsync="always").start()
             self.redis_url = self.redis.url
         if self.database_url is None:
-            self.postgres = PostgresServer(self.data_dir / "postgres").start()
+            self.postgres = PostgresServer(self.data_dir / "postgres",
+                                           port=kept_port(ports, "postgres")).start()
             self.database_url = self.postgres.url()
         asyncio.run(self._prepare_database())
         config_path = self.data_dir / "venue.json"
