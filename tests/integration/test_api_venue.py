@@ -98,6 +98,23 @@ async def test_cancel_of_a_resting_order_ends_canceled_in_status_and_postgres(
     assert [order["orderId"] for order in listed] == [order_id]
 
 
+async def test_an_order_reads_the_same_by_its_client_order_id_as_by_its_id(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    alice, bob = clients["alice"], clients["bob"]
+    order_id = await alice.order(side="buy", price="100.00", quantity="1.0",
+                                 clientOrderId="read-1")
+    early = await alice.get("/v1/orders/by-client-id/read-1")  # queued or reported by now
+    assert early.status_code == 200, early.text
+    assert (early.json()["orderId"], early.json()["clientOrderId"]) == (order_id, "read-1")
+    await alice.until(order_id, status="new")
+    assert (await alice.get("/v1/orders/by-client-id/read-1")).json() == \
+        (await alice.get(f"/v1/orders/{order_id}")).json()
+    for who, client_order_id in ((bob, "read-1"), (alice, "never-sent")):
+        missing = await who.get(f"/v1/orders/by-client-id/{client_order_id}")
+        assert missing.status_code == 404 and missing.json()["reason"] == "unknown_order"
+    assert (await alice.get("/v1/orders/by-client-id/bad id")).status_code == 422
+
+
 async def test_replace_down_keeps_time_priority(local_venue: LocalVenue,
                                                clients: dict[str, Client]) -> None:
     alice, bob, carol = clients["alice"], clients["bob"], clients["carol"]

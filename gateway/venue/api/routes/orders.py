@@ -140,6 +140,17 @@ async def get_order(order_id: OrderIdPath, account_id: AccountIdDep, venue: Venu
     return _reported_order(row, _instrument(venue, row["instrument_id"], order_id))
 
 
+@router.get("/by-client-id/{client_order_id}", summary="An order's latest state, by its "
+            "clientOrderId", responses={404: {"description": "No such order for this account"}})
+async def get_order_by_client_id(client_order_id: ClientOrderIdPath, account_id: AccountIdDep,
+                                 venue: VenueDep, db: DbDep, queue: OrderQueueDep,
+                                 entry: OrderEntryDep) -> Order:
+    # Found as a cancel or replace finds it (Postgres, else the claim of a queued order),
+    # then read as GET /v1/orders/{orderId} reads it.
+    known = await entry.find(OrderRef(client_order_id=client_order_id), account_id)
+    return await get_order(known.order_id, account_id, venue, db, queue)
+
+
 @router.delete("/{order_id}", status_code=status.HTTP_202_ACCEPTED,
                summary="Cancel an order", responses=_CHANGE_RESPONSES,
                description="Queues a cancel behind the order on its shard, so it never "
