@@ -268,7 +268,7 @@ async def test_orders_over_the_websocket_are_acked_and_their_reports_pushed(
         [trade] = await reports_until(socket, lambda seen: len(seen) == 1, [])
         assert trade | {"orderId": order_id, "execType": "trade", "orderStatus": "filled",
                         "lastQty": "0.5000", "lastPx": "100.00", "cumQty": "0.5000",
-                        "leavesQty": "0.0000", "avgPx": "100"} == trade
+                        "leavesQty": "0.0000", "avgPx": "100.00"} == trade
         assert trade["sequence"] > new["sequence"]
         assert trade["tradeId"] is not None
 

@@ -47,7 +47,7 @@ def test_two_crossing_limit_orders_fill_at_the_resting_price(local_venue: LocalV
     for order in (bought, sold):
         assert order["cumQty"] == "0.5000"
         assert order["leavesQty"] == "0.0000"
-        assert order["avgPx"] == "30000"
+        assert order["avgPx"] == "30000.00"
     assert bought["price"] == "30000.00" and sold["price"] == "29999.50"
 
     async def rows():

@@ -91,11 +91,16 @@ def test_price_and_quantity_round_trip_through_ticks_and_lots(btc: Instrument) -
     assert btc.quantity_text(btc.quantity_lots("0.25")) == "0.2500"
 
 
-def test_average_price_is_notional_over_quantity_to_four_extra_places(btc: Instrument) -> None:
+def test_average_price_is_notional_over_quantity_to_four_extra_places_at_least_the_ticks(btc: Instrument) -> None:
     # 2 lots at 100.00 and 1 lot at 100.01: notional in ticks * lots.
     assert btc.average_price_text(2 * 10000 + 1 * 10001, 3) == "100.003333"
-    assert btc.average_price_text(2 * 10000, 2) == "100"
+    assert btc.average_price_text(2 * 10000, 2) == "100.00"  # on the grid: as a price reads
+    assert btc.average_price_text(2 * 10000 + 1 * 10001 + 1 * 10002, 4) == "100.0075"
     assert btc.average_price_text(0, 0) is None
+    whole = Instrument(symbol="IDX", id=9, tick_size="1", lot_size="1", min_price="1",
+                       max_price="100000", max_quantity="100")
+    assert whole.average_price_text(100 + 101, 2) == "100.5"
+    assert whole.average_price_text(200, 2) == "100"
 
 
 def test_instrument_band_and_maximum_are_in_ticks_and_lots(btc: Instrument) -> None:

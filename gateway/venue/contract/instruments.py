@@ -262,9 +262,13 @@ class Instrument(BaseModel):
         return None
 
     def average_price_text(self, cum_notional: int, cum_qty: int) -> str | None:
-        """avgPx as a decimal string: cum_notional (ticks * lots) / cum_qty (lots)."""
+        """avgPx as a decimal string: cum_notional (ticks * lots) / cum_qty (lots), to
+        four places past the tick's, trailing zeros dropped down to the tick's places, so
+        an average on the grid reads as a price does ("30000.00", "100.003333")."""
         if cum_qty == 0:
             return None
-        places = max(0, -self.tick.as_tuple().exponent) + 4
+        tick_places = max(0, -self.tick.as_tuple().exponent)
         average = Decimal(cum_notional) * self.tick / Decimal(cum_qty)
-        return f"{average.quantize(Decimal(1).scaleb(-places)).normalize():f}"
+        text = f"{average.quantize(Decimal(1).scaleb(-(tick_places + 4))):f}"
+        kept = len(text) - 4  # through the tick's places
+        return (text[:kept] + text[kept:].rstrip("0")).rstrip(".")  # "." of a whole tick
