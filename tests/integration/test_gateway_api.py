@@ -166,6 +166,16 @@ async def test_malformed_json_is_422_and_queues_nothing(gateway: Gateway) -> Non
     assert await gateway.redis.keys("*") == []
 
 
+async def test_an_empty_body_is_422_saying_so(gateway: Gateway) -> None:
+    headers = gateway.auth() | {"Content-Type": "application/json"}
+    for path in ("/v1/orders", "/v1/orders/batch"):
+        for body in (b"", b" \n\t " * 1000):
+            response = await gateway.client.post(path, headers=headers, content=body)
+            assert response.status_code == 422, response.text
+            assert response.json()["detail"][0]["msg"] == "empty: a JSON object is expected"
+    assert await gateway.redis.keys("*") == []
+
+
 async def test_a_body_that_is_not_utf8_is_422_and_queues_nothing(gateway: Gateway) -> None:
     headers = gateway.auth() | {"Content-Type": "application/json"}
     response = await gateway.client.post("/v1/orders", headers=headers, content=(

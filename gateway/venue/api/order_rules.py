@@ -139,10 +139,12 @@ decode_json = msgspec.json.Decoder().decode
 DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
 
 
-def not_json(error: Exception) -> str:
+def not_json(error: Exception, document: bytes | str) -> str:
     """What is wrong with a document decoding refused (one of DECODE_ERRORS)."""
     if isinstance(error, RecursionError):
         return "JSON nested too deeply"
+    if not document.strip():  # msgspec words this as truncated input
+        return "empty: a JSON object is expected"
     return str(error)
 
 
@@ -313,7 +315,7 @@ def new_order_json(venue: VenueConfig, body: bytes) -> CheckedOrder | list[Error
         try:
             raw = decode_json(body)
         except DECODE_ERRORS as wrong:
-            return json_invalid(not_json(wrong))
+            return json_invalid(not_json(wrong, body))
         return new_order(venue, raw)
     checked = check(venue, order)
     if isinstance(checked, CheckedOrder):
@@ -342,7 +344,7 @@ def replace_terms_json(body: bytes) -> Terms | list[Error]:
     try:
         raw = decode_json(body)
     except DECODE_ERRORS as wrong:
-        return json_invalid(not_json(wrong))
+        return json_invalid(not_json(wrong, body))
     return replace_terms(raw)
 
 

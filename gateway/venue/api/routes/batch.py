@@ -100,7 +100,7 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
     except DECODE_ERRORS:
         orders, results = _decode_one_by_one(venue, body)
     if not 1 <= len(orders) <= limit:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body", "orders"], "type": "batch_size",
             "msg": f"a batch holds 1 to {limit} orders, not {len(orders)}"}])
 
@@ -151,8 +151,8 @@ def _decode_one_by_one(venue: VenueConfig, body: bytes
     try:
         raws = _decode_body(body).orders
     except DECODE_ERRORS as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [{
-            "loc": ["body"], "msg": not_json(error), "type": "json_invalid"}]) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body"], "msg": not_json(error, body), "type": "json_invalid"}]) from None
     orders: list[WireOrder | None] = []
     results: list[str | dict | None] = [None] * len(raws)
     for index, raw in enumerate(raws):
@@ -164,7 +164,7 @@ def _decode_one_by_one(venue: VenueConfig, body: bytes
         try:
             errors = new_order(venue, decode_json(raw))
         except DECODE_ERRORS as error:
-            errors = json_invalid(not_json(error))
+            errors = json_invalid(not_json(error, bytes(raw)))
         if isinstance(errors, CheckedOrder):  # (the struct and the rules never disagree)
             orders[index] = errors.order
         else:
