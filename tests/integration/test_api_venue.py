@@ -17,6 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from venue.accounts import create_account
+from venue.api.order_rules import MAX_JSON_DEPTH
 from venue.local.venue import LocalVenue
 
 pytestmark = pytest.mark.integration
@@ -379,29 +380,47 @@ async def test_a_bad_order_is_worded_alike_over_rest_batch_and_the_websocket(
 
 # --- JSON nested past the decoder's depth -------------------------------------------------
 
-DEEP = "[" * 5000 + "]" * 5000  # past the thousand levels the decoders recurse into
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+# Past what a request may nest (MAX_JSON_DEPTH); just under the thousand levels the
+# decoders recurse into, where wording the error ran past Python's recursion limit (a
+# 500, or the connection dropped); past them.
+DEPTHS = (MAX_JSON_DEPTH + 1, *range(900, 1001, 4), 5000)
+DEEP = _nested(5000)
 
 
 def _deep_json_invalid(response: httpx.Response, loc: list[Any]) -> None:
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
     assert (problem["loc"], problem["type"], problem["msg"]) == \
-        (loc, "json_invalid", "JSON nested too deeply")
+        (loc, "json_invalid", f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)")
 
 
 async def test_json_nested_too_deeply_is_refused_as_invalid_json_on_every_channel(
         local_venue: LocalVenue, clients: dict[str, Client]) -> None:
-    """msgspec and json raise RecursionError past about a thousand levels: a body or a
-    message nested that deep gets json_invalid, never a 500 or a dropped socket."""
+    """A body or a message nested past MAX_JSON_DEPTH gets json_invalid, never a 500 or a
+    dropped socket (msgspec and json raise RecursionError past about a thousand levels,
+    and an error that echoed a value a little less deep could not be encoded)."""
     alice = clients["alice"]
     headers = alice.headers | {"Content-Type": "application/json"}
     order = '{"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1", '
-    for body in (DEEP, order + f'"quantity": {DEEP}}}', order + f'"extra": {DEEP}}}'):
-        _deep_json_invalid(await alice.http.post("/v1/orders", headers=headers, content=body),
-                           ["body"])
-    for body in (f'{{"orders": {DEEP}}}', f'{{"orders": [{order}"extra": {DEEP}}}]}}'):
-        _deep_json_invalid(await alice.http.post("/v1/orders/batch", headers=headers,
-                                                 content=body), ["body"])
+    for deep in map(_nested, DEPTHS):
+        for body in (deep, order + f'"quantity": {deep}}}', order + f'"extra": {deep}}}'):
+            _deep_json_invalid(await alice.http.post("/v1/orders", headers=headers,
+                                                     content=body), ["body"])
+        for body in (f'{{"orders": {deep}}}', f'{{"orders": [{order}"extra": {deep}}}]}}'):
+            response = await alice.http.post("/v1/orders/batch", headers=headers, content=body)
+            if response.status_code == 200:  # the item refused on its own, as a bad one is
+                # (a list one level less deep than the body: not an order)
+                [item] = response.json()["results"]
+                assert item["errors"][0]["type"] in ("json_invalid", "model_type"), item
+            else:
+                _deep_json_invalid(response, ["body"])
+    shallow = await alice.http.post("/v1/orders", headers=headers,
+                                    content=order + f'"extra": {_nested(MAX_JSON_DEPTH - 1)}}}')
+    assert shallow.json()["detail"][0]["type"] == "extra_forbidden", shallow.text
     resting = await alice.order(side="buy", price="90.00", quantity="0.1")
     _deep_json_invalid(await alice.http.patch(f"/v1/orders/{resting}", headers=headers,
                                               content=f'{{"quantity": {DEEP}}}'), ["body"])

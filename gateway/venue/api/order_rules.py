@@ -132,17 +132,43 @@ def _struct(name: str, rules: tuple[Rule, ...]) -> type[msgspec.Struct]:
 WireOrder = _struct("WireOrder", NEW_ORDER)
 WireReplace = _struct("WireReplace", REPLACE)
 decode_order = msgspec.json.Decoder(WireOrder).decode
-decode_json = msgspec.json.Decoder().decode
+_decode_any = msgspec.json.Decoder().decode
+# How deep a request or a message may nest: an order is an object of scalars, a batch an
+# object holding a list of them. Past it a document is refused whole, before any of it
+# is worded: an error echoes the value it names, and encoding one nested hundreds deep
+# ran past Python's recursion limit (a 500), as decoding one past a thousand did.
+MAX_JSON_DEPTH = 32
+
+
+class TooDeep(ValueError):
+    """A document nested past MAX_JSON_DEPTH."""
+
+
+def decode_json(document: bytes | str) -> Any:
+    """Any JSON value nested at most MAX_JSON_DEPTH deep; raises one of DECODE_ERRORS."""
+    value = _decode_any(document)
+    level = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        if not level:
+            return value
+    if any(isinstance(item, (dict, list)) for item in level):
+        raise TooDeep(f"JSON nested more than {MAX_JSON_DEPTH} deep")
+    return value
+
+
 # What decoding a body or a message may raise: msgspec's errors; UnicodeDecodeError for a
 # string that is not UTF-8 (msgspec lets that one through as it is); RecursionError for a
-# document nested deeper than the decoder goes (about a thousand arrays or objects).
-DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+# document nested deeper than the decoder goes (about a thousand arrays or objects), and
+# TooDeep for one nested deeper than a request may.
+DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, TooDeep)
 
 
 def not_json(error: Exception, document: bytes | str) -> str:
     """What is wrong with a document decoding refused (one of DECODE_ERRORS)."""
-    if isinstance(error, RecursionError):
-        return "JSON nested too deeply"
+    if isinstance(error, (RecursionError, TooDeep)):
+        return f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)"
     if not document.strip():  # msgspec words this as truncated input
         return "empty: a JSON object is expected"
     return str(error)
