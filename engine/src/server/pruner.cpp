@@ -1,7 +1,6 @@
 #include "server/pruner.h"
 
 #include <algorithm>
-#include <utility>
 
 namespace venue {
 
@@ -22,7 +21,12 @@ std::optional<std::size_t> Pruner::prune(std::uint64_t mark, std::chrono::millis
   const std::uint64_t ticket = ++asked_;
   asked_for_.notify_one();
   if (!finished_one_.wait_for(lock, within, [&] { return finished_ >= ticket; })) return std::nullopt;
-  return last_deleted_;
+  std::uint64_t after = forgotten_;  // each prune covered the requests after the last one's
+  for (const auto& [covered, deleted] : finished_prunes_) {
+    if (after < ticket && ticket <= covered) return deleted;
+    after = covered;
+  }
+  return 0;  // forgotten: kFinishedKept prunes ended before this caller woke
 }
 
 void Pruner::loop() {
@@ -36,7 +40,11 @@ void Pruner::loop() {
     const std::size_t deleted = prune_(mark);
     lock.lock();
     finished_ = covers;
-    last_deleted_ = deleted;
+    finished_prunes_.emplace_back(covers, deleted);
+    if (finished_prunes_.size() > kFinishedKept) {
+      forgotten_ = finished_prunes_.front().first;
+      finished_prunes_.pop_front();
+    }
     finished_one_.notify_all();
   }
 }

@@ -11,10 +11,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 namespace venue {
 
@@ -30,7 +32,7 @@ class Pruner {
 
   // Asks for a prune through `mark` (or a higher mark asked before). The files the prune
   // that covered this request deleted, when it finished within `within`; nullopt when
-  // it goes on after.
+  // it goes on after. (0 when kFinishedKept prunes ended before this caller woke.)
   std::optional<std::size_t> prune(std::uint64_t mark, std::chrono::milliseconds within);
 
  private:
@@ -43,7 +45,11 @@ class Pruner {
   std::uint64_t mark_ = 0;      // the highest asked for
   std::uint64_t asked_ = 0;     // requests made
   std::uint64_t finished_ = 0;  // requests a finished prune covered
-  std::size_t last_deleted_ = 0;
+  // The last prunes to finish, oldest first: the last request each covered, and the
+  // files it deleted; a caller that wakes late still finds its own.
+  static constexpr std::size_t kFinishedKept = 16;
+  std::deque<std::pair<std::uint64_t, std::size_t>> finished_prunes_;
+  std::uint64_t forgotten_ = 0;  // the last request of the prunes no longer kept
   bool stopping_ = false;
   std::thread thread_;  // last: starts once everything above exists
 };
