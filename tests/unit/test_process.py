@@ -135,5 +135,9 @@ def test_a_kept_port_is_the_same_at_the_next_start_while_nobody_else_has_it(
     handed = free_port()  # to another part of this process, which has not bound it yet
     ports.write_text(json.dumps({"postgres": handed}))
     assert kept_port(ports, "postgres") != handed
-    ports.write_text("not json")
-    assert isinstance(kept_port(ports, "postgres"), int)
+    for spoiled in ("not json", "[]", "null", '{"postgres": true}', '{"postgres": 70000}',
+                    '{"postgres": 80}', '{"postgres": "5432"}'):
+        ports.write_text(spoiled)
+        port = kept_port(ports, "postgres")
+        assert type(port) is int and 1024 <= port <= 65535, (spoiled, port)  # noqa: E721
+        assert json.loads(ports.read_text())["postgres"] == port

@@ -74,9 +74,11 @@ def kept_port(ports_file: Path, name: str) -> int:
         ports = json.loads(ports_file.read_text())
     except (OSError, ValueError):
         ports = {}
+    if not isinstance(ports, dict):
+        ports = {}
     port, key = ports.get(name), (ports_file.resolve(), name)
-    handed_to_another = port in _HANDED_OUT and _KEPT.get(key) != port
-    if not isinstance(port, int) or handed_to_another or not _bindable(port):
+    usable = type(port) is int and 1024 <= port <= 65535  # noqa: E721 (not a bool)
+    if not usable or (port in _HANDED_OUT and _KEPT.get(key) != port) or not _bindable(port):
         port = ports[name] = free_port()
         ports_file.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
     _HANDED_OUT.add(port)
