@@ -55,6 +55,16 @@ def test_the_venue_image_answers_venue_help(tool):
 
 
 @pytest.mark.parametrize("name", ["venue", "engine"])
+def test_each_image_is_labelled_with_its_title_version_and_revision(tool, name):
+    [inspected] = json.loads(podman(tool, "image", "inspect", ref(name)).stdout)
+    labels = inspected["Labels"] or inspected["Config"]["Labels"]
+    assert {key.removeprefix("org.opencontainers.image."): value
+            for key, value in labels.items() if key.startswith("org.opencontainers")} == {
+        "title": f"tradingvenue {name}", "source": images.SOURCE,
+        "version": images.app_version(), "revision": images.revision()}
+
+
+@pytest.mark.parametrize("name", ["venue", "engine"])
 def test_the_runtime_images_hold_no_compiler_pip_or_package_lists(tool, name):
     found = podman(tool, "run", "--rm", "--read-only", "--entrypoint", "sh", ref(name), "-c",
                    f"for t in {' '.join(COMPILERS)}; do command -v $t; done; "

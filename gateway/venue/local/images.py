@@ -31,6 +31,7 @@ ARCHIVES = ROOT / "build" / "images"
 REPOSITORY = "ghcr.io/tradingvenue"
 BASE = "docker.io/library/debian:bookworm-slim"
 DEV_TAG = "dev"
+SOURCE = "https://github.com/tradingvenue/tradingvenue"
 _BUILD_CA = "/run/host-ca.crt"
 # Debian's slim images leave out documentation and translations; so does ours.
 _SLIM_PATHS = [
@@ -148,6 +149,15 @@ def host_ca(tool: str) -> list[str]:
     return ["-v", f"{bundle}:{_BUILD_CA}:ro", "--build-arg", f"PIP_CERT={_BUILD_CA}"]
 
 
+def labels(image: Image, version: str) -> list[str]:
+    """The OCI labels of both images, given at build time (the Dockerfiles hold none):
+    set on the image's config last, so a new revision rebuilds no layer."""
+    values = {"title": f"tradingvenue {image.name}", "source": SOURCE, "version": version,
+              "revision": revision()}
+    return [part for key, value in values.items()
+            for part in ("--label", f"org.opencontainers.image.{key}={value}")]
+
+
 def build(tool: str, images=IMAGES) -> None:
     version = app_version()
     ensure_base(tool)
@@ -156,8 +166,8 @@ def build(tool: str, images=IMAGES) -> None:
         started = time.monotonic()
         command = [tool, "build"] if tool != "buildah" else [tool, "bud", "--layers"]
         run([*command, "-f", str(ROOT / image.dockerfile), *host_ca(tool),
-             "--build-arg", f"VERSION={version}", "--build-arg", f"REVISION={revision()}",
-             "-t", image.ref(version), "-t", image.ref(DEV_TAG), str(ROOT)])
+             *labels(image, version), "-t", image.ref(version), "-t", image.ref(DEV_TAG),
+             str(ROOT)])
         archive = ARCHIVES / f"{image.name}-{version}.oci.tar"
         # The archive of an image built again from the cache is the one already written:
         # `make test` builds once for `make images` and once in tests/images.
