@@ -250,6 +250,45 @@ async def test_order_list_rejects_an_unknown_symbol_or_status(gateway: Gateway) 
         assert response.json()["detail"][0]["loc"] == ["query", field]
 
 
+async def test_a_query_parameter_the_route_does_not_take_is_refused_and_changes_nothing(
+        gateway: Gateway) -> None:
+    """A misspelt filter is named, not ignored: `?clientOrderId=` on the order list
+    would otherwise list every order as if it were the one asked for."""
+    queued = await post_order(gateway, clientOrderId="asked-for")
+    before = await gateway.stream_lengths()
+    body = {"symbol": "BTC-USD", "side": "buy", "type": "limit", "price": "100.00",
+            "quantity": "1.0000", "clientOrderId": "with-a-query"}
+    for method, path, params, unknown in (
+            ("GET", "/v1/orders", {"clientOrderId": "asked-for"}, ["clientOrderId"]),
+            ("GET", "/v1/orders", {"status": "open", "stauts": "x", "sym": "y"},
+             ["stauts", "sym"]),
+            ("GET", f"/v1/orders/{queued['orderId']}", {"verbose": "1"}, ["verbose"]),
+            ("DELETE", f"/v1/orders/{queued['orderId']}", {"force": "1"}, ["force"]),
+            ("POST", "/v1/orders", {"dryRun": "true"}, ["dryRun"]),
+            ("POST", "/v1/orders/batch", {"atomic": "1"}, ["atomic"]),
+            ("GET", "/v1/books/BTC-USD", {"levels": "5"}, ["levels"]),
+            ("GET", "/v1/trades/BTC-USD", {"limit": "2", "since": "0"}, ["since"]),
+            ("GET", "/v1/candles/BTC-USD", {"interval": "1m", "form": "0"}, ["form"]),
+            ("GET", "/v1/instruments", {"symbol": "BTC-USD"}, ["symbol"])):
+        response = await gateway.client.request(
+            method, path, params=params, headers=gateway.auth(),
+            json=[body] if path.endswith("batch") else body if method == "POST" else None)
+        assert response.status_code == 422, (method, path, response.text)
+        errors = response.json()["detail"]
+        assert [e["loc"] for e in errors] == [["query", name] for name in unknown], errors
+        assert all(e["type"] == "extra_forbidden" for e in errors)
+        assert all(f"unknown query parameter {e['loc'][1]!r}" in e["msg"] for e in errors)
+    taken = (await gateway.client.get("/v1/orders", headers=gateway.auth(),
+                                      params={"bogus": "1"})).json()["detail"][0]["msg"]
+    assert taken.endswith("takes after, limit, status, symbol"), taken
+    assert await gateway.stream_lengths() == before  # nothing queued, nothing cancelled
+    # The parameters a route takes still work, and a route with none takes none.
+    listed = await gateway.client.get("/v1/orders", headers=gateway.auth(),
+                                      params={"status": "open", "limit": 5})
+    assert listed.status_code == 200, listed.text
+    assert (await gateway.client.get("/v1/instruments")).status_code == 200
+
+
 # --- trades ------------------------------------------------------------------------------
 
 async def test_trades_are_the_latest_first_as_decimal_strings(gateway: Gateway) -> None:

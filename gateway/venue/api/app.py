@@ -30,6 +30,7 @@ from venue.api.error_handlers import add_order_entry_handlers, queue_refusal
 from venue.api.fast_lane import OrderFastLane
 from venue.api.openapi import add_request_schemas
 from venue.api.page import mount_page
+from venue.api.query_parameters import STRICT_QUERY
 from venue.api.order_entry import OrderEntry
 from venue.api.report_feed import ReportFeed
 from venue.market.feed import MarketFeed
@@ -136,10 +137,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # is public and read-only.
     # Routers are included flat: a nesting level costs every request another route match.
     app.include_router(health.router)
-    app.include_router(batch.router, prefix="/v1", responses=UNAUTHORIZED)
-    app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED)
+    app.include_router(batch.router, prefix="/v1", responses=UNAUTHORIZED,
+                       dependencies=STRICT_QUERY)
+    app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED,
+                       dependencies=STRICT_QUERY)
     for market_data in (instruments.router, books.router, trades.router, candles.router):
-        app.include_router(market_data, prefix="/v1")
+        app.include_router(market_data, prefix="/v1", dependencies=STRICT_QUERY)
     app.include_router(websocket.router, prefix="/v1")  # authenticates in the socket
     app.include_router(metrics.router)
     mount_page(app)  # the page at / and its assets at /assets/

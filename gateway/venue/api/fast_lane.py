@@ -39,7 +39,8 @@ class OrderFastLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        if (scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST"
+                or scope["query_string"]):  # the route refuses query parameters
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -1,0 +1,47 @@
+"""Query parameters a route does not take are refused, not ignored.
+
+Left to itself FastAPI drops a query parameter no route parameter names, so a misspelt
+filter (`GET /v1/orders?stauts=open`, `?clientOrderId=...`) answers as if none were
+given: every order, not the few asked for. The routes of the API depend on
+`known_query_parameters`, which answers 422 naming each parameter the route does not
+take and the ones it does.
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+
+from venue.api.order_rules import error
+
+# Each route's parameter names, by id(route): routes live as long as the app.
+_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _names(dependant: Dependant) -> frozenset[str]:
+    found = {field.alias for field in dependant.query_params}
+    for inner in dependant.dependencies:
+        found |= _names(inner)
+    return frozenset(found)
+
+
+async def known_query_parameters(request: Request) -> None:
+    if not request.scope.get("query_string"):
+        return
+    route = request.scope["route"]
+    taken = _NAMES.get(id(route))
+    if taken is None:
+        taken = _NAMES[id(route)] = _names(route.dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in taken]
+    if not unknown:
+        return
+    known = ", ".join(sorted(taken)) if taken else "none"
+    raise RequestValidationError([error(
+        ("query", name), "extra_forbidden",
+        f"unknown query parameter {name!r}: {request.method} {request.url.path} takes "
+        f"{known}", request.query_params[name]) for name in unknown])
+
+
+# The routers' `dependencies=` of every HTTP route of the API.
+STRICT_QUERY = [Depends(known_query_parameters)]
