@@ -328,6 +328,10 @@ static int scan_order(const Table *table, Cursor *c, Order *order) {
         return 0;
     if ((price == NULL) != (type == 1)) return 0;  /* a limit order has a price, a market order none */
     if (post_only && (type != 0 || tif == 1 || tif == 2)) return 0;  /* rests: a limit, gtc or day */
+    if (type == 1) {  /* a market order never rests: ioc unless given, never gtc or day */
+        if (!(seen & F_TIF)) tif = 1;
+        else if (tif == 0 || tif == 3) return 0;
+    }
     if (!good_client_order_id(coid, coid_len)) return 0;
     int index = find_instrument(table, symbol, symbol_len);
     if (index < 0) return 0;

@@ -13,6 +13,7 @@ from redis import Redis
 from venue.local.venue import LocalVenue
 from venue.contract.entries import split_frames
 from venue.contract.keys import Keys
+from venue.enginepb import engine_pb2
 
 
 def post_batch(venue: LocalVenue, key: str, orders: list[dict]) -> httpx.Response:
@@ -72,6 +73,11 @@ def test_a_batch_answers_every_order_and_queues_only_the_good_ones(local_venue: 
     queued = [split_frames(fields[b"cmds"]) for shard in range(local_venue.venue.shards)
               for _, fields in redis.xrange(keys.orders(shard))]
     assert sorted(len(commands) for commands in queued) == [1, 1]
+    # A market order that gives no time in force is ioc, as it is matched (never gtc).
+    market = [command.new_order for commands in queued for frame in commands
+              for command in [engine_pb2.Command.FromString(frame)]
+              if command.new_order.type == engine_pb2.ORDER_TYPE_MARKET]
+    assert [o.time_in_force for o in market] == [engine_pb2.TIME_IN_FORCE_IOC]
 
 
 def test_a_repeated_client_order_id_is_answered_with_the_original_order(

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from venue.api.models import Accepted, InstrumentView, OrderType, TimeInForce
-from venue.api.order_rules import WireOrder, at, problem_errors, request_errors
+from venue.api.order_rules import WireOrder, at, check, problem_errors, request_errors
 from venue.contract.config import VenueConfig
 from venue.contract.instruments import Instrument
 
@@ -55,9 +55,24 @@ def grid_errors_of(body: dict[str, Any], instrument=BTC) -> list[dict[str, Any]]
 def test_limit_order_defaults_to_gtc_and_not_post_only() -> None:
     order = OrderRequest.model_validate(limit())
     assert order.type is OrderType.LIMIT
-    assert order.time_in_force is TimeInForce.GTC
+    assert check(VenueConfig(), order).order.time_in_force is TimeInForce.GTC
     assert order.post_only is False
     assert order.client_order_id is None
+
+
+def test_a_market_order_is_ioc_unless_fok_and_never_rests() -> None:
+    market = {"symbol": "BTC-USD", "side": "sell", "type": "market", "quantity": "1"}
+    for given, taken in (({}, TimeInForce.IOC), ({"timeInForce": "ioc"}, TimeInForce.IOC),
+                         ({"timeInForce": "fok"}, TimeInForce.FOK)):
+        order = OrderRequest.model_validate(market | given)
+        assert check(VenueConfig(), order).order.time_in_force is taken
+    for resting in ("gtc", "day"):
+        assert errors_of(market | {"timeInForce": resting}) == [
+            (("timeInForce",), "market_order_never_rests")]
+        problems = check(VenueConfig(), msgspec.convert(market | {"timeInForce": resting},
+                                                         WireOrder))
+        assert [(p.field, p.kind) for p in problems] == [
+            ("timeInForce", "market_order_never_rests")]
 
 
 def test_limit_order_is_priced_in_ticks_and_lots() -> None:

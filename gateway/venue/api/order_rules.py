@@ -67,8 +67,9 @@ NEW_ORDER = (
          description="Instrument symbol, e.g. BTC-USD."),
     Rule("side", Side, required=True, description="buy or sell."),
     Rule("type", OrderType, default=OrderType.LIMIT, description="limit (default) or market."),
-    Rule("time_in_force", TimeInForce, default=TimeInForce.GTC,
-         description="gtc (default), ioc, fok or day."),
+    Rule("time_in_force", TimeInForce,
+         description="gtc, ioc, fok or day; gtc unless given, and ioc for a market order "
+                     "(which never rests: ioc or fok)."),
     Rule("price", str, max_length=DECIMAL_MAX_LENGTH, decimal=True,
          description="Limit price as a decimal string on the instrument's tick grid. "
                      "Required for limit orders, absent for market orders."),
@@ -289,14 +290,33 @@ def post_only_problem(order_type: str | None, post_only: bool,
     return None
 
 
+def market_problem(order_type: str | None, time_in_force: str | None) -> Problem | None:
+    """A market order takes what it can at once (the engine cancels the rest)."""
+    if order_type == OrderType.MARKET and time_in_force in RESTING:
+        return Problem("timeInForce", "market_order_never_rests",
+                       f"a market order never rests: timeInForce ioc (its default) or fok, "
+                       f"not {time_in_force}")
+    return None
+
+
+def time_in_force_of(order_type: str | None, time_in_force: str | None) -> TimeInForce:
+    """An order's time in force, when it gives none: a market order's is ioc."""
+    if time_in_force is not None:
+        return TimeInForce(time_in_force)
+    return TimeInForce.IOC if order_type == OrderType.MARKET else TimeInForce.GTC
+
+
 def check(venue: VenueConfig, order: Any) -> CheckedOrder | list[Problem]:
     """A decoded order (a WireOrder) on its instrument's grid, or what is wrong with it:
-    the rules that span fields, then the instrument's."""
+    the rules that span fields, then the instrument's. A good order's time in force is
+    filled in when it gave none."""
     problems = [p for p in (price_problem(order.type, order.price),
+                            market_problem(order.type, order.time_in_force),
                             post_only_problem(order.type, order.post_only,
                                               order.time_in_force)) if p is not None]
     if problems:
         return problems
+    order.time_in_force = time_in_force_of(order.type, order.time_in_force)
     instrument = venue.by_symbol.get(order.symbol)
     if instrument is None:
         return [Problem("symbol", "unknown_symbol",
@@ -313,8 +333,9 @@ def request_errors(raw: Any) -> list[Error]:
         return errors
     order_type = raw.get("type", OrderType.LIMIT)
     problems = [p for p in (price_problem(order_type, raw.get("price")),
+                            market_problem(order_type, raw.get("timeInForce")),
                             post_only_problem(order_type, raw.get("postOnly", False),
-                                              raw.get("timeInForce", TimeInForce.GTC)))
+                                              raw.get("timeInForce")))
                 if p is not None]
     return problem_errors(problems, raw)
 
@@ -329,7 +350,8 @@ def new_order(venue: VenueConfig, raw: Any) -> CheckedOrder | list[Error]:
     if isinstance(checked, CheckedOrder):
         return checked
     return problem_errors(checked, {"price": order.price, "quantity": order.quantity,
-                                    "symbol": order.symbol, "postOnly": order.post_only})
+                                    "symbol": order.symbol, "postOnly": order.post_only,
+                                    "timeInForce": order.time_in_force})
 
 
 def new_order_json(venue: VenueConfig, body: bytes) -> CheckedOrder | list[Error]:
@@ -347,7 +369,8 @@ def new_order_json(venue: VenueConfig, body: bytes) -> CheckedOrder | list[Error
     if isinstance(checked, CheckedOrder):
         return checked
     return problem_errors(checked, {"price": order.price, "quantity": order.quantity,
-                                    "symbol": order.symbol, "postOnly": order.post_only})
+                                    "symbol": order.symbol, "postOnly": order.post_only,
+                                    "timeInForce": order.time_in_force})
 
 
 # --- replaces and the orders they name --------------------------------------------------
