@@ -62,8 +62,11 @@ class CommandGenerator {
     replace.order_id = id;
     replace.account_id = account;
     replace.instrument_id = target.instrument;
-    replace.price = pick(0, 2) == 0 ? target.price : price();
-    replace.quantity = pick(0, 30) == 0 ? 0 : pick(1, static_cast<int>(shape_.max_quantity));
+    // 0 keeps the order's term; a negative one is refused.
+    const int price_kind = pick(0, 19);
+    replace.price = price_kind < 7 ? target.price : price_kind < 10 ? 0 : price_kind == 10 ? -1 : price();
+    const int quantity_kind = pick(0, 30);
+    replace.quantity = quantity_kind == 0 ? -1 : quantity_kind < 4 ? 0 : pick(1, static_cast<int>(shape_.max_quantity));
     return Command::make(origin, replace);
   }
 

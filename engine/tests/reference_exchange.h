@@ -480,26 +480,28 @@ class ReferenceExchange {
   void replace(Book& book, const ReplaceOrder& c) {
     RefOrder* order = find_own(book, c.order_id, c.account_id);
     if (order == nullptr) return reject_change(ExecType::ReplaceRejected, book, c.order_id, c.account_id, nullptr, {});
-    RejectReason reason = check_quantity(book, c.quantity);
+    const Price price = c.price == 0 ? order->price : c.price;  // 0: unchanged
+    const Quantity quantity = c.quantity == 0 ? order->quantity : c.quantity;
+    RejectReason reason = check_quantity(book, quantity);
     if (reason == RejectReason::None) {
-      if (c.price <= 0) {
+      if (price <= 0) {
         reason = RejectReason::InvalidPrice;
-      } else if (c.price < book.instrument.min_price || c.price > book.instrument.max_price) {
+      } else if (price < book.instrument.min_price || price > book.instrument.max_price) {
         reason = RejectReason::PriceOutOfBand;
-      } else if (c.quantity <= order->cum_qty) {
+      } else if (quantity <= order->cum_qty) {
         reason = RejectReason::ReplaceBelowFilled;
-      } else if (order->post_only && c.price != order->price && would_take(book, order->side, c.price)) {
+      } else if (order->post_only && price != order->price && would_take(book, order->side, price)) {
         reason = RejectReason::WouldTakeLiquidity;
       }
     }
     if (reason != RejectReason::None) {
       return reject_change(ExecType::ReplaceRejected, book, c.order_id, c.account_id, order, reason);
     }
-    if (c.price == order->price && c.quantity <= order->quantity) {
+    if (price == order->price && quantity <= order->quantity) {
       // Less (or the same) at the same price: stays where it is in the queue.
-      const Quantity reduction = order->quantity - c.quantity;
+      const Quantity reduction = order->quantity - quantity;
       if (reduction > 0) touch(book, order->side, order->price);
-      order->quantity = c.quantity;
+      order->quantity = quantity;
       order->leaves_qty -= reduction;
       report(*order, ExecType::Replaced, order->status());
       return publish(book);
@@ -508,9 +510,9 @@ class ReferenceExchange {
     take_off(book, *order);
     RefOrder moved = *order;
     orders_.erase(c.order_id);
-    moved.price = c.price;
-    moved.quantity = c.quantity;
-    moved.leaves_qty = c.quantity - moved.cum_qty;
+    moved.price = price;
+    moved.quantity = quantity;
+    moved.leaves_qty = quantity - moved.cum_qty;
     report(moved, ExecType::Replaced, moved.status());
     match(book, moved, moved.price);
     if (moved.leaves_qty > 0) {

@@ -124,12 +124,31 @@ TEST_F(ReplaceTest, PostOnlyReplaceThatWouldTakeIsRejected) {
 
 TEST_F(ReplaceTest, InvalidReplaceIsRejectedWithItsReason) {
   submit(limit_order(1, Side::Buy, 100, 10));
-  EXPECT_EQ(replace(replace_order(1, 0, 10))[0].report.reject_reason, RejectReason::InvalidPrice);
+  EXPECT_EQ(replace(replace_order(1, -1, 10))[0].report.reject_reason, RejectReason::InvalidPrice);
   EXPECT_EQ(replace(replace_order(1, 10'001, 10))[0].report.reject_reason, RejectReason::PriceOutOfBand);
-  EXPECT_EQ(replace(replace_order(1, 100, 0))[0].report.reject_reason, RejectReason::InvalidQuantity);
+  EXPECT_EQ(replace(replace_order(1, 100, -1))[0].report.reject_reason, RejectReason::InvalidQuantity);
+  EXPECT_EQ(replace(replace_order(1, 10'001, 0))[0].report.reject_reason, RejectReason::PriceOutOfBand);
   EXPECT_EQ(replace(replace_order(1, 100, 10, /*account=*/99))[0].report.reject_reason, RejectReason::UnknownOrder);
   EXPECT_EQ(replace(replace_order(77, 100, 10))[0].report.reject_reason, RejectReason::UnknownOrder);
   EXPECT_EQ(side(Side::Buy), (std::vector<LevelView>{{100, 10, 1}}));
+}
+
+TEST_F(ReplaceTest, ATermGivenAsZeroIsTheOrdersOwnAfterEveryReplaceBeforeIt) {
+  // The gateway sends only what a replace changes: a later replace of the price must
+  // not undo an earlier one of the quantity that the gateway had not yet heard of.
+  submit(limit_order(1, Side::Buy, 100, 10));
+  auto smaller = replace(replace_order(1, 0, 4));
+  EXPECT_EQ(labels(smaller), (S{"REPLACED 1", "level CHANGE"}));
+  EXPECT_EQ(smaller[0].report.price, 100);
+  auto dearer = replace(replace_order(1, 101, 0));
+  EXPECT_EQ(labels(dearer)[0], "REPLACED 1");
+  EXPECT_EQ(dearer[0].report.price, 101);
+  EXPECT_EQ(dearer[0].report.quantity, 4);
+  EXPECT_EQ(dearer[0].report.leaves_qty, 4);
+  EXPECT_EQ(side(Side::Buy), (std::vector<LevelView>{{101, 4, 1}}));
+  auto same = replace(replace_order(1, 0, 0));  // nothing changed: in place
+  EXPECT_EQ(labels(same), (S{"REPLACED 1"}));
+  EXPECT_EQ(side(Side::Buy), (std::vector<LevelView>{{101, 4, 1}}));
 }
 
 }  // namespace

@@ -160,9 +160,10 @@ async def test_replace_queues_the_new_terms_keeping_what_was_not_given(
     _, smaller, cheaper = await gateway.commands(VENUE.shard_of(BTC))
     assert smaller.replace == engine_pb2.ReplaceOrder(
         order_id=int(accepted["orderId"]), account_id=gateway.account_id,
-        instrument_id=BTC.id, price=10000, quantity=5000)
-    # The known terms are the order's as reported or queued, not earlier replaces.
-    assert (cheaper.replace.price, cheaper.replace.quantity) == (9950, 15000)
+        instrument_id=BTC.id, price=0, quantity=5000)
+    # A term not given is sent as 0, kept by the engine as it holds it: the gateway's
+    # terms predate the first replace, and filling them in would undo it.
+    assert (cheaper.replace.price, cheaper.replace.quantity) == (9950, 0)
 
 
 BAD_REPLACES = [

@@ -372,6 +372,27 @@ async def test_a_replace_below_what_filled_meanwhile_is_refused_and_the_order_li
     await until(alice, buy, status="canceled", cumQty="4")
 
 
+async def test_a_replace_keeps_what_an_earlier_replace_changed_before_postgres_heard_of_it(
+        local_venue: LocalVenue, alice: Rest) -> None:
+    """Each replace gives one term; the gateway still reads the order as placed, and
+    the term a replace leaves out must stay as the earlier replace made it, not go back."""
+    buy = await accepted(alice, **order("buy", "41.00", "10"))
+    sell = await accepted(alice, **order("sell", "90.00", "10"))
+    for placed in (buy, sell):
+        await until(alice, placed, status="new")
+    with writer_paused(local_venue):
+        assert (await alice.replace(buy, quantity="2"))[0] == 202
+        await engine_says(local_venue, buy, "new", quantity=2)
+        assert (await alice.replace(buy, price="41.50"))[0] == 202
+        assert (await alice.replace(sell, price="89.50"))[0] == 202
+        await engine_says(local_venue, sell, "new", price=8950)
+        assert (await alice.replace(sell, quantity="3"))[0] == 202
+        await engine_says(local_venue, buy, "new", price=4150, quantity=2, leaves_qty=2)
+        await engine_says(local_venue, sell, "new", price=8950, quantity=3, leaves_qty=3)
+    await until(alice, buy, status="new", price="41.50", quantity="2", leavesQty="2")
+    await until(alice, sell, status="new", price="89.50", quantity="3", leavesQty="3")
+
+
 async def test_a_cancel_or_replace_of_no_order_of_the_account_is_unknown(
         local_venue: LocalVenue, alice: Rest, bob: Rest) -> None:
     bobs = await accepted(bob, **order("buy", "70.00", "1"))

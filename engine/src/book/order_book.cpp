@@ -201,15 +201,19 @@ void OrderBook::replace(const ReplaceOrder& command) {
     reject_change(ExecType::ReplaceRejected, command.order_id, command.account_id);
     return;
   }
-  RejectReason reason = check_quantity(command.quantity);
+  // A term given as 0 is the order's own: a replace names only what it changes, and the
+  // rest is the order's as it stands here, after every replace before it.
+  const Price price = command.price == 0 ? order->price : command.price;
+  const Quantity quantity = command.quantity == 0 ? order->quantity : command.quantity;
+  RejectReason reason = check_quantity(quantity);
   if (reason != RejectReason::None) {
-  } else if (command.price <= 0) {
+  } else if (price <= 0) {
     reason = RejectReason::InvalidPrice;
-  } else if (command.price < instrument_.min_price || command.price > instrument_.max_price) {
+  } else if (price < instrument_.min_price || price > instrument_.max_price) {
     reason = RejectReason::PriceOutOfBand;
-  } else if (command.quantity <= order->cum_qty) {
+  } else if (quantity <= order->cum_qty) {
     reason = RejectReason::ReplaceBelowFilled;
-  } else if (order->post_only && command.price != order->price && would_take(order->side, command.price)) {
+  } else if (order->post_only && price != order->price && would_take(order->side, price)) {
     reason = RejectReason::WouldTakeLiquidity;  // post-only is never repriced, nor made to take
   }
   if (reason != RejectReason::None) {
@@ -217,10 +221,10 @@ void OrderBook::replace(const ReplaceOrder& command) {
     return;
   }
 
-  if (command.price == order->price && command.quantity <= order->quantity) {
+  if (price == order->price && quantity <= order->quantity) {
     // Same price, no more quantity: amended in place, time priority kept.
-    const Quantity reduction = order->quantity - command.quantity;
-    order->quantity = command.quantity;
+    const Quantity reduction = order->quantity - quantity;
+    order->quantity = quantity;
     order->leaves_qty -= reduction;
     if (reduction > 0) {
       touch(order->side, order->price, true);
@@ -234,9 +238,9 @@ void OrderBook::replace(const ReplaceOrder& command) {
   // A new price or more quantity: priority lost, the order re-enters as if new and
   // takes whatever its new price crosses.
   unlink(*order);
-  order->price = command.price;
-  order->quantity = command.quantity;
-  order->leaves_qty = command.quantity - order->cum_qty;
+  order->price = price;
+  order->quantity = quantity;
+  order->leaves_qty = quantity - order->cum_qty;
   events_.report(*order, ExecType::Replaced, order->status());
   match(*order, order->price);
   if (order->leaves_qty == 0) {

@@ -75,7 +75,8 @@ def encode_cancel(*, order_id: int, account_id: int, instrument_id: int) -> byte
 
 def encode_replace(*, order_id: int, account_id: int, instrument_id: int, price_ticks: int,
                    quantity_lots: int) -> bytes:
-    """The serialized Command carrying only `replace` (quantity: the new total)."""
+    """The serialized Command carrying only `replace` (quantity: the new total; a term
+    0 is left as the engine holds it)."""
     return engine_pb2.Command(replace=engine_pb2.ReplaceOrder(
         order_id=order_id, account_id=account_id, instrument_id=instrument_id,
         price=price_ticks, quantity=quantity_lots)).SerializeToString()

@@ -309,12 +309,15 @@ class OrderEntry:
         return known
 
     def _new_terms(self, order: KnownOrder, change: Terms) -> tuple[int, int]:
+        """The replace's price and quantity on the grid, 0 for a term it leaves as it is.
+        The engine keeps that one as it holds it: the gateway's copy may predate an
+        earlier replace still on its way, which filling it in from here would undo."""
         instrument = order.instrument
         price = change.price if change.price is not None else instrument.price_text(order.price)
         quantity = (change.quantity if change.quantity is not None
                     else instrument.quantity_text(order.quantity))
         price_ticks, quantity_lots, problems = instrument.order_terms(price, quantity)
-        if not problems and quantity_lots <= order.cum_qty:
+        if not problems and change.quantity is not None and quantity_lots <= order.cum_qty:
             problems.append(Problem(
                 "quantity", "replace_below_filled",
                 f"quantity {quantity} must stay above the "
@@ -322,7 +325,8 @@ class OrderEntry:
         if problems:
             raise RequestRejected(problem_errors(problems, {"price": change.price,
                                                             "quantity": change.quantity}))
-        return price_ticks, quantity_lots
+        return (price_ticks if change.price is not None else 0,
+                quantity_lots if change.quantity is not None else 0)
 
     async def _queue_change(self, order: KnownOrder, command: bytes, traceparent: str) -> None:
         # The order's own shard stream, not a pending order: it must follow its order.
