@@ -351,6 +351,40 @@ async def test_subscribe_from_a_sequence_replays_missed_reports_exactly_once(
         assert sequences[0] == seen["sequence"] and sequences[-1] == live["sequence"]
 
 
+async def test_what_a_client_may_get_wrong_on_the_order_socket_leaves_it_open_and_live(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """A traceparent of any JSON type, a fromSequence past 2^64 or past the partition's
+    end, and the auth message in a binary frame: each answered, and the socket goes on
+    getting its reports (each once closed the socket, or silenced its reports)."""
+    alice = clients["alice"]
+    async with connect(ws_url(local_venue), proxy=None) as raw:
+        await raw.send(json.dumps({"type": "auth", "key": alice.key}).encode())  # binary
+        assert (await receive(raw, "authenticated"))["type"] == "authenticated"
+    async with order_socket(local_venue, key=alice.key) as socket:
+        for traceparent in (12, ["x"], {"a": 1}, None, True, "00-nonsense"):
+            await socket.send(json.dumps({
+                "type": "new", "traceparent": traceparent, "symbol": "BTC-USD",
+                "side": "buy", "price": "1.00", "quantity": "0.0001"}))
+            assert (await receive(socket, "ack", "reject"))["type"] == "ack"
+        await socket.send(json.dumps({"type": "subscribe", "partition": 0,
+                                      "fromSequence": 2**64, "requestId": "huge"}))
+        huge = await receive(socket, "reject", "subscribed")
+        assert (huge["type"], huge["field"], huge["reason"], huge["requestId"]) == (
+            "reject", "fromSequence", "less_than_equal", "huge")
+        await socket.send(json.dumps({"type": "subscribe", "partition": 0,
+                                      "fromSequence": 2**64 - 1, "requestId": "ahead"}))
+        ahead = await receive(socket, "reject", "subscribed")
+        assert (ahead["type"], ahead["field"], ahead["reason"], ahead["requestId"]) == (
+            "reject", "fromSequence", "past_end", "ahead")
+        assert "partition 0 is at sequence" in ahead["message"]
+        # Live reports still come.
+        placed = await alice.order(side="buy", price="2.00", quantity="0.0001")
+        live = await receive(socket, "report")
+        while live["orderId"] != placed:
+            live = await receive(socket, "report")
+        assert live["execType"] == "new"
+
+
 @pytest.mark.parametrize("order", [
     {"symbol": "BTC-USD", "side": "buy", "price": "100.005", "quantity": "0.5"},
     {"symbol": "BTC-USD", "side": "hold", "price": 100, "quantity": "0.5", "extra": 1},

@@ -64,7 +64,7 @@ class SubscribeMessage(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
 
     partition: int = Field(ge=0)
-    from_sequence: int = Field(ge=1)
+    from_sequence: int = Field(ge=1, le=2**64 - 1)  # the engine's sequences are uint64
 
 
 class Reject(Exception):
@@ -154,16 +154,30 @@ class OrderSocket:
                          request_id: Any) -> None:
         """Replay the account's reports of `partition` from `from_sequence`, then go live."""
         self._replaying[partition] = []
+        delivered = self._delivered.get(partition)
         self._delivered[partition] = from_sequence - 1
         replayed = False
         try:
+            next_sequence = from_sequence
             async with aclosing(self.feed.replay(partition, from_sequence)) as batches:
                 async for batch in batches:
+                    next_sequence = batch.next_sequence
                     for event in batch.events:
                         if (event.WhichOneof("body") == "report"
                                 and event.report.account_id == self.account_id):
                             self._deliver(partition, event)
-            replayed = True
+            if from_sequence > next_sequence:
+                # Past the partition's end: waiting for it would hold back every live
+                # report until then. Refused, and the socket goes on as it was.
+                self._delivered.pop(partition, None)
+                if delivered is not None:
+                    self._delivered[partition] = delivered
+                self._send(refused("fromSequence", "past_end",
+                                  f"partition {partition} is at sequence {next_sequence}: "
+                                  f"fromSequence {from_sequence} is past it",
+                                  partition=partition).answer | _echo(request_id))
+            else:
+                replayed = True
         except EngineUnavailable as error:
             self._send(refused("fromSequence", "replay_failed", str(error),
                               partition=partition).answer | _echo(request_id))
@@ -281,7 +295,10 @@ class OrderSocket:
             return account_id
         await self.websocket.accept()
         try:
-            text = await asyncio.wait_for(self.websocket.receive_text(), AUTH_TIMEOUT_S)
+            text = await asyncio.wait_for(anext(received_texts(self.websocket), None),
+                                          AUTH_TIMEOUT_S)
+            if text is None:  # the client left
+                return None
             message = decode_json(text)
         except (TimeoutError, *DECODE_ERRORS):
             message = None
