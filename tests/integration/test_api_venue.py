@@ -17,7 +17,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from venue.accounts import create_account
-from venue.api.order_rules import MAX_JSON_DEPTH
+from venue.api.body_limit import body_limit
+from venue.api.order_rules import ECHO_CHARACTERS, MAX_JSON_DEPTH
 from venue.local.venue import LocalVenue
 
 pytestmark = pytest.mark.integration
@@ -482,3 +483,49 @@ async def test_json_nested_too_deeply_is_refused_as_invalid_json_on_every_channe
         await socket.send(json.dumps({"type": "subscribe", "channel": "trades",
                                       "symbol": "BTC-USD"}))
         assert json.loads(await socket.recv())["type"] == "subscribed"
+
+
+# --- bodies past the limit, and what an error echoes --------------------------------------
+
+async def test_a_body_past_the_limit_is_413_unread_and_an_error_echoes_little(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """A 50 MB field was read, decoded and echoed back in full (a 50 MB 422)."""
+    alice = clients["alice"]
+    limit = body_limit(local_venue.settings.batch_max_orders)
+    headers = alice.headers | {"Content-Type": "application/json"}
+    order = '{"symbol": "BTC-USD", "side": "buy", "price": "100.00", "quantity": "1"'
+    huge = (order + ', "x": "' + "a" * limit + '"}').encode()
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for at in range(0, len(huge), 65536):
+            yield huge[at:at + 65536]
+
+    for path in ("/v1/orders", "/v1/orders/batch", "/v1/orders/1"):
+        for content in (huge, chunked()):  # announced, and sent in chunks
+            method = "PATCH" if path == "/v1/orders/1" else "POST"
+            response = await alice.http.request(method, path, headers=headers,
+                                                content=content)
+            assert response.status_code == 413, (path, response.text[:200])
+            assert response.json() == {
+                "detail": f"the request body is over this gateway's limit of {limit} bytes",
+                "reason": "body_too_large", "limit": limit}
+    # Under the limit: refused for what it is, and what the answer echoes is cut.
+    for name, value in (("x", "b" * 100_000), ("y" * 100_000, 1), ("z", list(range(10_000)))):
+        body = json.loads(order + "}") | {name: value}
+        response = await alice.http.post("/v1/orders", headers=alice.headers, json=body)
+        assert response.status_code == 422, response.text[:200]
+        assert len(response.content) < 4096, response.content[:200]
+        [problem] = response.json()["detail"]
+        assert problem["type"] == "extra_forbidden"
+    cut = (await alice.http.post("/v1/orders", headers=alice.headers, json=json.loads(
+        order + "}") | {"price": "1" * 100_000})).json()["detail"][0]
+    said = "... (100000 characters)"
+    assert cut["input"] == "1" * (ECHO_CHARACTERS - len(said)) + said, cut
+    long_query = await alice.get("/v1/orders", status="w" * 20_000)
+    assert long_query.status_code == 422 and len(long_query.content) < 4096
+    # Bodies up to the limit go through: the largest batch the venue takes.
+    batch = [{"symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001",
+              "clientOrderId": f"limit-{i}"} for i in range(local_venue.settings.batch_max_orders)]
+    accepted = await alice.http.post("/v1/orders/batch", headers=alice.headers,
+                                     json={"orders": batch})
+    assert accepted.status_code == 200 and accepted.json()["accepted"] == len(batch)

@@ -23,6 +23,7 @@ from redis.utils import HIREDIS_AVAILABLE
 from venue import telemetry
 from venue.metrics import worker_exited
 from venue.api.auth import ApiKeyCache
+from venue.api.body_limit import BodyLimit, body_limit
 from venue.api.collector import SurvivorFreezer
 from venue.api.engines import EngineChannels
 from venue.api.limits import AccountLimits
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestTiming)
     app.add_middleware(OrderFastLane)  # its orders skip the rest
     app.add_middleware(MarketLane)  # /v1/market's sockets skip the rest
+    app.add_middleware(BodyLimit, limit=body_limit(settings.batch_max_orders))
     app.add_middleware(ExposeTransport)  # outermost: it sees the server's own send
 
     for error in (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,

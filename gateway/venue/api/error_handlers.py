@@ -18,7 +18,7 @@ from venue.api.engines import EngineUnavailable
 from venue.api.request_spans import record_refusal
 from venue.api.trace_context import is_valid_traceparent
 from venue.api.order_entry import OrderClosed, OrderNotFound, ShardBusy
-from venue.api.order_rules import RequestRejected, at
+from venue.api.order_rules import RequestRejected, at, echoed
 from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
 
 _ORDERS_PATH = "/v1/orders"
@@ -55,12 +55,14 @@ def _recorded(request: Request, status_code: int, reason: str) -> None:
 
 
 async def _invalid(request: Request, error: RequestValidationError) -> Response:
+    errors = error.errors()
     if _is_new_order(request):
-        errors = error.errors()
         reason = errors[0].get("type", "invalid") if errors else "invalid"
         ORDERS_REJECTED.labels(channel=CHANNEL_HTTP, reason=reason).inc()
         _recorded(request, status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
-    return await request_validation_exception_handler(request, error)
+    # FastAPI's own (a path or query parameter's) echo as much as ours do.
+    return await request_validation_exception_handler(request, RequestValidationError(
+        [e | {"input": echoed(e.get("input")), "msg": echoed(e.get("msg"))} for e in errors]))
 
 
 async def _rejected(request: Request, error: RequestRejected) -> Response:

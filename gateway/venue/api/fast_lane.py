@@ -16,8 +16,9 @@ import time
 
 import msgspec
 import redis.exceptions
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from venue.api.body_limit import read_body, replayed
 from venue.api.error_handlers import queue_refusal
 from venue.api.order_entry import ShardBusy
 from venue.api.order_rules import DECODE_ERRORS, CheckedOrder, check, decode_order
@@ -44,7 +45,7 @@ class OrderFastLane:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        body, complete = await _read_body(receive)
+        body, complete = await read_body(receive, MAX_BODY)
         state = scope["app"].state
         account_id = _cached_account(scope, state) if complete else None
         checked = None
@@ -54,13 +55,13 @@ class OrderFastLane:
             except DECODE_ERRORS:
                 pass
         if not isinstance(checked, CheckedOrder):
-            await self.app(scope, _replay(body, complete, receive), send)
+            await self.app(scope, replayed(body, complete, receive), send)
             return
         try:
             enqueued, client_order_id = await state.order_entry.submit(
                 checked, account_id, traceparent_of(_header(scope, b"traceparent")))
         except ShardBusy:  # nothing was queued: the route answers 429 and counts it
-            await self.app(scope, _replay(body, complete, receive), send)
+            await self.app(scope, replayed(body, complete, receive), send)
             return
         except _QUEUE_ERRORS as error:
             headers, answer = queue_refusal(error)
@@ -69,36 +70,6 @@ class OrderFastLane:
             await _answer(send, 202, accepted_json(enqueued.order_id, client_order_id,
                                                    enqueued.duplicate))
         _TIMING.observe(time.perf_counter() - started)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, bool]:
-    """The request body, and whether it is all there (not when over MAX_BODY)."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client left
-            return b"".join(chunks), False
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-        if size > MAX_BODY:
-            return b"".join(chunks), False
-
-
-def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """`receive` for the route: the body read so far, then whatever else comes."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": not complete}
-
-    return replayed
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

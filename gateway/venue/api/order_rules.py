@@ -177,8 +177,33 @@ def not_json(error: Exception, document: bytes | str) -> str:
 
 # --- the wording of what is wrong -------------------------------------------------------
 
+# What an error echoes of the request (its input, a field's name in loc and msg) is cut
+# to this many characters, and a container to this many items: an answer is never the
+# size of what was sent.
+ECHO_CHARACTERS = 256
+ECHO_ITEMS = 16
+
+
+def echoed(value: Any) -> Any:
+    """`value` as an error echoes it: a long text cut to ECHO_CHARACTERS (saying how long
+    it was), a long array or object to its first items. Echoing an echo changes nothing."""
+    if isinstance(value, str):
+        if len(value) <= ECHO_CHARACTERS:
+            return value
+        said = f"... ({len(value)} characters)"
+        return value[:ECHO_CHARACTERS - len(said)] + said
+    if isinstance(value, (bytes, bytearray)):
+        return echoed(bytes(value).decode("utf-8", "replace"))
+    if isinstance(value, (list, tuple)):
+        return [echoed(item) for item in value[:ECHO_ITEMS]]
+    if isinstance(value, dict):
+        return {echoed(key): echoed(item) for key, item in list(value.items())[:ECHO_ITEMS]}
+    return value
+
+
 def error(loc: list | tuple, kind: str, message: str, value: Any = None) -> Error:
-    return {"loc": list(loc), "msg": message, "type": kind, "input": value}
+    return {"loc": [echoed(part) for part in loc], "msg": echoed(message), "type": kind,
+            "input": echoed(value)}
 
 
 def at(prefix: tuple, errors: list[Error]) -> list[Error]:

@@ -1,0 +1,99 @@
+"""Request bodies past the gateway's limit are refused with 413 before they are read.
+
+Every route's body is an order, a replace or a batch of at most `batch_max_orders`
+orders: a few hundred bytes an order. Without a limit a client could send hundreds of
+megabytes that the gateway would read, decode and answer in full (an error echoes what
+it refuses). A body larger than the limit, announced (Content-Length) or sent in chunks,
+is answered 413 without being decoded or kept: what comes of it is read and dropped,
+up to DRAIN_BYTES, so that a client that sends its whole body before reading the
+answer reads the 413 (a connection closed on unread bytes is reset, and the client gets
+an error instead); past that the connection is closed.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Bytes of body an order may take in a batch (an order written out in full, every field
+# at its longest, is under 400), and the least limit of any body.
+BODY_BYTES_PER_ORDER = 1024
+MIN_BODY_LIMIT = 1 << 20
+# Of a refused body, at most this much is read and dropped before the answer.
+DRAIN_BYTES = 64 << 20
+_CONTENT_LENGTH = b"content-length"
+
+
+def body_limit(batch_max_orders: int) -> int:
+    """The most bytes a request body may have: room for the largest batch."""
+    return max(MIN_BODY_LIMIT, batch_max_orders * BODY_BYTES_PER_ORDER)
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == _CONTENT_LENGTH:
+                # The server reads no more than announced, and refuses a malformed one.
+                if value.isdigit() and int(value) > self.limit:
+                    await self._refuse(receive, send, more=True)
+                else:
+                    await self.app(scope, receive, send)
+                return
+        # No length announced (chunked): the body is read here, as far as the limit.
+        body, complete = await read_body(receive, self.limit)
+        if len(body) > self.limit:
+            await self._refuse(receive, send, more=not complete)
+            return
+        await self.app(scope, replayed(body, complete, receive), send)
+
+    async def _refuse(self, receive: Receive, send: Send, more: bool) -> None:
+        """413, once the rest of the body (`more` of it to come) is read and dropped."""
+        _, complete = await read_body(receive, DRAIN_BYTES, keep=False) if more else (b"", True)
+        body = msgspec.json.encode({
+            "detail": f"the request body is over this gateway's limit of {self.limit} bytes",
+            "reason": "body_too_large", "limit": self.limit})
+        headers = [(b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        if not complete:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive, limit: int, keep: bool = True) -> tuple[bytes, bool]:
+    """The request body, and whether it is all there: not when the client left, nor
+    once past `limit` bytes (then what was read so far; nothing unless `keep`)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        if keep:
+            chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > limit:
+            return b"".join(chunks), False
+
+
+def replayed(body: bytes, complete: bool, receive: Receive) -> Receive:
+    """`receive` for what comes next: the body read so far, then whatever else comes."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": not complete}
+
+    return replay
