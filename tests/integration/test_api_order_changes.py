@@ -290,6 +290,31 @@ async def test_a_query_parameter_the_route_does_not_take_is_refused_and_changes_
     assert (await gateway.client.get("/v1/instruments")).status_code == 200
 
 
+async def test_an_integer_in_a_path_or_query_is_ascii_digits_only(gateway: Gateway) -> None:
+    """`DELETE /v1/orders/{id}.0` cancelled the order: FastAPI parses integers laxly."""
+    queued = await post_order(gateway)
+    before = await gateway.stream_lengths()
+    for written in (f"{queued['orderId']}.0", f"+{queued['orderId']}", f"%20{queued['orderId']}",
+                    f"{queued['orderId']}e0", "\u0665"):
+        for method in ("GET", "DELETE"):
+            response = await gateway.client.request(method, f"/v1/orders/{written}",
+                                                    headers=gateway.auth())
+            assert response.status_code == 422, (method, written, response.text)
+            [problem] = response.json()["detail"]
+            assert (problem["loc"], problem["type"]) == (["path", "order_id"], "int_parsing")
+    for path, name, written in (("/v1/orders", "limit", "5.0"), ("/v1/orders", "after", "+1"),
+                                ("/v1/orders", "limit", " 5"), ("/v1/trades/BTC-USD", "limit",
+                                                                "\u0665")):
+        response = await gateway.client.get(path, headers=gateway.auth(), params={name: written})
+        assert response.status_code == 422, (path, name, written, response.text)
+        assert response.json()["detail"][0]["loc"] == ["query", name]
+    assert await gateway.stream_lengths() == before  # nothing cancelled
+    assert (await gateway.client.get(f"/v1/orders/{queued['orderId']}",
+                                     headers=gateway.auth())).status_code == 200
+    assert (await gateway.client.get("/v1/orders", headers=gateway.auth(),
+                                     params={"limit": "05"})).status_code == 200
+
+
 # --- trades ------------------------------------------------------------------------------
 
 async def test_trades_are_the_latest_first_as_decimal_strings(gateway: Gateway) -> None:

@@ -372,6 +372,14 @@ async def test_what_a_client_may_get_wrong_on_the_order_socket_leaves_it_open_an
         huge = await receive(socket, "reject", "subscribed")
         assert (huge["type"], huge["field"], huge["reason"], huge["requestId"]) == (
             "reject", "fromSequence", "less_than_equal", "huge")
+        for loose, field in (({"partition": True}, "partition"), ({"partition": "0"}, "partition"),
+                             ({"partition": 0.0}, "partition"),
+                             ({"fromSequence": "1"}, "fromSequence"),
+                             ({"fromSequence": 1.0}, "fromSequence")):
+            await socket.send(json.dumps({"type": "subscribe", "partition": 0,
+                                          "fromSequence": 1} | loose))
+            refused = await receive(socket, "reject", "subscribed")
+            assert (refused["type"], refused["field"]) == ("reject", field), (loose, refused)
         await socket.send(json.dumps({"type": "subscribe", "partition": 0,
                                       "fromSequence": 2**64 - 1, "requestId": "ahead"}))
         ahead = await receive(socket, "reject", "subscribed")

@@ -343,6 +343,14 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
          "symbol"),  # not subscribed
         (json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL, "from": -5}),
          "from"),
+        # A field the message does not have is named, not ignored (a misspelt depth
+        # subscribed at 10).
+        (json.dumps({"type": "subscribe", "channel": "book", "symbol": SYMBOL,
+                     "depht": 5}), "depht"),
+        (json.dumps({"type": "subscribe", "channel": "trades", "symbol": SYMBOL,
+                     "depth": "garbage"}), "depth"),
+        (json.dumps({"type": "unsubscribe", "channel": "book", "symbol": SYMBOL,
+                     "from": 1}), "from"),
     ]
     async with connect(market_url(local_venue)) as socket:
         for text, field in bad:
@@ -352,8 +360,10 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
             assert answer["message"] and len(answer["message"]) <= ECHO_CHARACTERS
             if '"symbol"' not in text and field == "symbol":
                 assert answer["message"].startswith("symbol is required"), answer
-        await socket.send(json.dumps(subscribe_book(SYMBOL)))  # the socket still serves
-        assert (await receive(socket))["type"] == "subscribed"
+        # The socket still serves; null is a field left out.
+        await socket.send(json.dumps(subscribe_book(SYMBOL) | {"depth": None}))
+        subscribed = await receive(socket)
+        assert (subscribed["type"], subscribed["depth"]) == ("subscribed", 10), subscribed
         assert (await receive(socket))["type"] == "snapshot"
         # A socket asking for snapshot after snapshot is refused past its bucket, by
         # field, and served again once it has waited.

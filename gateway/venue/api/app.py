@@ -31,7 +31,7 @@ from venue.api.error_handlers import add_order_entry_handlers, queue_refusal
 from venue.api.fast_lane import OrderFastLane
 from venue.api.openapi import add_request_schemas
 from venue.api.page import mount_page
-from venue.api.query_parameters import STRICT_QUERY
+from venue.api.parameters import STRICT_QUERY
 from venue.api.order_entry import OrderEntry
 from venue.api.report_feed import ReportFeed
 from venue.market.feed import MarketFeed

@@ -7,7 +7,8 @@ it refuses). A body larger than the limit, announced (Content-Length) or sent in
 is answered 413 without being decoded or kept: what comes of it is read and dropped,
 up to DRAIN_BYTES, so that a client that sends its whole body before reading the
 answer reads the 413 (a connection closed on unread bytes is reset, and the client gets
-an error instead); past that the connection is closed.
+an error instead); past that the connection is closed. (FastAPI's own `max_body_size`
+answers in plain text, and closes on the unread body.)
 """
 
 from __future__ import annotations

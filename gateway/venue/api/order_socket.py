@@ -63,8 +63,9 @@ _encode = msgspec.json.Encoder().encode
 class SubscribeMessage(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid")
 
-    partition: int = Field(ge=0)
-    from_sequence: int = Field(ge=1, le=2**64 - 1)  # the engine's sequences are uint64
+    # Strict: JSON integers only (true, "0" and 0.0 are not partition 0 or 1).
+    partition: int = Field(ge=0, strict=True)
+    from_sequence: int = Field(ge=1, le=2**64 - 1, strict=True)  # the engine's: uint64
 
 
 class Reject(Exception):

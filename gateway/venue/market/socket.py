@@ -5,8 +5,8 @@ Messages in (README.md, "Market data"):
     {"type": "subscribe", "channel": "trades", "symbol": S}
     {"type": "unsubscribe", "channel": C, "symbol": S}
     {"type": "resync", "channel": C, "symbol": S, "from": SEQ}  (no "from": a snapshot)
-A message that is not one of these is answered {"type": "error", "field", "message"} and
-changes nothing. Messages out come from the subscriptions' views (venue.market.feed),
+A message that is not one of these (a field none of these has included; null is a field
+left out) is answered {"type": "error", "field", "message"} and changes nothing. Messages out come from the subscriptions' views (venue.market.feed),
 heartbeats included.
 """
 
@@ -132,8 +132,19 @@ class Refused(Exception):
         self.message = message
 
 
+# The fields of each message, by its type and channel.
+_FIELDS = {("subscribe", "book"): ("type", "channel", "symbol", "depth", "interval"),
+           ("subscribe", "trades"): ("type", "channel", "symbol"),
+           ("unsubscribe", "book"): ("type", "channel", "symbol"),
+           ("unsubscribe", "trades"): ("type", "channel", "symbol"),
+           ("resync", "book"): ("type", "channel", "symbol", "from"),
+           ("resync", "trades"): ("type", "channel", "symbol", "from")}
+
+
 def _integer(message: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
-    value = message.get(field, default)
+    value = message.get(field)
+    if value is None:
+        value = default
     if isinstance(value, bool) or not isinstance(value, int):
         raise Refused(field, f"{field} must be an integer")
     if not low <= value <= high:
@@ -142,7 +153,9 @@ def _integer(message: dict[str, Any], field: str, default: int, low: int, high: 
 
 
 def _choice(message: dict[str, Any], field: str, default: int, allowed: tuple[int, ...]) -> int:
-    value = message.get(field, default)
+    value = message.get(field)
+    if value is None:
+        value = default
     if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
         raise Refused(field, f"{field} must be one of {', '.join(map(str, allowed))}")
     return value
@@ -196,6 +209,11 @@ class MarketSocket:
             channel = message.get("channel")
             if channel not in CHANNELS:
                 raise Refused("channel", "channel must be book or trades")
+            fields = _FIELDS[kind, channel]
+            for name in message:
+                if name not in fields:
+                    raise Refused(name, f"unknown field {name!r}: a {kind} of {channel} has "
+                                        f"{', '.join(fields)}")
             symbol = message.get("symbol")
             if not isinstance(symbol, str):
                 raise Refused("symbol", "symbol is required: one of GET /v1/instruments")
@@ -223,7 +241,7 @@ class MarketSocket:
                 for text in missed if missed is not None else [view.snapshot()]:
                     self.push(text)
         except Refused as refused:
-            self.push(_encode({"type": "error", "field": refused.field,
+            self.push(_encode({"type": "error", "field": echoed(refused.field),
                                "message": echoed(refused.message)}).decode())
 
     async def _subscribe(self, key: tuple[str, str], instrument, message: dict) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import grpc
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from venue.api.parameters import Digits
 from venue.api.deps import EnginesDep, VenueDep
 from venue.api.engines import EngineUnavailable
 from venue.api.models import Book, BookLevel
@@ -23,7 +24,7 @@ GET_BOOK_TIMEOUT_S = 2.0
                        503: {"description": "The instrument's engine does not answer"}})
 async def get_book(symbol: Annotated[str, Path(max_length=32)], venue: VenueDep,
                    engines: EnginesDep,
-                   depth: Annotated[int, Query(ge=1, le=1000,
+                   depth: Annotated[Digits, Query(ge=1, le=1000,
                                                description="Price levels per side.")] = 10
                    ) -> Book:
     instrument = venue.by_symbol.get(symbol)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, stat
 from fastapi.responses import Response
 
 from venue.api.commands import decode_new_order
+from venue.api.parameters import Digits
 from venue.api.deps import AccountIdDep, DbDep, OrderEntryDep, OrderQueueDep, VenueDep
 from venue.api.models import (Accepted, Order, OrderChangeAccepted, OrderChangeRefused,
                               OrderFilter, OrderPage, OrderStatus, OrderType)
@@ -40,7 +41,7 @@ _FILTER_PREDICATES = {
     OrderFilter.ALL: "true",
 }
 
-OrderIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="The venue's order id.")]
+OrderIdPath = Annotated[Digits, Path(ge=1, le=2**63 - 1, description="The venue's order id.")]
 ClientOrderIdPath = Annotated[str, Path(pattern=CLIENT_ORDER_ID_PATTERN,
                                         description="Your clientOrderId of the order.")]
 TraceparentHeader = Annotated[str | None, Header(description="W3C trace context.")]
@@ -93,8 +94,8 @@ async def list_orders(
             alias="status", description="open (new or partially_filled), filled, canceled, "
                                         "rejected, expired or all.")] = OrderFilter.ALL,
         symbol: Annotated[str | None, Query(max_length=32)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        after: Annotated[int | None, Query(
+        limit: Annotated[Digits, Query(ge=1, le=1000)] = 100,
+        after: Annotated[Digits | None, Query(
             ge=1, le=2**63 - 1, description="Only orders with a smaller orderId: the "
                                             "`nextAfter` of the previous page.")] = None,
 ) -> OrderPage:

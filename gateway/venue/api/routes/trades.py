@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from venue.api.parameters import Digits
 from venue.api.deps import DbDep, VenueDep
 from venue.api.models import Trade
 
@@ -22,7 +23,7 @@ _LATEST = ("SELECT trade_id, sequence, price, quantity, aggressor_side, engine_t
                         "once written, a moment after the engine made it.",
             responses={404: {"description": "The venue does not trade this symbol"}})
 async def latest_trades(symbol: Annotated[str, Path(max_length=32)], venue: VenueDep,
-                        db: DbDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+                        db: DbDep, limit: Annotated[Digits, Query(ge=1, le=1000)] = 100
                         ) -> list[Trade]:
     instrument = venue.by_symbol.get(symbol)
     if instrument is None:

@@ -1,19 +1,37 @@
-"""Query parameters a route does not take are refused, not ignored.
+"""The rules of path and query parameters, beyond what FastAPI holds them to.
 
-Left to itself FastAPI drops a query parameter no route parameter names, so a misspelt
-filter (`GET /v1/orders?stauts=open`, `?clientOrderId=...`) answers as if none were
-given: every order, not the few asked for. The routes of the API depend on
-`known_query_parameters`, which answers 422 naming each parameter the route does not
-take and the ones it does.
+- Query parameters a route does not take are refused, not ignored. Left to itself
+  FastAPI drops a query parameter no route parameter names, so a misspelt filter
+  (`GET /v1/orders?stauts=open`, `?clientOrderId=...`) answers as if none were given:
+  every order, not the few asked for. The routes of the API depend on
+  `known_query_parameters`, which answers 422 naming each parameter the route does not
+  take and the ones it does.
+- An integer in a path or query is ASCII digits (`Digits`): FastAPI's lax parsing took
+  `5.0`, `+5` and ` 5`, so `DELETE /v1/orders/{id}.0` cancelled the order.
 """
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from venue.api.order_rules import error
+
+
+def _digits(value: Any) -> Any:
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise PydanticCustomError("int_parsing", "Input should be an integer: ASCII digits "
+                                                 "only")
+    return value
+
+
+# A non-negative integer of a path or query parameter, written in ASCII digits only.
+Digits = Annotated[int, BeforeValidator(_digits)]
 
 # Each route's parameter names, by id(route): routes live as long as the app.
 _NAMES: dict[int, frozenset[str]] = {}
