@@ -8,16 +8,19 @@
   take and the ones it does.
 - An integer in a path or query is ASCII digits (`Digits`): FastAPI's lax parsing took
   `5.0`, `+5` and ` 5`, so `DELETE /v1/orders/{id}.0` cancelled the order.
+- A time is RFC 3339 with its offset (`Rfc3339`): pydantic also reads a number as Unix
+  seconds (or milliseconds, as it guesses from the size).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from pydantic import BeforeValidator
+from pydantic import AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from venue.api.order_rules import error
@@ -32,6 +35,19 @@ def _digits(value: Any) -> Any:
 
 # A non-negative integer of a path or query parameter, written in ASCII digits only.
 Digits = Annotated[int, BeforeValidator(_digits)]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", re.ASCII)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise PydanticCustomError("datetime_from_date_parsing", "Input should be an RFC 3339 "
+                                  "time with its offset, e.g. 2026-12-05T17:00:00Z")
+    return value
+
+
+# A time of a query parameter: RFC 3339, with its UTC offset.
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 # Each route's parameter names, by id(route): routes live as long as the app.
 _NAMES: dict[int, frozenset[str]] = {}

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime
 
 from venue.api.deps import DbDep, VenueDep
+from venue.api.parameters import Rfc3339
 from venue.api.models import Candle
 from venue.api.order_rules import error
 
@@ -82,10 +82,10 @@ def _ceil(microseconds: int, step: int) -> int:
 async def get_candles(
         symbol: Annotated[str, Path(max_length=32)], venue: VenueDep, db: DbDep,
         interval: Annotated[Interval, Query(description="The length of a bucket.")],
-        start: Annotated[AwareDatetime | None, Query(
+        start: Annotated[Rfc3339 | None, Query(
             alias="from", description="RFC 3339, with its UTC offset; the first bucket "
                                       "starts here or after.")] = None,
-        end: Annotated[AwareDatetime | None, Query(
+        end: Annotated[Rfc3339 | None, Query(
             alias="to", description="RFC 3339, with its UTC offset; the last bucket starts "
                                     "before it. Now when not given.")] = None,
 ) -> list[Candle]:
