@@ -1,5 +1,6 @@
-"""Per-account limits on a gateway: orders past the account's rate and a batch past its
-burst get 429 with Retry-After and reason account_rate, and nothing of them is queued;
+"""Per-account limits on a gateway: orders past the account's rate get 429 with
+Retry-After and reason account_rate (a batch larger than the burst, which never could
+pass, 422 batch_size), and nothing of them is queued;
 another account is not held back; a WebSocket past the account's count is refused; an
 order past the account's open orders gets 429 with reason account_open_orders, exactly
 at the limit however many gateways race, until an order closes."""
@@ -72,7 +73,12 @@ async def test_orders_past_an_accounts_rate_are_refused_and_not_queued(redis_url
         assert await _queued(redis) == before  # nothing of them queued
         big = await client.post("/v1/orders/batch", json={"orders": [ORDER] * 6},
                                 headers={"Authorization": f"Bearer {bob}"})
-        assert big.status_code == 429 and "burst" in big.json()["detail"]
+        # Larger than the burst: it could never pass, so it is not told to retry.
+        assert big.status_code == 422 and "Retry-After" not in big.headers, big.text
+        [problem] = big.json()["detail"]
+        assert (problem["loc"], problem["type"]) == (["body", "orders"], "batch_size")
+        assert problem["msg"] == ("a batch holds 1 to 5 orders (the burst of this account "
+                                  "here), not 6")
         ok = await client.post("/v1/orders/batch", json={"orders": [ORDER] * 5},
                                headers={"Authorization": f"Bearer {bob}"})
         assert ok.status_code == 200 and ok.json()["accepted"] == 5  # bob's own bucket

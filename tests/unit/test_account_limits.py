@@ -1,5 +1,5 @@
 """Per-account limits (venue.api.limits): a token bucket per account, refusals that say
-when to come back, a batch over the burst never let through, each process its share."""
+when to come back, the most orders a request may carry, each process its share."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ def test_an_account_gets_its_burst_then_its_rate_and_others_are_untouched():
     assert limits.orders(1, 1, now=1000.0) is not None
 
 
-def test_a_batch_over_the_burst_is_refused_saying_so():
-    limits = AccountLimits(orders_per_s=10, burst=20, connections=2)
-    refused = limits.orders(1, 21, now=0.0)
-    assert refused is not None and "burst" in refused.detail and refused.retry_after == 3
-    assert limits.orders(1, 20, now=0.0) is None  # the refusal took nothing
+def test_a_request_may_carry_at_most_the_burst_and_a_refusal_takes_nothing():
+    limits = AccountLimits(orders_per_s=10, burst=20.5, connections=2)
+    assert limits.most_at_once == 20  # the batch route refuses a larger one as too large
+    assert limits.orders(1, 15, now=0.0) is None
+    refused = limits.orders(1, 10, now=0.0)
+    assert refused is not None and refused.retry_after == 1  # 4.5 short at 10 a second
+    assert limits.orders(1, 5, now=0.0) is None  # the refusal took nothing
 
 
 def test_each_process_enforces_its_share():

@@ -57,15 +57,16 @@ class AccountLimits:
             self._sweep(now)
             return None
         self._buckets[account_id] = (tokens, now)
-        if count > self.burst:
-            wait = math.ceil(count / self.rate) if self.rate else 1
-            detail = (f"{count} orders at once is more than this account's burst of "
-                      f"{self.burst:g}: send them in smaller batches")
-        else:
-            wait = math.ceil((count - tokens) / self.rate) if self.rate else 1
-            detail = (f"this account is over its {self.rate:g} orders/s here: nothing was "
-                      "queued; retry after Retry-After seconds")
-        return Refusal(max(1, wait), ACCOUNT_RATE, detail)
+        wait = math.ceil((count - tokens) / self.rate) if self.rate else 1
+        return Refusal(max(1, wait), ACCOUNT_RATE,
+                       f"this account is over its {self.rate:g} orders/s here: nothing was "
+                       "queued; retry after Retry-After seconds")
+
+    @property
+    def most_at_once(self) -> int:
+        """The most orders one request may carry: more could never pass the bucket (a
+        batch's size is refused past it, venue.api.routes.batch)."""
+        return int(self.burst)
 
     def open_socket(self, account_id: int) -> Refusal | None:
         """Count a new order-entry WebSocket of the account, or refuse it."""

@@ -75,7 +75,10 @@ def _rejected(index: int, errors: list[Error]) -> dict:
 async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderEntryDep,
                        shard_lag: ShardLagDep,
                        traceparent: Annotated[str | None, Header()] = None) -> Response:
-    limit = request.app.state.settings.batch_max_orders
+    # A batch past the account's burst here could never pass its bucket: refused as too
+    # large, not told to come back.
+    largest = request.app.state.settings.batch_max_orders
+    limit = min(largest, entry.limits.most_at_once)
     body = await request.body()  # read even when refused: the connection goes on
     if (refusal := shard_lag.venue_refusal) is not None:
         # Every order would be refused: said before the body is decoded, as cheaply as
@@ -100,9 +103,10 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
     except DECODE_ERRORS:
         orders, results = _decode_one_by_one(venue, body)
     if not 1 <= len(orders) <= limit:
+        why = "" if limit == largest else " (the burst of this account here)"
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "orders"], "type": "batch_size",
-            "msg": f"a batch holds 1 to {limit} orders, not {len(orders)}"}])
+            "loc": ["body", "orders"], "type": "batch_size", "input": None,
+            "msg": f"a batch holds 1 to {limit} orders{why}, not {len(orders)}"}])
 
     if (refusal := entry.limits.orders(account_id, len(orders))) is not None:
         return _refused(refusal)
