@@ -380,6 +380,10 @@ async def test_what_a_client_may_get_wrong_on_the_order_socket_leaves_it_open_an
                                           "fromSequence": 1} | loose))
             refused = await receive(socket, "reject", "subscribed")
             assert (refused["type"], refused["field"]) == ("reject", field), (loose, refused)
+        # Subscribed (replayed from the start), then asked past the end: the socket goes on
+        # from where the first left it.
+        await socket.send(json.dumps({"type": "subscribe", "partition": 0, "fromSequence": 1}))
+        assert (await receive(socket, "subscribed", "reject"))["type"] == "subscribed"
         await socket.send(json.dumps({"type": "subscribe", "partition": 0,
                                       "fromSequence": 2**64 - 1, "requestId": "ahead"}))
         ahead = await receive(socket, "reject", "subscribed")
@@ -525,6 +529,18 @@ async def test_a_body_past_the_limit_is_413_unread_and_an_error_echoes_little(
         assert len(response.content) < 4096, response.content[:200]
         [problem] = response.json()["detail"]
         assert problem["type"] == "extra_forbidden"
+        if name == "z":  # a container cut says so
+            assert problem["input"] == [*range(15), "... (10000 items)"], problem
+    # Expect: 100-continue gets the 413 at once, not an invitation to send 50 MB.
+    host, port = local_venue.gateway_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"POST /v1/orders HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                 f"{alice.key}\r\nContent-Type: application/json\r\nContent-Length: "
+                 f"50000000\r\nExpect: 100-continue\r\n\r\n".encode())
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 413 "), status_line
     cut = (await alice.http.post("/v1/orders", headers=alice.headers, json=json.loads(
         order + "}") | {"price": "1" * 100_000})).json()["detail"][0]
     said = "... (100000 characters)"

@@ -341,7 +341,8 @@ async def test_the_ends_of_time_get_an_answer(gateway: Gateway, params: dict):
 
 
 @pytest.mark.parametrize("written", ["1700000000", "1700000000000", "-62135596800", "2026-12-05",
-                                     "2026-12-05T17:00:00", "17:00:00Z"])
+                                     "2026-12-05T17:00:00", "17:00:00Z", "2026-12-05T17:00Z",
+                                     "2026-12-05 17:00:00+0100", "2026-12-05T17:00:00Zjunk"])
 async def test_a_time_is_rfc_3339_with_its_offset_not_a_number(gateway: Gateway, written: str):
     """pydantic reads a number as Unix seconds, or milliseconds as it guesses from the
     size: refused as the README says, naming the parameter."""

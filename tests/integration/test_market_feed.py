@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from venue.api.order_rules import ECHO_CHARACTERS
+from venue.api.order_rules import MESSAGE_CHARACTERS
 from venue.local.venue import LocalVenue
 from venue.market.book import checksum
 from venue.market.client import FeedBook, subscribe_book
@@ -357,7 +357,7 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
             await socket.send(text)
             answer = await receive(socket)
             assert answer["type"] == "error" and answer["field"] == field, (text, answer)
-            assert answer["message"] and len(answer["message"]) <= ECHO_CHARACTERS
+            assert answer["message"] and len(answer["message"]) <= MESSAGE_CHARACTERS
             if '"symbol"' not in text and field == "symbol":
                 assert answer["message"].startswith("symbol is required"), answer
         # The socket still serves; null is a field left out.

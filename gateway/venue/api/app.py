@@ -15,7 +15,7 @@ from importlib.metadata import version
 
 import asyncpg
 import redis.exceptions
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
 from redis.utils import HIREDIS_AVAILABLE
@@ -25,6 +25,7 @@ from venue.metrics import worker_exited
 from venue.api.auth import ApiKeyCache
 from venue.api.body_limit import BodyLimit, body_limit
 from venue.api.collector import SurvivorFreezer
+from venue.api.deps import authenticated_account
 from venue.api.engines import EngineChannels
 from venue.api.limits import AccountLimits
 from venue.api.error_handlers import add_order_entry_handlers, queue_refusal
@@ -138,10 +139,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # is public and read-only.
     # Routers are included flat: a nesting level costs every request another route match.
     app.include_router(health.router)
-    app.include_router(batch.router, prefix="/v1", responses=UNAUTHORIZED,
-                       dependencies=STRICT_QUERY)
-    app.include_router(orders.router, prefix="/v1", responses=UNAUTHORIZED,
-                       dependencies=STRICT_QUERY)
+    # Authenticated before their query is looked at: a request without a key is 401,
+    # whatever else is wrong with it (the route's own use of the key is the same call's).
+    for order_routes in (batch.router, orders.router):
+        app.include_router(order_routes, prefix="/v1", responses=UNAUTHORIZED,
+                           dependencies=[Depends(authenticated_account), *STRICT_QUERY])
     for market_data in (instruments.router, books.router, trades.router, candles.router):
         app.include_router(market_data, prefix="/v1", dependencies=STRICT_QUERY)
     app.include_router(websocket.router, prefix="/v1")  # authenticates in the socket

@@ -4,11 +4,11 @@ Every route's body is an order, a replace or a batch of at most `batch_max_order
 orders: a few hundred bytes an order. Without a limit a client could send hundreds of
 megabytes that the gateway would read, decode and answer in full (an error echoes what
 it refuses). A body larger than the limit, announced (Content-Length) or sent in chunks,
-is answered 413 without being decoded or kept: what comes of it is read and dropped,
-up to DRAIN_BYTES, so that a client that sends its whole body before reading the
-answer reads the 413 (a connection closed on unread bytes is reset, and the client gets
-an error instead); past that the connection is closed. (FastAPI's own `max_body_size`
-answers in plain text, and closes on the unread body.)
+is answered 413 at once, neither decoded nor kept (a client that sent `Expect:
+100-continue` is not invited to send it). The connection stays open: the server drops
+what comes of the body after the answer, so a client that sends its whole body before
+reading reads the 413 (a connection closed on unread bytes would be reset, and the
+client get an error instead). FastAPI's own `max_body_size` answers in plain text.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # at its longest, is under 400), and the least limit of any body.
 BODY_BYTES_PER_ORDER = 1024
 MIN_BODY_LIMIT = 1 << 20
-# Of a refused body, at most this much is read and dropped before the answer.
-DRAIN_BYTES = 64 << 20
 _CONTENT_LENGTH = b"content-length"
 
 
@@ -43,42 +41,37 @@ class BodyLimit:
             if name == _CONTENT_LENGTH:
                 # The server reads no more than announced, and refuses a malformed one.
                 if value.isdigit() and int(value) > self.limit:
-                    await self._refuse(receive, send, more=True)
+                    await self._refuse(send)
                 else:
                     await self.app(scope, receive, send)
                 return
         # No length announced (chunked): the body is read here, as far as the limit.
         body, complete = await read_body(receive, self.limit)
         if len(body) > self.limit:
-            await self._refuse(receive, send, more=not complete)
+            await self._refuse(send)
             return
         await self.app(scope, replayed(body, complete, receive), send)
 
-    async def _refuse(self, receive: Receive, send: Send, more: bool) -> None:
-        """413, once the rest of the body (`more` of it to come) is read and dropped."""
-        _, complete = await read_body(receive, DRAIN_BYTES, keep=False) if more else (b"", True)
+    async def _refuse(self, send: Send) -> None:
         body = msgspec.json.encode({
             "detail": f"the request body is over this gateway's limit of {self.limit} bytes",
             "reason": "body_too_large", "limit": self.limit})
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode())]
-        if not complete:
-            headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
 
-async def read_body(receive: Receive, limit: int, keep: bool = True) -> tuple[bytes, bool]:
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The request body, and whether it is all there: not when the client left, nor
-    once past `limit` bytes (then what was read so far; nothing unless `keep`)."""
+    once past `limit` bytes (then what was read so far)."""
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client left
             return b"".join(chunks), False
         chunk = message.get("body", b"")
-        if keep:
-            chunks.append(chunk)
+        chunks.append(chunk)
         size += len(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), True

@@ -18,7 +18,7 @@ from venue.api.engines import EngineUnavailable
 from venue.api.request_spans import record_refusal
 from venue.api.trace_context import is_valid_traceparent
 from venue.api.order_entry import OrderClosed, OrderNotFound, ShardBusy
-from venue.api.order_rules import RequestRejected, at, echoed
+from venue.api.order_rules import MESSAGE_CHARACTERS, RequestRejected, at, echoed
 from venue.metrics import CHANNEL_HTTP, ORDERS_REJECTED
 
 _ORDERS_PATH = "/v1/orders"
@@ -62,7 +62,8 @@ async def _invalid(request: Request, error: RequestValidationError) -> Response:
         _recorded(request, status.HTTP_422_UNPROCESSABLE_CONTENT, reason)
     # FastAPI's own (a path or query parameter's) echo as much as ours do.
     return await request_validation_exception_handler(request, RequestValidationError(
-        [e | {"input": echoed(e.get("input")), "msg": echoed(e.get("msg"))} for e in errors]))
+        [e | {"input": echoed(e.get("input")),
+              "msg": echoed(e.get("msg"), MESSAGE_CHARACTERS)} for e in errors]))
 
 
 async def _rejected(request: Request, error: RequestRejected) -> Response:

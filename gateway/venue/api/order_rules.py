@@ -32,7 +32,7 @@ from pydantic.alias_generators import to_camel
 from venue.api.models import OrderType, Side, TimeInForce
 from venue.contract.config import VenueConfig
 from venue.contract.instruments import DECIMAL_PATTERN, Instrument, NotDecimal, Problem
-from venue.contract.instruments import parse_decimal
+from venue.contract.instruments import ascii_digits, parse_decimal
 
 CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,63}$"
 # Long enough for any price or quantity on any sane grid; bounds the parsing work.
@@ -177,33 +177,42 @@ def not_json(error: Exception, document: bytes | str) -> str:
 
 # --- the wording of what is wrong -------------------------------------------------------
 
-# What an error echoes of the request (its input, a field's name in loc and msg) is cut
-# to this many characters, and a container to this many items: an answer is never the
-# size of what was sent.
+# What an error echoes of the request (its input, a field's name in loc) is cut to this
+# many characters, and a container to this many items; its message, which may quote
+# them, to MESSAGE_CHARACTERS: an answer is never the size of what was sent.
 ECHO_CHARACTERS = 256
 ECHO_ITEMS = 16
+MESSAGE_CHARACTERS = 1024
 
 
-def echoed(value: Any) -> Any:
-    """`value` as an error echoes it: a long text cut to ECHO_CHARACTERS (saying how long
-    it was), a long array or object to its first items. Echoing an echo changes nothing."""
+def echoed(value: Any, characters: int = ECHO_CHARACTERS) -> Any:
+    """`value` as an error echoes it: a long text cut to `characters` (saying how long it
+    was), a long array or object to its first items and then one saying how many there
+    were. Echoing an echo changes nothing."""
     if isinstance(value, str):
-        if len(value) <= ECHO_CHARACTERS:
+        if len(value) <= characters:
             return value
         said = f"... ({len(value)} characters)"
-        return value[:ECHO_CHARACTERS - len(said)] + said
+        return value[:characters - len(said)] + said
     if isinstance(value, (bytes, bytearray)):
-        return echoed(bytes(value).decode("utf-8", "replace"))
+        return echoed(bytes(value).decode("utf-8", "replace"), characters)
     if isinstance(value, (list, tuple)):
-        return [echoed(item) for item in value[:ECHO_ITEMS]]
+        if len(value) <= ECHO_ITEMS:
+            return [echoed(item) for item in value]
+        return [*(echoed(item) for item in value[:ECHO_ITEMS - 1]),
+                f"... ({len(value)} items)"]
     if isinstance(value, dict):
-        return {echoed(key): echoed(item) for key, item in list(value.items())[:ECHO_ITEMS]}
+        if len(value) <= ECHO_ITEMS:
+            return {echoed(key): echoed(item) for key, item in value.items()}
+        items = list(value.items())[:ECHO_ITEMS - 1]
+        return {**{echoed(key): echoed(item) for key, item in items},
+                "...": f"({len(value)} items)"}
     return value
 
 
 def error(loc: list | tuple, kind: str, message: str, value: Any = None) -> Error:
-    return {"loc": [echoed(part) for part in loc], "msg": echoed(message), "type": kind,
-            "input": echoed(value)}
+    return {"loc": [echoed(part) for part in loc], "msg": echoed(message, MESSAGE_CHARACTERS),
+            "type": kind, "input": echoed(value)}
 
 
 def at(prefix: tuple, errors: list[Error]) -> list[Error]:
@@ -213,6 +222,13 @@ def at(prefix: tuple, errors: list[Error]) -> list[Error]:
 
 def problem_errors(problems: list[Problem], values: dict[str, Any]) -> list[Error]:
     return [error((p.field,), p.kind, p.message, values.get(p.field)) for p in problems]
+
+
+def order_problem_errors(problems: list[Problem], order: Any) -> list[Error]:
+    """The errors of what check() found wrong with a decoded order (a WireOrder)."""
+    return problem_errors(problems, {
+        "price": order.price, "quantity": order.quantity, "symbol": order.symbol,
+        "postOnly": order.post_only, "timeInForce": order.time_in_force})
 
 
 def json_invalid(message: str) -> list[Error]:
@@ -375,9 +391,7 @@ def new_order(venue: VenueConfig, raw: Any) -> CheckedOrder | list[Error]:
     checked = check(venue, order)
     if isinstance(checked, CheckedOrder):
         return checked
-    return problem_errors(checked, {"price": order.price, "quantity": order.quantity,
-                                    "symbol": order.symbol, "postOnly": order.post_only,
-                                    "timeInForce": order.time_in_force})
+    return order_problem_errors(checked, order)
 
 
 def new_order_json(venue: VenueConfig, body: bytes) -> CheckedOrder | list[Error]:
@@ -394,9 +408,7 @@ def new_order_json(venue: VenueConfig, body: bytes) -> CheckedOrder | list[Error
     checked = check(venue, order)
     if isinstance(checked, CheckedOrder):
         return checked
-    return problem_errors(checked, {"price": order.price, "quantity": order.quantity,
-                                    "symbol": order.symbol, "postOnly": order.post_only,
-                                    "timeInForce": order.time_in_force})
+    return order_problem_errors(checked, order)
 
 
 # --- replaces and the orders they name --------------------------------------------------
@@ -448,8 +460,8 @@ def order_ref(raw: dict[str, Any], also: tuple[str, ...] = ()) -> OrderRef | lis
                       "give exactly one of orderId and clientOrderId")]
     if order_id is not None:
         # As the API writes it (a string of digits), or as a JSON integer.
-        number = (int(order_id) if isinstance(order_id, str) and order_id.isascii()
-                  and order_id.isdigit() and len(order_id) < 20 else order_id)
+        number = (int(order_id) if isinstance(order_id, str) and ascii_digits(order_id)
+                  and len(order_id) < 20 else order_id)
         if isinstance(number, bool) or not isinstance(number, int) \
                 or not 1 <= number <= ORDER_ID_MAX:
             return [error(("orderId",), "order_id", f"orderId must be an integer from 1 to "
@@ -497,7 +509,7 @@ OrderRequest = _documented(
 ReplaceRequest = _documented(
     "ReplaceRequest", REPLACE,
     "New terms for a live order: a new limit price, a new total quantity, or both. A term "
-    "left out keeps the order's last known value. Reducing the quantity at the same price "
+    "left out stays as the engine holds it (after every replace before this one). Reducing the quantity at the same price "
     "keeps the order's time priority; a new price or more quantity loses it.",
     [{"quantity": "0.10"}, {"price": "64200.00", "quantity": "0.25"}])
 

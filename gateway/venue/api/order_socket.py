@@ -40,8 +40,8 @@ from venue.api.error_handlers import queue_refusal
 from venue.api.models import Accepted
 from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, ShardBusy
 from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderRef, RequestRejected,
-                                   Terms, decode_json, new_order, not_json, order_ref,
-                                   replace_terms)
+                                   Terms, decode_json, echoed, new_order, not_json,
+                                   order_ref, replace_terms)
 from venue.api.order_rules import error as an_error
 from venue.api.report_feed import ReportFeed
 from venue.api.websocket_io import Outbox, received_texts
@@ -170,9 +170,6 @@ class OrderSocket:
             if from_sequence > next_sequence:
                 # Past the partition's end: waiting for it would hold back every live
                 # report until then. Refused, and the socket goes on as it was.
-                self._delivered.pop(partition, None)
-                if delivered is not None:
-                    self._delivered[partition] = delivered
                 self._send(refused("fromSequence", "past_end",
                                   f"partition {partition} is at sequence {next_sequence}: "
                                   f"fromSequence {from_sequence} is past it",
@@ -183,6 +180,10 @@ class OrderSocket:
             self._send(refused("fromSequence", "replay_failed", str(error),
                               partition=partition).answer | _echo(request_id))
         finally:
+            if not replayed:  # refused or failed: live reports go on from where they were
+                self._delivered.pop(partition, None)
+                if delivered is not None:
+                    self._delivered[partition] = delivered
             held = self._replaying.pop(partition, [])
             if replayed:
                 self._send({"type": "subscribed", "partition": partition,
@@ -335,4 +336,4 @@ def _text(message: dict[str, Any]) -> str:
 
 
 def _echo(request_id: Any) -> dict[str, Any]:
-    return {} if request_id is None else {"requestId": request_id}
+    return {} if request_id is None else {"requestId": echoed(request_id)}

@@ -23,11 +23,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from venue.api.order_rules import error
+from venue.api.order_rules import echoed, error
+from venue.contract.instruments import ascii_digits
 
 
 def _digits(value: Any) -> Any:
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+    if isinstance(value, str) and not ascii_digits(value):
         raise PydanticCustomError("int_parsing", "Input should be an integer: ASCII digits "
                                                  "only")
     return value
@@ -36,11 +37,13 @@ def _digits(value: Any) -> Any:
 # A non-negative integer of a path or query parameter, written in ASCII digits only.
 Digits = Annotated[int, BeforeValidator(_digits)]
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}", re.ASCII)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?",
+                      re.ASCII)
 
 
 def _rfc3339(value: Any) -> Any:
-    if isinstance(value, str) and not _RFC3339.match(value):
+    # No offset at all is left to AwareDatetime, whose error says that is what is missing.
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
         raise PydanticCustomError("datetime_from_date_parsing", "Input should be an RFC 3339 "
                                   "time with its offset, e.g. 2026-12-05T17:00:00Z")
     return value
@@ -73,8 +76,8 @@ async def known_query_parameters(request: Request) -> None:
     known = ", ".join(sorted(taken)) if taken else "none"
     raise RequestValidationError([error(
         ("query", name), "extra_forbidden",
-        f"unknown query parameter {name!r}: {request.method} {request.url.path} takes "
-        f"{known}", request.query_params[name]) for name in unknown])
+        f"unknown query parameter {echoed(name)!r}: this route takes {known}",
+        request.query_params[name]) for name in unknown])
 
 
 # The routers' `dependencies=` of every HTTP route of the API.

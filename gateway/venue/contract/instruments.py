@@ -66,6 +66,12 @@ def to_units(value: str | Decimal, step: Decimal, what: str) -> int:
     return int(units)
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is digits as the API writes them: ASCII, nothing else (an integer,
+    or either side of a decimal string's point)."""
+    return text.isascii() and text.isdigit()
+
+
 def _plain_units(text: str, step: Decimal) -> int | None:
     """The common case on the order path, "123.45", in integer arithmetic.
 
@@ -73,8 +79,7 @@ def _plain_units(text: str, step: Decimal) -> int | None:
     the Decimal path then decides, and words the error.
     """
     whole, _, fraction = text.partition(".")
-    if not (whole.isascii() and whole.isdigit()) or (
-            fraction and not (fraction.isascii() and fraction.isdigit())):
+    if not ascii_digits(whole) or (fraction and not ascii_digits(fraction)):
         return None
     places, mantissa = grid(step)
     if places < 0 or len(fraction) > places:

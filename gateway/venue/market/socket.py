@@ -24,7 +24,8 @@ from fastapi import WebSocket, status
 from redis.exceptions import RedisError
 
 from venue.api.engines import EngineUnavailable
-from venue.api.order_rules import DECODE_ERRORS, decode_json, echoed, not_json
+from venue.api.order_rules import (DECODE_ERRORS, MESSAGE_CHARACTERS, decode_json, echoed,
+                                   not_json)
 from venue.api.websocket_io import Outbox, received_texts
 from venue.contract.config import VenueConfig
 from venue.market.feed import MarketFeed, View
@@ -242,7 +243,7 @@ class MarketSocket:
                     self.push(text)
         except Refused as refused:
             self.push(_encode({"type": "error", "field": echoed(refused.field),
-                               "message": echoed(refused.message)}).decode())
+                               "message": echoed(refused.message, MESSAGE_CHARACTERS)}).decode())
 
     async def _subscribe(self, key: tuple[str, str], instrument, message: dict) -> None:
         channel = key[0]

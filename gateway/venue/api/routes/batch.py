@@ -22,7 +22,7 @@ from venue.api.models import BatchAccepted
 from venue.api.openapi import request_body
 from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderBatch, WireOrder,
                                    at, check, decode_json, decode_order, json_invalid,
-                                   new_order, not_json, problem_errors)
+                                   new_order, not_json, order_problem_errors)
 from venue.api.order_wire import batch_table, orderwire
 from venue.api.backpressure import Refusal
 from venue.api.shard_lag import ShardLag
@@ -187,9 +187,7 @@ def _checked(venue: VenueConfig, orders: list[WireOrder | None], results: list,
             continue
         checked = check(venue, order)
         if not isinstance(checked, CheckedOrder):
-            results[index] = _rejected(index, problem_errors(checked, {
-                "price": order.price, "quantity": order.quantity, "symbol": order.symbol,
-                "postOnly": order.post_only}))
+            results[index] = _rejected(index, order_problem_errors(checked, order))
             continue
         shard = venue.shard_of(checked.instrument)
         if shard not in refusals:
