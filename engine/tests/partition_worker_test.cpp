@@ -215,6 +215,7 @@ TEST(PartitionWorker, ResentAfterARestartIsAnsweredFromTheJournal) {
   for (std::size_t i : {std::size_t{0}, std::size_t{17}, std::size_t{39}}) {
     EXPECT_EQ(events_text(after.apply(batches[i])), events_text(answers[i])) << "batch " << i;
   }
+  after.worker.reset();  // its snapshot child done before the dir goes
   std::filesystem::remove_all(dir);
 }
 
@@ -233,6 +234,7 @@ TEST(PartitionWorker, HistoryServesEventsOlderThanMemoryFromTheJournal) {
     return true;
   }));
   EXPECT_EQ(events_text(rebuilt), events_text(all));
+  stored.worker.reset();  // its snapshot child done before the dir goes
   std::filesystem::remove_all(dir);
 }
 
@@ -369,6 +371,7 @@ TEST(PartitionWorker, ALongBatchReachesFollowersInPartsBeforeItIsAnswered) {
   for (const Event& event : followed.answer) clocks.insert(event.timestamp_ns);
   EXPECT_GT(clocks.size(), 1u);
   EXPECT_EQ(events_text(rebuilt_from_journal(*stored.worker, followed.end)), events_text(followed.answer));
+  stored.worker.reset();  // its snapshot child done before the dir goes
   std::filesystem::remove_all(dir);
 }
 
@@ -381,6 +384,7 @@ TEST(PartitionWorker, WithoutPartsAFollowerGetsALongBatchOnlyWhole) {
   std::set<std::int64_t> clocks;
   for (const Event& event : followed.answer) clocks.insert(event.timestamp_ns);
   EXPECT_EQ(clocks.size(), 1u);
+  stored.worker.reset();  // its snapshot child done before the dir goes
   std::filesystem::remove_all(dir);
 }
 
@@ -419,6 +423,7 @@ TEST(PartitionWorker, ACrashBetweenPartsKeepsTheJournaledPartsAndTheResentBatchC
   for (std::size_t i = 0; i < book.bids.size(); ++i) EXPECT_EQ(book.bids[i].quantity, whole_book.bids[i].quantity);
   for (std::size_t i = 0; i < book.asks.size(); ++i) EXPECT_EQ(book.asks[i].quantity, whole_book.asks[i].quantity);
   EXPECT_EQ(book.sequence, whole_book.sequence);
+  recovered.worker.reset();  // its snapshot child done before the dir goes
   std::filesystem::remove_all(dir);
   std::filesystem::remove_all(crashed);
 }
