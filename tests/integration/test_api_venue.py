@@ -553,3 +553,49 @@ async def test_a_body_past_the_limit_is_413_unread_and_an_error_echoes_little(
     accepted = await alice.http.post("/v1/orders/batch", headers=alice.headers,
                                      json={"orders": batch})
     assert accepted.status_code == 200 and accepted.json()["accepted"] == len(batch)
+
+
+async def test_a_market_order_over_the_order_socket_gives_its_type_as_order_type(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """A message's "type" is "new": the order's own type travels as orderType (a market
+    order could not be sent over the socket at all)."""
+    alice = clients["alice"]
+    market = {"type": "new", "orderType": "market", "symbol": "ETH-USD", "side": "buy",
+              "quantity": "0.1"}
+    async with order_socket(local_venue, key=alice.key) as socket:
+        early: list[dict[str, Any]] = []
+        await socket.send(json.dumps(market | {"requestId": "m1"}))
+        ack = await receive(socket, "ack", "reject", collect=early)
+        assert (ack["type"], ack["requestId"]) == ("ack", "m1"), ack
+        reports = await reports_until(socket, lambda seen: any(
+            r["orderId"] == ack["orderId"] and r["execType"] == "canceled" for r in seen), early)
+        mine = [r for r in reports if r["orderId"] == ack["orderId"]]
+        assert [(r["execType"], r["timeInForce"]) for r in mine] == [
+            ("new", "ioc"), ("canceled", "ioc")], mine  # nothing to take: the rest canceled
+        for wrong, field, reason in (({"timeInForce": "gtc"}, "timeInForce",
+                                      "market_order_never_rests"),
+                                     ({"orderType": "stop"}, "orderType", "enum"),
+                                     ({"price": "1.00"}, "price", "price_not_allowed")):
+            await socket.send(json.dumps(market | wrong))
+            reject = await receive(socket, "ack", "reject")
+            assert (reject["type"], reject["field"], reject["reason"]) == (
+                "reject", field, reason), reject
+
+
+async def test_a_client_that_leaves_mid_body_is_no_error_of_the_gateways(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    log = local_venue.data_dir / "logs" / "gateway.log"
+    before = log.read_text(errors="replace").count("Exception in ASGI application")
+    host, port = local_venue.gateway_url.removeprefix("http://").split(":")
+    for method, path in (("POST", "/v1/orders"), ("POST", "/v1/orders/batch"),
+                         ("PATCH", "/v1/orders/1")):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                     f"{clients['alice'].key}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: 100\r\n\r\n{{\"a\"".encode())
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+    await asyncio.sleep(0.5)
+    assert (await clients["alice"].get("/v1/orders")).status_code == 200
+    assert log.read_text(errors="replace").count("Exception in ASGI application") == before

@@ -16,7 +16,8 @@ from importlib.metadata import version
 import asyncpg
 import redis.exceptions
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from redis.asyncio import Redis
 from redis.utils import HIREDIS_AVAILABLE
 
@@ -127,6 +128,12 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
         "detail": f"database unavailable ({type(error).__name__})"})
 
 
+async def _client_left(request: Request, error: Exception) -> Response:
+    # The client went away with its body half sent: nothing was done, and no one hears
+    # an answer (nginx's 499). Not an error of the gateway's.
+    return Response(status_code=499)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(title="tradingvenue order gateway", description=DESCRIPTION,
@@ -163,4 +170,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for error in (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                   asyncpg.TooManyConnectionsError, ConnectionError, TimeoutError):
         app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(ClientDisconnect, _client_left)
     return app

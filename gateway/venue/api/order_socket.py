@@ -4,7 +4,7 @@ account's execution reports out.
 Messages in (JSON text):
   {"type": "auth", "key": "tv_..."}            first, unless the upgrade carried
                                                 Authorization: Bearer <key>
-  {"type": "new", ...POST /v1/orders fields...}
+  {"type": "new", ...POST /v1/orders fields...}  an order's own type as "orderType"
   {"type": "cancel", "orderId" | "clientOrderId"}
   {"type": "replace", "orderId" | "clientOrderId", "price"?, "quantity"?}
   {"type": "subscribe", "partition": p, "fromSequence": n}
@@ -54,6 +54,9 @@ from venue.metrics import WS_SLOW_CONSUMERS
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
+# A message's "type" says what the message is: a new order's type (limit, market) is
+# given as this.
+ORDER_TYPE = "orderType"
 # Messages waiting for a socket that does not read: past this it is closed (1013) and
 # resumes with subscribe, rather than holding the process's memory.
 OUTBOX_LIMIT = 10_000
@@ -224,7 +227,7 @@ class OrderSocket:
         entry, account_id = self.entry, self.account_id
         try:
             if kind == "new":
-                checked = _valid(new_order(self.venue, message), CheckedOrder)
+                checked = _valid(_new_order(self.venue, message), CheckedOrder)
                 enqueued, client_order_id = await entry.submit(checked, account_id,
                                                                traceparent, CHANNEL_WS)
                 return {"type": "ack"} | Accepted(
@@ -333,6 +336,19 @@ def _sent(message: dict[str, Any]) -> None:
 
 def _text(message: dict[str, Any]) -> str:
     return _encode(message).decode()
+
+
+def _new_order(venue, message: dict[str, Any]) -> CheckedOrder | list[Error]:
+    """The order of a "new" message, its type given as orderType, and the errors about
+    that field named so."""
+    order = dict(message)
+    if ORDER_TYPE in order:
+        order["type"] = order.pop(ORDER_TYPE)
+    checked = new_order(venue, order)
+    if isinstance(checked, CheckedOrder):
+        return checked
+    return [e | {"loc": [ORDER_TYPE, *e["loc"][1:]]} if e["loc"][:1] == ["type"] else e
+            for e in checked]
 
 
 def _echo(request_id: Any) -> dict[str, Any]:
