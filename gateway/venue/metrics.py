@@ -47,6 +47,11 @@ REQUEST_LATENCY = Histogram(
     "by method and handler (the route's endpoint, e.g. submit_order).", ["method", "handler"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0))
 
+HTTP_REFUSED = Counter(
+    "venue_http_refused", "Requests refused before any route read them, by reason: "
+    "body_too_large (413), request_timeout (408 or closed: a head or body not in whole "
+    "within its time).", ["reason"])
+
 # Queue --------------------------------------------------------------------------------
 
 # Sampled by every gateway worker alike: across workers, the latest sample counts.

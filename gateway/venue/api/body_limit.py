@@ -8,7 +8,9 @@ is answered 413 at once, neither decoded nor kept (a client that sent `Expect:
 100-continue` is not invited to send it). The connection stays open: the server drops
 what comes of the body after the answer, so a client that sends its whole body before
 reading reads the 413 (a connection closed on unread bytes would be reset, and the
-client get an error instead). FastAPI's own `max_body_size` answers in plain text.
+client get an error instead), until the body's deadline (venue.api.http_deadlines)
+closes it. FastAPI's own `max_body_size` answers in plain text. Counted in
+venue_http_refused.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from __future__ import annotations
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from venue.metrics import HTTP_REFUSED
+
 # Bytes of body an order may take in a batch (an order written out in full, every field
 # at its longest, is under 400), and the least limit of any body.
 BODY_BYTES_PER_ORDER = 1024
 MIN_BODY_LIMIT = 1 << 20
+REASON = "body_too_large"
 _CONTENT_LENGTH = b"content-length"
 
 
@@ -53,9 +58,10 @@ class BodyLimit:
         await self.app(scope, replayed(body, complete, receive), send)
 
     async def _refuse(self, send: Send) -> None:
+        HTTP_REFUSED.labels(REASON).inc()
         body = msgspec.json.encode({
             "detail": f"the request body is over this gateway's limit of {self.limit} bytes",
-            "reason": "body_too_large", "limit": self.limit})
+            "reason": REASON, "limit": self.limit})
         await send({"type": "http.response.start", "status": 413, "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode())]})

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     # own, out of the venue's, to be archived.
     retention_days: int = Field(default=0, ge=0, le=36_500)
     retention_action: RetentionAction = "drop"
+    # A request's head must be in within this of its connection's opening (or of the
+    # answer before it), its body within this of its head; past either the gateway
+    # closes the connection, answering 408 what was begun (venue.api.http_deadlines).
+    request_head_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    request_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     # A gateway remembers which account a key names this long: a revoked key is refused
     # by every gateway within it (venue.api.auth).
     key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)

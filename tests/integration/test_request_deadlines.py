@@ -1,0 +1,155 @@
+"""A client that holds connections without finishing a request (slowloris) is cut off at
+the request's deadlines, and the gateway serves everyone else meanwhile
+(venue.api.http_deadlines): uvicorn kept such a connection for good."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from venue.local.venue import LocalVenue
+
+pytestmark = pytest.mark.integration
+
+HEAD_S = 2.0
+BODY_S = 3.0
+WITHIN_S = 10.0  # how late a cut may come on a busy machine (the sweep is every 0.5 s)
+
+
+@pytest.fixture(autouse=True)
+def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before local_venue: its gateway takes its deadlines from the environment."""
+    monkeypatch.setenv("VENUE_REQUEST_HEAD_TIMEOUT_S", str(HEAD_S))
+    monkeypatch.setenv("VENUE_REQUEST_BODY_TIMEOUT_S", str(BODY_S))
+
+
+class Raw:
+    """One connection to the gateway, written to by hand."""
+
+    def __init__(self, local_venue: LocalVenue) -> None:
+        self.host, port = local_venue.gateway_url.removeprefix("http://").split(":")
+        self.port = int(port)
+
+    async def open(self) -> Raw:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.opened = time.monotonic()
+        return self
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def answer(self) -> tuple[bytes, float]:
+        """All the gateway sends until it closes the connection, and when it closed it
+        (seconds after the connection was opened)."""
+        data = await asyncio.wait_for(self.reader.read(), WITHIN_S + BODY_S)
+        return data, time.monotonic() - self.opened
+
+
+def _408(answer: bytes, part: str, seconds: float) -> None:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer[:300]
+    assert b"connection: close" in head.lower(), head
+    assert json.loads(body) == {
+        "detail": f"the request's {part} was not received whole within {seconds:g} s",
+        "reason": "request_timeout"}
+
+
+async def test_connections_that_never_finish_a_request_are_cut_and_the_rest_served(
+        local_venue: LocalVenue) -> None:
+    key = local_venue.keys["alice"]
+    host = local_venue.gateway_url.removeprefix("http://")
+    order = b'{"symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001"}'
+    post = (f"POST /v1/orders HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(order)}\r\n\r\n").encode()
+
+    idle = [await Raw(local_venue).open() for _ in range(50)]
+    half_head = await Raw(local_venue).open()
+    await half_head.send(post[:40])
+    half_body = await Raw(local_venue).open()
+    await half_body.send(post + order[:20])
+    # Answered at once (no such route: 404), its body never comes: nothing is read,
+    # nothing left waiting for it for good.
+    unanswered_body = await Raw(local_venue).open()
+    await unanswered_body.send(post.replace(b"/v1/orders", b"/v1/nowhere") + order[:20])
+    # Its 413 at once; the body it announced never comes.
+    too_large = await Raw(local_venue).open()
+    await too_large.send(post.replace(f"Content-Length: {len(order)}".encode(),
+                                      b"Content-Length: 50000000\r\nExpect: 100-continue"))
+    # A head a byte at a time, each byte well within uvicorn's keep-alive timeout, which
+    # each byte used to set back.
+    trickled = await Raw(local_venue).open()
+
+    # Read as it comes: a byte written after the cut would have the read fail instead.
+    trickled_answer = asyncio.create_task(trickled.answer())
+
+    async def trickle() -> None:
+        for byte in post:
+            if trickled_answer.done():
+                return
+            await trickled.send(bytes((byte,)))
+            await asyncio.sleep(0.2)
+
+    trickling = asyncio.create_task(trickle())
+    market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http, \
+            connect(market, proxy=None) as feed:
+        await feed.send(json.dumps({"type": "subscribe", "channel": "trades",
+                                    "symbol": "BTC-USD"}))
+        # A client that keeps its connection and sends a request now and then, each
+        # whole: never cut (a head's deadline counts from the answer before it).
+        kept = await Raw(local_venue).open()
+        started = time.monotonic()
+        while time.monotonic() - started < BODY_S + 2:
+            await kept.send(f"GET /v1/instruments HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            status = await asyncio.wait_for(kept.reader.readline(), 5)
+            assert status.startswith(b"HTTP/1.1 200 "), status
+            length = 0
+            while (line := await kept.reader.readline()) != b"\r\n":
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+            await kept.reader.readexactly(length)
+            await asyncio.sleep(HEAD_S / 2)
+            # Everyone else is served meanwhile.
+            assert (await http.get("/v1/orders", headers={
+                "Authorization": f"Bearer {key}"})).status_code == 200
+
+        for connection in idle:  # began nothing: closed quietly
+            answer, after = await connection.answer()
+            assert answer == b"" and HEAD_S - 0.5 < after < HEAD_S + WITHIN_S, after
+        answer, after = await half_head.answer()
+        _408(answer, "head", HEAD_S)
+        assert HEAD_S - 0.5 < after < HEAD_S + WITHIN_S, after
+        answer, after = await trickled_answer
+        _408(answer, "head", HEAD_S)
+        assert HEAD_S - 0.5 < after < HEAD_S + WITHIN_S, after
+        assert after < len(post) * 0.2  # cut while the head's bytes were still coming
+        answer, after = await half_body.answer()
+        _408(answer, "body", BODY_S)
+        assert BODY_S - 0.5 < after < BODY_S + WITHIN_S, after
+        answer, after = await unanswered_body.answer()
+        assert answer.startswith(b"HTTP/1.1 404 ") and b" 408 " not in answer, answer
+        assert BODY_S - 0.5 < after < BODY_S + WITHIN_S, after
+        answer, after = await too_large.answer()
+        assert answer.startswith(b"HTTP/1.1 413 ") and b" 408 " not in answer, answer
+        assert after < BODY_S + WITHIN_S, after
+
+        # The market socket outlived every deadline: it is not an HTTP request any more.
+        await asyncio.wait_for(feed.recv(), 5)
+        assert feed.close_code is None
+        trickling.cancel()
+        await asyncio.gather(trickling, return_exceptions=True)
+
+        # Nothing of the cut requests reached the book; each begun one was counted (the
+        # two answered before their body came, too: their connections were cut).
+        mine = (await http.get("/v1/orders", headers={"Authorization": f"Bearer {key}"}))
+        assert mine.json()["orders"] == [], mine.text
+        metrics = (await http.get("/metrics")).text
+        assert 'venue_http_refused_total{reason="request_timeout"} 5.0' in metrics
+        assert 'venue_http_refused_total{reason="body_too_large"} 1.0' in metrics
