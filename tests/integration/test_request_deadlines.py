@@ -1,6 +1,7 @@
-"""A client that holds connections without finishing a request (slowloris) is cut off at
-the request's deadlines, and the gateway serves everyone else meanwhile
-(venue.api.http_deadlines): uvicorn kept such a connection for good."""
+"""A client that holds connections without finishing a request (slowloris), or market
+sockets without subscribing, is cut off at the deadlines, and the gateway serves everyone
+else meanwhile (venue.api.http_deadlines, venue.market.socket): the gateway kept such a
+connection for good."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from venue.local.venue import LocalVenue
 
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.integration
 
 HEAD_S = 2.0
 BODY_S = 3.0
+SUBSCRIBE_S = 2.0
 WITHIN_S = 10.0  # how late a cut may come on a busy machine (the sweep is every 0.5 s)
 
 
@@ -26,6 +29,7 @@ def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before local_venue: its gateway takes its deadlines from the environment."""
     monkeypatch.setenv("VENUE_REQUEST_HEAD_TIMEOUT_S", str(HEAD_S))
     monkeypatch.setenv("VENUE_REQUEST_BODY_TIMEOUT_S", str(BODY_S))
+    monkeypatch.setenv("VENUE_MARKET_SUBSCRIBE_WITHIN_S", str(SUBSCRIBE_S))
 
 
 class Raw:
@@ -153,3 +157,36 @@ async def test_connections_that_never_finish_a_request_are_cut_and_the_rest_serv
         metrics = (await http.get("/metrics")).text
         assert 'venue_http_refused_total{reason="request_timeout"} 5.0' in metrics
         assert 'venue_http_refused_total{reason="body_too_large"} 1.0' in metrics
+
+
+async def test_a_market_socket_that_does_not_subscribe_is_closed(
+        local_venue: LocalVenue) -> None:
+    market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+    trades = {"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"}
+    async with connect(market, proxy=None) as never, connect(market, proxy=None) as left, \
+            connect(market, proxy=None) as kept:
+        opened = time.monotonic()
+        for socket in (left, kept):
+            await socket.send(json.dumps(trades))
+        await never.send("not json")  # what it sends meanwhile is answered, and counts not
+        assert json.loads(await never.recv())["type"] == "error"
+        await asyncio.sleep(SUBSCRIBE_S / 2)
+        await left.send(json.dumps({"type": "unsubscribe", "channel": "trades",
+                                    "symbol": "BTC-USD"}))
+        unsubscribed = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(never.recv(), WITHIN_S)
+        assert never.close_code == 1008, never.close_code
+        assert never.close_reason == (f"no subscription for {SUBSCRIBE_S:g} s: a market "
+                                      "socket subscribes or is closed")
+        assert SUBSCRIBE_S - 0.5 < time.monotonic() - opened < SUBSCRIBE_S + WITHIN_S
+        with pytest.raises(ConnectionClosed):  # from its unsubscribe on
+            while True:
+                await asyncio.wait_for(left.recv(), WITHIN_S)
+        assert left.close_code == 1008
+        assert SUBSCRIBE_S - 0.5 < time.monotonic() - unsubscribed < SUBSCRIBE_S + WITHIN_S
+        # Subscribed all along: open, and fed (a heartbeat a second while quiet).
+        await asyncio.sleep(SUBSCRIBE_S)
+        await asyncio.wait_for(kept.recv(), 5)
+        assert kept.close_code is None

@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     # closes the connection, answering 408 what was begun (venue.api.http_deadlines).
     request_head_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     request_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # A /v1/market socket with no subscription for this long is closed (1008).
+    market_subscribe_within_s: float = Field(default=10.0, gt=0, le=3600)
     # A gateway remembers which account a key names this long: a revoked key is refused
     # by every gateway within it (venue.api.auth).
     key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)

@@ -6,8 +6,11 @@ Messages in (README.md, "Market data"):
     {"type": "unsubscribe", "channel": C, "symbol": S}
     {"type": "resync", "channel": C, "symbol": S, "from": SEQ}  (no "from": a snapshot)
 A message that is not one of these (a field none of these has included; null is a field
-left out) is answered {"type": "error", "field", "message"} and changes nothing. Messages out come from the subscriptions' views (venue.market.feed),
-heartbeats included.
+left out) is answered {"type": "error", "field", "message"} and changes nothing. Messages
+out come from the subscriptions' views (venue.market.feed), heartbeats included. A
+socket with no subscription for `market_subscribe_within_s` (from its opening, or from its
+last unsubscribe) is closed, 1008: it would hold a connection of the gateway's for
+nothing.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class MarketLane:
             return
         state = scope["app"].state
         await MarketSocket(WebSocket(scope, receive, send), state.market_feed,
-                           state.venue).serve()
+                           state.venue, state.settings.market_subscribe_within_s).serve()
 
 
 # Per event loop, the sockets with frames to write at the end of the loop's turn: one
@@ -163,10 +166,12 @@ def _choice(message: dict[str, Any], field: str, default: int, allowed: tuple[in
 
 
 class MarketSocket:
-    def __init__(self, websocket: WebSocket, feed: MarketFeed, venue: VenueConfig) -> None:
+    def __init__(self, websocket: WebSocket, feed: MarketFeed, venue: VenueConfig,
+                 subscribe_within_s: float) -> None:
         self.websocket = websocket
         self.feed = feed
         self.venue = venue
+        self.subscribe_within_s = subscribe_within_s
         self.subscriptions: dict[tuple[str, str], View] = {}
         # Through the ASGI server when the connection is not at hand.
         self._outbox = Outbox(websocket, OUTBOX_LIMIT, f"slow consumer: {OUTBOX_LIMIT} "
@@ -182,9 +187,26 @@ class MarketSocket:
         self._transport = self.websocket.scope.get(TRANSPORT)
         MARKET_CONNECTIONS.inc()
         tasks = [] if self._transport is not None else [asyncio.create_task(self._outbox.run())]
+        texts = received_texts(self.websocket)
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()  # the socket has had no subscription since
         try:
-            async for text in received_texts(self.websocket):
+            while True:
+                if self.subscriptions:
+                    text = await anext(texts, None)
+                else:
+                    left = idle_since + self.subscribe_within_s - loop.time()
+                    try:
+                        text = await asyncio.wait_for(anext(texts, None), max(left, 0))
+                    except TimeoutError:
+                        await self._close_idle()
+                        return
+                if text is None:  # the client left
+                    return
+                subscribed = bool(self.subscriptions)
                 await self._handle(text)
+                if subscribed and not self.subscriptions:
+                    idle_since = loop.time()
         finally:
             for view in self.subscriptions.values():
                 self.feed.leave(view, self)
@@ -193,6 +215,16 @@ class MarketSocket:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _close_idle(self) -> None:
+        """No subscription for `subscribe_within_s`: the socket is closed (1008), after
+        what it was sent (the answers to what it asked meanwhile)."""
+        if self._transport is not None:
+            self._flush()
+        self._closing = True
+        await self.websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=(
+            f"no subscription for {self.subscribe_within_s:g} s: a market socket subscribes "
+            "or is closed"))
 
     # --- messages in -------------------------------------------------------------------
 
