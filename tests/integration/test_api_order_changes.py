@@ -251,7 +251,7 @@ async def test_order_list_rejects_an_unknown_symbol_or_status(gateway: Gateway) 
         assert response.json()["detail"][0]["loc"] == ["query", field]
 
 
-async def test_a_query_parameter_the_route_does_not_take_is_refused_and_changes_nothing(
+async def test_a_query_parameter_the_route_does_not_take_or_given_twice_is_refused(
         gateway: Gateway) -> None:
     """A misspelt filter is named, not ignored: `?clientOrderId=` on the order list
     would otherwise list every order as if it were the one asked for."""
@@ -283,6 +283,18 @@ async def test_a_query_parameter_the_route_does_not_take_is_refused_and_changes_
                                       params={"bogus": "1"})).json()["detail"][0]["msg"]
     assert taken == "unknown query parameter 'bogus': this route takes after, limit, " \
                     "status, symbol", taken
+    # A parameter given twice is refused, naming it: the last used to win, whichever the
+    # client meant.
+    for path, params in (("/v1/orders", [("status", "open"), ("status", "all"),
+                                         ("limit", "5")]),
+                         ("/v1/trades/BTC-USD", [("limit", "2"), ("limit", "3")])):
+        response = await gateway.client.get(path, params=params, headers=gateway.auth())
+        assert response.status_code == 422, response.text
+        [problem] = response.json()["detail"]
+        name, first = params[0]
+        assert problem == {"loc": ["query", name], "type": "repeated_parameter",
+                           "msg": f"query parameter {name!r} is given 2 times: give it once",
+                           "input": [first, params[1][1]]}, problem
     # Without a key it is 401 first, whatever else is wrong.
     for method, path in (("GET", "/v1/orders"), ("DELETE", "/v1/orders/5"),
                          ("POST", "/v1/orders/batch")):

@@ -5,7 +5,8 @@
   (`GET /v1/orders?stauts=open`, `?clientOrderId=...`) answers as if none were given:
   every order, not the few asked for. The routes of the API depend on
   `known_query_parameters`, which answers 422 naming each parameter the route does not
-  take and the ones it does.
+  take and the ones it does. A parameter given more than once (`?status=open&status=all`)
+  is refused too, naming it: FastAPI took the last, whichever the client meant.
 - An integer in a path or query is ASCII digits (`Digits`): FastAPI's lax parsing took
   `5.0`, `+5` and ` 5`, so `DELETE /v1/orders/{id}.0` cancelled the order.
 - A time is RFC 3339 with its offset (`Rfc3339`): pydantic also reads a number as Unix
@@ -70,14 +71,20 @@ async def known_query_parameters(request: Request) -> None:
     taken = _NAMES.get(id(route))
     if taken is None:
         taken = _NAMES[id(route)] = _names(route.dependant)
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in taken]
-    if not unknown:
+    given = request.query_params
+    unknown = [name for name in dict.fromkeys(given) if name not in taken]
+    repeated = [name for name in dict.fromkeys(given)
+                if name in taken and len(given.getlist(name)) > 1]
+    if not unknown and not repeated:
         return
     known = ", ".join(sorted(taken)) if taken else "none"
-    raise RequestValidationError([error(
+    raise RequestValidationError([*(error(
         ("query", name), "extra_forbidden",
         f"unknown query parameter {echoed(name)!r}: this route takes {known}",
-        request.query_params[name]) for name in unknown])
+        given[name]) for name in unknown), *(error(
+        ("query", name), "repeated_parameter",
+        f"query parameter {name!r} is given {len(given.getlist(name))} times: give it once",
+        given.getlist(name)) for name in repeated)])
 
 
 # The routers' `dependencies=` of every HTTP route of the API.
