@@ -15,6 +15,7 @@
  *   scan(table, body) -> None | (count, plan, shards)
  *   encode(table, body, plan, ids, account_id, shards) -> [(ids, coids, frames)]
  *   answer(table, body, plan, ids, shards, originals) -> bytes
+ *   repeated_key(document, levels=0) -> str | None | Ellipsis  (every body and message)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -441,6 +442,97 @@ done:
     return result;
 }
 
+/* --- repeated keys ------------------------------------------------------------------ */
+
+/* An object that names a key twice means what its reader makes of it (RFC 8259, 4: most
+ * keep the last, msgspec among them; some the first), so the gateway refuses one: an
+ * order that says "side" twice is not one order. repeated_key(document, levels=0) reads
+ * a document the decoder took (it is JSON) and answers the first key an object of it
+ * names again, as written (str); None when none does; Ellipsis when it cannot tell, for
+ * a key it compared is written with an escape (two spellings may be one key: Python's
+ * json module tells). `levels` > 0 looks only at the objects that many levels deep or
+ * less (1: the document's own).
+ *
+ * It compares each object's first KEYS_COMPARED keys, which is all of any object the
+ * API takes: none has as many fields, so an object with more names one it does not take
+ * (refused for it) or names one twice among its first few. */
+#define KEYS_COMPARED 16
+#define KEY_LEVELS 64 /* deeper than the decoder lets a request go (MAX_JSON_DEPTH) */
+
+typedef struct {
+    const char *at;
+    Py_ssize_t len;
+} Key;
+
+static PyObject *repeated_key(PyObject *self, PyObject *args) {
+    PyObject *document;
+    int levels = 0;
+    if (!PyArg_ParseTuple(args, "O|i", &document, &levels)) return NULL;
+    Py_buffer view = {0};
+    const char *p;
+    Py_ssize_t size;
+    if (PyUnicode_Check(document)) {
+        p = PyUnicode_AsUTF8AndSize(document, &size);
+        if (p == NULL) return NULL;
+    } else {
+        if (PyObject_GetBuffer(document, &view, PyBUF_SIMPLE) < 0) return NULL;
+        p = view.buf;
+        size = view.len;
+    }
+    const char *end = p + size;
+    static Key keys[KEY_LEVELS][KEYS_COMPARED]; /* the GIL is held throughout */
+    int count[KEY_LEVELS];  /* the keys of the object at each level; -1: an array */
+    int is_key[KEY_LEVELS]; /* the next string at that level is a key */
+    int depth = 0, unsure = 0;
+    PyObject *result = NULL;
+    while (p < end) {
+        char ch = *p++;
+        if (ch == '"') {
+            const char *first = p;
+            int escaped = 0;
+            while (p < end && *p != '"') {
+                if (*p == '\\') {
+                    escaped = 1;
+                    p++;
+                }
+                p++;
+            }
+            if (p >= end) break;
+            Py_ssize_t len = p - first;
+            p++;
+            if (depth == 0 || count[depth - 1] < 0 || !is_key[depth - 1]) continue;
+            is_key[depth - 1] = 0;
+            int n = count[depth - 1];
+            if (n == KEYS_COMPARED || (levels > 0 && depth > levels)) continue;
+            Key *seen = keys[depth - 1];
+            for (int i = 0; i < n; i++) {
+                if (seen[i].len == len && memcmp(seen[i].at, first, len) == 0) {
+                    result = PyUnicode_DecodeUTF8(first, len, "replace");
+                    goto done;
+                }
+            }
+            unsure |= escaped;
+            seen[n].at = first;
+            seen[n].len = len;
+            count[depth - 1] = n + 1;
+        } else if (ch == '{' || ch == '[') {
+            if (depth == KEY_LEVELS) break; /* the decoder's to refuse, not this */
+            count[depth] = ch == '{' ? 0 : -1;
+            is_key[depth] = 1;
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0) break;
+            depth--;
+        } else if (ch == ',' && depth > 0) {
+            is_key[depth - 1] = 1;
+        }
+    }
+    result = Py_NewRef(unsure ? Py_Ellipsis : Py_None);
+done:
+    if (view.obj != NULL) PyBuffer_Release(&view);
+    return result;
+}
+
 /* --- writing ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -777,6 +869,8 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Decode and check a batch body: None or (plan, shards)."},
     {"encode", encode, METH_VARARGS, "The enqueue script's strings per shard."},
     {"answer", answer, METH_VARARGS, "The response body of a queued batch."},
+    {"repeated_key", repeated_key, METH_VARARGS,
+     "The first key an object of a JSON document names again: str, None, or Ellipsis."},
     {NULL, NULL, 0, NULL},
 };
 

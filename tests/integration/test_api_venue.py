@@ -599,3 +599,56 @@ async def test_a_client_that_leaves_mid_body_is_no_error_of_the_gateways(
     await asyncio.sleep(0.5)
     assert (await clients["alice"].get("/v1/orders")).status_code == 200
     assert log.read_text(errors="replace").count("Exception in ASGI application") == before
+
+
+# --- a key given twice ----------------------------------------------------------------------
+
+async def test_a_key_given_twice_is_refused_on_every_channel_and_nothing_is_queued(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """`{"side": "buy", ..., "side": "sell"}` was a sell (the decoder kept the last): what
+    an object naming a key twice means is up to its reader (RFC 8259, 4)."""
+    alice = clients["alice"]
+    headers = alice.headers | {"Content-Type": "application/json"}
+    said = "JSON names the key 'side' twice in one object: give each key once"
+    good = '{"symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001"'
+    for twice in (good + ', "side": "sell"}',
+                  good.replace('"side"', '"\\u0073ide"') + ', "side": "sell"}'):
+        response = await alice.http.post("/v1/orders", headers=headers, content=twice)
+        assert response.status_code == 422, response.text
+        [problem] = response.json()["detail"]
+        assert (problem["type"], problem["msg"]) == ("json_invalid", said), problem
+        batch = await alice.http.post("/v1/orders/batch", headers=headers,
+                                      content=f'{{"orders": [{good}}}, {twice}]}}')
+        assert batch.status_code == 200, batch.text
+        answer = batch.json()
+        assert (answer["accepted"], answer["rejected"]) == (1, 1), answer
+        [problem] = answer["results"][1]["errors"]
+        assert (problem["type"], problem["msg"]) == ("json_invalid", said), problem
+        async with order_socket(local_venue, key=alice.key) as socket:
+            await socket.send('{"type": "new", ' + twice[1:])
+            reject = await receive(socket, "reject", "ack")
+            assert (reject["type"], reject["reason"]) == ("reject", "json_invalid"), reject
+            assert reject["message"] == said, reject
+    batch = await alice.http.post("/v1/orders/batch", headers=headers, content=(
+        f'{{"orders": [{good}}}], "orders": [{good}, "clientOrderId": "x"}}]}}'))
+    assert batch.status_code == 422, batch.text
+    assert batch.json()["detail"][0]["msg"] == said.replace("'side'", "'orders'")
+    order_id = await alice.order(side="buy", price="1.00", quantity="0.0001")
+    replace = await alice.http.patch(f"/v1/orders/{order_id}", headers=headers,
+                                     content='{"price": "2.00", "price": "1.50"}')
+    assert replace.status_code == 422, replace.text
+    assert replace.json()["detail"][0]["msg"] == said.replace("'side'", "'price'")
+    market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+    async with connect(market, proxy=None) as socket:
+        await socket.send('{"type": "subscribe", "channel": "book", "symbol": "BTC-USD", '
+                          '"depth": 10, "depth": 50}')
+        error = json.loads(await socket.recv())
+        assert (error["type"], error["field"]) == ("error", "message"), error
+        assert error["message"].endswith(said.replace("'side'", "'depth'")), error
+    # The two good orders (one of each batch) and the one replaced, none other.
+    listed = (await alice.get("/v1/orders")).json()["orders"]
+    deadline = time.monotonic() + WAIT_S
+    while len(listed) < 3 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        listed = (await alice.get("/v1/orders")).json()["orders"]
+    assert [(o["side"], o["price"]) for o in listed] == [("buy", "1.00")] * 3, listed

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
+import msgspec
 import pytest
 
 from venue.api.commands import encode_new_order
@@ -70,8 +72,51 @@ def python_encoding(checked: list[CheckedOrder], ids: list[int]) -> dict[int, tu
                     "".join(z).encode()) for shard, (i, c, f, z) in groups.items()}
 
 
+class Pairs(list):
+    """An object's (key, value) pairs, as json.loads reads them."""
+
+
+def repeated_keys(value: Any, levels: int, depth: int = 1) -> tuple[set[str], int]:
+    """Every key an object of a decoded document names twice (within `levels`, 0: all),
+    and the most keys any such object has."""
+    found, widest = set(), 0
+    if isinstance(value, Pairs):
+        if not levels or depth <= levels:
+            keys = [key for key, _ in value]
+            found = {key for i, key in enumerate(keys) if key in keys[:i]}
+            widest = len(keys)
+        inner = [item for _, item in value]
+    else:
+        inner = value if isinstance(value, list) else []
+    for item in inner:
+        more, wide = repeated_keys(item, levels, depth + 1)
+        found, widest = found | more, max(widest, wide)
+    return found, widest
+
+
+def assert_repeated_key_as_python(document: bytes) -> None:
+    """repeated_key (C) finds in a document the decoder takes what Python's json module
+    finds: a key it names is one an object repeats; None only when none does (among the
+    first KEYS_COMPARED keys of each object, all any object the API takes has)."""
+    for levels in (0, 1):
+        found = orderwire.repeated_key(document, levels)  # never fails, whatever it is sent
+        try:
+            msgspec.json.decode(document)
+            value = json.loads(document, object_pairs_hook=Pairs)
+        except (msgspec.DecodeError, ValueError, RecursionError):
+            continue  # not JSON: the decoder refuses it before anyone asks
+        repeated, widest = repeated_keys(value, levels)
+        if found is Ellipsis:  # an escaped key: the refusal asks Python (order_rules)
+            assert b"\\" in document, document
+        elif found is None:
+            assert not repeated or widest > KEYS_COMPARED, (document, repeated)
+        else:
+            assert json.loads(f'"{found}"') in repeated, (document, found, repeated)
+
+
 def assert_same_as_python(body: bytes) -> bool:
     """True when the C path took the batch (and agreed with Python in every byte)."""
+    assert_repeated_key_as_python(body)
     scanned = orderwire.scan(TABLE, body)
     checked = python_path(body)
     if scanned is None:
@@ -256,3 +301,39 @@ def test_a_plan_with_another_body_is_refused_not_read_past() -> None:
 def test_nineteen_digits_are_left_to_python() -> None:
     assert orderwire.scan(TABLE, body_of(order(symbol="AAPL", price="1",
                                                quantity="9999999999999999999"))) is None
+
+
+KEYS_COMPARED = 16  # _orderwire.c's
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> str:
+    """A JSON value whose objects often name a key twice (some spelt with an escape), and
+    now and then have more keys than the C path compares."""
+    roll = rng.random()
+    if depth > 3 or roll < 0.3:
+        return rng.choice(['1', '"a"', '"\\""', 'true', 'null', '"b,\\"c"', '[]', '{}'])
+    if roll < 0.45:
+        return "[" + ",".join(_random_json(rng, depth + 1)
+                              for _ in range(rng.randint(0, 3))) + "]"
+    keys = [rng.choice(["a", "b", "side", "c,", "d:", 'e\\"', "\\u0061", "f{"])
+            for _ in range(rng.choice([1, 2, 3, 5, KEYS_COMPARED + 2]))]
+    return "{" + ", ".join(f'"{key}": {_random_json(rng, depth + 1)}' for key in keys) + "}"
+
+
+def test_repeated_keys_are_found_as_python_finds_them() -> None:
+    rng = random.Random(11)
+    found = unsure = 0
+    for _ in range(5000):
+        document = _random_json(rng).encode()
+        assert_repeated_key_as_python(document)
+        answer = orderwire.repeated_key(document)
+        found += isinstance(answer, str)
+        unsure += answer is Ellipsis
+    assert found > 500 and unsure > 100, (found, unsure)
+    for document, levels, answer in ((b'{"a": 1, "b": {"a": 2}}', 0, None),
+                                     (b'{"a": {"b": 1, "b": 2}, "a": 3}', 0, "b"),
+                                     (b'{"a": {"b": 1, "b": 2}, "a": 3}', 1, "a"),
+                                     (b'{"orders": [{"x": 1, "x": 2}]}', 1, None),
+                                     ('{"\\u0061": 1, "a": 2}', 0, Ellipsis),
+                                     ('{"\\"": 1, "\\"": 2}', 0, '\\"')):
+        assert orderwire.repeated_key(document, levels) == answer, document

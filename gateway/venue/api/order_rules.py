@@ -20,6 +20,7 @@ type and the time in force (post_only_problem), a decimal string
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +30,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
+from venue._orderwire import repeated_key
 from venue.api.models import OrderType, Side, TimeInForce
 from venue.contract.config import VenueConfig
 from venue.contract.instruments import DECIMAL_PATTERN, Instrument, NotDecimal, Problem
@@ -132,7 +134,7 @@ def _struct(name: str, rules: tuple[Rule, ...]) -> type[msgspec.Struct]:
 
 WireOrder = _struct("WireOrder", NEW_ORDER)
 WireReplace = _struct("WireReplace", REPLACE)
-decode_order = msgspec.json.Decoder(WireOrder).decode
+_decode_order = msgspec.json.Decoder(WireOrder).decode
 _decode_any = msgspec.json.Decoder().decode
 # How deep a request or a message may nest: an order is an object of scalars, a batch an
 # object holding a list of them. Past it a document is refused whole, before any of it
@@ -145,6 +147,64 @@ class TooDeep(ValueError):
     """A document nested past MAX_JSON_DEPTH."""
 
 
+class RepeatedKey(ValueError):
+    """A document with an object that names a key twice: what it means is up to its
+    reader (RFC 8259, 4; msgspec keeps the last), so it is refused."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"JSON names the key {echoed(key)!r} twice in one object: give "
+                         "each key once")
+
+
+def refuse_repeated_keys(document: Any, levels: int = 0) -> None:
+    """Raises RepeatedKey when an object of `document`, which decoded, names a key twice
+    (with `levels`, an object that many levels deep or less)."""
+    key = repeated_key(document, levels)
+    if key is Ellipsis:  # a key written with an escape: decoded keys compared
+        key = _repeated_decoded_key(document, levels)
+    if key is not None:
+        raise RepeatedKey(key)
+
+
+class _Pairs(list):
+    """An object's (key, value) pairs, as json.loads reads them."""
+
+
+def _repeated_decoded_key(document: Any, levels: int) -> str | None:
+    try:
+        value = json.loads(document if isinstance(document, str) else bytes(document),
+                           object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return None
+    return _first_repeated(value, levels, 1)
+
+
+def _first_repeated(value: Any, levels: int, depth: int) -> str | None:
+    if isinstance(value, _Pairs):
+        if not levels or depth <= levels:
+            seen = set()
+            for key, _ in value:
+                if key in seen:
+                    return key
+                seen.add(key)
+        inner: Any = (item for _, item in value)
+    elif isinstance(value, list):
+        inner = value
+    else:
+        return None
+    for item in inner:
+        if (found := _first_repeated(item, levels, depth + 1)) is not None:
+            return found
+    return None
+
+
+def decode_order(document: Any) -> Any:
+    """An order (WireOrder) from JSON; raises one of DECODE_ERRORS."""
+    order = _decode_order(document)
+    refuse_repeated_keys(document)
+    return order
+
+
 def decode_json(document: bytes | str) -> Any:
     """Any JSON value nested at most MAX_JSON_DEPTH deep; raises one of DECODE_ERRORS."""
     value = _decode_any(document)
@@ -153,17 +213,19 @@ def decode_json(document: bytes | str) -> Any:
         level = [child for item in level if isinstance(item, (dict, list))
                  for child in (item.values() if isinstance(item, dict) else item)]
         if not level:
-            return value
+            break
     if any(isinstance(item, (dict, list)) for item in level):
         raise TooDeep(f"JSON nested more than {MAX_JSON_DEPTH} deep")
+    refuse_repeated_keys(document)
     return value
 
 
 # What decoding a body or a message may raise: msgspec's errors; UnicodeDecodeError for a
 # string that is not UTF-8 (msgspec lets that one through as it is); RecursionError for a
-# document nested deeper than the decoder goes (about a thousand arrays or objects), and
-# TooDeep for one nested deeper than a request may.
-DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, TooDeep)
+# document nested deeper than the decoder goes (about a thousand arrays or objects),
+# TooDeep for one nested deeper than a request may, and RepeatedKey.
+DECODE_ERRORS = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, TooDeep,
+                 RepeatedKey)
 
 
 def not_json(error: Exception, document: bytes | str) -> str:

@@ -202,7 +202,7 @@ class OrderSocket:
             try:
                 message = decode_json(text)
             except DECODE_ERRORS as error:
-                raise refused(None, "json_invalid", f"not JSON: {not_json(error, text)}") from None
+                raise refused(None, "json_invalid", not_json(error, text)) from None
             if not isinstance(message, dict):
                 raise refused(None, "json_invalid", "a message is a JSON object")
             request_id = message.pop("requestId", None)

@@ -233,7 +233,7 @@ class MarketSocket:
             try:
                 message = decode_json(text)
             except DECODE_ERRORS as error:
-                raise Refused("message", f"not JSON: {not_json(error, text)}") from None
+                raise Refused("message", not_json(error, text)) from None
             if not isinstance(message, dict):
                 raise Refused("message", "a message is a JSON object")
             kind = message.get("type")

@@ -22,7 +22,8 @@ from venue.api.models import BatchAccepted
 from venue.api.openapi import request_body
 from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderBatch, WireOrder,
                                    at, check, decode_json, decode_order, json_invalid,
-                                   new_order, not_json, order_problem_errors)
+                                   new_order, not_json, order_problem_errors,
+                                   refuse_repeated_keys)
 from venue.api.order_wire import batch_table, orderwire
 from venue.api.backpressure import Refusal
 from venue.api.shard_lag import ShardLag
@@ -99,6 +100,7 @@ async def submit_batch(request: Request, account_id: AccountIdDep, entry: OrderE
             return _answer(entry, [None] * count, answer)  # some refused: worded here
     try:  # the common case: every order well-formed, decoded in one go
         orders: list[WireOrder | None] = _decode_orders(body).orders
+        refuse_repeated_keys(body)
         results: list[str | dict | None] = [None] * len(orders)
     except DECODE_ERRORS:
         orders, results = _decode_one_by_one(venue, body)
@@ -154,6 +156,7 @@ def _decode_one_by_one(venue: VenueConfig, body: bytes
     rejection (venue.api.order_rules' words) in the results."""
     try:
         raws = _decode_body(body).orders
+        refuse_repeated_keys(body, levels=1)  # the orders' own are each order's error
     except DECODE_ERRORS as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
             "loc": ["body"], "msg": not_json(error, body), "type": "json_invalid"}]) from None
