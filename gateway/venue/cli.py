@@ -73,7 +73,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from venue.api import http_deadlines
+    from venue.api import http_protocol
     from venue.metrics import MULTIPROC_ENV, multiprocess_directory
     _require(settings, "redis_url", "database_url")
     workers = args.workers or settings.gateway_workers
@@ -89,7 +89,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
     try:
         uvicorn.run("venue.api.app:create_app", factory=True,
                     host=args.host or settings.gateway_host,
-                    port=args.port or settings.gateway_port, loop="uvloop", http=http_deadlines.PROTOCOL,
+                    port=args.port or settings.gateway_port, loop="uvloop", http=http_protocol.PROTOCOL,
                     workers=workers, log_level="info",
                     access_log=False, log_config=telemetry.log_config())
     finally:

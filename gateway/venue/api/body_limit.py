@@ -8,7 +8,7 @@ is answered 413 at once, neither decoded nor kept (a client that sent `Expect:
 100-continue` is not invited to send it). The connection stays open: the server drops
 what comes of the body after the answer, so a client that sends its whole body before
 reading reads the 413 (a connection closed on unread bytes would be reset, and the
-client get an error instead), until the body's deadline (venue.api.http_deadlines)
+client get an error instead), until the body's deadline (venue.api.http_protocol)
 closes it. FastAPI's own `max_body_size` answers in plain text. Counted in
 venue_http_refused.
 """

@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     retention_action: RetentionAction = "drop"
     # A request's head must be in within this of its connection's opening (or of the
     # answer before it), its body within this of its head; past either the gateway
-    # closes the connection, answering 408 what was begun (venue.api.http_deadlines).
+    # closes the connection, answering 408 what was begun (venue.api.http_protocol).
     request_head_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     request_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     # A /v1/market socket with no subscription for this long is closed (1008).

@@ -1,5 +1,14 @@
-"""The gateway's HTTP/1.1 connections: uvicorn's (httptools) protocol, with deadlines for
-receiving a request, which uvicorn has none of (github.com/Kludex/uvicorn/issues/157):
+"""The gateway's HTTP/1.1 connections: uvicorn's (httptools) protocol, with a limit on a
+request's head and deadlines for receiving a request, which uvicorn has neither of.
+
+A request's head (its line and headers) is at most HEAD_BYTES: past it the connection
+is answered 431 `head_too_large` and closed, what else comes dropped unread. Neither uvicorn nor
+httptools bounds it, and each copies all it has of a URL or a header value each time
+more of it comes: a client sending a never-ending URL or header kept a core busy for as
+long as the connection lasted (a second of it made hundreds of megabytes of copies), and
+ten million small headers took 800 MB. Counted per read, while no body is being read.
+
+Deadlines (github.com/Kludex/uvicorn/issues/157):
 its keep-alive timeout ends with the first byte of the next request, so a client that
 opened connections and sent nothing, or sent a head or a body a byte at a time
 (slowloris), held each connection, and a file descriptor of the gateway's, for good.
@@ -36,9 +45,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from venue.contract.config import Settings
 from venue.metrics import HTTP_REFUSED
 
-PROTOCOL = "venue.api.http_deadlines:DeadlineProtocol"
+PROTOCOL = "venue.api.http_protocol:GatewayProtocol"
 SWEEP_S = 0.5
 REASON = "request_timeout"
+HEAD_BYTES = 32 * 1024
+# A connection answered 431 reads, and drops, what still comes for this long before it is
+# closed: closed at once on unread bytes it would be reset, the answer perhaps lost.
+LINGER_S = 2.0
+HEAD_REASON = "head_too_large"
 _HEAD, _BODY = "head", "body"
 
 
@@ -50,14 +64,22 @@ def _timeouts() -> dict[str, float]:
     return {_HEAD: settings.request_head_timeout_s, _BODY: settings.request_body_timeout_s}
 
 
+def _closing_answer(status: bytes, detail: str, reason: str) -> bytes:
+    """An answer the protocol writes itself, the connection closed after it."""
+    body = msgspec.json.encode({"detail": detail, "reason": reason})
+    return (b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, len(body), body))
+
+
 def timed_out(part: str, seconds: float) -> bytes:
-    """The 408 a request whose `part` (head or body) was not in within `seconds` gets,
-    the connection closed after it."""
-    body = msgspec.json.encode({
-        "detail": f"the request's {part} was not received whole within {seconds:g} s",
-        "reason": REASON})
-    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))
+    """The 408 a request whose `part` (head or body) was not in within `seconds` gets."""
+    return _closing_answer(b"408 Request Timeout", f"the request's {part} was not received "
+                           f"whole within {seconds:g} s", REASON)
+
+
+HEAD_TOO_LARGE = _closing_answer(
+    b"431 Request Header Fields Too Large", f"the request's head (its line and headers) is "
+    f"over this gateway's limit of {HEAD_BYTES} bytes", HEAD_REASON)
 
 
 class _Sweep:
@@ -65,10 +87,10 @@ class _Sweep:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.protocols: set[DeadlineProtocol] = set()
+        self.protocols: set[GatewayProtocol] = set()
         self.timer: asyncio.TimerHandle | None = None
 
-    def watch(self, protocol: DeadlineProtocol) -> None:
+    def watch(self, protocol: GatewayProtocol) -> None:
         self.protocols.add(protocol)
         if self.timer is None:
             self.timer = self.loop.call_later(SWEEP_S, self.sweep)
@@ -86,13 +108,55 @@ class _Sweep:
 _SWEEPS: WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = WeakKeyDictionary()
 
 
-class DeadlineProtocol(HttpToolsProtocol):
+class GatewayProtocol(HttpToolsProtocol):
     # What the connection was last found waiting for: the head of a request after the
     # exchange `cycle` (None: the first), or the rest of the body of `cycle`'s request;
     # and since when.
     _part: str | None = _HEAD
     _cycle: object = None
     _since = 0.0
+    # Bytes read since the exchange `_head_after` while no body was being read: the next
+    # request's head (and, pipelined, the ones after it, each counted from its own
+    # exchange on).
+    _head_after: object = None
+    _head = 0
+    _upgraded = False
+    _dropping = False  # refused: what comes is dropped until the connection closes
+
+    def data_received(self, data: bytes) -> None:
+        if self._dropping:
+            return
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:  # a body: the body limit's
+            super().data_received(data)
+            return
+        if cycle is not self._head_after:
+            self._head_after, self._head = cycle, 0
+        self._head += len(data)
+        super().data_received(data)
+        # Refused once more than HEAD_BYTES came and the head is still not whole (a read
+        # that ends a head may hold much of the body after it). Each read is parsed in
+        # time linear in what has come of the head, so no more than HEAD_BYTES and one
+        # read's worth is.
+        if self._head > HEAD_BYTES and self.cycle is cycle and not self._upgraded:
+            self._refuse_head()
+
+    def _refuse_head(self) -> None:
+        transport = self.transport
+        if transport.is_closing():
+            return
+        HTTP_REFUSED.labels(HEAD_REASON).inc()
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:  # nothing else being answered
+            transport.write(HEAD_TOO_LARGE)
+        else:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self._dropping = True
+        self._sweep.protocols.discard(self)
+        if transport.can_write_eof():
+            transport.write_eof()  # the answer, then the end of it; the client closes
+        self.loop.call_later(LINGER_S, transport.close)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -108,6 +172,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self) -> None:
+        self._upgraded = True
         self._sweep.protocols.discard(self)
         super().handle_websocket_upgrade()
 

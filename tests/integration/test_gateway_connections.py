@@ -1,7 +1,8 @@
-"""A client that holds connections without finishing a request (slowloris), or market
-sockets without subscribing, is cut off at the deadlines, and the gateway serves everyone
-else meanwhile (venue.api.http_deadlines, venue.market.socket): the gateway kept such a
-connection for good."""
+"""What one client can do to the gateway's connections, cut short while it serves
+everyone else (venue.api.http_protocol, venue.market.socket): a request that never
+finishes (slowloris) or market sockets that never subscribe are cut off at their
+deadlines (the gateway kept them for good); a head that never ends is refused at its
+limit (it kept a core busy copying it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from venue.api.http_protocol import HEAD_BYTES
 from venue.local.venue import LocalVenue
 
 pytestmark = pytest.mark.integration
@@ -190,3 +192,42 @@ async def test_a_market_socket_that_does_not_subscribe_is_closed(
         await asyncio.sleep(SUBSCRIBE_S)
         await asyncio.wait_for(kept.recv(), 5)
         assert kept.close_code is None
+
+
+async def test_a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(
+        local_venue: LocalVenue) -> None:
+    key = local_venue.keys["alice"]
+    host = local_venue.gateway_url.removeprefix("http://")
+    endless = (b"GET /v1/instruments?" + b"a" * 4096 * 64,  # a URL
+               b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4096 * 64,  # a header
+               b"GET /healthz HTTP/1.1\r\n" + b"X-H: v\r\n" * 40_000)  # many headers
+    for head in endless:
+        connection = await Raw(local_venue).open()
+        answered = asyncio.create_task(connection.answer())  # read as it comes
+        for at in range(0, len(head), 4096):
+            await asyncio.sleep(0)
+            if answered.done():
+                break
+            await connection.send(head[at:at + 4096])
+        answer, after = await answered
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer
+        assert json.loads(body) == {
+            "detail": "the request's head (its line and headers) is over this gateway's "
+                      f"limit of {HEAD_BYTES} bytes", "reason": "head_too_large"}
+        assert after < 5, after
+    # A head and the large body after it, written at once (a read holds both): taken.
+    orders = [{"symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001",
+               "clientOrderId": f"large-{i}"} for i in range(1000)]
+    body = json.dumps({"orders": orders}).encode()
+    assert len(body) > 3 * HEAD_BYTES
+    connection = await Raw(local_venue).open()
+    await connection.send(
+        f"POST /v1/orders/batch HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode() + body)
+    answer, _ = await connection.answer()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'venue_http_refused_total{reason="head_too_large"} 3.0' in metrics
