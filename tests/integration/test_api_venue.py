@@ -15,10 +15,11 @@ import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from venue.accounts import create_account
 from venue.api.body_limit import body_limit
-from venue.api.order_rules import ECHO_CHARACTERS, MAX_JSON_DEPTH
+from venue.api.order_rules import ECHO_CHARACTERS, ECHO_ITEMS, MAX_JSON_DEPTH
 from venue.local.venue import LocalVenue
 
 pytestmark = pytest.mark.integration
@@ -213,9 +214,11 @@ def ws_url(local_venue: LocalVenue) -> str:
 
 @asynccontextmanager
 async def order_socket(local_venue: LocalVenue, key: str | None = None,
-                       auth_message: str | None = None) -> AsyncIterator[ClientConnection]:
+                       auth_message: str | None = None,
+                       max_queue: int = 16) -> AsyncIterator[ClientConnection]:
     headers = {"Authorization": f"Bearer {key}"} if key else None
-    async with connect(ws_url(local_venue), additional_headers=headers, proxy=None) as socket:
+    async with connect(ws_url(local_venue), additional_headers=headers, proxy=None,
+                       max_queue=max_queue) as socket:
         if auth_message is not None:
             await socket.send(json.dumps({"type": "auth", "key": auth_message}))
         assert (await receive(socket, "authenticated"))["type"] == "authenticated"
@@ -652,3 +655,50 @@ async def test_a_key_given_twice_is_refused_on_every_channel_and_nothing_is_queu
         await asyncio.sleep(0.1)
         listed = (await alice.get("/v1/orders")).json()["orders"]
     assert [(o["side"], o["price"]) for o in listed] == [("buy", "1.00")] * 3, listed
+
+
+async def test_a_request_with_many_unknown_fields_gets_a_few_errors_and_a_count(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """75,000 unknown fields made an 8 MB 422, each a second of the gateway's loop."""
+    alice = clients["alice"]
+    extra = {f"a{i}": 0 for i in range(70_000)}
+    many = {"symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001"} | extra
+    more = f"and {len(extra) - ECHO_ITEMS} more fields this request does not have"
+
+    def few(errors: list[dict[str, Any]]) -> None:
+        assert len(errors) == ECHO_ITEMS + 1, len(errors)
+        assert [e["type"] for e in errors] == ["extra_forbidden"] * (ECHO_ITEMS + 1)
+        assert errors[-1]["msg"] == more, errors[-1]
+
+    rest = await alice.http.post("/v1/orders", headers=alice.headers, json=many)
+    assert rest.status_code == 422 and len(rest.content) < 8192, len(rest.content)
+    few(rest.json()["detail"])
+    batch = await alice.http.post("/v1/orders/batch", headers=alice.headers,
+                                  json={"orders": [many]})
+    assert batch.status_code == 200 and len(batch.content) < 8192, len(batch.content)
+    few(batch.json()["results"][0]["errors"])
+    async with order_socket(local_venue, key=alice.key) as socket:
+        for message in ({"type": "new"} | many,
+                        {"type": "subscribe", "partition": 0, "fromSequence": 1} | extra,
+                        {"type": "cancel", "orderId": "1"} | extra):
+            await socket.send(json.dumps(message))
+            reject = await receive(socket, "reject", "ack")
+            assert reject["type"] == "reject", reject
+            few(reject["errors"])
+
+
+async def test_an_order_socket_that_does_not_read_its_errors_is_closed_at_its_bytes(
+        local_venue: LocalVenue, clients: dict[str, Client]) -> None:
+    """The outbox counted messages only (10,000): a client that sent requests refused
+    with kilobytes of errors each, and read none, held gigabytes of the gateway's."""
+    alice = clients["alice"]
+    wrong = json.dumps({"type": "new", "symbol": "BTC-USD", "side": "buy", "price": "1.00",
+                        "quantity": "0.0001"} | {f"x{i}": "v" * 300 for i in range(20)})
+    async with order_socket(local_venue, key=alice.key, max_queue=1) as socket:
+        for _ in range(3000):  # about 17 MB of errors: 3,000 messages, under the count
+            await socket.send(wrong)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(socket.recv(), WAIT_S)
+        assert socket.close_code == 1013, socket.close_code
+        assert socket.close_reason == "reading too slowly; resume with subscribe"

@@ -24,6 +24,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from collections.abc import Collection
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
@@ -348,9 +349,19 @@ def field_errors(raw: Any, rules: tuple[Rule, ...]) -> list[Error]:
             continue  # null where absence means the same
         if (wrong := _field_error(rule, value)) is not None:
             errors.append(wrong)
-    known = {rule.name for rule in rules}
-    errors += [error((name,), "extra_forbidden", f"{name} is not a field of this request",
-                     value) for name, value in raw.items() if name not in known]
+    return errors + unknown_field_errors(raw, {rule.name for rule in rules})
+
+
+def unknown_field_errors(raw: dict[str, Any], known: Collection[str]) -> list[Error]:
+    """An error for each field of `raw` not in `known`: the first ECHO_ITEMS of them, then
+    one saying how many more (an answer is never the size of what was sent, nor wording
+    a hundred thousand fields a second of the gateway's)."""
+    unknown = [name for name in raw if name not in known]
+    errors = [error((name,), "extra_forbidden", f"{name} is not a field of this request",
+                    raw[name]) for name in unknown[:ECHO_ITEMS]]
+    if len(unknown) > ECHO_ITEMS:
+        errors.append(error((), "extra_forbidden", f"and {len(unknown) - ECHO_ITEMS} more "
+                                                   "fields this request does not have"))
     return errors
 
 
@@ -511,9 +522,7 @@ class OrderRef(NamedTuple):
 def order_ref(raw: dict[str, Any], also: tuple[str, ...] = ()) -> OrderRef | list[Error]:
     """The order a message names, by exactly one of orderId and clientOrderId; the
     message may hold no other field but `also`'s."""
-    extra = [error((name,), "extra_forbidden", f"{name} is not a field of this request",
-                   value) for name, value in raw.items()
-             if name not in ("orderId", "clientOrderId", *also)]
+    extra = unknown_field_errors(raw, ("orderId", "clientOrderId", *also))
     if extra:
         return extra
     order_id, client_order_id = raw.get("orderId"), raw.get("clientOrderId")

@@ -41,7 +41,7 @@ from venue.api.models import Accepted
 from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, ShardBusy
 from venue.api.order_rules import (DECODE_ERRORS, CheckedOrder, Error, OrderRef, RequestRejected,
                                    Terms, decode_json, echoed, new_order, not_json,
-                                   order_ref, replace_terms)
+                                   order_ref, replace_terms, unknown_field_errors)
 from venue.api.order_rules import error as an_error
 from venue.api.report_feed import ReportFeed
 from venue.api.websocket_io import Outbox, received_texts
@@ -60,6 +60,7 @@ ORDER_TYPE = "orderType"
 # Messages waiting for a socket that does not read: past this it is closed (1013) and
 # resumes with subscribe, rather than holding the process's memory.
 OUTBOX_LIMIT = 10_000
+OUTBOX_BYTES = 4 << 20  # and at most this much of them (an error can be kilobytes)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -69,6 +70,9 @@ class SubscribeMessage(BaseModel):
     # Strict: JSON integers only (true, "0" and 0.0 are not partition 0 or 1).
     partition: int = Field(ge=0, strict=True)
     from_sequence: int = Field(ge=1, le=2**64 - 1, strict=True)  # the engine's: uint64
+
+
+_SUBSCRIBE_FIELDS = frozenset(info.alias for info in SubscribeMessage.model_fields.values())
 
 
 class Reject(Exception):
@@ -107,8 +111,9 @@ class OrderSocket:
         self.account_id = 0
         self._delivered: dict[int, int] = {}  # partition -> last sequence sent
         self._replaying: dict[int, list[pb.Event]] = {}  # partition -> live reports held
-        self._outbox = Outbox(websocket, OUTBOX_LIMIT, "reading too slowly; resume with "
-                              "subscribe", WS_SLOW_CONSUMERS.inc)
+        # Each message waits encoded, with whether it is a report: (text, report).
+        self._outbox = Outbox(websocket, OUTBOX_LIMIT, OUTBOX_BYTES, "reading too slowly; "
+                              "resume with subscribe", WS_SLOW_CONSUMERS.inc, _text_size)
         self._replays: set[asyncio.Task] = set()
 
     async def serve(self) -> None:
@@ -125,7 +130,7 @@ class OrderSocket:
                                        reason=refusal.reason)
             return
         WS_CONNECTIONS.inc()
-        sender = asyncio.create_task(self._outbox.run(_text, _sent))
+        sender = asyncio.create_task(self._outbox.run(_text_of, _sent))
         try:
             await self.feed.join(self)
             self._send({"type": "authenticated", "partitions": self.venue.partitions})
@@ -245,6 +250,8 @@ class OrderSocket:
                 changed = await entry.replace(ref, terms, account_id, traceparent, CHANNEL_WS)
                 return {"type": "ack"} | changed.model_dump(by_alias=True)
             if kind == "subscribe":
+                if extra := unknown_field_errors(message, _SUBSCRIBE_FIELDS):
+                    raise Reject(extra)
                 return self._start_subscribe(SubscribeMessage.model_validate(message),
                                              request_id)
             if kind == "auth":
@@ -326,16 +333,20 @@ class OrderSocket:
     # --- messages out ------------------------------------------------------------------------
 
     def _send(self, message: dict[str, Any]) -> None:
-        self._outbox.put(message)
+        self._outbox.put((_encode(message).decode(), message["type"] == "report"))
 
 
-def _sent(message: dict[str, Any]) -> None:
-    if message["type"] == "report":
+def _text_of(item: tuple[str, bool]) -> str:
+    return item[0]
+
+
+def _text_size(item: tuple[str, bool]) -> int:
+    return len(item[0])
+
+
+def _sent(item: tuple[str, bool]) -> None:
+    if item[1]:
         WS_REPORTS_SENT.inc()
-
-
-def _text(message: dict[str, Any]) -> str:
-    return _encode(message).decode()
 
 
 def _new_order(venue, message: dict[str, Any]) -> CheckedOrder | list[Error]:

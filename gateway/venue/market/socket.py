@@ -174,8 +174,9 @@ class MarketSocket:
         self.subscribe_within_s = subscribe_within_s
         self.subscriptions: dict[tuple[str, str], View] = {}
         # Through the ASGI server when the connection is not at hand.
-        self._outbox = Outbox(websocket, OUTBOX_LIMIT, f"slow consumer: {OUTBOX_LIMIT} "
-                              "messages behind", MARKET_SLOW_CONSUMERS.inc)
+        self._outbox = Outbox(websocket, OUTBOX_LIMIT, BUFFER_LIMIT, "slow consumer: over "
+                              f"{OUTBOX_LIMIT} messages or {BUFFER_LIMIT >> 20} MiB behind",
+                              MARKET_SLOW_CONSUMERS.inc)
         self._closing = False
         self._transport: asyncio.WriteTransport | None = None
         self._pending: list[bytes] = []  # frames for the connection, this loop turn
