@@ -3,7 +3,8 @@ when to come back, the most orders a request may carry, each process its share."
 
 from __future__ import annotations
 
-from venue.api.limits import ACCOUNT_CONNECTIONS, ACCOUNT_RATE, AccountLimits
+from venue.api.limits import (ACCOUNT_CONNECTIONS, ACCOUNT_RATE, ACCOUNT_REPLAYS, REPLAY_EVENTS_BURST,
+                              REPLAY_EVENTS_PER_S, REPLAY_IN_PROGRESS, AccountLimits)
 
 
 def test_an_account_gets_its_burst_then_its_rate_and_others_are_untouched():
@@ -41,3 +42,22 @@ def test_sockets_are_counted_per_account():
     assert limits.open_socket(2) is None
     limits.close_socket(1)
     assert limits.open_socket(1) is None
+
+
+def test_replays_are_one_at_a_time_per_partition_and_charged_what_they_read() -> None:
+    limits = AccountLimits(orders_per_s=10, burst=10, connections=2)
+    assert limits.start_replay(1, 0, now=0.0) is None
+    refused = limits.start_replay(1, 0, now=0.0)  # from another socket of the account
+    assert refused is not None and refused.reason == REPLAY_IN_PROGRESS
+    assert limits.start_replay(1, 1, now=0.0) is None  # another partition
+    assert limits.start_replay(2, 0, now=0.0) is None  # another account
+    # The first reads more than the bucket held: the account's next waits till it refills.
+    limits.end_replay(1, 0, int(REPLAY_EVENTS_BURST + 3 * REPLAY_EVENTS_PER_S), now=0.0)
+    limits.end_replay(1, 1, 0, now=0.0)
+    for partition in (0, 1):
+        refused = limits.start_replay(1, partition, now=1.0)
+        assert refused is not None and refused.reason == ACCOUNT_REPLAYS
+        assert refused.retry_after == 2, refused
+    assert limits.start_replay(1, 0, now=3.5) is None
+    limits.end_replay(2, 0, 10, now=0.0)
+    assert limits.start_replay(2, 0, now=0.0) is None  # within its own bucket

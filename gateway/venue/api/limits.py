@@ -1,5 +1,10 @@
 """Per-account limits, checked in the gateway before anything reaches Redis: orders per
-second (a token bucket) and open order-entry WebSockets. (The third, open orders, is
+second (a token bucket), open order-entry WebSockets, and the replays of the order
+socket's `subscribe` (each gateway process's own: at most one at a time per account and
+partition, and a bucket of the events they may read, REPLAY_EVENTS_PER_S with bursts of
+REPLAY_EVENTS_BURST, charged what each read once it is done: a replay reads every event
+of the partition since its fromSequence, about 8 us of the gateway's CPU each, and
+`subscribe` from 1 over and over took a core). (The third, open orders, is
 counted venue-wide where orders are queued, by venue.queue.order_queue's script: its
 refusal is worded here.)
 
@@ -21,6 +26,10 @@ from venue.api.backpressure import Refusal
 ACCOUNT_RATE = "account_rate"
 ACCOUNT_CONNECTIONS = "account_connections"
 ACCOUNT_OPEN_ORDERS = "account_open_orders"
+ACCOUNT_REPLAYS = "account_replays"
+REPLAY_IN_PROGRESS = "replay_in_progress"
+REPLAY_EVENTS_PER_S = 20_000.0
+REPLAY_EVENTS_BURST = 2_000_000.0  # 40 s of a partition at 50,000 events/s
 # An account at its open-orders limit may try again this soon: its orders close as they
 # fill or as it cancels them, which the venue cannot foresee.
 _OPEN_ORDERS_RETRY_S = 1
@@ -38,6 +47,8 @@ class AccountLimits:
         self._buckets: dict[int, tuple[float, float]] = {}  # account -> (tokens, when)
         self._sockets: dict[int, int] = {}
         self._swept = time.monotonic()
+        self._replay_tokens: dict[int, tuple[float, float]] = {}  # account -> (events, when)
+        self._replaying: set[tuple[int, int]] = set()  # (account, partition)
 
     @classmethod
     def share(cls, orders_per_s: float, burst: float, connections: int,
@@ -84,6 +95,37 @@ class AccountLimits:
             self._sockets[account_id] = left
         else:
             self._sockets.pop(account_id, None)
+
+    def start_replay(self, account_id: int, partition: int,
+                     now: float | None = None) -> Refusal | None:
+        """Count a replay of the account's reports of `partition` as begun, or refuse it:
+        one of the account's is under way there, or its replays read more than their
+        bucket holds."""
+        if (account_id, partition) in self._replaying:
+            return Refusal(1, REPLAY_IN_PROGRESS, f"partition {partition} is being replayed "
+                                                  "for this account already")
+        tokens = self._replay_events(account_id, now)
+        if tokens < 0:
+            return Refusal(math.ceil(-tokens / REPLAY_EVENTS_PER_S), ACCOUNT_REPLAYS,
+                           f"this account's replays read over {REPLAY_EVENTS_PER_S:g} events "
+                           "a second of the partitions here: retry after retryAfter seconds")
+        self._replaying.add((account_id, partition))
+        return None
+
+    def end_replay(self, account_id: int, partition: int, events: int,
+                   now: float | None = None) -> None:
+        """A replay begun is done, having read `events`: charged to the account."""
+        self._replaying.discard((account_id, partition))
+        now = time.monotonic() if now is None else now
+        self._replay_tokens[account_id] = (self._replay_events(account_id, now) - events, now)
+
+    def _replay_events(self, account_id: int, now: float | None) -> float:
+        now = time.monotonic() if now is None else now
+        tokens, then = self._replay_tokens.get(account_id, (REPLAY_EVENTS_BURST, now))
+        tokens = min(REPLAY_EVENTS_BURST, tokens + (now - then) * REPLAY_EVENTS_PER_S)
+        if tokens >= REPLAY_EVENTS_BURST:
+            self._replay_tokens.pop(account_id, None)  # full: nothing to remember
+        return tokens
 
     def _sweep(self, now: float) -> None:
         if now - self._swept < self._forget_after_s:

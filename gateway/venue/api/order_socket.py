@@ -160,7 +160,7 @@ class OrderSocket:
         self._send(report_message(self.venue, partition, event))
 
     async def _subscribe(self, partition: int, from_sequence: int,
-                         request_id: Any) -> None:
+                         request_id: Any, read: list[int]) -> None:
         """Replay the account's reports of `partition` from `from_sequence`, then go live."""
         self._replaying[partition] = []
         delivered = self._delivered.get(partition)
@@ -171,6 +171,7 @@ class OrderSocket:
             async with aclosing(self.feed.replay(partition, from_sequence)) as batches:
                 async for batch in batches:
                     next_sequence = batch.next_sequence
+                    read[0] += len(batch.events)
                     for event in batch.events:
                         if (event.WhichOneof("body") == "report"
                                 and event.report.account_id == self.account_id):
@@ -281,14 +282,19 @@ class OrderSocket:
         if subscribe.partition >= self.venue.partitions:
             raise refused("partition", "unknown_partition",
                          f"the venue has partitions 0..{self.venue.partitions - 1}")
-        if subscribe.partition in self._replaying:
-            raise refused("partition", "replay_in_progress",
-                         f"partition {subscribe.partition} is being replayed already")
+        refusal = self.entry.limits.start_replay(self.account_id, subscribe.partition)
+        if refusal is not None:
+            raise refused("fromSequence", refusal.reason, refusal.detail,
+                          retryAfter=refusal.retry_after)
         # Its own task: orders on this socket go on while the replay streams.
+        read = [0]  # events of the partition it has read, the account's or not
         task = asyncio.create_task(self._subscribe(subscribe.partition,
-                                                   subscribe.from_sequence, request_id))
+                                                   subscribe.from_sequence, request_id, read))
         self._replays.add(task)
         task.add_done_callback(self._replays.discard)
+        # (Charged however it ends: cancelled with the socket, even before it began.)
+        task.add_done_callback(lambda _: self.entry.limits.end_replay(
+            self.account_id, subscribe.partition, read[0]))
         return None
 
     # --- authentication --------------------------------------------------------------------
