@@ -385,6 +385,17 @@ async def test_a_bad_request_is_refused_by_field_and_changes_nothing(
         while (answer := await receive(socket))["type"] in ("heartbeat", "update"):
             pass
         assert answer["type"] == "snapshot"
+        # A resync the view's memory answers counts too (one could ask for a thousand
+        # messages again and again, for nothing).
+        await asyncio.sleep(SNAPSHOT_BURST / 10)
+        for _ in range(40):
+            await socket.send(json.dumps({"type": "resync", "channel": "book",
+                                          "symbol": SYMBOL, "from": answer["seq"]}))
+        refused = []
+        while len(refused) < 40 - SNAPSHOT_BURST - 2:
+            if (answer := await receive(socket))["type"] == "error":
+                refused.append(answer)
+        assert "too many snapshots and resyncs" in refused[0]["message"], refused[0]
 
 
 async def test_conflation_merges_the_changes_between_sends(
