@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import time
 
 import httpx
@@ -231,3 +233,24 @@ async def test_a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not
     async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
         metrics = (await http.get("/metrics")).text
     assert 'venue_http_refused_total{reason="head_too_large"} 3.0' in metrics
+
+
+async def test_a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_gateways(
+        local_venue: LocalVenue) -> None:
+    """Each left an "Exception in ASGI application" in the log: the answer to the request
+    being answered went to the closed connection."""
+    log = local_venue.data_dir / "logs" / "gateway.log"
+    key = local_venue.keys["alice"]
+    for path in ("/v1/orders", "/v1/books/BTC-USD", "/healthz", "/"):
+        for _ in range(5):
+            connection = await Raw(local_venue).open()
+            await connection.send((f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                                   f"Bearer {key}\r\n\r\n").encode() * 500)
+            await asyncio.sleep(0.05)
+            sock = connection.writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.writer.close()  # reset, its answers unread
+    await asyncio.sleep(1)
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
+        assert (await http.get("/healthz")).status_code == 200
+    assert "Exception in ASGI application" not in log.read_text(errors="replace")

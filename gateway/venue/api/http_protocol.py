@@ -167,8 +167,21 @@ class GatewayProtocol(HttpToolsProtocol):
         self._since = self.loop.time()
         sweep.watch(self)
 
+    _running: object = None  # the exchange being answered
+
+    def _start_asgi_task(self, cycle, app) -> None:  # type: ignore[no-untyped-def]
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._sweep.protocols.discard(self)
+        # uvicorn tells the last request read that the client left; with requests
+        # pipelined, the one being answered is an earlier one, whose answer then went to
+        # the closed transport: an "Exception in ASGI application" for each.
+        for cycle in (self._running, *(cycle for cycle, _ in self.pipeline)):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self) -> None:
