@@ -50,7 +50,8 @@ REQUEST_LATENCY = Histogram(
 HTTP_REFUSED = Counter(
     "venue_http_refused", "Requests refused before any route read them, by reason: "
     "body_too_large (413), head_too_large (431), request_timeout (408 or closed: a head or "
-    "body not in whole within its time).", ["reason"])
+    "body not in whole within its time), market_sockets (a market socket past the "
+    "process's most, closed 1013).", ["reason"])
 
 # Queue --------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 HEAD_S = 2.0
 BODY_S = 3.0
 SUBSCRIBE_S = 2.0
+MARKET_SOCKETS = 6
 WITHIN_S = 10.0  # how late a cut may come on a busy machine (the sweep is every 0.5 s)
 
 
@@ -34,6 +35,7 @@ def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENUE_REQUEST_HEAD_TIMEOUT_S", str(HEAD_S))
     monkeypatch.setenv("VENUE_REQUEST_BODY_TIMEOUT_S", str(BODY_S))
     monkeypatch.setenv("VENUE_MARKET_SUBSCRIBE_WITHIN_S", str(SUBSCRIBE_S))
+    monkeypatch.setenv("VENUE_MARKET_SOCKETS", str(MARKET_SOCKETS))
 
 
 class Raw:
@@ -76,6 +78,9 @@ async def test_connections_that_never_finish_a_request_are_cut_and_the_rest_serv
     post = (f"POST /v1/orders HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(order)}\r\n\r\n").encode()
 
+    # Market sockets that never subscribe, or stop, are closed meanwhile.
+    market_idle = asyncio.create_task(market_sockets_that_do_not_subscribe_are_closed(
+        local_venue))
     idle = [await Raw(local_venue).open() for _ in range(50)]
     half_head = await Raw(local_venue).open()
     await half_head.send(post[:40])
@@ -161,10 +166,10 @@ async def test_connections_that_never_finish_a_request_are_cut_and_the_rest_serv
         metrics = (await http.get("/metrics")).text
         assert 'venue_http_refused_total{reason="request_timeout"} 5.0' in metrics
         assert 'venue_http_refused_total{reason="body_too_large"} 1.0' in metrics
+    await market_idle
 
 
-async def test_a_market_socket_that_does_not_subscribe_is_closed(
-        local_venue: LocalVenue) -> None:
+async def market_sockets_that_do_not_subscribe_are_closed(local_venue: LocalVenue) -> None:
     market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
     trades = {"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"}
     async with connect(market, proxy=None) as never, connect(market, proxy=None) as left, \
@@ -196,7 +201,7 @@ async def test_a_market_socket_that_does_not_subscribe_is_closed(
         assert kept.close_code is None
 
 
-async def test_a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(
+async def a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(
         local_venue: LocalVenue) -> None:
     key = local_venue.keys["alice"]
     host = local_venue.gateway_url.removeprefix("http://")
@@ -235,7 +240,7 @@ async def test_a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not
     assert 'venue_http_refused_total{reason="head_too_large"} 3.0' in metrics
 
 
-async def test_a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_gateways(
+async def a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_gateways(
         local_venue: LocalVenue) -> None:
     """Each left an "Exception in ASGI application" in the log: the answer to the request
     being answered went to the closed connection."""
@@ -254,3 +259,44 @@ async def test_a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_g
     async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
         assert (await http.get("/healthz")).status_code == 200
     assert "Exception in ASGI application" not in log.read_text(errors="replace")
+
+
+async def market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(
+        local_venue: LocalVenue) -> None:
+    """A client that opened market sockets by the thousand took every file descriptor of
+    the gateway's: order entry was refused with them."""
+    market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+    trades = json.dumps({"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"})
+    opened = [await connect(market, proxy=None) for _ in range(MARKET_SOCKETS)]
+    try:
+        for socket in opened:
+            await socket.send(trades)
+            assert json.loads(await socket.recv())["type"] == "subscribed"
+        async with connect(market, proxy=None) as one_more:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(one_more.recv(), WITHIN_S)
+            assert one_more.close_code == 1013
+            assert one_more.close_reason == ("this gateway has its most market sockets "
+                                             f"open ({MARKET_SOCKETS}): try again later")
+        async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
+            placed = await http.post("/v1/orders", headers={
+                "Authorization": f"Bearer {local_venue.keys['alice']}"}, json={
+                "symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001"})
+            assert placed.status_code == 202, placed.text
+        await opened.pop().close()
+        await asyncio.sleep(0.2)
+        async with connect(market, proxy=None) as again:  # one closed: room for one
+            await again.send(trades)
+            assert json.loads(await again.recv())["type"] == "subscribed"
+    finally:
+        for socket in opened:
+            await socket.close()
+
+
+async def test_what_one_client_sends_too_much_of_is_refused_and_the_rest_served(
+        local_venue: LocalVenue) -> None:
+    """One venue for the three (each its own venue cost seconds of `make test`)."""
+    await a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(local_venue)
+    await a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_gateways(
+        local_venue)
+    await market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(local_venue)

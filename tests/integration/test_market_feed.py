@@ -6,7 +6,9 @@ that does not read is cut off without holding anyone back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +22,7 @@ from venue.api.order_rules import MESSAGE_CHARACTERS
 from venue.local.venue import LocalVenue
 from venue.market.book import checksum
 from venue.market.client import FeedBook, subscribe_book
-from venue.market.socket import SNAPSHOT_BURST
+from venue.market.socket import SNAPSHOT_BURST, SNAPSHOTS_PER_S
 
 pytestmark = pytest.mark.integration
 
@@ -419,11 +421,24 @@ async def test_conflation_merges_the_changes_between_sends(
         assert 1 <= len(updates) < 5  # five changes, merged into fewer sends
 
 
+@pytest.fixture
+def small_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before local_venue: 64 KiB may wait for a market socket (the snapshot bucket now
+    bounds what a client can ask to be sent again; 4 MiB took long to fill)."""
+    monkeypatch.setenv("VENUE_MARKET_BUFFER_BYTES", str(64 << 10))
+
+
 async def test_a_client_that_does_not_read_is_closed_and_holds_no_one_back(
-        local_venue: LocalVenue, traders: tuple[Trader, Trader]) -> None:
+        small_buffers: None, local_venue: LocalVenue, traders: tuple[Trader, Trader]
+) -> None:
     alice, _ = traders
     url = market_url(local_venue)
-    async with connect(url) as reader, connect(url) as hog:
+    # The hog's kernel holds little for it: what it does not read waits in the gateway.
+    host, port = local_venue.gateway_url.removeprefix("http://").split(":")
+    small = socket.socket()
+    small.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    small.connect((host, int(port)))
+    async with connect(url) as reader, connect(url, sock=small) as hog:
         await reader.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
         await hog.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
         await receive(hog)  # subscribed
@@ -433,13 +448,27 @@ async def test_a_client_that_does_not_read_is_closed_and_holds_no_one_back(
         book = FeedBook(SYMBOL, depth=0)
         await follow_until_equal(reader, book, local_venue, depth=1000)
         # The hog asks again and again for the 200 updates it "missed" (served from the
-        # view's memory, not limited as snapshots are) and reads nothing.
+        # view's memory, as often as its bucket lets it) and reads nothing.
         asks = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL,
                            "from": since})
-        for _ in range(2_000):
-            await hog.send(asks)
+
+        async def ask_again() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await hog.send(asks)
+                    await asyncio.sleep(1 / SNAPSHOTS_PER_S)
+
+        asking = asyncio.create_task(ask_again())
+        await asyncio.sleep(1)
         await alice.order("buy", "1.00")
         await follow_until_equal(reader, book, local_venue, depth=1000)
+        deadline = time.monotonic() + WAIT_S
+        async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
+            while "venue_market_slow_consumers_total 1.0" not in (await http.get(
+                    "/metrics")).text:  # cut off: it has its close frame to read
+                assert time.monotonic() < deadline, "the hog was never cut off"
+                await asyncio.sleep(0.2)
+        asking.cancel()
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 await asyncio.wait_for(hog.recv(), WAIT_S)

@@ -150,8 +150,14 @@ class Settings(BaseSettings):
     # closes the connection, answering 408 what was begun (venue.api.http_protocol).
     request_head_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     request_body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
-    # A /v1/market socket with no subscription for this long is closed (1008).
+    # A /v1/market socket with no subscription for this long is closed (1008); a gateway
+    # process serves at most this many (1013 to one more), well within its file
+    # descriptors, so that market sockets never take order entry's.
     market_subscribe_within_s: float = Field(default=10.0, gt=0, le=3600)
+    market_sockets: int = Field(default=10_000, ge=1)
+    # What may wait in the gateway for a /v1/market socket that does not read, beyond the
+    # kernel's buffers: past it the socket is closed, 1013 (a slow consumer).
+    market_buffer_bytes: int = Field(default=4 << 20, ge=1 << 10)
     # A gateway remembers which account a key names this long: a revoked key is refused
     # by every gateway within it (venue.api.auth).
     key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)

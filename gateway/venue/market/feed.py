@@ -350,6 +350,7 @@ class MarketFeed:
         self.venue = venue
         self.engines = engines
         self._partitions: dict[int, Partition] = {}
+        self.sockets = 0  # /v1/market sockets open (venue.market.socket counts them)
 
     # --- subscriptions -------------------------------------------------------------
 

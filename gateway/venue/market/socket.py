@@ -10,7 +10,9 @@ left out) is answered {"type": "error", "field", "message"} and changes nothing.
 out come from the subscriptions' views (venue.market.feed), heartbeats included. A
 socket with no subscription for `market_subscribe_within_s` (from its opening, or from its
 last unsubscribe) is closed, 1008: it would hold a connection of the gateway's for
-nothing.
+nothing. A process serves at most `market_sockets` (one more is closed at once, 1013):
+a client opening sockets by the thousand took every file descriptor of the gateway's, and
+order entry with them.
 """
 
 from __future__ import annotations
@@ -30,22 +32,23 @@ from venue.api.engines import EngineUnavailable
 from venue.api.order_rules import (DECODE_ERRORS, MESSAGE_CHARACTERS, decode_json, echoed,
                                    not_json)
 from venue.api.websocket_io import Outbox, received_texts
-from venue.contract.config import VenueConfig
+from venue.contract.config import Settings, VenueConfig
 from venue.market.feed import MarketFeed, View
 from venue.market.frames import close_frame, text_frame
-from venue.metrics import MARKET_CONNECTIONS, MARKET_SLOW_CONSUMERS
+from venue.metrics import HTTP_REFUSED, MARKET_CONNECTIONS, MARKET_SLOW_CONSUMERS
 
 log = logging.getLogger(__name__)
 
-# What may wait for a socket that does not read; past this it is closed (1013).
+# What may wait for a socket that does not read; past this (or Settings'
+# market_buffer_bytes) it is closed (1013).
 OUTBOX_LIMIT = 4096  # messages, when it is written through the ASGI server
-BUFFER_LIMIT = 4 << 20  # bytes, when it is written to the connection itself
 PENDING_LIMIT = 256  # frames held for one write, at most
 CLOSE_WAIT_S = 10.0  # how long a closed slow consumer has to read its close frame
 TRANSPORT = "venue.transport"  # the scope key of ExposeTransport
 PATH = "/v1/market"
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "abort")
 MAX_SUBSCRIPTIONS = 64
+TOO_MANY_SOCKETS = "market_sockets"  # a socket refused: the process has its most open
 # The depths and conflation intervals a subscription may ask for: a bounded number of
 # views per symbol, whatever the public asks.
 DEPTHS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 0)
@@ -100,7 +103,7 @@ class MarketLane:
             return
         state = scope["app"].state
         await MarketSocket(WebSocket(scope, receive, send), state.market_feed,
-                           state.venue, state.settings.market_subscribe_within_s).serve()
+                           state.venue, state.settings).serve()
 
 
 # Per event loop, the sockets with frames to write at the end of the loop's turn: one
@@ -168,16 +171,18 @@ def _choice(message: dict[str, Any], field: str, default: int, allowed: tuple[in
 
 class MarketSocket:
     def __init__(self, websocket: WebSocket, feed: MarketFeed, venue: VenueConfig,
-                 subscribe_within_s: float) -> None:
+                 settings: Settings) -> None:
         self.websocket = websocket
         self.feed = feed
         self.venue = venue
-        self.subscribe_within_s = subscribe_within_s
+        self.subscribe_within_s = settings.market_subscribe_within_s
+        self.most_sockets = settings.market_sockets
         self.subscriptions: dict[tuple[str, str], View] = {}
         # Through the ASGI server when the connection is not at hand.
-        self._outbox = Outbox(websocket, OUTBOX_LIMIT, BUFFER_LIMIT, "slow consumer: over "
-                              f"{OUTBOX_LIMIT} messages or {BUFFER_LIMIT >> 20} MiB behind",
-                              MARKET_SLOW_CONSUMERS.inc)
+        self.buffer_limit = settings.market_buffer_bytes
+        self._outbox = Outbox(websocket, OUTBOX_LIMIT, self.buffer_limit, "slow consumer: "
+                              f"over {OUTBOX_LIMIT} messages or {self.buffer_limit >> 10} KiB "
+                              "behind", MARKET_SLOW_CONSUMERS.inc)
         self._closing = False
         self._transport: asyncio.WriteTransport | None = None
         self._pending: list[bytes] = []  # frames for the connection, this loop turn
@@ -185,6 +190,13 @@ class MarketSocket:
 
     async def serve(self) -> None:
         await self.websocket.accept()
+        if self.feed.sockets >= self.most_sockets:
+            HTTP_REFUSED.labels(TOO_MANY_SOCKETS).inc()
+            await self.websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason=(
+                f"this gateway has its most market sockets open ({self.most_sockets}): "
+                "try again later"))
+            return
+        self.feed.sockets += 1
         # Written to directly once accepted (and the handshake's answer is out).
         self._transport = self.websocket.scope.get(TRANSPORT)
         MARKET_CONNECTIONS.inc()
@@ -213,6 +225,7 @@ class MarketSocket:
             for view in self.subscriptions.values():
                 self.feed.leave(view, self)
             self.subscriptions.clear()
+            self.feed.sockets -= 1
             MARKET_CONNECTIONS.dec()
             for task in tasks:
                 task.cancel()
@@ -345,7 +358,7 @@ class MarketSocket:
             return
         if self._closing or transport.is_closing():
             pending.clear()
-        elif transport.get_write_buffer_size() > BUFFER_LIMIT:
+        elif transport.get_write_buffer_size() > self.buffer_limit:
             pending.clear()
             self._cut_off(transport)
         else:
@@ -358,5 +371,6 @@ class MarketSocket:
         self._closing = True
         MARKET_SLOW_CONSUMERS.inc()
         transport.write(close_frame(status.WS_1013_TRY_AGAIN_LATER,
-                                     f"slow consumer: over {BUFFER_LIMIT >> 20} MiB behind"))
+                                     f"slow consumer: over {self.buffer_limit >> 10} KiB "
+                                     "behind"))
         asyncio.get_running_loop().call_later(CLOSE_WAIT_S, transport.abort)
