@@ -1,17 +1,17 @@
 """The gateway's HTTP/1.1 connections: uvicorn's (httptools) protocol, with a limit on a
 request's head and deadlines for receiving a request, which uvicorn has neither of.
 
-A request's head (its line and headers) is at most HEAD_BYTES: past it the connection
-is answered 431 `head_too_large` and closed, what else comes dropped unread. Neither uvicorn nor
-httptools bounds it, and each copies all it has of a URL or a header value each time
+A request's head (its line and headers) is at most HEAD_BYTES: past it the connection is
+answered 431 `head_too_large` and closed, what else comes dropped unread. Neither uvicorn
+nor httptools bounds it, and each copies all it has of a URL or a header value each time
 more of it comes: a client sending a never-ending URL or header kept a core busy for as
-long as the connection lasted (a second of it made hundreds of megabytes of copies), and
-ten million small headers took 800 MB. Counted per read, while no body is being read.
+long as the connection lasted, and ten million small headers took 800 MB. Counted per
+read, while no body is being read.
 
-Deadlines (github.com/Kludex/uvicorn/issues/157):
-its keep-alive timeout ends with the first byte of the next request, so a client that
-opened connections and sent nothing, or sent a head or a body a byte at a time
-(slowloris), held each connection, and a file descriptor of the gateway's, for good.
+Deadlines: uvicorn's keep-alive timeout ends with the first byte of the next request
+(github.com/Kludex/uvicorn/issues/157), so a client that opened connections and sent
+nothing, or sent a head or a body a byte at a time (slowloris), held each connection,
+and a file descriptor of the gateway's, for good.
 
 - A request's head must be in whole within `request_head_timeout_s` (10 s) of the
   connection's opening, or of the answer to the request before it.
@@ -22,13 +22,13 @@ first, 408 `request_timeout` (counted in venue_http_refused); a connection that 
 nothing is closed quietly, as uvicorn's keep-alive timeout closes one between requests.
 Once a request is in, nothing is timed: its answer takes what it takes. An upgrade to a
 WebSocket ends the deadlines (the sockets have their own: the order socket's
-authentication, and both sockets' pings).
+authentication, the market socket's subscription, and both sockets' pings).
 
-Nothing is set or timed per request: one timer of the process looks at each of its
+No deadline is set per request: one timer of the process looks at each of its
 connections every SWEEP_S, at what uvicorn's own state says it waits for (a head, or the
 rest of a body), and cuts one found waiting for the same thing for too long; so a
-deadline holds to within SWEEP_S. (Timing each request cost the single-order path about
-4% of its throughput.)
+deadline holds to within SWEEP_S. (A timer set and cleared per request cost the
+single-order path about 4% of its throughput.)
 
 Run with `uvicorn.run(..., http=PROTOCOL)`.
 """
