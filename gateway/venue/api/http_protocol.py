@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
+from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 import msgspec
@@ -108,17 +110,20 @@ class _Sweep:
 _SWEEPS: WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweep] = WeakKeyDictionary()
 
 
+def _NOTHING() -> None:
+    """No exchange yet (the first request's head is awaited)."""
+
+
 class GatewayProtocol(HttpToolsProtocol):
     # What the connection was last found waiting for: the head of a request after the
-    # exchange `cycle` (None: the first), or the rest of the body of `cycle`'s request;
-    # and since when.
+    # exchange `cycle` (None: the first), or the rest of the body of `cycle`'s request (a
+    # weak reference: the sweep keeps no exchange alive); and since when.
     _part: str | None = _HEAD
-    _cycle: object = None
+    _cycle: Callable[[], object] = staticmethod(_NOTHING)
     _since = 0.0
-    # Bytes read since the exchange `_head_after` while no body was being read: the next
-    # request's head (and, pipelined, the ones after it, each counted from its own
-    # exchange on).
-    _head_after: object = None
+    # Bytes read, while no body was being read, since the last head completed: the next
+    # request's head. (No exchange is held for it: one kept alive longer than uvicorn
+    # keeps it outlives young collections, costing the cyclic collector.)
     _head = 0
     _upgraded = False
     _dropping = False  # refused: what comes is dropped until the connection closes
@@ -130,15 +135,15 @@ class GatewayProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.more_body:  # a body: the body limit's
             super().data_received(data)
             return
-        if cycle is not self._head_after:
-            self._head_after, self._head = cycle, 0
         self._head += len(data)
         super().data_received(data)
         # Refused once more than HEAD_BYTES came and the head is still not whole (a read
         # that ends a head may hold much of the body after it). Each read is parsed in
         # time linear in what has come of the head, so no more than HEAD_BYTES and one
         # read's worth is.
-        if self._head > HEAD_BYTES and self.cycle is cycle and not self._upgraded:
+        if self.cycle is not cycle:  # a head completed: the next one counts from here
+            self._head = 0
+        elif self._head > HEAD_BYTES and not self._upgraded:
             self._refuse_head()
 
     def _refuse_head(self) -> None:
@@ -197,8 +202,9 @@ class GatewayProtocol(HttpToolsProtocol):
             part = _HEAD
         else:
             part = None  # the request is in, and being answered: not timed
-        if part != self._part or cycle is not self._cycle:
-            self._part, self._cycle, self._since = part, cycle, now
+        if part != self._part or cycle is not self._cycle():
+            self._part, self._since = part, now
+            self._cycle = _NOTHING if cycle is None else weakref.ref(cycle)
         elif part is not None and now - self._since >= timeouts[part]:
             self.expire(part, timeouts[part])
 
