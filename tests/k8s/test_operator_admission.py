@@ -121,6 +121,21 @@ def test_a_name_too_long_for_its_parts(kube, namespace, crd):
     assert "at most 32 characters" in error
 
 
+def test_connection_limits_out_of_range(kube, namespace, crd):
+    error = rejected(kube, namespace, venue(spec__gateway={"connections": {
+        "requestHeadTimeout": "0s"}}))
+    assert "spec.gateway.connections.requestHeadTimeout" in error
+    error = rejected(kube, namespace, venue(spec__gateway={"connections": {
+        "requestBodyTimeout": "2h"}}))
+    assert "spec.gateway.connections.requestBodyTimeout" in error
+    error = rejected(kube, namespace, venue(spec__gateway={"connections": {
+        "marketBuffer": "512"}}))
+    assert "marketBuffer must be a quantity of bytes of at least 1Ki" in error
+    error = rejected(kube, namespace, venue(spec__gateway={"connections": {
+        "marketSockets": 0}}))
+    assert "spec.gateway.connections.marketSockets" in error
+
+
 def test_shards_cannot_change_once_the_venue_exists(kube, namespace, crd):
     kube.run("create", "-n", namespace, "-f", "-", input=json.dumps(GOOD))
     proc = kube.run("patch", "tv", "v", "-n", namespace, "--type=merge",

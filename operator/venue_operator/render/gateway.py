@@ -11,6 +11,7 @@ from venue_operator.render.python_pod import (
     scraped,
     venue_container,
 )
+from venue_operator.render.volumes import quantity_bytes
 
 COMPONENT = "gateway"
 PORT = 8000
@@ -52,6 +53,19 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
          "value": str(max(1, limits["webSocketsPerAccount"] // replicas))},
         # Open orders are counted venue-wide, in Redis: every pod holds the whole limit.
         {"name": "VENUE_ACCOUNT_OPEN_ORDERS", "value": str(limits["openOrders"])}]
+    # What a connection may hold (venue.api.http_protocol, venue.market.socket): per pod,
+    # which runs one gateway process.
+    connections = spec["connections"]
+    container["env"] += [
+        {"name": "VENUE_REQUEST_HEAD_TIMEOUT_S",
+         "value": str(duration_s(connections["requestHeadTimeout"]))},
+        {"name": "VENUE_REQUEST_BODY_TIMEOUT_S",
+         "value": str(duration_s(connections["requestBodyTimeout"]))},
+        {"name": "VENUE_MARKET_SUBSCRIBE_WITHIN_S",
+         "value": str(duration_s(connections["marketSubscribeWithin"]))},
+        {"name": "VENUE_MARKET_SOCKETS", "value": str(connections["marketSockets"])},
+        {"name": "VENUE_MARKET_BUFFER_BYTES",
+         "value": str(quantity_bytes(connections["marketBuffer"]))}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -75,6 +75,34 @@ def test_each_gateway_pod_enforces_its_share_of_the_account_limits(venue_with):
     assert env["VENUE_ACCOUNT_OPEN_ORDERS"]["value"] == "500"  # counted venue-wide
 
 
+def test_the_crds_connection_limits_are_the_gateways_own(venue):
+    fields = Settings.model_fields
+    env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
+    for name, field in [("VENUE_REQUEST_HEAD_TIMEOUT_S", "request_head_timeout_s"),
+                        ("VENUE_REQUEST_BODY_TIMEOUT_S", "request_body_timeout_s"),
+                        ("VENUE_MARKET_SUBSCRIBE_WITHIN_S", "market_subscribe_within_s"),
+                        ("VENUE_MARKET_SOCKETS", "market_sockets"),
+                        ("VENUE_MARKET_BUFFER_BYTES", "market_buffer_bytes")]:
+        assert float(env[name]["value"]) == fields[field].default, name
+
+
+def test_connection_limits_come_from_the_spec(venue_with):
+    venue = venue_with({"gateway.connections": {
+        "requestHeadTimeout": "3s", "requestBodyTimeout": "2m", "marketSubscribeWithin": "45s",
+        "marketSockets": 250, "marketBuffer": "512Ki"}})
+    env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
+    assert env["VENUE_REQUEST_HEAD_TIMEOUT_S"]["value"] == "3"
+    assert env["VENUE_REQUEST_BODY_TIMEOUT_S"]["value"] == "120"
+    assert env["VENUE_MARKET_SUBSCRIBE_WITHIN_S"]["value"] == "45"
+    assert env["VENUE_MARKET_SOCKETS"]["value"] == "250"
+    assert env["VENUE_MARKET_BUFFER_BYTES"]["value"] == str(512 << 10)
+    # What the pod is given, its gateway takes.
+    settings = Settings(**{name.removeprefix("VENUE_").lower(): env[name]["value"] for name in (
+        "VENUE_REQUEST_HEAD_TIMEOUT_S", "VENUE_MARKET_SOCKETS", "VENUE_MARKET_BUFFER_BYTES")})
+    assert (settings.request_head_timeout_s, settings.market_sockets,
+            settings.market_buffer_bytes) == (3.0, 250, 512 << 10)
+
+
 def test_migrates_the_database_before_it_starts(venue):
     [init] = gateway_deployment(venue)["spec"]["template"]["spec"]["initContainers"]
     assert init["args"] == ["migrate"]
