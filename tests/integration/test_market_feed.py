@@ -41,6 +41,12 @@ class Trader:
         assert response.status_code == 202, response.text
         return response.json()["orderId"]
 
+    async def batch(self, orders: list[dict[str, Any]]) -> None:
+        response = await self.http.post("/v1/orders/batch", headers=self.headers,
+                                        json={"orders": orders})
+        assert response.status_code == 200, response.text[:1024]
+        assert response.json()["rejected"] == 0, response.text[:1024]
+
     async def cancel(self, order_id: str) -> None:
         response = await self.http.delete(f"/v1/orders/{order_id}", headers=self.headers)
         assert response.status_code in (200, 202, 409), response.text
@@ -442,15 +448,16 @@ async def test_a_client_that_does_not_read_is_closed_and_holds_no_one_back(
         await reader.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
         await hog.send(json.dumps(subscribe_book(SYMBOL, depth=0)))
         await receive(hog)  # subscribed
-        since = (await receive(hog))["seq"]  # its snapshot's
-        for index in range(200):
-            await alice.order("buy", f"{300 + index}.00")
+        await receive(hog)  # its snapshot
+        # A deep book (5,000 bids), so that each snapshot of it is some 100 KB.
+        for first in range(300, 5300, 1000):
+            await alice.batch([{"symbol": SYMBOL, "side": "buy", "price": f"{price}.00",
+                                "quantity": "1"} for price in range(first, first + 1000)])
         book = FeedBook(SYMBOL, depth=0)
         await follow_until_equal(reader, book, local_venue, depth=1000)
-        # The hog asks again and again for the 200 updates it "missed" (served from the
-        # view's memory, as often as its bucket lets it) and reads nothing.
-        asks = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL,
-                           "from": since})
+        # The hog asks for the whole book again and again (as often as its bucket lets
+        # it) and reads nothing.
+        asks = json.dumps({"type": "resync", "channel": "book", "symbol": SYMBOL})
 
         async def ask_again() -> None:
             with contextlib.suppress(ConnectionClosed):
