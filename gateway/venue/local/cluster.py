@@ -623,7 +623,11 @@ class ControlPlane:
         atexit.unregister(self.stop)
         # Reverse order: kwok, scheduler, controller manager, apiserver, etcd.
         while self._procs:
-            self._procs.pop().stop()
+            proc = self._procs.pop()
+            # The apiserver's graceful shutdown waits for every open watch to end, and a
+            # client's `kubectl get -w` (or an operator's watch) held it for the whole
+            # 10 s: nothing a plane being thrown away serves needs draining.
+            proc.stop(grace=1.0 if proc.name == "kube-apiserver" else 10.0)
         if self._own_workdir and self.workdir is not None and not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
