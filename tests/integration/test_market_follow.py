@@ -126,7 +126,7 @@ async def engine_bids(address: str, instrument_id: int, venue: VenueConfig) -> d
 async def subscribe(feed: MarketFeed, venue: VenueConfig) -> Member:
     view = await feed.book_view(venue.by_symbol["BTC-USD"], depth=0, interval_ms=0)
     member = Member()
-    member.push(view.snapshot())
+    member.push(*view.snapshot())
     view.members.add(member)
     return member
 

@@ -39,7 +39,9 @@ def batch(*events: pb.Event, next_sequence: int = 0) -> bytes:
     return pb.ReportBatch(events=list(events), next_sequence=next_sequence).SerializeToString()
 
 
-async def test_the_batches_of_one_go_go_out_as_one_update_and_one_trades_message() -> None:
+def one_partition() -> tuple[MarketFeed, Partition, SymbolBook]:
+    """A feed with the partition of the first instrument, its books empty as of
+    SNAPSHOT_SEQ; and that instrument's book."""
     venue = VenueConfig()
     instrument = venue.instruments[0]
     index = venue.partition_of_shard(venue.shard_of(instrument))
@@ -50,7 +52,12 @@ async def test_the_batches_of_one_go_go_out_as_one_update_and_one_trades_message
                        for i in venue.instruments_of_partition(index)}
     partition.next = SNAPSHOT_SEQ + 1
     partition.ready.set()
-    symbol = partition.books[instrument.id]
+    return feed, partition, partition.books[instrument.id]
+
+
+async def test_the_batches_of_one_go_go_out_as_one_update_and_one_trades_message() -> None:
+    feed, partition, symbol = one_partition()
+    instrument = symbol.instrument
     book_view = symbol.views[(10, 0)] = BookView(symbol, depth=10, interval_ms=0)
     symbol.trade_view = TradeView(symbol)
     books, trades = Member(), Member()
@@ -81,3 +88,38 @@ async def test_the_batches_of_one_go_go_out_as_one_update_and_one_trades_message
     assert (books.messages[1]["prevSeq"], books.messages[1]["seq"]) == (16, 18)
     assert books.messages[1]["bids"] == [[price(101), "0"]]
     assert partition.next == 25
+
+
+async def test_a_snapshot_is_made_once_for_all_who_ask_until_its_view_changes() -> None:
+    feed, partition, symbol = one_partition()
+    instrument = symbol.instrument
+    price, quantity = instrument.price_text, instrument.quantity_text
+    full = symbol.views[(0, 0)] = BookView(symbol, depth=0, interval_ms=0)
+    top = symbol.views[(1, 0)] = BookView(symbol, depth=1, interval_ms=0)
+    trades = symbol.trade_view = TradeView(symbol)
+    feed.on_batches(partition, [batch(level(11, instrument.id, BUY, 100, 5))])
+    first = full.snapshot()
+    assert full.snapshot() is first  # the same, made once
+    text, frame = first
+    assert frame.endswith(text.encode())  # the frame is the text's
+    assert json.loads(text)["bids"] == [[price(100), quantity(5)]]
+    # A level below the top: the full view changes, the top one does not.
+    top_before = top.snapshot()
+    feed.on_batches(partition, [batch(level(12, instrument.id, BUY, 99, 2))])
+    assert top.snapshot() is top_before
+    after = json.loads(full.snapshot()[0])
+    assert (after["seq"], after["bids"]) == (12, [[price(100), quantity(5)],
+                                                  [price(99), quantity(2)]])
+    # A trade changes the trade view's.
+    assert json.loads(trades.snapshot()[0])["trades"] == []
+    feed.on_batches(partition, [batch(trade(13, instrument.id, 1, 100))])
+    assert [t["tradeId"] for t in json.loads(trades.snapshot()[0])["trades"]] == ["1"]
+    # The partition starting over from other levels at the same sequence: the views are
+    # reset, and their snapshots are the new book's.
+    symbol.replace(SymbolBook(instrument, pb.BookSnapshot(
+        instrument_id=instrument.id, sequence=13,
+        bids=[pb.BookLevel(price=98, quantity=7)])))
+    full.reset()
+    top.reset()
+    assert json.loads(full.snapshot()[0])["bids"] == [[price(98), quantity(7)]]
+    assert json.loads(top.snapshot()[0])["bids"] == [[price(98), quantity(7)]]

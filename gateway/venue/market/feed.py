@@ -85,8 +85,13 @@ class View:
         self.seq = 0  # the seq of the last message (or snapshot) of this view
         self.retained: deque[tuple[int, int, str]] = deque(maxlen=RETAINED)  # prev, seq, text
         self.last_sent = time.monotonic()
+        # The snapshot (text, frame) as the view stands, made for the first who asks and
+        # given to each who asks until the view changes: a thousand subscribers coming
+        # back after a restart, or a client asking again and again, cost one.
+        self._snapshot: tuple[str, bytes] | None = None
 
     def broadcast(self, prev_seq: int, seq: int, message: dict[str, Any]) -> None:
+        self._snapshot = None
         payload = _encode(message)
         text = payload.decode()
         self.retained.append((prev_seq, seq, text))
@@ -115,11 +120,22 @@ class View:
         for member in tuple(self.members):
             member.push(text, frame)
 
-    def snapshot(self) -> str:
+    def snapshot(self) -> tuple[str, bytes]:
+        """The view's snapshot message and its WebSocket frame."""
+        if self._snapshot is None:
+            payload = self._snapshot_payload()
+            self._snapshot = (payload.decode(), text_frame(payload))
+        return self._snapshot
+
+    def _snapshot_payload(self) -> bytes:
         raise NotImplementedError
 
     def reset(self) -> None:
         """The partition started over: begin again from the book as it now is."""
+        self._snapshot = None
+        self._reset()
+
+    def _reset(self) -> None:
         raise NotImplementedError
 
 
@@ -135,7 +151,7 @@ class BookView(View):
         self.timer: asyncio.Task | None = None
         self.reset()
 
-    def reset(self) -> None:
+    def _reset(self) -> None:
         book = self.symbol.book
         self.bids = {p: book.bids.quantity[p] for p in book.bids.best(self.depth)}
         self.asks = {p: book.asks.quantity[p] for p in book.asks.best(self.depth)}
@@ -196,12 +212,12 @@ class BookView(View):
         return checksum(self._top(self.bids, True, CHECKSUM_DEPTH),
                         self._top(self.asks, False, CHECKSUM_DEPTH))
 
-    def snapshot(self) -> str:
+    def _snapshot_payload(self) -> bytes:
         return _encode({
             "type": "snapshot", "channel": "book", "symbol": self.symbol.instrument.symbol,
             "seq": self.seq, "depth": self.depth, "interval": self.interval_ms,
             "bids": self._top(self.bids, True, 0), "asks": self._top(self.asks, False, 0),
-            "checksum": self.checksum()}).decode()
+            "checksum": self.checksum()})
 
     async def tick(self) -> None:
         """Sends the conflated changes every interval."""
@@ -237,7 +253,7 @@ class TradeView(View):
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_TRADES)
         self.reset()
 
-    def reset(self) -> None:
+    def _reset(self) -> None:
         self.seq = self.symbol.seq
         self.retained.clear()
 
@@ -255,10 +271,10 @@ class TradeView(View):
             "type": "trades", "channel": "trades", "symbol": instrument.symbol,
             "seq": seq, "prevSeq": self.seq, "trades": items})
 
-    def snapshot(self) -> str:
+    def _snapshot_payload(self) -> bytes:
         return _encode({"type": "snapshot", "channel": "trades",
                         "symbol": self.symbol.instrument.symbol, "seq": self.seq,
-                        "trades": list(self.recent)}).decode()
+                        "trades": list(self.recent)})
 
 
 class SymbolBook:
@@ -493,9 +509,9 @@ class MarketFeed:
                 for view in (*symbol.views.values(), symbol.trade_view):
                     if view is not None:
                         view.reset()
-                        text = view.snapshot()
+                        text, frame = view.snapshot()
                         for member in tuple(view.members):
-                            member.push(text)
+                            member.push(text, frame)
         else:
             partition.books = fresh
         partition.next = min(b.through for b in fresh.values()) + 1 if fresh else 1
