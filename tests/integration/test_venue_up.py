@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from venue.local.process import free_port
+from websockets.sync.client import connect
+
+from venue.local.process import free_port, wait_until
 
 
 @pytest.fixture
@@ -62,9 +64,11 @@ def niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
-def start_venue(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, list[str]]:
+def start_venue(data_dir: Path, port: int, **settings: str
+                ) -> tuple[subprocess.Popen, str, list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["VENUE_DATA_DIR"] = str(data_dir)
+    env |= {f"VENUE_{name.upper()}": value for name, value in settings.items()}
     process = subprocess.Popen([sys.executable, "-m", "venue.cli", "up", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env)
@@ -90,7 +94,8 @@ def stop_venue(process: subprocess.Popen) -> str:
 
 def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
     port = free_port()
-    process, url, lines = start_venue(data_dir, port)
+    # Logs of 1 KiB, one older copy each: what the parts say at start-up is more.
+    process, url, lines = start_venue(data_dir, port, log_file_bytes="1024", log_files="1")
     try:
         children = descendants(process.pid)
         assert len(children) >= 5  # redis, postgres, engine, gateway, submitter, writer
@@ -115,6 +120,13 @@ def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
                 break
             time.sleep(0.05)
         assert status == "new"
+        # The gateway logs each WebSocket it accepts: ten of them fill its 1 KiB log,
+        # which the supervisor copies aside within half a second.
+        for _ in range(10):
+            with connect(url.replace("http://", "ws://") + "/v1/market"):
+                pass
+        wait_until(lambda: (data_dir / "logs" / "gateway.log.1").exists(),
+                   "gateway.log rotated", 10)
     finally:
         out = stop_venue(process)
     assert process.returncode == 0, out
@@ -123,6 +135,8 @@ def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
     assert alive == [], f"orphans left running: {alive}"
     assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
     assert list((data_dir / "redis").rglob("*.aof*"))
+    rotated = {log.name for log in data_dir.rglob("*.log.*")}
+    assert not any(name.endswith(".log.2") for name in rotated), rotated  # one copy kept
 
     # The next start finds the same account key and the same order.
     process, url, _ = start_venue(data_dir, port)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from venue.contract.config import Settings, VenueConfig
-from venue.local.process import (Child, Restarts, free_port, kept_port, wait_until,
-                                 with_parent_death_signal)
+from venue.local.process import (Child, Restarts, free_port, kept_port, rotate_log,
+                                 wait_until, with_parent_death_signal)
 from venue.local.venue import LocalVenue
 
 forks_seen: list[str] = []
@@ -110,6 +110,40 @@ def test_venue_up_restarts_a_crashing_part_later_and_later_and_says_why(tmp_path
     assert 3 <= len(exits) <= 4, said
     assert "(3 time(s) in a row); starting it again in 2 s" in exits[2]
     assert "cannot start: no such table" in exits[0]
+
+
+def test_a_childs_log_is_rotated_while_it_writes_and_only_so_many_copies_are_kept(
+        tmp_path: Path):
+    log = tmp_path / "gateway.log"
+    # A part that logs as fast as it can, each line numbered and written whole (as
+    # Python's logging writes a record).
+    writer = Child("gateway", [sys.executable, "-c",
+                               "import itertools, os\nfor n in itertools.count(): "
+                               "os.write(1, f'{n:08d} {\"x\" * 90}\\n'.encode())"], log).start()
+    rotations = 0
+    try:
+        deadline = time.monotonic() + 30
+        while rotations < 6 and time.monotonic() < deadline:
+            rotations += rotate_log(log, 64 << 10, keep=3)
+            time.sleep(0.01)
+    finally:
+        writer.stop()
+    assert rotations == 6
+    copies = sorted(p.name for p in tmp_path.iterdir())
+    assert copies == ["gateway.log", "gateway.log.1", "gateway.log.2", "gateway.log.3"]
+    last_numbers = []
+    for name in ("gateway.log.3", "gateway.log.2", "gateway.log.1", "gateway.log"):
+        text = (tmp_path / name).read_bytes()
+        # The writer went on at the emptied file's new end: no hole of zeros where it
+        # would have written without append mode, and every line whole.
+        assert b"\0" not in text, name
+        lines = text.decode().splitlines()
+        assert all(len(line) == 99 and line[:8].isdigit() for line in lines), name
+        numbers = [int(line[:8]) for line in lines]
+        assert numbers == sorted(numbers), name  # oldest copy first
+        last_numbers.append(numbers[-1])
+    assert last_numbers == sorted(last_numbers)
+    assert not rotate_log(log, 1 << 30, keep=3)  # under the limit: left alone
 
 
 def test_a_port_handed_out_is_never_handed_out_again_though_nobody_bound_it() -> None:

@@ -158,6 +158,13 @@ class Settings(BaseSettings):
     # What may wait in the gateway for a /v1/market socket that does not read, beyond the
     # kernel's buffers: past it the socket is closed, 1013 (a slow consumer).
     market_buffer_bytes: int = Field(default=4 << 20, ge=1 << 10)
+    # A local venue (`venue up`) keeps each part's log under this many bytes, with this
+    # many older copies (gateway.log.1, ...): a client opening connections by the
+    # thousand, each logged, or a part saying the same thing again and again, fills no
+    # disk (venue.local.process.rotate_log). In a cluster the kubelet rotates the
+    # containers' logs.
+    log_file_bytes: int = Field(default=100 << 20, ge=1 << 10)
+    log_files: int = Field(default=5, ge=1, le=1000)
     # A gateway remembers which account a key names this long: a revoked key is refused
     # by every gateway within it (venue.api.auth).
     key_cache_ttl_s: float = Field(default=30.0, gt=0, le=3600)

@@ -154,7 +154,8 @@ class Restarts:
 
 
 class Child:
-    """One child process with its own log file and process group."""
+    """One child process with its own log file (appended to: rotate_log) and process
+    group."""
 
     def __init__(self, name: str, argv: Sequence[str], log: Path,
                  env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -215,6 +216,27 @@ class Child:
             os.killpg(self.process.pid, sig)
         except ProcessLookupError:
             pass
+
+
+def rotate_log(log: Path, most_bytes: int, keep: int) -> bool:
+    """Once `log` is over `most_bytes`: its older copies shift (log.1 to log.2, ..., the
+    one past `keep` deleted), it is copied to log.1 and emptied. The process writing it
+    keeps its file open, in append mode (Child opens each log so), and goes on at the
+    new end; what it writes between the copy and the emptying is lost (logrotate's
+    copytruncate). Returns whether it rotated."""
+    try:
+        if log.stat().st_size <= most_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    older = [log.with_name(f"{log.name}.{n}") for n in range(1, keep + 1)]
+    older[-1].unlink(missing_ok=True)
+    for newer, next_older in zip(reversed(older[:-1]), reversed(older[1:])):
+        if newer.exists():
+            newer.rename(next_older)
+    shutil.copyfile(log, older[0])
+    os.truncate(log, 0)
+    return True
 
 
 class Service:

@@ -24,7 +24,7 @@ from venue.contract.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess
 from venue.local.process import (Child, Restarts, free_port, kept_port, log_tail, port_open,
-                                 wait_until)
+                                 rotate_log, wait_until)
 from venue.local.servers import PostgresServer, RedisServer
 
 LOCAL_ACCOUNTS = ("alice", "bob")
@@ -120,10 +120,22 @@ class LocalVenue:
                 parts[server.child.name] = server.child.pid
         return parts
 
+    def rotate_logs(self) -> None:
+        """Each part's log kept under settings.log_file_bytes (rotate_log)."""
+        servers = (self.redis, self.postgres, *self.engines)
+        children = [*self.children.values(), *(s.child for s in servers if s is not None)]
+        for child in children:
+            if child is None:
+                continue
+            try:
+                rotate_log(child.log, self.settings.log_file_bytes, self.settings.log_files)
+            except OSError as error:  # (a full disk): the venue goes on; said each time
+                self.say(f"could not rotate {child.log}: {error}")
+
     def supervise(self, stop: list[bool]) -> None:
         """Start again any part that died, until asked to stop: at once the first time,
         later and later while it keeps dying (Restarts), saying each time which part,
-        how it ended and the last lines of its log."""
+        how it ended and the last lines of its log. Keeps the parts' logs rotated."""
         restarts = {name: Restarts() for name in [*self.children, *(
             e.child.name for e in self.engines)]}
         while not stop[0]:
@@ -145,6 +157,7 @@ class LocalVenue:
                         start()
                     except (RuntimeError, TimeoutError) as error:  # died again, starting
                         self.say(f"{name} did not start: {error}")
+            self.rotate_logs()
             time.sleep(0.5)
 
     def stop(self) -> None:
