@@ -51,7 +51,8 @@ HTTP_REFUSED = Counter(
     "venue_http_refused", "Requests refused before any route read them, by reason: "
     "body_too_large (413), head_too_large (431), request_timeout (408 or closed: a head or "
     "body not in whole within its time), market_sockets (a market socket past the "
-    "process's most, closed 1013).", ["reason"])
+    "process's most, closed 1013), market_sockets_per_address (past the most from one "
+    "client address, closed 1013).", ["reason"])
 
 # Queue --------------------------------------------------------------------------------
 

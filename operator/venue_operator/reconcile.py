@@ -20,6 +20,7 @@ from venue_operator import render
 from venue_operator.kube import Kube
 from venue_operator.render import secrets
 from venue_operator.render.configmap import venue_config
+from venue_operator.render.gateway import trusted_proxies
 from venue_operator.render.labels import SECRETS_CHECKSUM_ANNOTATION, Venue, child_name
 
 Object = dict[str, Any]
@@ -42,12 +43,17 @@ class Action:
 
 def invalid_spec(venue: Venue) -> str | None:
     """Why the operator cannot build this venue, or None. The CRD rejects most mistakes;
-    this is what its CEL cannot check (price bands on the tick grid, min above max)."""
+    this is what its CEL cannot check (price bands on the tick grid, min above max, an
+    address of a trusted proxy that only looks like one)."""
     try:
         venue_config(venue)
     except ValidationError as error:
         return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}"
                          for e in error.errors())
+    try:
+        trusted_proxies(venue)
+    except ValueError as error:
+        return str(error)
     return None
 
 

@@ -26,6 +26,7 @@ HEAD_S = 2.0
 BODY_S = 3.0
 SUBSCRIBE_S = 2.0
 MARKET_SOCKETS = 6
+PER_ADDRESS = 4
 WITHIN_S = 10.0  # how late a cut may come on a busy machine (the sweep is every 0.5 s)
 
 
@@ -36,6 +37,13 @@ def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENUE_REQUEST_BODY_TIMEOUT_S", str(BODY_S))
     monkeypatch.setenv("VENUE_MARKET_SUBSCRIBE_WITHIN_S", str(SUBSCRIBE_S))
     monkeypatch.setenv("VENUE_MARKET_SOCKETS", str(MARKET_SOCKETS))
+    monkeypatch.setenv("VENUE_MARKET_SOCKETS_PER_ADDRESS", str(PER_ADDRESS))
+
+
+def client(address: str) -> dict[str, str]:
+    """The headers of a connection a proxy the gateway trusts (this machine's loopback,
+    uvicorn's FORWARDED_ALLOW_IPS) forwards for a client at `address`."""
+    return {"X-Forwarded-For": address}
 
 
 class Raw:
@@ -267,12 +275,14 @@ async def market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(
     the gateway's: order entry was refused with them."""
     market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
     trades = json.dumps({"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"})
-    opened = [await connect(market, proxy=None) for _ in range(MARKET_SOCKETS)]
+    opened = [await connect(market, proxy=None, additional_headers=client(f"192.0.2.{n}"))
+              for n in range(MARKET_SOCKETS)]
     try:
         for socket in opened:
             await socket.send(trades)
             assert json.loads(await socket.recv())["type"] == "subscribed"
-        async with connect(market, proxy=None) as one_more:
+        async with connect(market, proxy=None,
+                           additional_headers=client("192.0.2.99")) as one_more:
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(one_more.recv(), WITHIN_S)
             assert one_more.close_code == 1013
@@ -285,7 +295,8 @@ async def market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(
             assert placed.status_code == 202, placed.text
         await opened.pop().close()
         await asyncio.sleep(0.2)
-        async with connect(market, proxy=None) as again:  # one closed: room for one
+        async with connect(market, proxy=None,  # one closed: room for one
+                           additional_headers=client("192.0.2.99")) as again:
             await again.send(trades)
             assert json.loads(await again.recv())["type"] == "subscribed"
     finally:
@@ -293,10 +304,49 @@ async def market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(
             await socket.close()
 
 
+async def market_sockets_past_an_addresss_most_are_closed_and_other_addresses_served(
+        local_venue: LocalVenue) -> None:
+    """One client could hold every market socket of the process, and the CPU of their
+    fan-out: each subscribed socket is one more write for every update."""
+    market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+    trades = json.dumps({"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"})
+    same = client("198.51.100.7")
+    opened = [await connect(market, proxy=None, additional_headers=same)
+              for _ in range(PER_ADDRESS)]
+    try:
+        for socket in opened:
+            await socket.send(trades)
+            assert json.loads(await socket.recv())["type"] == "subscribed"
+        async with connect(market, proxy=None, additional_headers=same) as one_more:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(one_more.recv(), WITHIN_S)
+            assert one_more.close_code == 1013
+            assert one_more.close_reason == (
+                "this gateway has its most market sockets open from your address "
+                f"({PER_ADDRESS}): close one, or subscribe to more on one socket")
+        async with connect(market, proxy=None,
+                           additional_headers=client("198.51.100.8")) as another:
+            await another.send(trades)
+            assert json.loads(await another.recv())["type"] == "subscribed"
+        await opened.pop().close()
+        await asyncio.sleep(0.2)
+        async with connect(market, proxy=None, additional_headers=same) as again:
+            await again.send(trades)
+            assert json.loads(await again.recv())["type"] == "subscribed"
+    finally:
+        for socket in opened:
+            await socket.close()
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
+        refused = (await http.get("/metrics")).text
+    assert 'venue_http_refused_total{reason="market_sockets_per_address"} 1.0' in refused
+
+
 async def test_what_one_client_sends_too_much_of_is_refused_and_the_rest_served(
         local_venue: LocalVenue) -> None:
-    """One venue for the three (each its own venue cost seconds of `make test`)."""
+    """One venue for the four (each its own venue cost seconds of `make test`)."""
     await a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(local_venue)
     await a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_gateways(
         local_venue)
     await market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(local_venue)
+    await market_sockets_past_an_addresss_most_are_closed_and_other_addresses_served(
+        local_venue)

@@ -134,6 +134,9 @@ def test_connection_limits_out_of_range(kube, namespace, crd):
     error = rejected(kube, namespace, venue(spec__gateway={"connections": {
         "marketSockets": 0}}))
     assert "spec.gateway.connections.marketSockets" in error
+    error = rejected(kube, namespace, venue(spec__gateway={"connections": {
+        "trustedProxies": ["10.0.0.0/8", "ingress.example"]}}))
+    assert "spec.gateway.connections.trustedProxies[1]" in error
 
 
 def test_shards_cannot_change_once_the_venue_exists(kube, namespace, crd):

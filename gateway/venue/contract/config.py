@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     # descriptors, so that market sockets never take order entry's.
     market_subscribe_within_s: float = Field(default=10.0, gt=0, le=3600)
     market_sockets: int = Field(default=10_000, ge=1)
+    # ... and at most this many from one client address (as the gateway sees it: a
+    # trusted proxy's X-Forwarded-For, FORWARDED_ALLOW_IPS), the thousand subscribers the
+    # feed is measured with (README.md, Benchmarks).
+    market_sockets_per_address: int = Field(default=1_000, ge=1)
     # What may wait in the gateway for a /v1/market socket that does not read, beyond the
     # kernel's buffers: past it the socket is closed, 1013 (a slow consumer).
     market_buffer_bytes: int = Field(default=4 << 20, ge=1 << 10)

@@ -28,7 +28,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import Any, Protocol
 
 import grpc
@@ -367,6 +367,7 @@ class MarketFeed:
         self.engines = engines
         self._partitions: dict[int, Partition] = {}
         self.sockets = 0  # /v1/market sockets open (venue.market.socket counts them)
+        self.sockets_by_address: Counter[str] = Counter()  # the same, by client address
 
     # --- subscriptions -------------------------------------------------------------
 

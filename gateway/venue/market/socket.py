@@ -12,7 +12,10 @@ socket with no subscription for `market_subscribe_within_s` (from its opening, o
 last unsubscribe) is closed, 1008: it would hold a connection of the gateway's for
 nothing. A process serves at most `market_sockets` (one more is closed at once, 1013):
 a client opening sockets by the thousand took every file descriptor of the gateway's, and
-order entry with them.
+order entry with them. And at most `market_sockets_per_address` from one client address
+(the one a trusted proxy's X-Forwarded-For names: uvicorn's FORWARDED_ALLOW_IPS), so
+that one client cannot take them all, nor the fan-out's CPU: each socket subscribed to a
+book is one more write for every update.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ PATH = "/v1/market"
 _TRANSPORT_METHODS = ("write", "get_write_buffer_size", "is_closing", "abort")
 MAX_SUBSCRIPTIONS = 64
 TOO_MANY_SOCKETS = "market_sockets"  # a socket refused: the process has its most open
+TOO_MANY_FROM_ADDRESS = "market_sockets_per_address"  # ... or has its most from the address
 # The depths and conflation intervals a subscription may ask for: a bounded number of
 # views per symbol, whatever the public asks.
 DEPTHS = (1, 2, 5, 10, 20, 50, 100, 500, 1000, 0)
@@ -178,6 +182,7 @@ class MarketSocket:
         self.venue = venue
         self.subscribe_within_s = settings.market_subscribe_within_s
         self.most_sockets = settings.market_sockets
+        self.most_per_address = settings.market_sockets_per_address
         self.subscriptions: dict[tuple[str, str], View] = {}
         # Through the ASGI server when the connection is not at hand.
         self.buffer_limit = settings.market_buffer_bytes
@@ -191,13 +196,20 @@ class MarketSocket:
 
     async def serve(self) -> None:
         await self.websocket.accept()
+        client = self.websocket.scope.get("client")
+        address = client[0] if client else ""
+        by_address = self.feed.sockets_by_address
         if self.feed.sockets >= self.most_sockets:
-            HTTP_REFUSED.labels(TOO_MANY_SOCKETS).inc()
-            await self.websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason=(
-                f"this gateway has its most market sockets open ({self.most_sockets}): "
-                "try again later"))
+            await self._refuse(TOO_MANY_SOCKETS, "this gateway has its most market sockets "
+                               f"open ({self.most_sockets}): try again later")
+            return
+        if by_address[address] >= self.most_per_address:
+            await self._refuse(TOO_MANY_FROM_ADDRESS, "this gateway has its most market "
+                               f"sockets open from your address ({self.most_per_address}): "
+                               "close one, or subscribe to more on one socket")
             return
         self.feed.sockets += 1
+        by_address[address] += 1
         # Written to directly once accepted (and the handshake's answer is out).
         self._transport = self.websocket.scope.get(TRANSPORT)
         MARKET_CONNECTIONS.inc()
@@ -227,10 +239,17 @@ class MarketSocket:
                 self.feed.leave(view, self)
             self.subscriptions.clear()
             self.feed.sockets -= 1
+            by_address[address] -= 1
+            if not by_address[address]:
+                del by_address[address]
             MARKET_CONNECTIONS.dec()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _refuse(self, reason: str, message: str) -> None:
+        HTTP_REFUSED.labels(reason).inc()
+        await self.websocket.close(code=status.WS_1013_TRY_AGAIN_LATER, reason=message)
 
     async def _close_idle(self) -> None:
         """No subscription for `subscribe_within_s`: the socket is closed (1008), after

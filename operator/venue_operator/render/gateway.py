@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from venue_operator.render.labels import Venue, child_name, metadata, selector
@@ -21,6 +22,19 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def duration_s(text: str) -> int:
     """Seconds of a duration as the CRD writes it: a number and a unit, s, m, h or d."""
     return int(text[:-1]) * _UNIT_S[text[-1]]
+
+
+def trusted_proxies(venue: Venue) -> list[str]:
+    """The gateway's trusted proxies: its pod's loopback (a sidecar), and the spec's, each
+    an address or network (ValueError names one that is neither)."""
+    given = venue["spec"]["gateway"]["connections"]["trustedProxies"]
+    for proxy in given:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ValueError(f"gateway.connections.trustedProxies: {proxy!r} is not an IP "
+                             "address or network") from None
+    return ["127.0.0.1", "::1", *given]
 
 
 def gateway_name(venue: Venue) -> str:
@@ -64,6 +78,10 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
         {"name": "VENUE_MARKET_SUBSCRIBE_WITHIN_S",
          "value": str(duration_s(connections["marketSubscribeWithin"]))},
         {"name": "VENUE_MARKET_SOCKETS", "value": str(connections["marketSockets"])},
+        {"name": "VENUE_MARKET_SOCKETS_PER_ADDRESS",
+         "value": str(connections["marketSocketsPerAddress"])},
+        # uvicorn's: whose X-Forwarded-For it takes as the client's address.
+        {"name": "FORWARDED_ALLOW_IPS", "value": ",".join(trusted_proxies(venue))},
         {"name": "VENUE_MARKET_BUFFER_BYTES",
          "value": str(quantity_bytes(connections["marketBuffer"]))}]
     return {

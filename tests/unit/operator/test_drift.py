@@ -37,3 +37,12 @@ def test_a_band_off_the_tick_grid_is_caught_before_anything_is_built(venue_with)
     problem = invalid_spec(venue)
     assert problem and "min_price" in problem
     assert invalid_spec(venue_with()) is None
+
+
+def test_a_trusted_proxy_that_only_looks_like_an_address_is_caught(venue_with):
+    # The CRD's pattern lets it through (hex digits, dots and colons).
+    venue = venue_with({"gateway.connections": {"trustedProxies": ["10.0.0.0/8", "1.2.3"]}})
+    assert invalid_spec(venue) == ("gateway.connections.trustedProxies: '1.2.3' is not an "
+                                   "IP address or network")
+    assert invalid_spec(venue_with({"gateway.connections": {
+        "trustedProxies": ["10.0.0.0/8", "fd00::/8", "192.0.2.7"]}})) is None
