@@ -162,10 +162,10 @@ def main(argv: list[str]) -> int:
     else:
         data_dir = Path(tempfile.mkdtemp(prefix="venue-bench-"))
         data_dir.chmod(0o755)  # the private Postgres runs as `postgres` when we are root
-        os.environ["VENUE_GATEWAY_WORKERS"] = str(args.gateway_workers)
         venue = LocalVenue(Settings(redis_url=None, database_url=None), VenueConfig(),
                            data_dir, gateway_port=free_port(), say=say,
-                           submitters=args.submitters).start()
+                           submitters=args.submitters,
+                           env={"VENUE_GATEWAY_WORKERS": str(args.gateway_workers)}).start()
         url, keys, database_url = venue.gateway_url, tuple(venue.keys.values()), venue.database_url
         if args.mode == "ws":  # a session per account, as a firm runs them
             keys += asyncio.run(_bench_accounts(database_url, (

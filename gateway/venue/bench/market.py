@@ -296,11 +296,12 @@ def main(argv: list[str]) -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="venue-bench-market-"))
     data_dir.chmod(0o755)  # the private Postgres runs as `postgres` when we are root
-    os.environ["VENUE_GATEWAY_WORKERS"] = str(args.gateway_workers)
-    # The subscribers all come from this machine's one address.
-    os.environ["VENUE_MARKET_SOCKETS_PER_ADDRESS"] = str(max(args.subscribers, 1))
     venue = LocalVenue(Settings(redis_url=None, database_url=None), VenueConfig(), data_dir,
-                       gateway_port=free_port(), say=say).start()
+                       gateway_port=free_port(), say=say, env={
+                           "VENUE_GATEWAY_WORKERS": str(args.gateway_workers),
+                           # The subscribers all come from this machine's one address.
+                           "VENUE_MARKET_SOCKETS_PER_ADDRESS": str(max(args.subscribers, 1))}
+                       ).start()
     tag = f"m{int(time.time())}"
     child = None
     try:

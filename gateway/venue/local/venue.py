@@ -32,13 +32,15 @@ LOCAL_ACCOUNTS = ("alice", "bob")
 
 class LocalVenue:
     def __init__(self, settings: Settings, venue: VenueConfig, data_dir: Path,
-                 gateway_port: int | None = None, say=print, submitters: int = 1) -> None:
+                 gateway_port: int | None = None, say=print, submitters: int = 1,
+                 env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.venue = venue
         self.data_dir = data_dir.resolve()
         self.gateway_port = gateway_port or settings.gateway_port
         self.say = say
         self.submitters = submitters
+        self.env = env or {}  # the parts' environment beyond this process's (VENUE_*)
         self.redis: RedisServer | None = None
         self.postgres: PostgresServer | None = None
         self.engines: list[EngineProcess] = []
@@ -70,7 +72,8 @@ class LocalVenue:
         for partition in range(self.venue.partitions):
             self.engines.append(
                 EngineProcess(self.venue, partition, self.data_dir / f"engine-{partition}").start())
-        env = dict(os.environ, REDIS_URL=self.redis_url, DATABASE_URL=self.database_url,
+        env = dict(os.environ, **self.env, REDIS_URL=self.redis_url,
+                   DATABASE_URL=self.database_url,
                    VENUE_CONFIG=str(config_path),
                    VENUE_ENGINES=",".join(e.address for e in self.engines),
                    VENUE_GATEWAY_PORT=str(self.gateway_port))
