@@ -34,6 +34,19 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
+def _raise_file_limit() -> None:
+    """The soft limit of open files raised to the hard one: systemd, and containerd 2
+    for a container, start a process with 1,024, which a gateway's connections pass
+    long before its own limits (market sockets, account connections) do."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # a hard limit of infinity, refused: left as is
+            pass
+
+
 def _logging() -> None:
     """JSON lines on stderr, with the trace of the span current (venue.telemetry)."""
     logging.config.dictConfig(telemetry.log_config())
@@ -299,6 +312,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     _limit_malloc_arenas()
+    _raise_file_limit()
     args = parser().parse_args(argv)
     return args.run(args, Settings())
 

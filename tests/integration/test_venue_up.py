@@ -64,12 +64,23 @@ def niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
+def open_files(pid: int) -> tuple[str, str]:
+    """The soft and hard limits of open files of `pid`."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return soft, hard
+    raise AssertionError(f"no open files limit for {pid}")
+
+
 def start_venue(data_dir: Path, port: int, **settings: str
                 ) -> tuple[subprocess.Popen, str, list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["VENUE_DATA_DIR"] = str(data_dir)
     env |= {f"VENUE_{name.upper()}": value for name, value in settings.items()}
-    process = subprocess.Popen([sys.executable, "-m", "venue.cli", "up", "--port", str(port)],
+    # Started as a login shell starts it on most machines: 1,024 open files, soft.
+    process = subprocess.Popen(["/bin/sh", "-c", 'ulimit -Sn 1024 && exec "$@"', "sh",
+                                sys.executable, "-m", "venue.cli", "up", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env)
     lines = []
@@ -102,6 +113,10 @@ def test_venue_up_serves_stops_without_orphans_and_resumes(data_dir: Path):
         # The writer yields the CPU to the gateway and the submitters.
         assert {part: niceness(pid) for part, pid in venue_parts(children).items()} == {
             "gateway": 0, "submitter": 0, "writer": 10}
+        # Each part may open as many files as it is allowed to, not the shell's 1,024.
+        for pid in venue_parts(children).values():
+            soft, hard = open_files(pid)
+            assert soft == hard, (soft, hard)
         key = re.search(r"account alice: key (\S+)", "".join(lines)).group(1)
         assert httpx.get(f"{url}/healthz").status_code == 200
         instruments = httpx.get(f"{url}/v1/instruments",

@@ -1,12 +1,20 @@
 """The market sockets' writes of one event-loop turn: one callback at the end of the turn
 writes every socket that has frames, in the order they first had some, and one socket's
-failure keeps no other's frames back."""
+failure keeps no other's frames back. And how many market sockets a process's file
+descriptors leave room for."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import resource
+from collections.abc import Iterator
 
-from venue.market.socket import _write_at_end_of_turn
+import pytest
+
+from venue import cli
+from venue.market.socket import _write_at_end_of_turn, fitted_market_sockets
 
 
 class Connection:
@@ -35,3 +43,33 @@ async def test_a_turns_sockets_are_written_at_its_end_and_a_failure_stops_no_oth
     _write_at_end_of_turn(a)
     await asyncio.sleep(0)
     assert written == ["a", "c", "c", "a"]
+
+
+@contextlib.contextmanager
+def open_files(soft: int) -> Iterator[None]:
+    """This process's soft limit of open files lowered to `soft` for a while."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, before[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def test_market_sockets_take_at_most_half_the_file_descriptors_and_say_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    fitted = fitted_market_sockets.__wrapped__  # (uncached)
+    with open_files(1024), caplog.at_level(logging.WARNING, "venue.market.socket"):
+        assert fitted(10_000) == 512
+        assert "market sockets: at most 512, not 10000" in caplog.text
+        assert fitted(300) == 300
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    with open_files(hard):
+        assert fitted(hard // 2) == hard // 2
+
+
+def test_a_part_raises_its_soft_limit_of_open_files_to_the_hard_one() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    with open_files(1024):
+        cli._raise_file_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard

@@ -21,7 +21,9 @@ book is one more write for every update.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import resource
 import time
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -174,6 +176,20 @@ def _choice(message: dict[str, Any], field: str, default: int, allowed: tuple[in
     return value
 
 
+@functools.cache
+def fitted_market_sockets(wanted: int) -> int:
+    """`wanted` (settings.market_sockets), or half of this process's file descriptors when
+    that is fewer, said once: the other half is order entry's, however many market
+    sockets are opened (a process started with the common soft limit of 1,024 served
+    order entry nothing once a client held a thousand)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or wanted <= soft // 2:
+        return wanted
+    log.warning("market sockets: at most %d, not %d: this process may open %d files "
+                "(RLIMIT_NOFILE), half of them kept for order entry", soft // 2, wanted, soft)
+    return soft // 2
+
+
 class MarketSocket:
     def __init__(self, websocket: WebSocket, feed: MarketFeed, venue: VenueConfig,
                  settings: Settings) -> None:
@@ -181,7 +197,7 @@ class MarketSocket:
         self.feed = feed
         self.venue = venue
         self.subscribe_within_s = settings.market_subscribe_within_s
-        self.most_sockets = settings.market_sockets
+        self.most_sockets = fitted_market_sockets(settings.market_sockets)
         self.most_per_address = settings.market_sockets_per_address
         self.subscriptions: dict[tuple[str, str], View] = {}
         # Through the ASGI server when the connection is not at hand.
