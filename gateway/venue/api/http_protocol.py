@@ -5,8 +5,10 @@ A request's head (its line and headers) is at most HEAD_BYTES: past it the conne
 answered 431 `head_too_large` and closed, what else comes dropped unread. Neither uvicorn
 nor httptools bounds it, and each copies all it has of a URL or a header value each time
 more of it comes: a client sending a never-ending URL or header kept a core busy for as
-long as the connection lasted, and ten million small headers took 800 MB. Counted per
-read, while no body is being read.
+long as the connection lasted, and ten million small headers took 800 MB. So what is read
+of a head is counted as it comes, and refused once over while the head is not whole; and
+a head that came whole within a read or two (never over while unfinished) is measured
+once whole, when the count since the last head says it may be over.
 
 Deadlines: uvicorn's keep-alive timeout ends with the first byte of the next request
 (github.com/Kludex/uvicorn/issues/157), so a client that opened connections and sent
@@ -56,6 +58,19 @@ HEAD_BYTES = 32 * 1024
 LINGER_S = 2.0
 HEAD_REASON = "head_too_large"
 _HEAD, _BODY = "head", "body"
+# What one header of a head costs beyond its name and value (": " and CRLF).
+_HEADER_FRAMING = 4
+
+
+class _Refused:
+    """The exchange of a request refused at its head: the parser's calls back about its
+    body find it answered, and drop what comes."""
+
+    response_complete = True
+    more_body = False
+
+
+_REFUSED = _Refused()
 
 
 @functools.cache
@@ -125,6 +140,7 @@ class GatewayProtocol(HttpToolsProtocol):
     # request's head. (No exchange is held for it: one kept alive longer than uvicorn
     # keeps it outlives young collections, costing the cyclic collector.)
     _head = 0
+    _uncounted = False  # some of the head may have come in a read of a body (not counted)
     _upgraded = False
     _dropping = False  # refused: what comes is dropped until the connection closes
 
@@ -133,6 +149,7 @@ class GatewayProtocol(HttpToolsProtocol):
             return
         cycle = self.cycle
         if cycle is not None and cycle.more_body:  # a body: the body limit's
+            self._uncounted = True  # (and the start of the next head, if it comes)
             super().data_received(data)
             return
         self._head += len(data)
@@ -145,6 +162,18 @@ class GatewayProtocol(HttpToolsProtocol):
             self._head = 0
         elif self._head > HEAD_BYTES and not self._upgraded:
             self._refuse_head()
+
+    def on_headers_complete(self) -> None:
+        if not self._dropping and (self._head > HEAD_BYTES or self._uncounted):
+            self._uncounted = False
+            size = len(self.url) + sum(len(name) + len(value) + _HEADER_FRAMING
+                                       for name, value in self.headers)
+            if size > HEAD_BYTES:
+                self._refuse_head()
+        if self._dropping:  # refused: this request, and any after it in the same read
+            self.cycle = _REFUSED
+            return
+        super().on_headers_complete()
 
     def _refuse_head(self) -> None:
         transport = self.transport
@@ -190,6 +219,8 @@ class GatewayProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self) -> None:
+        if self._dropping:  # its head was refused (on_headers_complete)
+            return
         self._upgraded = True
         self._sweep.protocols.discard(self)
         super().handle_websocket_upgrade()
