@@ -296,6 +296,41 @@ async def test_a_cancel_after_the_fill_is_too_late_and_the_fill_stands(
     await nothing_set_aside(local_venue)
 
 
+@pytest.fixture
+def short_dedup_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before local_venue: a clientOrderId is claimed for a second (or two, or three)."""
+    monkeypatch.setenv("VENUE_DEDUP_WINDOW_S", "1")
+
+
+async def test_a_cancel_by_a_reused_client_order_id_reaches_the_new_order_not_the_old(
+        short_dedup_window: None, local_venue: LocalVenue, alice: Rest) -> None:
+    """Given again after its window, a clientOrderId names a new order, which Postgres
+    may not have yet while it has the old one under the same id: a cancel by that id
+    reached the old order and cancelled it."""
+    old = await accepted(alice, **order("buy", "10.00", "1", clientOrderId="reused"))
+    await until(alice, old, status="new")
+    with writer_paused(local_venue):  # the new order stays out of Postgres
+        deadline = time.monotonic() + WAIT_S
+        while True:  # repeats are the old order's until its claim is gone
+            code, answer = await alice.new(**order("buy", "11.00", "2", clientOrderId="reused"))
+            assert code == 202, answer
+            if answer["orderId"] != old:
+                new = answer["orderId"]
+                break
+            assert time.monotonic() < deadline, "the clientOrderId stayed claimed"
+            await asyncio.sleep(0.5)
+        await engine_says(local_venue, new, "new")
+        named = await alice.http.get("/v1/orders/by-client-id/reused", headers=alice.headers)
+        assert named.status_code == 200 and named.json()["orderId"] == new, named.text
+        code, answer = await alice.cancel(client_order_id="reused")
+        assert code == 202 and answer["orderId"] == new, answer
+        await engine_says(local_venue, new, "canceled")
+    await until(alice, new, status="canceled")
+    assert (await until(alice, old, status="new"))["quantity"] == "1"
+    assert ORDER_STATUS_WORDS[(await engine_order(local_venue, old)).order.order_status] == "new"
+    await nothing_set_aside(local_venue)
+
+
 async def test_a_replace_after_the_fill_is_too_late(local_venue: LocalVenue, alice: Rest,
                                                     bob: Rest) -> None:
     buy = await accepted(alice, **order("buy", "20.00", "3"))

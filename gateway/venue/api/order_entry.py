@@ -294,16 +294,25 @@ class OrderEntry:
                                    status="pending_replace")
 
     async def find(self, ref: OrderRef, account_id: int) -> KnownOrder:
-        """The account's order named by `ref`: Postgres first, then the queued order."""
-        known = await self._reported(ref, account_id)
+        """The account's order named by `ref`: Postgres first, then the queued order.
+
+        A clientOrderId names the order that claims it, while one does: given again
+        after the dedup window it is a new order's, which may be queued while Postgres
+        has only the old one of that id (a cancel by it cancelled the old order)."""
+        named = ref
+        if ref.order_id is None:
+            claimed = await self.queue.claimed_order_id(account_id, ref.client_order_id)
+            if claimed is not None:
+                named = OrderRef(claimed, ref.client_order_id)
+        known = await self._reported(named, account_id)
         if known is not None:
             return known
-        known = await self._queued(ref, account_id)
+        known = await self._queued(named, account_id)
         if known is not None:
             return known
         # The writer may have persisted it between the two looks (and dropped it from
         # the queued runs): one more look at Postgres settles it.
-        known = await self._reported(ref, account_id)
+        known = await self._reported(named, account_id)
         if known is None:
             raise OrderNotFound(str(ref))
         return known
