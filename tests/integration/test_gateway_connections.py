@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import struct
 import time
@@ -243,6 +244,18 @@ async def a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(
             await connection.send(head[at:at + piece])
         answer, _ = await connection.answer()
         assert answer.startswith(b"HTTP/1.1 " + status), (size, piece, answer[:200])
+    # Behind a request on the same connection, in its write or split after it: that
+    # request is answered, then the 431 (the first got no answer, the second got 200).
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 90_000 + b"\r\n\r\n"
+    before = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    for writes in ([before + big], [before + big[:60_000], big[60_000:]]):
+        connection = await Raw(local_venue).open()
+        for write in writes:
+            await connection.send(write)
+            await asyncio.sleep(0.05)
+        answer, _ = await connection.answer()
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)
+        assert statuses == [b"200", b"431"], answer[:400]
     # A head and the large body after it, written at once (a read holds both): taken.
     orders = [{"symbol": "BTC-USD", "side": "buy", "price": "1.00", "quantity": "0.0001",
                "clientOrderId": f"large-{i}"} for i in range(1000)]
@@ -257,7 +270,10 @@ async def a_head_past_its_limit_is_431_and_a_large_body_after_a_head_is_not(
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
         metrics = (await http.get("/metrics")).text
-    assert 'venue_http_refused_total{reason="head_too_large"} 5.0' in metrics
+    assert 'venue_http_refused_total{reason="head_too_large"} 7.0' in metrics
+    # Refusing a head leaves nothing in the gateway's log (an error a refusal, before).
+    log = (local_venue.data_dir / "logs" / "gateway.log").read_text(errors="replace")
+    assert '"level": "ERROR"' not in log, log[-3000:]
 
 
 async def a_client_that_leaves_with_requests_pipelined_is_no_error_of_the_gateways(

@@ -7,8 +7,11 @@ nor httptools bounds it, and each copies all it has of a URL or a header value e
 more of it comes: a client sending a never-ending URL or header kept a core busy for as
 long as the connection lasted, and ten million small headers took 800 MB. So what is read
 of a head is counted as it comes, and refused once over while the head is not whole; and
-a head that came whole within a read or two (never over while unfinished) is measured
-once whole, when the count since the last head says it may be over.
+a head that came whole within a read or two (never over while unfinished), or began in a
+read the count did not see whole (the end of a body, or of the request before it), is
+measured once whole: its URL, and its headers' names and values (the blanks around a
+value, which the parser skips and keeps nothing of, are not counted). Requests before it
+on the connection (pipelined) are answered first, then the 431.
 
 Deadlines: uvicorn's keep-alive timeout ends with the first byte of the next request
 (github.com/Kludex/uvicorn/issues/157), so a client that opened connections and sent
@@ -63,14 +66,16 @@ _HEADER_FRAMING = 4
 
 
 class _Refused:
-    """The exchange of a request refused at its head: the parser's calls back about its
-    body find it answered, and drop what comes."""
+    """What stands for the exchange of a request refused at its head: uvicorn's calls
+    about its body, and about the connection's end, find it answered."""
 
     response_complete = True
     more_body = False
+    disconnected = False
+    scope = None
 
-
-_REFUSED = _Refused()
+    def __init__(self) -> None:
+        self.message_event = asyncio.Event()
 
 
 @functools.cache
@@ -160,6 +165,9 @@ class GatewayProtocol(HttpToolsProtocol):
         # read's worth is.
         if self.cycle is not cycle:  # a head completed: the next one counts from here
             self._head = 0
+            if self.scope is not self.cycle.scope:
+                # ... though the parser began it in this same read, uncounted
+                self._uncounted = True
         elif self._head > HEAD_BYTES and not self._upgraded:
             self._refuse_head()
 
@@ -171,23 +179,39 @@ class GatewayProtocol(HttpToolsProtocol):
             if size > HEAD_BYTES:
                 self._refuse_head()
         if self._dropping:  # refused: this request, and any after it in the same read
-            self.cycle = _REFUSED
+            self.cycle = _Refused()  # type: ignore[assignment]
             return
         super().on_headers_complete()
 
     def _refuse_head(self) -> None:
+        """What comes from now on is dropped; the 431 goes out once the requests before
+        this one are answered (pipelined, each gets its answer first), and the connection
+        closes after it."""
+        if self.transport.is_closing():
+            return
+        HTTP_REFUSED.labels(HEAD_REASON).inc()
+        self._dropping = True
+        self._sweep.protocols.discard(self)
+        cycle = self.cycle
+        if (cycle is None or cycle.response_complete) and not self.pipeline:
+            self._answer_refusal()
+        else:
+            self._refusal_due = True
+
+    _refusal_due = False  # the 431, after the answers of the requests before it
+
+    def on_response_complete(self) -> None:
+        last = not self.pipeline
+        super().on_response_complete()
+        if self._refusal_due and last:
+            self._refusal_due = False
+            self._answer_refusal()
+
+    def _answer_refusal(self) -> None:
         transport = self.transport
         if transport.is_closing():
             return
-        HTTP_REFUSED.labels(HEAD_REASON).inc()
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete:  # nothing else being answered
-            transport.write(HEAD_TOO_LARGE)
-        else:
-            cycle.disconnected = True
-            cycle.message_event.set()
-        self._dropping = True
-        self._sweep.protocols.discard(self)
+        transport.write(HEAD_TOO_LARGE)
         if transport.can_write_eof():
             transport.write_eof()  # the answer, then the end of it; the client closes
         self.loop.call_later(LINGER_S, transport.close)
