@@ -116,10 +116,11 @@ def test_a_childs_log_is_rotated_while_it_writes_and_only_so_many_copies_are_kep
         tmp_path: Path):
     log = tmp_path / "gateway.log"
     # A part that logs as fast as it can, each line numbered and written whole (as
-    # Python's logging writes a record).
+    # Python's logging writes a record), 128 bytes: no line spans two pages of the file,
+    # which a copy could catch half written (copytruncate's own race, not tested here).
     writer = Child("gateway", [sys.executable, "-c",
                                "import itertools, os\nfor n in itertools.count(): "
-                               "os.write(1, f'{n:08d} {\"x\" * 90}\\n'.encode())"], log).start()
+                               "os.write(1, f'{n:08d} {\"x\" * 118}\\n'.encode())"], log).start()
     rotations = 0
     try:
         deadline = time.monotonic() + 30
@@ -138,7 +139,7 @@ def test_a_childs_log_is_rotated_while_it_writes_and_only_so_many_copies_are_kep
         # would have written without append mode, and every line whole.
         assert b"\0" not in text, name
         lines = text.decode().splitlines()
-        assert all(len(line) == 99 and line[:8].isdigit() for line in lines), name
+        assert all(len(line) == 127 and line[:8].isdigit() for line in lines), name
         numbers = [int(line[:8]) for line in lines]
         assert numbers == sorted(numbers), name  # oldest copy first
         last_numbers.append(numbers[-1])
