@@ -222,8 +222,10 @@ def rotate_log(log: Path, most_bytes: int, keep: int) -> bool:
     """Once `log` is over `most_bytes`: its older copies shift (log.1 to log.2, ..., the
     one past `keep` deleted), it is copied to log.1 and emptied. The process writing it
     keeps its file open, in append mode (Child opens each log so), and goes on at the
-    new end; what it writes between the copy and the emptying is lost (logrotate's
-    copytruncate). Returns whether it rotated."""
+    new end; what it writes between the copy and the emptying is lost, and a line being
+    written across two pages of the file as the copy is taken may be cut in two, or
+    leave a run of zeros where its second half goes (logrotate's copytruncate has the
+    same races). Returns whether it rotated."""
     try:
         if log.stat().st_size <= most_bytes:
             return False
