@@ -38,6 +38,7 @@ from venue.enginepb import engine_pb2_grpc
 from venue.contract.wire import (GRPC_OPTIONS, command_batch, method_path, source_fields,
                                  traceparent_field)
 from venue.submitter.leases import ShardLeases
+from venue.stopping import unless_stopped
 from venue.contract.entries import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
                                     FIELD_TRACEPARENT, Mark, format_marks, parse_stream_id,
                                     split_frames)
@@ -130,11 +131,11 @@ class PartitionPump:
             held = [s for s in self.shards if s in self.submitter.held]
             await self._sync_cursors(held, health)
             if not held:
-                await asyncio.sleep(self.submitter.settings.lease_ms / 3000)
+                await unless_stopped(asyncio.sleep(self.submitter.settings.lease_ms / 3000), stop)
                 continue
             streams = {self.keys.orders(s): self.cursors[s] for s in held}
-            read = await self.redis.xread(streams, count=self.submitter.settings.submit_entries,
-                                          block=_BLOCK_MS)
+            read = await unless_stopped(self.redis.xread(
+                streams, count=self.submitter.settings.submit_entries, block=_BLOCK_MS), stop)
             if not read:
                 continue
             entries: list[tuple[bytes, bytes, list[bytes]]] = []

@@ -44,6 +44,7 @@ from venue.enginepb import engine_pb2_grpc
 from venue.queue.order_ids import utc_day
 from venue.queue.persisted import PersistedMarks
 from venue.writer.marks import PendingMarks
+from venue.stopping import unless_stopped
 from venue.writer.progress import SequenceProgress
 from venue.writer.rows import _FIELD_BATCH, PART, Rows, decode_rows, runs_of, text_of
 from venue.writer.store import cannot_store, persisted_through, prepare, write_rows
@@ -202,9 +203,9 @@ class Writer:
                 wait = started + _INTERVAL_S - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                read = await self.redis.xreadgroup(
+                read = await unless_stopped(self.redis.xreadgroup(
                     WRITERS_GROUP, self.consumer, {s: ">" for s in self.streams},
-                    count=_READ_COUNT, block=_BLOCK_MS)
+                    count=_READ_COUNT, block=_BLOCK_MS), stop)
                 while in_flight and in_flight[0][0].done():
                     free.append(await self._finished(in_flight))
                 if read:
