@@ -52,7 +52,9 @@ HTTP_REFUSED = Counter(
     "body_too_large (413), head_too_large (431), request_timeout (408 or closed: a head or "
     "body not in whole within its time), market_sockets (a market socket past the "
     "process's most, closed 1013), market_sockets_per_address (past the most from one "
-    "client address, closed 1013).", ["reason"])
+    "client address, closed 1013), http_connections (503: an HTTP connection past the "
+    "process's most) and connections_per_address (429: past the most from one address).",
+    ["reason"])
 
 # Queue --------------------------------------------------------------------------------
 

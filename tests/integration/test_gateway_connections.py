@@ -50,12 +50,14 @@ def client(address: str) -> dict[str, str]:
 class Raw:
     """One connection to the gateway, written to by hand."""
 
-    def __init__(self, local_venue: LocalVenue) -> None:
+    def __init__(self, local_venue: LocalVenue, source: str | None = None) -> None:
         self.host, port = local_venue.gateway_url.removeprefix("http://").split(":")
         self.port = int(port)
+        self.source = source  # the address it connects from (any of 127/8 is this host's)
 
     async def open(self) -> Raw:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.reader, self.writer = await asyncio.open_connection(
+            self.host, self.port, local_addr=(self.source, 0) if self.source else None)
         self.opened = time.monotonic()
         return self
 
@@ -378,3 +380,91 @@ async def test_what_one_client_sends_too_much_of_is_refused_and_the_rest_served(
     await market_sockets_past_the_process_s_most_are_closed_and_orders_go_on(local_venue)
     await market_sockets_past_an_addresss_most_are_closed_and_other_addresses_served(
         local_venue)
+
+
+HTTP_CONNECTIONS = 8
+HTTP_PER_ADDRESS = 3
+
+
+@pytest.fixture
+def few_http_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before local_venue."""
+    monkeypatch.setenv("VENUE_HTTP_CONNECTIONS", str(HTTP_CONNECTIONS))
+    monkeypatch.setenv("VENUE_HTTP_CONNECTIONS_PER_ADDRESS", str(HTTP_PER_ADDRESS))
+
+
+async def _served(connection: Raw) -> None:
+    """A request on the connection, answered 200 and the connection kept."""
+    await connection.send(b"GET /healthz HTTP/1.1\r\nHost: venue\r\n\r\n")
+    head = await asyncio.wait_for(connection.reader.readuntil(b"\r\n\r\n"), WITHIN_S)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head
+    length = int(re.search(rb"content-length: (\d+)", head.lower())[1])
+    await connection.reader.readexactly(length)
+
+
+async def _refused(connection: Raw, status: bytes, reason: str, detail: str) -> None:
+    """Answered at once, before it asks (what it then sends is dropped), and closed."""
+    await connection.send(b"GET /healthz HTTP/1.1\r\nHost: venue\r\n\r\n")
+    answer, _ = await connection.answer()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status + b"\r\n"), answer[:300]
+    assert b"retry-after: 1\r\n" in head.lower() and b"connection: close" in head.lower()
+    assert json.loads(body) == {"detail": detail, "reason": reason}
+
+
+async def test_connections_past_an_addresss_most_or_the_processs_are_refused_and_the_rest_served(
+        few_http_connections: None, local_venue: LocalVenue) -> None:
+    """A client holding connections open (a request every few seconds on each keeps them
+    past the deadlines) took file descriptors without bound: with all of them taken the
+    gateway's accepts failed for everyone. Each address but a trusted proxy's (this
+    machine's loopback, whose clients X-Forwarded-For tells apart) has its most, and so
+    has the process; a socket upgraded from a connection leaves both counts."""
+    opened: list[Raw] = []
+
+    async def connection(source: str) -> Raw:
+        opened.append(await Raw(local_venue, source).open())
+        return opened[-1]
+
+    try:
+        for _ in range(HTTP_PER_ADDRESS - 1):
+            await _served(await connection("127.0.0.2"))
+        # Market sockets from the address: each a connection until its upgrade, then not.
+        market = local_venue.gateway_url.replace("http://", "ws://") + "/v1/market"
+        trades = json.dumps({"type": "subscribe", "channel": "trades", "symbol": "BTC-USD"})
+        sockets = [await connect(market, proxy=None, local_addr=("127.0.0.2", 0))
+                   for _ in range(2)]
+        for socket in sockets:
+            await socket.send(trades)
+            assert json.loads(await socket.recv())["type"] == "subscribed"
+        await _served(await connection("127.0.0.2"))  # its third
+        await _refused(await connection("127.0.0.2"), b"429 Too Many Requests",
+                       "connections_per_address", "this gateway has its most connections "
+                       f"open from your address ({HTTP_PER_ADDRESS}): close one, or send "
+                       "more requests on one (keep-alive)")
+        await _served(await connection("127.0.0.3"))  # another address: 4 open
+        for _ in range(HTTP_CONNECTIONS - 4):  # the trusted proxy's are not counted by address
+            await _served(await connection("127.0.0.1"))
+        await _refused(await connection("127.0.0.4"), b"503 Service Unavailable",
+                       "http_connections", "this gateway has its most HTTP connections open "
+                       f"({HTTP_CONNECTIONS}): try again shortly")
+        for socket in sockets:  # served all along
+            await socket.send(json.dumps({"type": "unsubscribe", "channel": "trades",
+                                          "symbol": "BTC-USD"}))
+            while (message := json.loads(await asyncio.wait_for(socket.recv(), WITHIN_S))
+                   )["type"] != "unsubscribed":
+                assert message["type"] in ("snapshot", "heartbeat"), message
+        first = opened.pop(0)
+        first.writer.close()
+        await first.writer.wait_closed()
+        await asyncio.sleep(0.5)  # the gateway reads its end
+        await _served(await connection("127.0.0.2"))  # the address's third again
+        for socket in sockets:
+            await socket.close()
+    finally:
+        for connection_ in opened:
+            connection_.writer.close()
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient(base_url=local_venue.gateway_url, timeout=5) as http:
+        refused = (await http.get("/metrics")).text
+    assert 'venue_http_refused_total{reason="connections_per_address"} 1.0' in refused
+    assert 'venue_http_refused_total{reason="http_connections"} 1.0' in refused

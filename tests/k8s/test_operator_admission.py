@@ -135,6 +135,9 @@ def test_connection_limits_out_of_range(kube, namespace, crd):
         "marketSockets": 0}}))
     assert "spec.gateway.connections.marketSockets" in error
     error = rejected(kube, namespace, venue(spec__gateway={"connections": {
+        "httpConnectionsPerAddress": 0}}))
+    assert "spec.gateway.connections.httpConnectionsPerAddress" in error
+    error = rejected(kube, namespace, venue(spec__gateway={"connections": {
         "trustedProxies": ["10.0.0.0/8", "ingress.example"]}}))
     assert "spec.gateway.connections.trustedProxies[1]" in error
 

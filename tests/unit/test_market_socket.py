@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from venue import cli
+from venue.api.http_protocol import open_files_share
 from venue.market.socket import _write_at_end_of_turn, fitted_market_sockets
 
 
@@ -58,14 +59,18 @@ def open_files(soft: int) -> Iterator[None]:
 
 def test_market_sockets_take_at_most_half_the_file_descriptors_and_say_so(
         caplog: pytest.LogCaptureFixture) -> None:
-    fitted = fitted_market_sockets.__wrapped__  # (uncached)
-    with open_files(1024), caplog.at_level(logging.WARNING, "venue.market.socket"):
-        assert fitted(10_000) == 512
+    fitted = open_files_share.__wrapped__  # (uncached)
+    with open_files(1024), caplog.at_level(logging.WARNING, "venue.api.http_protocol"):
+        assert fitted("market sockets", 10_000, 2) == 512
         assert "market sockets: at most 512, not 10000" in caplog.text
-        assert fitted(300) == 300
+        assert fitted("market sockets", 300, 2) == 300
+        # HTTP connections (venue.api.http_protocol) a quarter: a quarter left for the rest
+        assert fitted("HTTP connections", 10_000, 4) == 256
+        assert "HTTP connections: at most 256, not 10000" in caplog.text
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     with open_files(hard):
-        assert fitted(hard // 2) == hard // 2
+        assert fitted("market sockets", hard // 2, 2) == hard // 2
+    assert fitted_market_sockets(1) == 1
 
 
 def test_a_part_raises_its_soft_limit_of_open_files_to_the_hard_one() -> None:

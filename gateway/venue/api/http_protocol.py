@@ -35,6 +35,17 @@ rest of a body), and cuts one found waiting for the same thing for too long; so 
 deadline holds to within SWEEP_S. (A timer set and cleared per request cost the
 single-order path about 4% of its throughput.)
 
+Connections: a process keeps at most `http_connections` open (fitted to a quarter of
+the files it may open: market sockets take at most half, venue.market.socket) and
+`http_connections_per_address` from one client address; one more is answered at once,
+503 `http_connections` or 429 `connections_per_address` with Retry-After, and closed. The
+address is the TCP peer's: a trusted proxy's (uvicorn's FORWARDED_ALLOW_IPS) are not
+counted by address, as many clients share them (the proxy limits its own); they count in
+the process's. A connection upgraded to a WebSocket leaves both counts for the sockets'
+own limits. Uvicorn bounded neither: a client holding connections open (a request every
+few seconds each keeps them past the deadlines) could take every file descriptor of the
+gateway, whose accepts then failed for everyone.
+
 Run with `uvicorn.run(..., http=PROTOCOL)`.
 """
 
@@ -42,11 +53,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import resource
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
 import msgspec
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from venue.contract.config import Settings
@@ -60,6 +75,9 @@ HEAD_BYTES = 32 * 1024
 # closed: closed at once on unread bytes it would be reset, the answer perhaps lost.
 LINGER_S = 2.0
 HEAD_REASON = "head_too_large"
+CONNECTIONS_REASON = "http_connections"
+PER_ADDRESS_REASON = "connections_per_address"
+RETRY_AFTER_S = 1
 _HEAD, _BODY = "head", "body"
 # What one header of a head costs beyond its name and value (": " and CRLF).
 _HEADER_FRAMING = 4
@@ -78,6 +96,30 @@ class _Refused:
         self.message_event = asyncio.Event()
 
 
+log = logging.getLogger("venue.api.http_protocol")
+
+
+@functools.cache
+def open_files_share(what: str, wanted: int, share: int) -> int:
+    """`wanted`, or 1/`share` of this process's file descriptors when that is fewer, said
+    once: the rest are for what else the process opens."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or wanted <= soft // share:
+        return wanted
+    log.warning("%s: at most %d, not %d: this process may open %d files (RLIMIT_NOFILE), "
+                "and %s take at most 1/%d of them", what, soft // share, wanted, soft, what,
+                share)
+    return soft // share
+
+
+@functools.cache
+def _limits() -> tuple[int, int]:
+    """This process's most connections, and most from one address (Settings)."""
+    settings = Settings()
+    return (open_files_share("HTTP connections", settings.http_connections, 4),
+            settings.http_connections_per_address)
+
+
 @functools.cache
 def _timeouts() -> dict[str, float]:
     """This process's deadlines, by what is being received (Settings, from the
@@ -86,11 +128,11 @@ def _timeouts() -> dict[str, float]:
     return {_HEAD: settings.request_head_timeout_s, _BODY: settings.request_body_timeout_s}
 
 
-def _closing_answer(status: bytes, detail: str, reason: str) -> bytes:
+def _closing_answer(status: bytes, detail: str, reason: str, headers: bytes = b"") -> bytes:
     """An answer the protocol writes itself, the connection closed after it."""
     body = msgspec.json.encode({"detail": detail, "reason": reason})
     return (b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n%s" % (status, len(body), body))
+            b"%sconnection: close\r\n\r\n%s" % (status, len(body), headers, body))
 
 
 def timed_out(part: str, seconds: float) -> bytes:
@@ -104,13 +146,63 @@ HEAD_TOO_LARGE = _closing_answer(
     f"over this gateway's limit of {HEAD_BYTES} bytes", HEAD_REASON)
 
 
-class _Sweep:
-    """The connections of one event loop with a deadline to keep, and its one timer."""
+@functools.cache
+def too_many_connections(most: int) -> bytes:
+    return _closing_answer(
+        b"503 Service Unavailable", f"this gateway has its most HTTP connections open "
+        f"({most}): try again shortly", CONNECTIONS_REASON,
+        b"retry-after: %d\r\n" % RETRY_AFTER_S)
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+
+@functools.cache
+def too_many_from_address(most: int) -> bytes:
+    return _closing_answer(
+        b"429 Too Many Requests", f"this gateway has its most connections open from your "
+        f"address ({most}): close one, or send more requests on one (keep-alive)",
+        PER_ADDRESS_REASON, b"retry-after: %d\r\n" % RETRY_AFTER_S)
+
+
+class _Sweep:
+    """The connections of one event loop: those with a deadline to keep, and its one
+    timer; and how many are open, in all and from each (untrusted) address."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, trusted: object) -> None:
         self.loop = loop
         self.protocols: set[GatewayProtocol] = set()
         self.timer: asyncio.TimerHandle | None = None
+        self.trusted = trusted  # `address in trusted`: a proxy's (uvicorn's own test)
+        self.open = 0
+        self.by_address: Counter[str] = Counter()
+
+    def admit(self, protocol: GatewayProtocol) -> bytes | None:
+        """Counts the connection in; or the answer that refuses it (not counted)."""
+        most, most_per_address = _limits()
+        address = protocol.client[0] if protocol.client else None
+        if address in self.trusted:
+            address = None
+        if self.open >= most:
+            HTTP_REFUSED.labels(CONNECTIONS_REASON).inc()
+            return too_many_connections(most)
+        if address is not None:
+            if self.by_address[address] >= most_per_address:
+                HTTP_REFUSED.labels(PER_ADDRESS_REASON).inc()
+                return too_many_from_address(most_per_address)
+            self.by_address[address] += 1
+        self.open += 1
+        protocol._counted = (address,)
+        return None
+
+    def release(self, protocol: GatewayProtocol) -> None:
+        if protocol._counted is None:
+            return
+        (address,), protocol._counted = protocol._counted, None
+        self.open -= 1
+        if address is not None:
+            left = self.by_address[address] - 1
+            if left:
+                self.by_address[address] = left
+            else:
+                del self.by_address[address]
 
     def watch(self, protocol: GatewayProtocol) -> None:
         self.protocols.add(protocol)
@@ -148,6 +240,7 @@ class GatewayProtocol(HttpToolsProtocol):
     _uncounted = False  # some of the head may have come in a read of a body (not counted)
     _upgraded = False
     _dropping = False  # refused: what comes is dropped until the connection closes
+    _counted: tuple[str | None] | None = None  # in the loop's counts, by this address
 
     def data_received(self, data: bytes) -> None:
         if self._dropping:
@@ -207,11 +300,11 @@ class GatewayProtocol(HttpToolsProtocol):
             self._refusal_due = False
             self._answer_refusal()
 
-    def _answer_refusal(self) -> None:
+    def _answer_refusal(self, answer: bytes = HEAD_TOO_LARGE) -> None:
         transport = self.transport
         if transport.is_closing():
             return
-        transport.write(HEAD_TOO_LARGE)
+        transport.write(answer)
         if transport.can_write_eof():
             transport.write_eof()  # the answer, then the end of it; the client closes
         self.loop.call_later(LINGER_S, transport.close)
@@ -220,8 +313,16 @@ class GatewayProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         sweep = _SWEEPS.get(self.loop)
         if sweep is None:
-            sweep = _SWEEPS[self.loop] = _Sweep(self.loop)
+            config = self.config
+            trusted = (ProxyHeadersMiddleware(None, config.forwarded_allow_ips).trusted_hosts
+                       if config.proxy_headers else ())
+            sweep = _SWEEPS[self.loop] = _Sweep(self.loop, trusted)
         self._sweep = sweep
+        refusal = sweep.admit(self)
+        if refusal is not None:  # answered before it asks: what it sends is dropped
+            self._dropping = True
+            self._answer_refusal(refusal)
+            return
         self._since = self.loop.time()
         sweep.watch(self)
 
@@ -233,6 +334,7 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._sweep.protocols.discard(self)
+        self._sweep.release(self)
         # uvicorn tells the last request read that the client left; with requests
         # pipelined, the one being answered is an earlier one, whose answer then went to
         # the closed transport: an "Exception in ASGI application" for each.
@@ -247,6 +349,7 @@ class GatewayProtocol(HttpToolsProtocol):
             return
         self._upgraded = True
         self._sweep.protocols.discard(self)
+        self._sweep.release(self)  # a socket now, under the sockets' own limits
         super().handle_websocket_upgrade()
 
     def check(self, now: float, timeouts: dict[str, float]) -> None:

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     # trusted proxy's X-Forwarded-For, FORWARDED_ALLOW_IPS), the thousand subscribers the
     # feed is measured with (README.md, Benchmarks).
     market_sockets_per_address: int = Field(default=1_000, ge=1)
+    # A gateway process keeps at most this many HTTP connections open (fitted to a quarter
+    # of its file descriptors), and this many from one address that is not a trusted
+    # proxy's: one more is answered 503 or 429 and closed (venue.api.http_protocol).
+    http_connections: int = Field(default=10_000, ge=1)
+    http_connections_per_address: int = Field(default=1_000, ge=1)
     # What may wait in the gateway for a /v1/market socket that does not read, beyond the
     # kernel's buffers: past it the socket is closed, 1013 (a slow consumer).
     market_buffer_bytes: int = Field(default=4 << 20, ge=1 << 10)

@@ -21,9 +21,7 @@ book is one more write for every update.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import resource
 import time
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -34,6 +32,7 @@ from fastapi import WebSocket, status
 from redis.exceptions import RedisError
 
 from venue.api.engines import EngineUnavailable
+from venue.api.http_protocol import open_files_share
 from venue.api.order_rules import (DECODE_ERRORS, MESSAGE_CHARACTERS, decode_json, echoed,
                                    not_json)
 from venue.api.websocket_io import Outbox, received_texts
@@ -176,18 +175,12 @@ def _choice(message: dict[str, Any], field: str, default: int, allowed: tuple[in
     return value
 
 
-@functools.cache
 def fitted_market_sockets(wanted: int) -> int:
     """`wanted` (settings.market_sockets), or half of this process's file descriptors when
     that is fewer, said once: the other half is order entry's, however many market
     sockets are opened (a process started with the common soft limit of 1,024 served
     order entry nothing once a client held a thousand)."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or wanted <= soft // 2:
-        return wanted
-    log.warning("market sockets: at most %d, not %d: this process may open %d files "
-                "(RLIMIT_NOFILE), half of them kept for order entry", soft // 2, wanted, soft)
-    return soft // 2
+    return open_files_share("market sockets", wanted, 2)
 
 
 class MarketSocket:

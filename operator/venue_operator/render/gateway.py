@@ -80,6 +80,9 @@ def gateway_deployment(venue: Venue) -> dict[str, Any]:
         {"name": "VENUE_MARKET_SOCKETS", "value": str(connections["marketSockets"])},
         {"name": "VENUE_MARKET_SOCKETS_PER_ADDRESS",
          "value": str(connections["marketSocketsPerAddress"])},
+        {"name": "VENUE_HTTP_CONNECTIONS", "value": str(connections["httpConnections"])},
+        {"name": "VENUE_HTTP_CONNECTIONS_PER_ADDRESS",
+         "value": str(connections["httpConnectionsPerAddress"])},
         # uvicorn's: whose X-Forwarded-For it takes as the client's address.
         {"name": "FORWARDED_ALLOW_IPS", "value": ",".join(trusted_proxies(venue))},
         {"name": "VENUE_MARKET_BUFFER_BYTES",

@@ -83,6 +83,8 @@ def test_the_crds_connection_limits_are_the_gateways_own(venue):
                         ("VENUE_MARKET_SUBSCRIBE_WITHIN_S", "market_subscribe_within_s"),
                         ("VENUE_MARKET_SOCKETS", "market_sockets"),
                         ("VENUE_MARKET_SOCKETS_PER_ADDRESS", "market_sockets_per_address"),
+                        ("VENUE_HTTP_CONNECTIONS", "http_connections"),
+                        ("VENUE_HTTP_CONNECTIONS_PER_ADDRESS", "http_connections_per_address"),
                         ("VENUE_MARKET_BUFFER_BYTES", "market_buffer_bytes")]:
         assert float(env[name]["value"]) == fields[field].default, name
 
@@ -91,6 +93,7 @@ def test_connection_limits_come_from_the_spec(venue_with):
     venue = venue_with({"gateway.connections": {
         "requestHeadTimeout": "3s", "requestBodyTimeout": "2m", "marketSubscribeWithin": "45s",
         "marketSockets": 250, "marketSocketsPerAddress": 20, "marketBuffer": "512Ki",
+        "httpConnections": 300, "httpConnectionsPerAddress": 30,
         "trustedProxies": ["10.0.0.0/8", "fd00::/8"]}})
     env = _env(gateway_deployment(venue)["spec"]["template"]["spec"]["containers"][0])
     assert env["VENUE_REQUEST_HEAD_TIMEOUT_S"]["value"] == "3"
@@ -98,6 +101,8 @@ def test_connection_limits_come_from_the_spec(venue_with):
     assert env["VENUE_MARKET_SUBSCRIBE_WITHIN_S"]["value"] == "45"
     assert env["VENUE_MARKET_SOCKETS"]["value"] == "250"
     assert env["VENUE_MARKET_SOCKETS_PER_ADDRESS"]["value"] == "20"
+    assert env["VENUE_HTTP_CONNECTIONS"]["value"] == "300"
+    assert env["VENUE_HTTP_CONNECTIONS_PER_ADDRESS"]["value"] == "30"
     # uvicorn takes X-Forwarded-For from these: the pod's loopback and the spec's.
     assert env["FORWARDED_ALLOW_IPS"]["value"] == "127.0.0.1,::1,10.0.0.0/8,fd00::/8"
     assert env["VENUE_MARKET_BUFFER_BYTES"]["value"] == str(512 << 10)
