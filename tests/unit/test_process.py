@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from venue.contract.config import Settings, VenueConfig
-from venue.local.process import (Child, Restarts, free_port, kept_port, rotate_log,
+from venue.local.process import (Child, Restarts, Service, free_port, kept_port, rotate_log,
                                  wait_until, with_parent_death_signal)
 from venue.local.venue import LocalVenue
 
@@ -145,6 +145,21 @@ def test_a_childs_log_is_rotated_while_it_writes_and_only_so_many_copies_are_kep
         last_numbers.append(numbers[-1])
     assert last_numbers == sorted(last_numbers)
     assert not rotate_log(log, 1 << 30, keep=3)  # under the limit: left alone
+
+
+def test_a_server_run_beside_the_venue_has_its_log_rotated_with_the_parts(tmp_path: Path):
+    """`venue up --tracing`'s Jaeger: started beside the venue, its log grew unrotated."""
+    server = Service()
+    server.child = Child("jaeger", [sys.executable, "-c", "print('x' * 2000, flush=True)"],
+                         tmp_path / "jaeger.log").start()
+    server.child.process.wait(10)
+    venue = LocalVenue(Settings(redis_url=None, database_url=None, log_file_bytes=1024,
+                                log_files=1), VenueConfig(), tmp_path / "venue",
+                       say=lambda _: None)
+    venue.beside.append(server)
+    venue.rotate_logs()
+    assert (tmp_path / "jaeger.log.1").read_text() == "x" * 2000 + "\n"
+    assert (tmp_path / "jaeger.log").read_text() == ""
 
 
 def test_a_port_handed_out_is_never_handed_out_again_though_nobody_bound_it() -> None:

@@ -23,8 +23,8 @@ from venue.accounts import create_account, issue_key
 from venue.contract.config import Settings, VenueConfig
 from venue.db.migrate import migrate
 from venue.local.engine import EngineProcess
-from venue.local.process import (Child, Restarts, free_port, kept_port, log_tail, port_open,
-                                 rotate_log, wait_until)
+from venue.local.process import (Child, Restarts, Service, free_port, kept_port, log_tail,
+                                 port_open, rotate_log, wait_until)
 from venue.local.servers import PostgresServer, RedisServer
 
 LOCAL_ACCOUNTS = ("alice", "bob")
@@ -45,6 +45,9 @@ class LocalVenue:
         self.postgres: PostgresServer | None = None
         self.engines: list[EngineProcess] = []
         self.children: dict[str, Child] = {}
+        # Servers started beside the venue (`venue up --tracing`'s Jaeger): their logs
+        # are rotated with the parts'; they are started and stopped by whoever made them.
+        self.beside: list[Service] = []
         self.redis_url = settings.redis_url
         self.database_url = settings.database_url
         self.keys: dict[str, str] = {}
@@ -125,7 +128,7 @@ class LocalVenue:
 
     def rotate_logs(self) -> None:
         """Each part's log kept under settings.log_file_bytes (rotate_log)."""
-        servers = (self.redis, self.postgres, *self.engines)
+        servers = (self.redis, self.postgres, *self.engines, *self.beside)
         children = [*self.children.values(), *(s.child for s in servers if s is not None)]
         for child in children:
             if child is None:
@@ -199,6 +202,8 @@ def run(settings: Settings, gateway_port: int | None = None, tracing: bool = Fal
         # Every part is started with this environment: they export to it.
         os.environ[telemetry.ENDPOINT_ENV] = jaeger.otlp_endpoint
     local = LocalVenue(settings, venue, data_dir, gateway_port=port)
+    if jaeger is not None:
+        local.beside.append(jaeger)
     stop = [False]
 
     def ask_to_stop(signum, _frame) -> None:
