@@ -38,7 +38,7 @@ from venue.enginepb import engine_pb2_grpc
 from venue.contract.wire import (GRPC_OPTIONS, command_batch, method_path, source_fields,
                                  traceparent_field)
 from venue.submitter.leases import ShardLeases
-from venue.stopping import unless_stopped
+from venue.stopping import BlockingWaits
 from venue.contract.entries import (FIELD_BATCH, FIELD_COMMANDS, FIELD_MARKS, FIELD_QUEUED,
                                     FIELD_TRACEPARENT, Mark, format_marks, parse_stream_id,
                                     split_frames)
@@ -85,10 +85,11 @@ class PartitionPump:
 
     async def run(self, stop: asyncio.Event) -> None:
         backoff = 0.1
+        waits = BlockingWaits(stop)
         while not stop.is_set():
             try:
                 async with grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS) as channel:
-                    await self._pump(channel, stop)
+                    await self._pump(channel, waits)
                     return
             except (grpc.RpcError, RedisError, OSError, EngineStreamEnded, TimeoutError,
                     asyncio.InvalidStateError) as error:
@@ -119,7 +120,8 @@ class PartitionPump:
         except RedisError:
             pass  # Redis is away: the silence says it
 
-    async def _pump(self, channel: grpc.aio.Channel, stop: asyncio.Event) -> None:
+    async def _pump(self, channel: grpc.aio.Channel, waits: BlockingWaits) -> None:
+        stop = waits.stop
         await asyncio.wait_for(channel.channel_ready(), timeout=10)
         health = engine_pb2_grpc.MatchingEngineStub(channel)
         call = channel.stream_stream(_SUBMIT)()  # raw bytes both ways: nothing re-encoded
@@ -131,11 +133,11 @@ class PartitionPump:
             held = [s for s in self.shards if s in self.submitter.held]
             await self._sync_cursors(held, health)
             if not held:
-                await unless_stopped(asyncio.sleep(self.submitter.settings.lease_ms / 3000), stop)
+                await waits.wait(asyncio.sleep(self.submitter.settings.lease_ms / 3000))
                 continue
             streams = {self.keys.orders(s): self.cursors[s] for s in held}
-            read = await unless_stopped(self.redis.xread(
-                streams, count=self.submitter.settings.submit_entries, block=_BLOCK_MS), stop)
+            read = await waits.wait(self.redis.xread(
+                streams, count=self.submitter.settings.submit_entries, block=_BLOCK_MS))
             if not read:
                 continue
             entries: list[tuple[bytes, bytes, list[bytes]]] = []

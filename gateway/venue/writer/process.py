@@ -44,7 +44,7 @@ from venue.enginepb import engine_pb2_grpc
 from venue.queue.order_ids import utc_day
 from venue.queue.persisted import PersistedMarks
 from venue.writer.marks import PendingMarks
-from venue.stopping import unless_stopped
+from venue.stopping import BlockingWaits
 from venue.writer.progress import SequenceProgress
 from venue.writer.rows import _FIELD_BATCH, PART, Rows, decode_rows, runs_of, text_of
 from venue.writer.store import cannot_store, persisted_through, prepare, write_rows
@@ -114,6 +114,7 @@ class Writer:
             await health.forget_old(self.redis, self.keys, health.WRITER)
         except RedisError:
             pass
+        waits = BlockingWaits(stop)
         try:
             while not stop.is_set():
                 connections: list[asyncpg.Connection] = []
@@ -123,7 +124,7 @@ class Writer:
                         await prepare(connections[-1])
                     self.resume_from(await persisted_through(connections[0]))
                     await self._keep_partitions(connections[0])
-                    await self._drain(connections, stop)
+                    await self._drain(connections, waits)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
                         asyncpg.InternalClientError, RedisError) as error:
                     # Nothing was acknowledged for what did not commit: it is read again.
@@ -167,7 +168,8 @@ class Writer:
         self.pending_marks = PendingMarks(persisted, partitions)
 
     async def _drain(self, connections: list[asyncpg.Connection],
-                     stop: asyncio.Event) -> None:
+                     waits: BlockingWaits) -> None:
+        stop = waits.stop
         await self._ensure_groups()
         # Entries read before a crash and never acknowledged come first.
         for stream in self.streams:
@@ -203,9 +205,9 @@ class Writer:
                 wait = started + _INTERVAL_S - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                read = await unless_stopped(self.redis.xreadgroup(
+                read = await waits.wait(self.redis.xreadgroup(
                     WRITERS_GROUP, self.consumer, {s: ">" for s in self.streams},
-                    count=_READ_COUNT, block=_BLOCK_MS), stop)
+                    count=_READ_COUNT, block=_BLOCK_MS))
                 while in_flight and in_flight[0][0].done():
                     free.append(await self._finished(in_flight))
                 if read:
