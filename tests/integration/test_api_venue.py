@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from venue.accounts import create_account
 from venue.api.body_limit import body_limit
@@ -298,13 +298,33 @@ async def test_orders_over_the_websocket_are_acked_and_their_reports_pushed(
             ("reject", "orderId", "unknown_order")
 
 
-async def test_a_websocket_with_a_bad_key_is_refused(local_venue: LocalVenue) -> None:
+async def test_a_websocket_with_a_bad_key_or_a_query_is_refused(local_venue: LocalVenue
+                                                                 ) -> None:
     async with connect(ws_url(local_venue), proxy=None) as socket:
         await socket.send(json.dumps({"type": "auth", "key": "tv_not-a-key"}))
         refused = json.loads(await socket.recv())
         assert (refused["type"], refused["reason"]) == ("reject", "unauthorized")
         await socket.wait_closed()
         assert socket.close_code == 1008
+    # The sockets take no query parameters: their handshakes are answered 422 naming
+    # them, as an HTTP route's are, not a socket that ignores them (`/v1/market?symbol=`
+    # subscribes to nothing; `?key=` authenticates nothing).
+    base = local_venue.gateway_url.replace("http://", "ws://")
+    for path, query, given in (("/v1/market", "symbol=BTC-USD&depth=10",
+                                [("symbol", "BTC-USD"), ("depth", "10")]),
+                               ("/v1/ws", "key=a&key=b", [("key", "b")])):
+        with pytest.raises(InvalidStatus) as handshake:
+            async with connect(f"{base}{path}?{query}", proxy=None):
+                pass
+        assert handshake.value.response.status_code == 422
+        assert json.loads(handshake.value.response.body) == {"detail": [
+            {"loc": ["query", name], "type": "extra_forbidden", "input": value,
+             "msg": f"unknown query parameter {name!r}: this route takes none"}
+            for name, value in given]}
+    async with connect(f"{base}/v1/market", proxy=None) as socket:  # without: served
+        await socket.send(json.dumps({"type": "subscribe", "channel": "trades",
+                                      "symbol": "BTC-USD"}))
+        assert json.loads(await socket.recv())["type"] == "subscribed"
 
 
 async def test_subscribe_from_a_sequence_replays_missed_reports_exactly_once(

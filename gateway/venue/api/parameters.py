@@ -6,7 +6,9 @@
   every order, not the few asked for. The routes of the API depend on
   `known_query_parameters`, which answers 422 naming each parameter the route does not
   take and the ones it does. A parameter given more than once (`?status=open&status=all`)
-  is refused too, naming it: FastAPI took the last, whichever the client meant.
+  is refused too, naming it: FastAPI took the last, whichever the client meant. The
+  WebSockets (`/v1/ws`, `/v1/market`) take none: their handshakes are answered 422 the
+  same way (`refused_query`), rather than opening a socket that ignored them.
 - An integer in a path or query is ASCII digits (`Digits`): FastAPI's lax parsing took
   `5.0`, `+5` and ` 5`, so `DELETE /v1/orders/{id}.0` cancelled the order.
 - A time is RFC 3339 with its offset (`Rfc3339`): pydantic also reads a number as Unix
@@ -18,13 +20,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
+from fastapi.responses import JSONResponse
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from venue.api.order_rules import echoed, error
+from starlette.datastructures import QueryParams
+
+from venue.api.order_rules import Error, echoed, error
 from venue.contract.instruments import ascii_digits
 
 
@@ -64,6 +69,21 @@ def _names(dependant: Dependant) -> frozenset[str]:
     return frozenset(found)
 
 
+def query_errors(given: QueryParams, taken: frozenset[str]) -> list[Error]:
+    """The errors of query parameters a route does not take, or that are given twice."""
+    unknown = [name for name in dict.fromkeys(given) if name not in taken]
+    repeated = [name for name in dict.fromkeys(given)
+                if name in taken and len(given.getlist(name)) > 1]
+    known = ", ".join(sorted(taken)) if taken else "none"
+    return [*(error(
+        ("query", name), "extra_forbidden",
+        f"unknown query parameter {echoed(name)!r}: this route takes {known}",
+        given[name]) for name in unknown), *(error(
+        ("query", name), "repeated_parameter",
+        f"query parameter {name!r} is given {len(given.getlist(name))} times: give it once",
+        given.getlist(name)) for name in repeated)]
+
+
 async def known_query_parameters(request: Request) -> None:
     if not request.scope.get("query_string"):
         return
@@ -71,20 +91,22 @@ async def known_query_parameters(request: Request) -> None:
     taken = _NAMES.get(id(route))
     if taken is None:
         taken = _NAMES[id(route)] = _names(route.dependant)
-    given = request.query_params
-    unknown = [name for name in dict.fromkeys(given) if name not in taken]
-    repeated = [name for name in dict.fromkeys(given)
-                if name in taken and len(given.getlist(name)) > 1]
-    if not unknown and not repeated:
-        return
-    known = ", ".join(sorted(taken)) if taken else "none"
-    raise RequestValidationError([*(error(
-        ("query", name), "extra_forbidden",
-        f"unknown query parameter {echoed(name)!r}: this route takes {known}",
-        given[name]) for name in unknown), *(error(
-        ("query", name), "repeated_parameter",
-        f"query parameter {name!r} is given {len(given.getlist(name))} times: give it once",
-        given.getlist(name)) for name in repeated)])
+    errors = query_errors(request.query_params, taken)
+    if errors:
+        raise RequestValidationError(errors)
+
+
+async def refused_query(websocket: WebSocket) -> bool:
+    """The WebSockets' rule (they take no query parameters): a handshake with any is
+    answered 422, as an HTTP route answers them (FastAPI leaves a WebSocket route's
+    dependencies' errors to close the socket, 1008, saying nothing of which)."""
+    if not websocket.scope.get("query_string"):
+        return False
+    errors = query_errors(websocket.query_params, frozenset())
+    if not errors:
+        return False
+    await websocket.send_denial_response(JSONResponse({"detail": errors}, 422))
+    return True
 
 
 # The routers' `dependencies=` of every HTTP route of the API.

@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 
 from venue.api.engines import EngineUnavailable
 from venue.api.http_protocol import open_files_share
+from venue.api.parameters import refused_query
 from venue.api.order_rules import (DECODE_ERRORS, MESSAGE_CHARACTERS, decode_json, echoed,
                                    not_json)
 from venue.api.websocket_io import Outbox, received_texts
@@ -108,8 +109,10 @@ class MarketLane:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
-        await MarketSocket(WebSocket(scope, receive, send), state.market_feed,
-                           state.venue, state.settings).serve()
+        websocket = WebSocket(scope, receive, send)
+        if await refused_query(websocket):
+            return
+        await MarketSocket(websocket, state.market_feed, state.venue, state.settings).serve()
 
 
 # Per event loop, the sockets with frames to write at the end of the loop's turn: one
