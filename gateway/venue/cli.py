@@ -103,6 +103,7 @@ def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run("venue.api.app:create_app", factory=True,
                     host=args.host or settings.gateway_host,
                     port=args.port or settings.gateway_port, loop="uvloop", http=http_protocol.PROTOCOL,
+                    ws=http_protocol.WS_PROTOCOL,
                     workers=workers, log_level="info",
                     access_log=False, log_config=telemetry.log_config())
     finally:

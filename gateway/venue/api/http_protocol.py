@@ -37,16 +37,28 @@ single-order path about 4% of its throughput.)
 
 Connections: a process keeps at most `http_connections` open (fitted to a quarter of
 the files it may open: market sockets take at most half, venue.market.socket) and
-`http_connections_per_address` from one client address; one more is answered at once,
-503 `http_connections` or 429 `connections_per_address` with Retry-After, and closed. The
-address is the TCP peer's: a trusted proxy's (uvicorn's FORWARDED_ALLOW_IPS) are not
-counted by address, as many clients share them (the proxy limits its own); they count in
-the process's. A connection upgraded to a WebSocket leaves both counts for the sockets'
-own limits. Uvicorn bounded neither: a client holding connections open (a request every
-few seconds each keeps them past the deadlines) could take every file descriptor of the
-gateway, whose accepts then failed for everyone.
+`http_connections_per_address` from one client address; past either, a connection's one
+request is answered 503 `http_connections` or 429 `connections_per_address` with
+Retry-After, and the connection closed. The address is the TCP peer's: a trusted proxy's
+(uvicorn's FORWARDED_ALLOW_IPS) are not counted by address, as many clients share them
+(the proxy limits its own); they count in the process's. Uvicorn bounded neither: a
+client holding connections open (a request every few seconds each keeps them past the
+deadlines) could take every file descriptor of the gateway, whose accepts then failed
+for everyone.
 
-Run with `uvicorn.run(..., http=PROTOCOL)`.
+- The kubelet's probes (GET /healthz, /readyz) are answered past the limits: a pod whose
+  connections are all taken, or whose clients come from one address (a Service that
+  puts the node's address in theirs), is not restarted for it. Up to PROBE_SLOTS
+  connections past the limits wait PROBE_HEAD_S for their request; a probe is answered,
+  and closed, anything else refused. Past those slots a connection is refused at once.
+- A refusal's connection lingers (LINGER_S, reading nothing) for at most LINGERING_MOST
+  at a time; past them it is closed once the answer is written, so refused connections
+  hold few file descriptors however fast they come.
+- A connection upgraded to a WebSocket stays counted until the socket comes under a
+  limit of its own (`hand_over`: the market sockets' count, an order socket's account),
+  or closes: an order socket not yet authenticated holds one for up to 10 s.
+
+Run with `uvicorn.run(..., http=PROTOCOL, ws=WS_PROTOCOL)`.
 """
 
 from __future__ import annotations
@@ -63,11 +75,13 @@ from weakref import WeakKeyDictionary
 import msgspec
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
 
 from venue.contract.config import Settings
 from venue.metrics import HTTP_REFUSED
 
 PROTOCOL = "venue.api.http_protocol:GatewayProtocol"
+WS_PROTOCOL = "venue.api.http_protocol:GatewayWebSocketProtocol"
 SWEEP_S = 0.5
 REASON = "request_timeout"
 HEAD_BYTES = 32 * 1024
@@ -78,6 +92,10 @@ HEAD_REASON = "head_too_large"
 CONNECTIONS_REASON = "http_connections"
 PER_ADDRESS_REASON = "connections_per_address"
 RETRY_AFTER_S = 1
+PROBE_SLOTS = 32
+PROBE_HEAD_S = 1.0
+PROBE_PATHS = (b"/healthz", b"/readyz")
+LINGERING_MOST = 64
 _HEAD, _BODY = "head", "body"
 # What one header of a head costs beyond its name and value (": " and CRLF).
 _HEADER_FRAMING = 4
@@ -147,19 +165,20 @@ HEAD_TOO_LARGE = _closing_answer(
 
 
 @functools.cache
-def too_many_connections(most: int) -> bytes:
+def too_many_connections(most: int) -> tuple[bytes, str]:
+    """The answer to a connection past the process's most, and its reason."""
     return _closing_answer(
         b"503 Service Unavailable", f"this gateway has its most HTTP connections open "
         f"({most}): try again shortly", CONNECTIONS_REASON,
-        b"retry-after: %d\r\n" % RETRY_AFTER_S)
+        b"retry-after: %d\r\n" % RETRY_AFTER_S), CONNECTIONS_REASON
 
 
 @functools.cache
-def too_many_from_address(most: int) -> bytes:
+def too_many_from_address(most: int) -> tuple[bytes, str]:
     return _closing_answer(
         b"429 Too Many Requests", f"this gateway has its most connections open from your "
         f"address ({most}): close one, or send more requests on one (keep-alive)",
-        PER_ADDRESS_REASON, b"retry-after: %d\r\n" % RETRY_AFTER_S)
+        PER_ADDRESS_REASON, b"retry-after: %d\r\n" % RETRY_AFTER_S), PER_ADDRESS_REASON
 
 
 class _Sweep:
@@ -173,19 +192,21 @@ class _Sweep:
         self.trusted = trusted  # `address in trusted`: a proxy's (uvicorn's own test)
         self.open = 0
         self.by_address: Counter[str] = Counter()
+        self.probing = 0  # connections past the limits that may yet be a probe
+        self.lingering = 0  # refused connections lingering
+        # Upgraded connections still counted, by their transport (hand_over).
+        self.upgraded: dict[object, GatewayProtocol] = {}
 
-    def admit(self, protocol: GatewayProtocol) -> bytes | None:
+    def admit(self, protocol: GatewayProtocol) -> tuple[bytes, str] | None:
         """Counts the connection in; or the answer that refuses it (not counted)."""
         most, most_per_address = _limits()
         address = protocol.client[0] if protocol.client else None
         if address in self.trusted:
             address = None
         if self.open >= most:
-            HTTP_REFUSED.labels(CONNECTIONS_REASON).inc()
             return too_many_connections(most)
         if address is not None:
             if self.by_address[address] >= most_per_address:
-                HTTP_REFUSED.labels(PER_ADDRESS_REASON).inc()
                 return too_many_from_address(most_per_address)
             self.by_address[address] += 1
         self.open += 1
@@ -241,6 +262,9 @@ class GatewayProtocol(HttpToolsProtocol):
     _upgraded = False
     _dropping = False  # refused: what comes is dropped until the connection closes
     _counted: tuple[str | None] | None = None  # in the loop's counts, by this address
+    # Past the limits: the refusal its request gets unless it is a probe (PROBE_PATHS).
+    _probe_only: tuple[bytes, str] | None = None
+    _lingering = False
 
     def data_received(self, data: bytes) -> None:
         if self._dropping:
@@ -271,43 +295,59 @@ class GatewayProtocol(HttpToolsProtocol):
                                        for name, value in self.headers)
             if size > HEAD_BYTES:
                 self._refuse_head()
+        probe_only = self._probe_only
+        if probe_only is not None and not self._dropping and not (
+                self.parser.get_method() == b"GET"
+                and self.url.partition(b"?")[0] in PROBE_PATHS):
+            self._refuse(*probe_only)
         if self._dropping:  # refused: this request, and any after it in the same read
             self.cycle = _Refused()  # type: ignore[assignment]
             return
         super().on_headers_complete()
+        if probe_only is not None:
+            self.cycle.keep_alive = False  # its one answer, and closed
 
     def _refuse_head(self) -> None:
-        """What comes from now on is dropped; the 431 goes out once the requests before
-        this one are answered (pipelined, each gets its answer first), and the connection
-        closes after it."""
+        self._refuse(HEAD_TOO_LARGE, HEAD_REASON)
+
+    def _refuse(self, answer: bytes, reason: str) -> None:
+        """What comes from now on is dropped; the answer goes out once the requests
+        before this one are answered (pipelined, each gets its answer first), and the
+        connection closes after it."""
         if self.transport.is_closing():
             return
-        HTTP_REFUSED.labels(HEAD_REASON).inc()
+        HTTP_REFUSED.labels(reason).inc()
         self._dropping = True
         self._sweep.protocols.discard(self)
         cycle = self.cycle
         if (cycle is None or cycle.response_complete) and not self.pipeline:
-            self._answer_refusal()
+            self._answer_refusal(answer)
         else:
-            self._refusal_due = True
+            self._refusal_due = answer
 
-    _refusal_due = False  # the 431, after the answers of the requests before it
+    _refusal_due: bytes | None = None  # the refusal, after the requests before it
 
     def on_response_complete(self) -> None:
         last = not self.pipeline
         super().on_response_complete()
-        if self._refusal_due and last:
-            self._refusal_due = False
-            self._answer_refusal()
+        if self._refusal_due is not None and last:
+            answer, self._refusal_due = self._refusal_due, None
+            self._answer_refusal(answer)
 
-    def _answer_refusal(self, answer: bytes = HEAD_TOO_LARGE) -> None:
+    def _answer_refusal(self, answer: bytes) -> None:
         transport = self.transport
         if transport.is_closing():
             return
         transport.write(answer)
         if transport.can_write_eof():
             transport.write_eof()  # the answer, then the end of it; the client closes
-        self.loop.call_later(LINGER_S, transport.close)
+        sweep = self._sweep
+        if sweep.lingering < LINGERING_MOST:
+            sweep.lingering += 1
+            self._lingering = True
+            self.loop.call_later(LINGER_S, transport.close)
+        else:
+            transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -319,10 +359,14 @@ class GatewayProtocol(HttpToolsProtocol):
             sweep = _SWEEPS[self.loop] = _Sweep(self.loop, trusted)
         self._sweep = sweep
         refusal = sweep.admit(self)
-        if refusal is not None:  # answered before it asks: what it sends is dropped
-            self._dropping = True
-            self._answer_refusal(refusal)
-            return
+        if refusal is not None:
+            if sweep.probing >= PROBE_SLOTS:  # answered before it asks; what it sends dropped
+                HTTP_REFUSED.labels(refusal[1]).inc()
+                self._dropping = True
+                self._answer_refusal(refusal[0])
+                return
+            sweep.probing += 1
+            self._probe_only = refusal
         self._since = self.loop.time()
         sweep.watch(self)
 
@@ -333,8 +377,15 @@ class GatewayProtocol(HttpToolsProtocol):
         super()._start_asgi_task(cycle, app)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._sweep.protocols.discard(self)
-        self._sweep.release(self)
+        sweep = self._sweep
+        sweep.protocols.discard(self)
+        sweep.release(self)
+        if self._probe_only is not None:
+            self._probe_only = None
+            sweep.probing -= 1
+        if self._lingering:
+            self._lingering = False
+            sweep.lingering -= 1
         # uvicorn tells the last request read that the client left; with requests
         # pipelined, the one being answered is an earlier one, whose answer then went to
         # the closed transport: an "Exception in ASGI application" for each.
@@ -349,7 +400,8 @@ class GatewayProtocol(HttpToolsProtocol):
             return
         self._upgraded = True
         self._sweep.protocols.discard(self)
-        self._sweep.release(self)  # a socket now, under the sockets' own limits
+        if self._counted is not None:  # counted on until hand_over, or the socket's end
+            self._sweep.upgraded[self.transport] = self
         super().handle_websocket_upgrade()
 
     def check(self, now: float, timeouts: dict[str, float]) -> None:
@@ -363,8 +415,10 @@ class GatewayProtocol(HttpToolsProtocol):
         if part != self._part or cycle is not self._cycle():
             self._part, self._since = part, now
             self._cycle = _NOTHING if cycle is None else weakref.ref(cycle)
-        elif part is not None and now - self._since >= timeouts[part]:
-            self.expire(part, timeouts[part])
+        elif part is not None:
+            limit = PROBE_HEAD_S if self._probe_only is not None else timeouts[part]
+            if now - self._since >= limit:
+                self.expire(part, limit)
 
     def expire(self, part: str, seconds: float) -> None:
         self._part = None
@@ -382,3 +436,21 @@ class GatewayProtocol(HttpToolsProtocol):
                 cycle.disconnected = True  # the app's receive() says the client left
                 cycle.message_event.set()
         transport.close()
+
+
+def hand_over(transport: object) -> None:
+    """A WebSocket's connection now under a limit of its own (the market sockets' count,
+    an order socket's account): out of the HTTP connection counts, which held it from
+    its upgrade. Again, or for a connection not counted, nothing."""
+    sweep = _SWEEPS.get(asyncio.get_running_loop())
+    protocol = sweep.upgraded.pop(transport, None) if sweep is not None else None
+    if protocol is not None:
+        sweep.release(protocol)
+
+
+class GatewayWebSocketProtocol(AutoWebSocketsProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's WebSocket protocol, whose connection's end also ends its count."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        hand_over(self.transport)
+        super().connection_lost(exc)

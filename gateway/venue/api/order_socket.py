@@ -36,6 +36,7 @@ from redis.exceptions import OutOfMemoryError, RedisError
 
 from venue.api.auth import ApiKeyCache
 from venue.api.engines import EngineUnavailable
+from venue.api.http_protocol import hand_over
 from venue.api.error_handlers import queue_refusal
 from venue.api.models import Accepted
 from venue.api.order_entry import OrderClosed, OrderEntry, OrderNotFound, ShardBusy
@@ -48,6 +49,7 @@ from venue.api.websocket_io import Outbox, received_texts
 from venue.api.reports import report_message
 from venue.api.trace_context import traceparent_of
 from venue.enginepb import engine_pb2 as pb
+from venue.market.socket import TRANSPORT
 from venue.metrics import CHANNEL_WS, ORDERS_REJECTED, WS_CONNECTIONS, WS_REPORTS_SENT
 from venue.metrics import WS_SLOW_CONSUMERS
 
@@ -129,6 +131,9 @@ class OrderSocket:
             await self.websocket.close(code=status.WS_1013_TRY_AGAIN_LATER,
                                        reason=refusal.reason)
             return
+        transport = self.websocket.scope.get(TRANSPORT)
+        if transport is not None:  # counted by its account now, not as an HTTP connection
+            hand_over(transport)
         WS_CONNECTIONS.inc()
         sender = asyncio.create_task(self._outbox.run(_text_of, _sent))
         try:

@@ -32,7 +32,7 @@ from fastapi import WebSocket, status
 from redis.exceptions import RedisError
 
 from venue.api.engines import EngineUnavailable
-from venue.api.http_protocol import open_files_share
+from venue.api.http_protocol import hand_over, open_files_share
 from venue.api.parameters import refused_query
 from venue.api.order_rules import (DECODE_ERRORS, MESSAGE_CHARACTERS, decode_json, echoed,
                                    not_json)
@@ -224,6 +224,8 @@ class MarketSocket:
         by_address[address] += 1
         # Written to directly once accepted (and the handshake's answer is out).
         self._transport = self.websocket.scope.get(TRANSPORT)
+        if self._transport is not None:  # counted here now, not as an HTTP connection
+            hand_over(self._transport)
         MARKET_CONNECTIONS.inc()
         tasks = [] if self._transport is not None else [asyncio.create_task(self._outbox.run())]
         texts = received_texts(self.websocket)
