@@ -50,7 +50,10 @@ for everyone.
   connections are all taken, or whose clients come from one address (a Service that
   puts the node's address in theirs), is not restarted for it. Up to PROBE_SLOTS
   connections past the limits wait PROBE_HEAD_S for their request; a probe is answered,
-  and closed, anything else refused. Past those slots a connection is refused at once.
+  and closed, anything else refused (an upgrade too). With the slots full, a new one
+  takes the slot of the oldest that has sent nothing yet (closed), so connections held
+  open and silent keep no probe out (the kubelet sends its request as it connects);
+  with none such, it is refused at once.
 - A refusal's connection lingers (LINGER_S, reading nothing) for at most LINGERING_MOST
   at a time; past them it is closed once the answer is written, so refused connections
   hold few file descriptors however fast they come.
@@ -192,7 +195,8 @@ class _Sweep:
         self.trusted = trusted  # `address in trusted`: a proxy's (uvicorn's own test)
         self.open = 0
         self.by_address: Counter[str] = Counter()
-        self.probing = 0  # connections past the limits that may yet be a probe
+        # Connections past the limits that may yet be a probe, oldest first.
+        self.probing: dict[GatewayProtocol, None] = {}
         self.lingering = 0  # refused connections lingering
         # Upgraded connections still counted, by their transport (hand_over).
         self.upgraded: dict[object, GatewayProtocol] = {}
@@ -212,6 +216,19 @@ class _Sweep:
         self.open += 1
         protocol._counted = (address,)
         return None
+
+    def evict_silent(self) -> bool:
+        """Closes the oldest connection waiting to be a probe that has sent nothing; False
+        when every one has begun a request."""
+        for protocol in self.probing:
+            if protocol._head == 0 and protocol.cycle is None:
+                del self.probing[protocol]
+                protocol._probe_only = None
+                protocol._dropping = True
+                self.protocols.discard(protocol)
+                protocol.transport.close()
+                return True
+        return False
 
     def release(self, protocol: GatewayProtocol) -> None:
         if protocol._counted is None:
@@ -297,14 +314,15 @@ class GatewayProtocol(HttpToolsProtocol):
                 self._refuse_head()
         probe_only = self._probe_only
         if probe_only is not None and not self._dropping and not (
-                self.parser.get_method() == b"GET"
+                self.parser.get_method() == b"GET" and not self.parser.should_upgrade()
                 and self.url.partition(b"?")[0] in PROBE_PATHS):
             self._refuse(*probe_only)
         if self._dropping:  # refused: this request, and any after it in the same read
             self.cycle = _Refused()  # type: ignore[assignment]
             return
+        cycle = self.cycle
         super().on_headers_complete()
-        if probe_only is not None:
+        if probe_only is not None and self.cycle is not cycle:
             self.cycle.keep_alive = False  # its one answer, and closed
 
     def _refuse_head(self) -> None:
@@ -360,12 +378,12 @@ class GatewayProtocol(HttpToolsProtocol):
         self._sweep = sweep
         refusal = sweep.admit(self)
         if refusal is not None:
-            if sweep.probing >= PROBE_SLOTS:  # answered before it asks; what it sends dropped
-                HTTP_REFUSED.labels(refusal[1]).inc()
+            if len(sweep.probing) >= PROBE_SLOTS and not sweep.evict_silent():
+                HTTP_REFUSED.labels(refusal[1]).inc()  # answered before it asks
                 self._dropping = True
                 self._answer_refusal(refusal[0])
                 return
-            sweep.probing += 1
+            sweep.probing[self] = None
             self._probe_only = refusal
         self._since = self.loop.time()
         sweep.watch(self)
@@ -382,7 +400,7 @@ class GatewayProtocol(HttpToolsProtocol):
         sweep.release(self)
         if self._probe_only is not None:
             self._probe_only = None
-            sweep.probing -= 1
+            del sweep.probing[self]
         if self._lingering:
             self._lingering = False
             sweep.lingering -= 1
@@ -398,6 +416,8 @@ class GatewayProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         if self._dropping:  # its head was refused (on_headers_complete)
             return
+        # (Past it this protocol hears nothing more, connection_lost included: a
+        # connection waiting to be a probe, or refused, never gets here.)
         self._upgraded = True
         self._sweep.protocols.discard(self)
         if self._counted is not None:  # counted on until hand_over, or the socket's end
