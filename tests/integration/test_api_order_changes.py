@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
+from venue.api.order_rules import ECHO_ITEMS
 from venue.contract.config import VenueConfig
 from venue.enginepb import engine_pb2
 from venue.contract.keys import Keys
@@ -279,6 +280,16 @@ async def test_a_query_parameter_the_route_does_not_take_or_given_twice_is_refus
         assert [e["loc"] for e in errors] == [["query", name] for name in unknown], errors
         assert all(e["type"] == "extra_forbidden" for e in errors)
         assert all(f"unknown query parameter {e['loc'][1]!r}" in e["msg"] for e in errors)
+    # Thousands of them get a few errors and a count, as a body's unknown fields do (an
+    # answer the size of what was sent took 79 ms each).
+    many = await gateway.client.get("/v1/books/BTC-USD",
+                                    params={f"p{i}": "1" for i in range(5200)})
+    assert many.status_code == 422 and len(many.content) < 8192, len(many.content)
+    errors = many.json()["detail"]
+    assert [e["loc"] for e in errors] == [["query", f"p{i}"] for i in range(ECHO_ITEMS)] + [
+        ["query"]]
+    assert errors[-1]["msg"] == f"and {5200 - ECHO_ITEMS} more query parameters this route " \
+                                "does not take"
     taken = (await gateway.client.get("/v1/orders", headers=gateway.auth(),
                                       params={"bogus": "1"})).json()["detail"][0]["msg"]
     assert taken == "unknown query parameter 'bogus': this route takes after, limit, " \

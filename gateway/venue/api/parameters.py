@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from starlette.datastructures import QueryParams
 
-from venue.api.order_rules import Error, echoed, error
+from venue.api.order_rules import ECHO_ITEMS, Error, echoed, error
 from venue.contract.instruments import ascii_digits
 
 
@@ -70,18 +70,24 @@ def _names(dependant: Dependant) -> frozenset[str]:
 
 
 def query_errors(given: QueryParams, taken: frozenset[str]) -> list[Error]:
-    """The errors of query parameters a route does not take, or that are given twice."""
+    """The errors of query parameters a route does not take (the first ECHO_ITEMS, then
+    one counting the rest, as a body's unknown fields: an answer of 5,200 errors was 636
+    KB, 79 ms in coming), or that are given twice."""
     unknown = [name for name in dict.fromkeys(given) if name not in taken]
     repeated = [name for name in dict.fromkeys(given)
                 if name in taken and len(given.getlist(name)) > 1]
     known = ", ".join(sorted(taken)) if taken else "none"
-    return [*(error(
-        ("query", name), "extra_forbidden",
-        f"unknown query parameter {echoed(name)!r}: this route takes {known}",
-        given[name]) for name in unknown), *(error(
+    errors = [error(("query", name), "extra_forbidden",
+                    f"unknown query parameter {echoed(name)!r}: this route takes {known}",
+                    given[name]) for name in unknown[:ECHO_ITEMS]]
+    if len(unknown) > ECHO_ITEMS:
+        errors.append(error(("query",), "extra_forbidden",
+                            f"and {len(unknown) - ECHO_ITEMS} more query parameters this "
+                            "route does not take"))
+    return errors + [error(
         ("query", name), "repeated_parameter",
         f"query parameter {name!r} is given {len(given.getlist(name))} times: give it once",
-        given.getlist(name)) for name in repeated)]
+        given.getlist(name)) for name in repeated]
 
 
 async def known_query_parameters(request: Request) -> None:
