@@ -260,7 +260,12 @@ def parser() -> argparse.ArgumentParser:
         "(venue JSON), VENUE_ENGINES (engine address per partition), VENUE_DATA_DIR.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="start a whole venue on this machine (make run)")
+    up = commands.add_parser(
+        "up", help="start a whole venue on this machine (make run)",
+        description="Start a whole venue on this machine: Redis and Postgres of its own "
+        "unless REDIS_URL and DATABASE_URL name them, the engine, the writer, a submitter and "
+        "the gateway. Its data (Redis's, Postgres's, the engine's journal, the parts' logs, "
+        "the API keys) is kept in VENUE_DATA_DIR (default ./.venue) for the next start.")
     up.add_argument("--port", type=int, help="gateway port (default 8000, or a free one)")
     up.add_argument("--tracing", action="store_true",
                     help="start a local Jaeger beside the venue, export every part's spans "
